@@ -1,0 +1,123 @@
+"""asyncpod: Kubernetes Pod semantics on one machine, as an anyio library.
+
+Describe a pod with :class:`Pod`, :class:`Container` and :class:`Volume` (or load a
+Kubernetes manifest with :func:`asyncpod.kube.load_pod`), then run it::
+
+    async with asyncpod.open_pod(pod, backend=backend) as running:
+        await running.wait_ready()
+
+It runs on asyncio and trio, on Podman (:class:`asyncpod.backends.PodmanBackend`) or in
+memory (:class:`asyncpod.backends.FakeBackend`).
+"""
+
+from __future__ import annotations
+
+from ._exceptions import AsyncpodError as AsyncpodError
+from ._exceptions import BackendError as BackendError
+from ._exceptions import BackendUnavailableError as BackendUnavailableError
+from ._exceptions import ContainerFailedError as ContainerFailedError
+from ._exceptions import DependencyCycleError as DependencyCycleError
+from ._exceptions import DependencyFailedError as DependencyFailedError
+from ._exceptions import ImageError as ImageError
+from ._exceptions import ObjectExistsError as ObjectExistsError
+from ._exceptions import ObjectNotFoundError as ObjectNotFoundError
+from ._exceptions import PodError as PodError
+from ._exceptions import PortInUseError as PortInUseError
+from ._exceptions import SpecError as SpecError
+from ._exceptions import UnsupportedFieldError as UnsupportedFieldError
+from ._models import Condition as Condition
+from ._models import Container as Container
+from ._models import ContainerPort as ContainerPort
+from ._models import Dependency as Dependency
+from ._models import EmptyDirVolumeSource as EmptyDirVolumeSource
+from ._models import EnvVar as EnvVar
+from ._models import ExecAction as ExecAction
+from ._models import HostPathVolumeSource as HostPathVolumeSource
+from ._models import HTTPGetAction as HTTPGetAction
+from ._models import HTTPHeader as HTTPHeader
+from ._models import Lifecycle as Lifecycle
+from ._models import LifecycleHandler as LifecycleHandler
+from ._models import Pod as Pod
+from ._models import Probe as Probe
+from ._models import Protocol as Protocol
+from ._models import PullPolicy as PullPolicy
+from ._models import RestartPolicy as RestartPolicy
+from ._models import SleepAction as SleepAction
+from ._models import TCPSocketAction as TCPSocketAction
+from ._models import Volume as Volume
+from ._models import VolumeMount as VolumeMount
+from ._plan import Edge as Edge
+from ._plan import PlanStep as PlanStep
+from ._plan import StartupPlan as StartupPlan
+from ._plan import StepKind as StepKind
+from ._status import ContainerStatus as ContainerStatus
+from ._status import Phase as Phase
+from ._status import PodConditions as PodConditions
+from ._status import PodStatus as PodStatus
+from ._status import Running as Running
+from ._status import Terminated as Terminated
+from ._status import Waiting as Waiting
+from ._supervisor import RunningPod as RunningPod
+from ._supervisor import open_pod as open_pod
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncpodError",
+    "BackendError",
+    "BackendUnavailableError",
+    "Condition",
+    "Container",
+    "ContainerFailedError",
+    "ContainerPort",
+    "ContainerStatus",
+    "Dependency",
+    "DependencyCycleError",
+    "DependencyFailedError",
+    "Edge",
+    "EmptyDirVolumeSource",
+    "EnvVar",
+    "ExecAction",
+    "HostPathVolumeSource",
+    "HTTPGetAction",
+    "HTTPHeader",
+    "ImageError",
+    "Lifecycle",
+    "LifecycleHandler",
+    "ObjectExistsError",
+    "ObjectNotFoundError",
+    "open_pod",
+    "Phase",
+    "PlanStep",
+    "Pod",
+    "PodConditions",
+    "PodError",
+    "PodStatus",
+    "PortInUseError",
+    "Probe",
+    "Protocol",
+    "PullPolicy",
+    "RestartPolicy",
+    "Running",
+    "RunningPod",
+    "SleepAction",
+    "SpecError",
+    "StartupPlan",
+    "StepKind",
+    "TCPSocketAction",
+    "Terminated",
+    "UnsupportedFieldError",
+    "Volume",
+    "VolumeMount",
+    "Waiting",
+]
+
+# Show public objects as asyncpod.X, not asyncpod._models.X, in reprs and docs.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("asyncpod._"):
+        try:
+            _obj.__module__ = "asyncpod"
+        except (AttributeError, TypeError):  # pragma: no cover
+            pass
+del _name, _obj

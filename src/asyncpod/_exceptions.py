@@ -1,0 +1,209 @@
+"""asyncpod's error tree.
+
+Every error asyncpod raises derives from :class:`AsyncpodError`::
+
+    AsyncpodError
+    ├── SpecError (also ValueError)           the pod description is invalid
+    │   ├── UnsupportedFieldError             a manifest uses fields asyncpod does not support
+    │   └── DependencyCycleError              the startup graph has a cycle
+    ├── BackendError                          a backend operation failed
+    │   ├── BackendUnavailableError           no backend service could be reached
+    │   ├── ObjectNotFoundError (also LookupError)   no such pod, container, volume or exec
+    │   ├── ObjectExistsError                 a name is already taken
+    │   ├── PortInUseError                    a host port is already bound
+    │   └── ImageError                        an image is missing or could not be pulled
+    └── PodError                              the pod could not be brought up or kept running
+        ├── ContainerFailedError              a container exited where it must not have
+        └── DependencyFailedError             a dependency can never be satisfied
+
+Backends translate their own failures into this tree in one place each; the original
+exception is kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AsyncpodError",
+    "BackendError",
+    "BackendUnavailableError",
+    "ContainerFailedError",
+    "DependencyCycleError",
+    "DependencyFailedError",
+    "ImageError",
+    "ObjectExistsError",
+    "ObjectNotFoundError",
+    "PodError",
+    "PortInUseError",
+    "SpecError",
+    "UnsupportedFieldError",
+]
+
+
+class AsyncpodError(Exception):
+    """Root of every error raised by asyncpod."""
+
+
+class SpecError(AsyncpodError, ValueError):
+    """A pod, container or volume description is invalid.
+
+    *path* names the offending field the way a Kubernetes manifest spells it, for example
+    ``spec.containers[1].volumeMounts[0].name``; the message starts with it.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}" if path else reason)
+
+    def with_prefix(self, prefix: str) -> SpecError:
+        """Return a copy of this error whose path starts with *prefix*."""
+        err = object.__new__(type(self))
+        err.__dict__.update(self.__dict__)
+        path = _join_path(prefix, self.path)
+        err.path = path
+        Exception.__init__(err, f"{path}: {self.reason}" if path else self.reason)
+        return err
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.path, self.reason))
+
+
+def _join_path(prefix: str, path: str) -> str:
+    if not prefix:
+        return path
+    if not path:
+        return prefix
+    if path.startswith("["):
+        return prefix + path
+    return f"{prefix}.{path}"
+
+
+class UnsupportedFieldError(SpecError):
+    """A manifest uses fields that asyncpod does not support.
+
+    *paths* lists every one of them; ``load_pod(..., strict=False)`` drops them instead,
+    with one warning that lists them.
+    """
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.paths = tuple(paths)
+        super().__init__(
+            "",
+            f"unsupported field(s): {', '.join(self.paths)} "
+            "(pass strict=False to drop them with a warning)",
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.paths,))
+
+
+class DependencyCycleError(SpecError):
+    """The containers' ``depends_on`` edges form a cycle; *cycle* lists it, first name last too."""
+
+    def __init__(self, path: str, cycle: Sequence[str]) -> None:
+        self.cycle = tuple(cycle)
+        super().__init__(path, f"dependency cycle: {' -> '.join(self.cycle)}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.path, self.cycle))
+
+
+class BackendError(AsyncpodError):
+    """A backend operation failed. The backend's own exception is the ``__cause__``."""
+
+
+class BackendUnavailableError(BackendError):
+    """No backend service could be reached; the message says what was tried."""
+
+
+class ObjectNotFoundError(BackendError, LookupError):
+    """No pod, container, volume, image or exec session of that name or id exists."""
+
+
+class ObjectExistsError(BackendError):
+    """An object of that name already exists."""
+
+
+class PortInUseError(BackendError):
+    """A host port the pod publishes is already in use."""
+
+
+class ImageError(BackendError):
+    """An image is missing (and may not be pulled) or could not be pulled.
+
+    *image* names it.
+    """
+
+    def __init__(self, image: str, reason: str) -> None:
+        self.image = image
+        self.reason = reason
+        super().__init__(f"image {image!r}: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.image, self.reason))
+
+
+class PodError(AsyncpodError):
+    """The pod could not be brought up, or failed while it ran."""
+
+
+class ContainerFailedError(PodError):
+    """A container exited where the pod could not go on.
+
+    *container* names it; *exit_code* is its exit code (``None`` if it never ran) and
+    *logs* holds its last log lines.
+    """
+
+    def __init__(
+        self,
+        container: str,
+        exit_code: int | None,
+        reason: str,
+        logs: Sequence[str] = (),
+    ) -> None:
+        self.container = container
+        self.exit_code = exit_code
+        self.reason = reason
+        self.logs = tuple(logs)
+        message = f"container {container!r} {reason}"
+        if exit_code is not None:
+            message += f" (exit code {exit_code})"
+        if self.logs:
+            message += "; last log lines:\n" + "\n".join(f"  | {line}" for line in self.logs)
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.container, self.exit_code, self.reason, self.logs))
+
+
+class DependencyFailedError(ContainerFailedError):
+    """A container cannot start because a dependency's condition can never be met.
+
+    *container* is the dependency that failed; *dependent* the container that waited for it.
+    """
+
+    def __init__(
+        self,
+        container: str,
+        exit_code: int | None,
+        reason: str,
+        logs: Sequence[str] = (),
+        *,
+        dependent: str = "",
+    ) -> None:
+        self.dependent = dependent
+        super().__init__(container, exit_code, reason, logs)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_dependency_failed,
+            (self.container, self.exit_code, self.reason, self.logs, self.dependent),
+        )
+
+
+def _rebuild_dependency_failed(
+    container: str, exit_code: int | None, reason: str, logs: Sequence[str], dependent: str
+) -> DependencyFailedError:
+    return DependencyFailedError(container, exit_code, reason, logs, dependent=dependent)

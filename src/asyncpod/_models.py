@@ -1,0 +1,847 @@
+"""The pod description: frozen, validated attrs models named after the Kubernetes Pod spec.
+
+Field names are the Kubernetes ones in snake_case (``init_containers``, ``volume_mounts``,
+``mount_path``...). Every model validates itself when it is built and raises
+:class:`~asyncpod.SpecError` naming the offending field with its Kubernetes path; the
+:class:`Pod` adds the checks that span containers (unique names, volume references, ports,
+the ``depends_on`` graph), so an invalid pod never reaches a backend.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from ._exceptions import SpecError
+
+__all__ = [
+    "Condition",
+    "Container",
+    "ContainerPort",
+    "Dependency",
+    "EmptyDirVolumeSource",
+    "EnvVar",
+    "ExecAction",
+    "FrozenDict",
+    "HostPathVolumeSource",
+    "HTTPGetAction",
+    "HTTPHeader",
+    "Lifecycle",
+    "LifecycleHandler",
+    "Pod",
+    "Probe",
+    "Protocol",
+    "PullPolicy",
+    "RestartPolicy",
+    "SleepAction",
+    "TCPSocketAction",
+    "Volume",
+    "VolumeMount",
+]
+
+_T = TypeVar("_T")
+
+
+# Value types
+
+
+class RestartPolicy(str, enum.Enum):
+    """When a container is restarted after it exits."""
+
+    ALWAYS = "Always"
+    ON_FAILURE = "OnFailure"
+    NEVER = "Never"
+
+
+class PullPolicy(str, enum.Enum):
+    """When an image is pulled (Kubernetes ``imagePullPolicy``)."""
+
+    ALWAYS = "Always"
+    IF_NOT_PRESENT = "IfNotPresent"
+    NEVER = "Never"
+
+
+class Protocol(str, enum.Enum):
+    """A port's protocol."""
+
+    TCP = "TCP"
+    UDP = "UDP"
+    SCTP = "SCTP"
+
+
+class Condition(str, enum.Enum):
+    """What a ``depends_on`` edge waits for."""
+
+    #: the dependency is running (postStart done, startup probe passed)
+    STARTED = "started"
+    #: the dependency's readiness probe passed
+    READY = "ready"
+    #: the dependency exited with code 0
+    COMPLETED = "completed"
+
+
+class FrozenDict(Mapping[str, str]):
+    """An immutable, hashable ``str -> str`` mapping (labels, annotations)."""
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, data: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        self._data: dict[str, str] = dict(data)
+        self._hash: int | None = None
+
+    def __getitem__(self, key: str) -> str:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self._data.items()))
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._data == dict(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({self._data!r})"
+
+
+# Validation helpers
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
+_IANA_SVC_NAME = re.compile(r"(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
+_QUANTITY = re.compile(r"([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?\Z")
+_LABEL_KEY = re.compile(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z"
+)
+# The docker/OCI reference grammar (distribution/reference): [domain/]path[:tag][@digest].
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_REF = re.compile(
+    r"(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)/)?"
+    rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+    r"(?::[\w][\w.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?\Z"
+)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _fail(path: str, reason: str) -> SpecError:
+    return SpecError(path, reason)
+
+
+def _check_type(path: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+        raise _fail(path, f"must be {what}, not {type(value).__name__} {value!r}")
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _dns_label(path: str, value: object) -> None:
+    _check_type(path, value, str, "a string")
+    assert isinstance(value, str)
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise _fail(
+            path,
+            f"{value!r} is not a valid DNS-1123 label (at most 63 characters: lower-case "
+            "letters, digits and '-', starting and ending with a letter or digit)",
+        )
+
+
+def _int_range(path: str, value: object, low: int, high: int | None = None) -> None:
+    _check_type(path, value, int, "an integer")
+    assert isinstance(value, int)
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise _fail(path, f"must be {bound}, not {value}")
+
+
+def _port(path: str, value: object) -> None:
+    _int_range(path, value, 1, 65535)
+
+
+def _port_or_name(path: str, value: object) -> None:
+    if isinstance(value, str):
+        if len(value) > 15 or not _IANA_SVC_NAME.match(value):
+            raise _fail(path, f"{value!r} is neither a port number nor a valid port name")
+    else:
+        _port(path, value)
+
+
+def _enum(path: str, value: object, kind: type[enum.Enum]) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in kind)  # type: ignore[var-annotated]
+        raise _fail(path, f"must be one of {allowed}, not {value!r}") from None
+
+
+def _field(validate: Any = None, **kwargs: Any) -> Any:
+    """An attrs field whose validator reports the field's camelCase name as the path."""
+    if validate is None:
+        return attrs.field(**kwargs)
+
+    def validator(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        validate(_camel(attribute.name), value)
+
+    return attrs.field(validator=validator, **kwargs)
+
+
+def _to_tuple(value: Any) -> Any:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        return value  # left for the validator to reject with a proper path
+    return tuple(value)
+
+
+def _tuple_field(kind: type | tuple[type, ...], what: str, **kwargs: Any) -> Any:
+    def validate(path: str, value: object) -> None:
+        if not isinstance(value, tuple):
+            raise _fail(path, f"must be a list of {what}, not {type(value).__name__}")
+        for index, item in enumerate(value):
+            _check_type(f"{path}[{index}]", item, kind, what)
+
+    return _field(validate, converter=_to_tuple, factory=tuple, **kwargs)
+
+
+def _strings(**kwargs: Any) -> Any:
+    return _tuple_field(str, "strings", **kwargs)
+
+
+def _optional(check: Any) -> Any:
+    def validate(path: str, value: object) -> None:
+        if value is not None:
+            check(path, value)
+
+    return validate
+
+
+def _instance(kind: type, what: str) -> Any:
+    def validate(path: str, value: object) -> None:
+        _check_type(path, value, kind, what)
+
+    return validate
+
+
+def _nonempty_string(path: str, value: object) -> None:
+    _check_type(path, value, str, "a string")
+    if not value:
+        raise _fail(path, "must not be empty")
+
+
+def _to_frozen_dict(value: Any) -> Any:
+    if isinstance(value, FrozenDict):
+        return value
+    if isinstance(value, Mapping):
+        return FrozenDict(value)
+    return value
+
+
+def _string_map(path: str, value: object) -> None:
+    if not isinstance(value, FrozenDict):
+        raise _fail(path, f"must be a mapping of strings, not {type(value).__name__}")
+    for key, item in value.items():
+        if not isinstance(key, str) or len(key) > 316 or not _LABEL_KEY.match(key):
+            raise _fail(f"{path}[{key!r}]", "is not a valid key ([prefix/]name)")
+        _check_type(f"{path}[{key!r}]", item, str, "a string")
+
+
+def _exactly_one(path: str, owner: object, names: tuple[str, ...], what: str) -> None:
+    given = [name for name in names if getattr(owner, name) is not None]
+    if len(given) != 1:
+        spelled = ", ".join(_camel(name) for name in names)
+        found = ", ".join(_camel(name) for name in given) or "none"
+        raise _fail(path, f"exactly one {what} of {spelled} must be set (found: {found})")
+
+
+def _model(kind: type, what: str, *, optional: bool = True) -> Any:
+    check = _instance(kind, what)
+    return _field(_optional(check) if optional else check, default=None if optional else attrs.NOTHING)
+
+
+def _model_tuple(kind: type, what: str) -> Any:
+    return _tuple_field(kind, what)
+
+
+def _frozen(cls: type[_T]) -> type[_T]:
+    return attrs.frozen(kw_only=True)(cls)
+
+
+# Handlers
+
+
+@_frozen
+class ExecAction:
+    """Run *command* inside the container (no shell); exit code 0 is success."""
+
+    command: tuple[str, ...] = _strings()
+
+    def __attrs_post_init__(self) -> None:
+        if not self.command:
+            raise _fail("command", "must name a program to run")
+
+
+@_frozen
+class HTTPHeader:
+    """One header of an HTTP probe or hook."""
+
+    name: str = _field(_nonempty_string)
+    value: str = _field(_instance(str, "a string"), default="")
+
+
+@_frozen
+class HTTPGetAction:
+    """An HTTP GET to the pod's network namespace; 200 <= status < 400 is success."""
+
+    port: int | str = _field(_port_or_name)
+    path: str = _field(_instance(str, "a string"), default="/")
+    host: str | None = _field(_optional(_nonempty_string), default=None)
+    scheme: str = _field(_instance(str, "a string"), default="HTTP")
+    http_headers: tuple[HTTPHeader, ...] = _model_tuple(HTTPHeader, "HTTP headers")
+
+    def __attrs_post_init__(self) -> None:
+        if self.scheme not in ("HTTP", "HTTPS"):
+            raise _fail("scheme", f"must be 'HTTP' or 'HTTPS', not {self.scheme!r}")
+        if not self.path.startswith("/"):
+            raise _fail("path", f"must start with '/', not {self.path!r}")
+
+
+@_frozen
+class TCPSocketAction:
+    """Open a TCP connection to *port* in the pod's network namespace."""
+
+    port: int | str = _field(_port_or_name)
+    host: str | None = _field(_optional(_nonempty_string), default=None)
+
+
+@_frozen
+class SleepAction:
+    """Sleep for *seconds* (run by asyncpod, not in the container)."""
+
+    seconds: int = _field(lambda p, v: _int_range(p, v, 0))
+
+
+_HANDLERS = ("exec", "http_get", "tcp_socket")
+
+
+@_frozen
+class Probe:
+    """A startup, readiness or liveness probe (Kubernetes defaults and minimums)."""
+
+    exec: ExecAction | None = _model(ExecAction, "an exec action")
+    http_get: HTTPGetAction | None = _model(HTTPGetAction, "an httpGet action")
+    tcp_socket: TCPSocketAction | None = _model(TCPSocketAction, "a tcpSocket action")
+    initial_delay_seconds: int = _field(lambda p, v: _int_range(p, v, 0), default=0)
+    period_seconds: int = _field(lambda p, v: _int_range(p, v, 1), default=10)
+    timeout_seconds: int = _field(lambda p, v: _int_range(p, v, 1), default=1)
+    success_threshold: int = _field(lambda p, v: _int_range(p, v, 1), default=1)
+    failure_threshold: int = _field(lambda p, v: _int_range(p, v, 1), default=3)
+    termination_grace_period_seconds: int | None = _field(
+        _optional(lambda p, v: _int_range(p, v, 1)), default=None
+    )
+
+    def __attrs_post_init__(self) -> None:
+        _exactly_one("", self, _HANDLERS, "handler")
+
+
+@_frozen
+class LifecycleHandler:
+    """A postStart or preStop hook."""
+
+    exec: ExecAction | None = _model(ExecAction, "an exec action")
+    http_get: HTTPGetAction | None = _model(HTTPGetAction, "an httpGet action")
+    sleep: SleepAction | None = _model(SleepAction, "a sleep action")
+
+    def __attrs_post_init__(self) -> None:
+        _exactly_one("", self, ("exec", "http_get", "sleep"), "handler")
+
+
+@_frozen
+class Lifecycle:
+    """Hooks run after a container starts and before it is stopped."""
+
+    post_start: LifecycleHandler | None = _model(LifecycleHandler, "a lifecycle handler")
+    pre_stop: LifecycleHandler | None = _model(LifecycleHandler, "a lifecycle handler")
+
+
+# Containers
+
+
+def _env_name(path: str, value: object) -> None:
+    _check_type(path, value, str, "a string")
+    assert isinstance(value, str)
+    if not _ENV_NAME.match(value):
+        raise _fail(
+            path,
+            f"{value!r} is not a valid environment variable name (letters, digits, '_', '-' "
+            "and '.', not starting with a digit)",
+        )
+
+
+@_frozen
+class EnvVar:
+    """One environment variable; ``$(NAME)`` in *value* refers to an earlier one."""
+
+    name: str = _field(_env_name)
+    value: str = _field(_instance(str, "a string"), default="")
+
+
+def _to_env(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(EnvVar(name=k, value=v) for k, v in value.items())
+    return _to_tuple(value)
+
+
+@_frozen
+class ContainerPort:
+    """A port the container listens on; *host_port* publishes it on the host."""
+
+    container_port: int = _field(_port)
+    host_port: int | None = _field(_optional(_port), default=None)
+    host_ip: str | None = _field(_optional(_nonempty_string), default=None)
+    protocol: Protocol = _field(
+        converter=lambda v: _enum("protocol", v, Protocol), default=Protocol.TCP
+    )
+    name: str | None = _field(_optional(_port_or_name), default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.name, int):
+            raise _fail("name", "must be a port name, not a number")
+
+
+@_frozen
+class VolumeMount:
+    """Mount the pod volume *name* at *mount_path*."""
+
+    name: str = _field(_dns_label)
+    mount_path: str = _field(_nonempty_string)
+    read_only: bool = _field(_instance(bool, "true or false"), default=False)
+    sub_path: str | None = _field(_optional(_nonempty_string), default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.mount_path.startswith("/"):
+            raise _fail("mountPath", f"must be an absolute path, not {self.mount_path!r}")
+        if ":" in self.mount_path:
+            raise _fail("mountPath", f"must not contain ':', got {self.mount_path!r}")
+        if self.sub_path is not None and (
+            self.sub_path.startswith("/") or ".." in self.sub_path.split("/")
+        ):
+            raise _fail("subPath", f"must be a relative path without '..', not {self.sub_path!r}")
+
+
+@_frozen
+class Dependency:
+    """An app container waits for container *name* to reach *condition* (beyond Kubernetes)."""
+
+    name: str = _field(_dns_label)
+    condition: Condition = _field(
+        converter=lambda v: _enum("condition", v, Condition), default=Condition.STARTED
+    )
+
+
+def _to_dependencies(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(Dependency(name=k, condition=v) for k, v in value.items())
+    value = _to_tuple(value)
+    if isinstance(value, tuple):
+        return tuple(Dependency(name=v) if isinstance(v, str) else v for v in value)
+    return value
+
+
+def _image(path: str, value: object) -> None:
+    _nonempty_string(path, value)
+    assert isinstance(value, str)
+    if len(value) > 255 + 128 + 100 or not _IMAGE_REF.match(value):
+        raise _fail(path, f"{value!r} is not a valid image reference ([registry/]name[:tag][@digest])")
+
+
+@_frozen
+class Container:
+    """One container of a pod.
+
+    *command* replaces the image's entrypoint and *args* its command, as in Kubernetes:
+    with *command* and no *args*, the image's command is not used.
+    """
+
+    name: str = _field(_dns_label)
+    image: str = _field(_image)
+    command: tuple[str, ...] = _strings()
+    args: tuple[str, ...] = _strings()
+    working_dir: str | None = _field(_optional(_nonempty_string), default=None)
+    env: tuple[EnvVar, ...] = _field(
+        lambda p, v: _check_items(p, v, EnvVar, "environment variables"),
+        converter=_to_env,
+        factory=tuple,
+    )
+    ports: tuple[ContainerPort, ...] = _model_tuple(ContainerPort, "container ports")
+    volume_mounts: tuple[VolumeMount, ...] = _model_tuple(VolumeMount, "volume mounts")
+    image_pull_policy: PullPolicy | None = _field(
+        converter=lambda v: None if v is None else _enum("imagePullPolicy", v, PullPolicy),
+        default=None,
+    )
+    #: On an init container, ``Always`` makes it a native sidecar; elsewhere it overrides
+    #: the pod's restart policy for this container.
+    restart_policy: RestartPolicy | None = _field(
+        converter=lambda v: None if v is None else _enum("restartPolicy", v, RestartPolicy),
+        default=None,
+    )
+    startup_probe: Probe | None = _model(Probe, "a probe")
+    readiness_probe: Probe | None = _model(Probe, "a probe")
+    liveness_probe: Probe | None = _model(Probe, "a probe")
+    lifecycle: Lifecycle | None = _model(Lifecycle, "a lifecycle")
+    #: Beyond Kubernetes: containers of this pod that must reach a condition before this
+    #: one starts. A plain name means ``started``.
+    depends_on: tuple[Dependency, ...] = _field(
+        lambda p, v: _check_items(p, v, Dependency, "dependencies"),
+        converter=_to_dependencies,
+        factory=tuple,
+    )
+
+    def __attrs_post_init__(self) -> None:
+        names: dict[str, int] = {}
+        for index, port in enumerate(self.ports):
+            if port.name is not None:
+                if port.name in names:
+                    raise _fail(f"ports[{index}].name", f"duplicate port name {port.name!r}")
+                names[port.name] = index
+        for probe_field in ("liveness_probe", "startup_probe"):
+            probe = getattr(self, probe_field)
+            if probe is not None and probe.success_threshold != 1:
+                raise _fail(f"{_camel(probe_field)}.successThreshold", "must be 1")
+        if self.readiness_probe is not None and (
+            self.readiness_probe.termination_grace_period_seconds is not None
+        ):
+            raise _fail(
+                "readinessProbe.terminationGracePeriodSeconds",
+                "must not be set on a readiness probe",
+            )
+        for probe_field in ("startup_probe", "readiness_probe", "liveness_probe"):
+            probe = getattr(self, probe_field)
+            for kind in ("http_get", "tcp_socket"):
+                action = getattr(probe, kind, None) if probe is not None else None
+                if isinstance(action, (HTTPGetAction, TCPSocketAction)) and isinstance(
+                    action.port, str
+                ) and action.port not in names:
+                    raise _fail(
+                        f"{_camel(probe_field)}.{_camel(kind)}.port",
+                        f"names no port of this container: {action.port!r}",
+                    )
+        seen: set[str] = set()
+        for index, dep in enumerate(self.depends_on):
+            if dep.name == self.name:
+                raise _fail(f"dependsOn[{index}].name", "a container cannot depend on itself")
+            if dep.name in seen:
+                raise _fail(f"dependsOn[{index}].name", f"duplicate dependency {dep.name!r}")
+            seen.add(dep.name)
+
+    @property
+    def has_hooks_or_probes(self) -> bool:
+        """Whether any probe or lifecycle hook is set."""
+        return any(
+            getattr(self, f) is not None
+            for f in ("startup_probe", "readiness_probe", "liveness_probe", "lifecycle")
+        )
+
+
+def _check_items(path: str, value: object, kind: type, what: str) -> None:
+    if not isinstance(value, tuple):
+        raise _fail(path, f"must be a list of {what}, not {type(value).__name__}")
+    for index, item in enumerate(value):
+        _check_type(f"{path}[{index}]", item, kind, what[:-1] if what.endswith("s") else what)
+
+
+# Volumes
+
+
+def _quantity(path: str, value: object) -> None:
+    _check_type(path, value, str, "a quantity string such as '64Mi'")
+    assert isinstance(value, str)
+    if not _QUANTITY.match(value):
+        raise _fail(path, f"{value!r} is not a valid quantity (for example '64Mi', '1Gi')")
+
+
+@_frozen
+class EmptyDirVolumeSource:
+    """A scratch volume created with the pod and deleted with it.
+
+    ``medium="Memory"`` makes it a tmpfs; *size_limit* bounds it.
+    """
+
+    medium: str = _field(_instance(str, "a string"), default="")
+    size_limit: str | None = _field(_optional(_quantity), default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if self.medium not in ("", "Memory"):
+            raise _fail("medium", f"must be '' or 'Memory', not {self.medium!r}")
+
+    @property
+    def size_bytes(self) -> int | None:
+        """*size_limit* in bytes, or ``None``."""
+        return None if self.size_limit is None else parse_quantity(self.size_limit)
+
+
+_HOST_PATH_TYPES = (
+    "",
+    "DirectoryOrCreate",
+    "Directory",
+    "FileOrCreate",
+    "File",
+    "Socket",
+    "CharDevice",
+    "BlockDevice",
+)
+
+
+@_frozen
+class HostPathVolumeSource:
+    """A directory or file of the host, bind-mounted."""
+
+    path: str = _field(_nonempty_string)
+    type: str = _field(_instance(str, "a string"), default="")
+
+    def __attrs_post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            raise _fail("path", f"must be an absolute path, not {self.path!r}")
+        if self.type not in _HOST_PATH_TYPES:
+            allowed = ", ".join(repr(t) for t in _HOST_PATH_TYPES)
+            raise _fail("type", f"must be one of {allowed}, not {self.type!r}")
+
+
+@_frozen
+class Volume:
+    """A volume of the pod, mounted once for the whole pod and shared by its containers."""
+
+    name: str = _field(_dns_label)
+    empty_dir: EmptyDirVolumeSource | None = _model(EmptyDirVolumeSource, "an emptyDir source")
+    host_path: HostPathVolumeSource | None = _model(HostPathVolumeSource, "a hostPath source")
+
+    def __attrs_post_init__(self) -> None:
+        _exactly_one("", self, ("empty_dir", "host_path"), "volume source")
+
+
+_UNITS = {
+    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}  # fmt: skip
+
+
+def parse_quantity(text: str) -> int:
+    """Turn a Kubernetes quantity such as ``64Mi`` into a whole number of bytes."""
+    match = _QUANTITY.match(text)
+    if match is None:
+        raise SpecError("", f"{text!r} is not a valid quantity")
+    return int(float(match.group(1)) * _UNITS[match.group(3) or ""])
+
+
+# The pod
+
+
+def _pod_name(path: str, value: object) -> None:
+    _check_type(path, value, str, "a string")
+    assert isinstance(value, str)
+    if len(value) > 63 or not _DNS_SUBDOMAIN.match(value):
+        raise _fail(
+            path,
+            f"{value!r} is not a valid pod name (at most 63 characters: lower-case letters, "
+            "digits, '-' and '.')",
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Pod:
+    """A group of containers sharing one network namespace, volumes and lifecycle.
+
+    ``init_containers`` run one at a time, in order, each to completion, before the
+    ``containers`` start; an init container with ``restart_policy="Always"`` is a native
+    sidecar: started in order and kept running beside the app containers.
+    """
+
+    name: str = attrs.field()
+    containers: tuple[Container, ...] = attrs.field(converter=_to_tuple)
+    init_containers: tuple[Container, ...] = attrs.field(converter=_to_tuple, factory=tuple)
+    volumes: tuple[Volume, ...] = attrs.field(converter=_to_tuple, factory=tuple)
+    restart_policy: RestartPolicy = attrs.field(
+        converter=lambda v: _enum("spec.restartPolicy", v, RestartPolicy),
+        default=RestartPolicy.ALWAYS,
+    )
+    termination_grace_period_seconds: int = attrs.field(default=30)
+    hostname: str | None = attrs.field(default=None)
+    share_process_namespace: bool = attrs.field(default=False)
+    labels: FrozenDict = attrs.field(converter=_to_frozen_dict, factory=FrozenDict)
+    annotations: FrozenDict = attrs.field(converter=_to_frozen_dict, factory=FrozenDict)
+
+    def __attrs_post_init__(self) -> None:
+        _validate_pod(self)
+
+    def container(self, name: str) -> Container:
+        """The container (init, sidecar or app) called *name*."""
+        for container in self.all_containers:
+            if container.name == name:
+                return container
+        raise KeyError(name)
+
+    @property
+    def all_containers(self) -> tuple[Container, ...]:
+        """Init containers (sidecars included) first, then app containers, in spec order."""
+        return self.init_containers + self.containers
+
+    @property
+    def sidecars(self) -> tuple[Container, ...]:
+        """The native sidecars: init containers with ``restart_policy=Always``."""
+        return tuple(c for c in self.init_containers if is_sidecar(c))
+
+
+def is_sidecar(container: Container) -> bool:
+    """Whether *container*, listed in ``init_containers``, is a native sidecar."""
+    return container.restart_policy is RestartPolicy.ALWAYS
+
+
+def _validate_pod(pod: Pod) -> None:
+    _pod_name("metadata.name", pod.name)
+    _string_map("metadata.labels", pod.labels)
+    _string_map("metadata.annotations", pod.annotations)
+    _int_range("spec.terminationGracePeriodSeconds", pod.termination_grace_period_seconds, 0)
+    if pod.hostname is not None:
+        _dns_label("spec.hostname", pod.hostname)
+    _check_type("spec.shareProcessNamespace", pod.share_process_namespace, bool, "true or false")
+    _check_items("spec.containers", pod.containers, Container, "containers")
+    _check_items("spec.initContainers", pod.init_containers, Container, "containers")
+    _check_items("spec.volumes", pod.volumes, Volume, "volumes")
+    if not pod.containers:
+        raise _fail("spec.containers", "a pod needs at least one container")
+
+    volumes: dict[str, int] = {}
+    for index, volume in enumerate(pod.volumes):
+        if volume.name in volumes:
+            raise _fail(f"spec.volumes[{index}].name", f"duplicate volume name {volume.name!r}")
+        volumes[volume.name] = index
+
+    names: dict[str, str] = {}
+    host_ports: dict[tuple[str, int, str], str] = {}
+    port_names: dict[str, str] = {}
+    lists = (("initContainers", pod.init_containers), ("containers", pod.containers))
+    for list_name, containers in lists:
+        for index, container in enumerate(containers):
+            path = f"spec.{list_name}[{index}]"
+            if container.name in names:
+                raise _fail(
+                    f"{path}.name",
+                    f"duplicate container name {container.name!r} (also {names[container.name]})",
+                )
+            names[container.name] = path
+            if list_name == "initContainers":
+                _validate_init_container(path, container)
+            mounts: set[str] = set()
+            for m, mount in enumerate(container.volume_mounts):
+                if mount.name not in volumes:
+                    raise _fail(
+                        f"{path}.volumeMounts[{m}].name",
+                        f"names no volume of the pod: {mount.name!r}",
+                    )
+                if mount.mount_path in mounts:
+                    raise _fail(
+                        f"{path}.volumeMounts[{m}].mountPath",
+                        f"{mount.mount_path!r} is mounted twice",
+                    )
+                mounts.add(mount.mount_path)
+            for p, port in enumerate(container.ports):
+                port_path = f"{path}.ports[{p}]"
+                if port.host_port is not None:
+                    key = (port.host_ip or "", port.host_port, port.protocol.value)
+                    if key in host_ports:
+                        raise _fail(
+                            f"{port_path}.hostPort",
+                            f"host port {port.host_port}/{port.protocol.value} is already "
+                            f"published by {host_ports[key]}",
+                        )
+                    host_ports[key] = port_path
+                if port.name is not None:
+                    if port.name in port_names:
+                        raise _fail(
+                            f"{port_path}.name",
+                            f"duplicate port name {port.name!r} (also {port_names[port.name]})",
+                        )
+                    port_names[port.name] = port_path
+            for hook, handler in _hooks(container):
+                if handler.sleep is not None and (
+                    handler.sleep.seconds > pod.termination_grace_period_seconds
+                ):
+                    raise _fail(
+                        f"{path}.lifecycle.{hook}.sleep.seconds",
+                        "must not exceed spec.terminationGracePeriodSeconds "
+                        f"({pod.termination_grace_period_seconds})",
+                    )
+
+    # depends_on: only app containers declare it; targets must exist; 'ready' needs a probe.
+    for index, container in enumerate(pod.containers):
+        for d, dep in enumerate(container.depends_on):
+            path = f"spec.containers[{index}].dependsOn[{d}]"
+            if dep.name not in names:
+                raise _fail(f"{path}.name", f"names no container of the pod: {dep.name!r}")
+            target = pod.container(dep.name)
+            if names[dep.name].startswith("spec.initContainers") and not is_sidecar(target):
+                raise _fail(
+                    f"{path}.name",
+                    f"{dep.name!r} is an init container: every app container already starts "
+                    "after all of them completed",
+                )
+            if dep.condition is Condition.READY and target.readiness_probe is None:
+                raise _fail(
+                    f"{path}.condition",
+                    f"'ready' needs a readiness probe on {dep.name!r}, which has none",
+                )
+    for index, container in enumerate(pod.init_containers):
+        if container.depends_on:
+            raise _fail(
+                f"spec.initContainers[{index}].dependsOn",
+                "init containers run in list order and take no dependsOn",
+            )
+
+    from ._plan import check_acyclic  # the graph lives with the planner
+
+    check_acyclic(pod)
+
+
+def _hooks(container: Container) -> Iterator[tuple[str, LifecycleHandler]]:
+    if container.lifecycle is None:
+        return
+    if container.lifecycle.post_start is not None:
+        yield "postStart", container.lifecycle.post_start
+    if container.lifecycle.pre_stop is not None:
+        yield "preStop", container.lifecycle.pre_stop
+
+
+def _validate_init_container(path: str, container: Container) -> None:
+    if container.restart_policy not in (None, RestartPolicy.ALWAYS):
+        raise _fail(
+            f"{path}.restartPolicy",
+            f"an init container's restartPolicy may only be 'Always' (a native sidecar), "
+            f"not {container.restart_policy.value!r}",
+        )
+    if is_sidecar(container):
+        return
+    for field in ("startup_probe", "readiness_probe", "liveness_probe", "lifecycle"):
+        if getattr(container, field) is not None:
+            raise _fail(
+                f"{path}.{_camel(field)}",
+                "only native sidecars (restartPolicy: Always) may have probes or lifecycle "
+                "hooks among init containers",
+            )

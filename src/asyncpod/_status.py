@@ -1,0 +1,159 @@
+"""Status snapshots: pod phase, conditions and per-container state, as the kubelet reports them."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+
+import attrs
+
+from ._plan import StepKind
+
+__all__ = [
+    "ContainerStatus",
+    "Phase",
+    "PodConditions",
+    "PodStatus",
+    "Running",
+    "Terminated",
+    "Waiting",
+    "compute_phase",
+]
+
+
+class Phase(str, enum.Enum):
+    """The pod phase (``status.phase``)."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+@attrs.frozen
+class Waiting:
+    """Not running yet, or waiting to run again; *reason* says why."""
+
+    #: "PodInitializing", "ContainerCreating", "CrashLoopBackOff", ...
+    reason: str
+    message: str = ""
+
+
+@attrs.frozen
+class Running:
+    """Running since *started_at* (seconds, ``anyio.current_time()`` clock)."""
+
+    started_at: float
+
+
+@attrs.frozen
+class Terminated:
+    """Exited with *exit_code*; *reason* is "Completed" (0) or "Error"."""
+
+    exit_code: int
+    reason: str
+    started_at: float | None
+    finished_at: float
+
+
+ContainerStateSnapshot = Waiting | Running | Terminated
+
+
+@attrs.frozen(kw_only=True)
+class ContainerStatus:
+    """One container's status (``status.containerStatuses[]`` and friends)."""
+
+    name: str
+    kind: StepKind
+    image: str
+    state: ContainerStateSnapshot
+    #: the previous termination, if the container was restarted
+    last_state: Terminated | None = None
+    ready: bool = False
+    started: bool = False
+    restart_count: int = 0
+    container_id: str | None = None
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code of the current termination, or ``None``."""
+        return self.state.exit_code if isinstance(self.state, Terminated) else None
+
+
+@attrs.frozen(kw_only=True)
+class PodConditions:
+    """The pod conditions the kubelet sets."""
+
+    #: every regular init container completed and every sidecar started
+    initialized: bool
+    #: every app container and every sidecar ready
+    containers_ready: bool
+    #: the pod serves: ContainersReady (asyncpod has no readiness gates)
+    ready: bool
+
+
+@attrs.frozen(kw_only=True)
+class PodStatus:
+    """A snapshot of a running pod."""
+
+    name: str
+    phase: Phase
+    conditions: PodConditions
+    containers: tuple[ContainerStatus, ...]
+
+    def container(self, name: str) -> ContainerStatus:
+        """The status of container *name*."""
+        for status in self.containers:
+            if status.name == name:
+                return status
+        raise KeyError(name)
+
+    @property
+    def init_containers(self) -> tuple[ContainerStatus, ...]:
+        """Statuses of init containers and sidecars, in spec order."""
+        return tuple(s for s in self.containers if s.kind is not StepKind.APP)
+
+    @property
+    def app_containers(self) -> tuple[ContainerStatus, ...]:
+        """Statuses of app containers, in spec order."""
+        return tuple(s for s in self.containers if s.kind is StepKind.APP)
+
+
+def compute_phase(
+    containers: Sequence[ContainerStatus],
+    *,
+    restart_policy: str,
+    init_failed: bool,
+    initialized: bool,
+) -> Phase:
+    """The pod phase by the kubelet's rules (``getPhase``); terminated sidecars are ignored."""
+    if init_failed:
+        return Phase.FAILED
+    if not initialized:
+        return Phase.PENDING
+    running = waiting = stopped = succeeded = 0
+    for status in containers:
+        if status.kind is not StepKind.APP:
+            continue
+        state = status.state
+        if isinstance(state, Running):
+            running += 1
+        elif isinstance(state, Terminated):
+            stopped += 1
+            succeeded += state.exit_code == 0
+        elif status.last_state is not None:  # waiting to restart
+            stopped += 1
+            succeeded += status.last_state.exit_code == 0
+        else:
+            waiting += 1
+    if waiting:
+        return Phase.PENDING
+    if running:
+        return Phase.RUNNING
+    if restart_policy == "Always":
+        return Phase.RUNNING
+    if stopped == succeeded:
+        return Phase.SUCCEEDED
+    if restart_policy == "Never":
+        return Phase.FAILED
+    return Phase.RUNNING  # OnFailure: restarting

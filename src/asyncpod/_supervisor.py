@@ -1,0 +1,784 @@
+"""The supervisor: brings a pod up along its plan, keeps it running, and tears it down.
+
+Everything Kubernetes-specific happens here, identically for every backend: start order,
+probes, restarts with back-off, phases, ordered teardown. The backend only runs
+containers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any, NoReturn, TypeVar
+
+import anyio
+import anyio.abc
+
+from ._env import expand_all, resolve_env
+from ._exceptions import (
+    AsyncpodError,
+    BackendError,
+    ContainerFailedError,
+    DependencyFailedError,
+    ObjectNotFoundError,
+    PodError,
+)
+from ._models import Condition, Container, LifecycleHandler, Pod, Probe, PullPolicy, RestartPolicy
+from ._plan import Edge, PlanStep, StartupPlan, StepKind
+from ._probes import check_exec, check_http, check_tcp
+from ._status import (
+    ContainerStateSnapshot,
+    ContainerStatus,
+    Phase,
+    PodConditions,
+    PodStatus,
+    Running,
+    Terminated,
+    Waiting,
+    compute_phase,
+)
+from .backends._base import (
+    Backend,
+    ContainerSpec,
+    ExecResult,
+    LogRecord,
+    Mount,
+    PodSpec,
+    PortMapping,
+    VolumeSpec,
+)
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["LABEL_CONTAINER", "LABEL_POD", "LABEL_RUN", "RunningPod", "open_pod"]
+
+logger = logging.getLogger("asyncpod")
+
+LABEL_POD = "io.asyncpod.pod"
+LABEL_RUN = "io.asyncpod.run"
+LABEL_CONTAINER = "io.asyncpod.container"
+LABEL_OWNER_PID = "io.asyncpod.owner-pid"
+LABEL_OWNER_HOST = "io.asyncpod.owner-host"
+
+#: the kubelet never stops a container with less than this grace period
+MIN_GRACE = 2.0
+BACKOFF_INITIAL = 10.0
+BACKOFF_MAX = 300.0
+BACKOFF_RESET = 600.0
+LOG_TAIL = 10
+
+_T = TypeVar("_T")
+
+
+@asynccontextmanager
+async def open_pod(pod: Pod, *, backend: Backend | None = None) -> AsyncIterator[RunningPod]:
+    """Run *pod* for the duration of the ``async with`` block.
+
+    Creates the pod's objects, starts its containers along the startup plan (independent
+    branches in parallel) and yields a :class:`RunningPod` once the pod is up: every init
+    step done and every app container started. Leaving the block, normally, by an
+    exception or by cancellation, stops the containers in reverse plan order within the
+    pod's grace period and removes every object that was created, shielded from
+    cancellation.
+
+    A failure during bring-up raises after clean-up: :class:`~asyncpod.ContainerFailedError`
+    (naming the container, its exit code and last log lines),
+    :class:`~asyncpod.ImageError`, or another :class:`~asyncpod.BackendError`.
+
+    Without *backend*, a :class:`~asyncpod.backends.PodmanBackend` is opened and closed
+    around the pod.
+    """
+    async with AsyncExitStack() as stack:
+        if backend is None:
+            from .backends._podman import PodmanBackend
+
+            backend = await stack.enter_async_context(PodmanBackend())
+        supervisor = _Supervisor(pod, backend)
+        try:
+            async with anyio.create_task_group() as tg:
+                try:
+                    await supervisor.bring_up(tg)
+                    yield RunningPod(supervisor)
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await supervisor.teardown()
+                    tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            _raise_single(group)
+
+
+def _raise_single(group: BaseExceptionGroup[BaseException]) -> NoReturn:
+    """Re-raise the one real exception of *group* (task groups wrap even a single one)."""
+    leaves = list(_leaves(group))
+    cancelled = anyio.get_cancelled_exc_class()
+    real = [exc for exc in leaves if not isinstance(exc, cancelled)]
+    if len(real) == 1:
+        raise real[0] from real[0].__cause__
+    if not real and leaves:
+        raise leaves[0]
+    raise group
+
+
+def _leaves(exc: BaseException) -> Iterable[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
+class RunningPod:
+    """A pod brought up by :func:`open_pod`. Valid inside the ``async with`` block."""
+
+    def __init__(self, supervisor: _Supervisor) -> None:
+        self._sup = supervisor
+
+    @property
+    def pod(self) -> Pod:
+        """The pod description."""
+        return self._sup.pod
+
+    @property
+    def plan(self) -> StartupPlan:
+        """The startup plan being followed."""
+        return self._sup.plan
+
+    @property
+    def backend(self) -> Backend:
+        """The backend running the pod."""
+        return self._sup.backend
+
+    @property
+    def id(self) -> str:
+        """The backend's id of the pod."""
+        assert self._sup.pod_id is not None
+        return self._sup.pod_id
+
+    @property
+    def run_id(self) -> str:
+        """This run's id, the value of the ``io.asyncpod.run`` label on every object."""
+        return self._sup.run_id
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The labels every object of this run carries."""
+        return dict(self._sup.labels)
+
+    def status(self) -> PodStatus:
+        """A snapshot of the pod's phase, conditions and containers."""
+        return self._sup.status()
+
+    def container_id(self, name: str) -> str:
+        """The backend's id of container *name*."""
+        cid = self._sup.runner(name).cid
+        if cid is None:
+            raise LookupError(f"container {name!r} has not been created")
+        return cid
+
+    async def wait_ready(self) -> PodStatus:
+        """Wait until the pod is Ready (bound it with :func:`anyio.fail_after`)."""
+        return await self._sup.wait_for(lambda s: s.conditions.ready)
+
+    async def wait(self) -> PodStatus:
+        """Wait until the pod has Succeeded or Failed, and return its final status."""
+        return await self._sup.wait_for(lambda s: s.phase in (Phase.SUCCEEDED, Phase.FAILED))
+
+    def logs(
+        self, name: str, *, follow: bool = False
+    ) -> AbstractAsyncContextManager[AsyncIterator[LogRecord]]:
+        """Open the log of container *name*: ``async with running.logs("web") as lines:``."""
+        return self._sup.backend.logs(self.container_id(name), follow=follow)
+
+    async def exec(self, name: str, argv: Iterable[str]) -> ExecResult:
+        """Run *argv* (no shell) in container *name*; return its exit code and output."""
+        return await self._sup.backend.exec(self.container_id(name), tuple(argv))
+
+
+class _Supervisor:
+    def __init__(self, pod: Pod, backend: Backend) -> None:
+        self.pod = pod
+        self.backend = backend
+        self.plan = StartupPlan.from_pod(pod)
+        self.run_id = uuid.uuid4().hex[:12]
+        self.labels = {
+            LABEL_POD: pod.name,
+            LABEL_RUN: self.run_id,
+            LABEL_OWNER_PID: str(os.getpid()),
+            LABEL_OWNER_HOST: socket.gethostname()[:63],
+        }
+        self.pod_id: str | None = None
+        self.volume_ids: dict[str, str] = {}
+        self.runners: dict[str, _Runner] = {s.name: _Runner(self, s) for s in self.plan.steps}
+        # Status lists containers in spec order: init containers, then app containers.
+        self.ordered = [self.runners[c.name] for c in pod.all_containers]
+        self.changed = anyio.Event()
+        self.stopping = False
+        self.failure: PodError | None = None
+        # Every container reaches its "up" milestone once: an init container by completing,
+        # a sidecar or an app container by starting.
+        self.pending_up = len(self.runners)
+        self.is_up = False
+        self.init_failed = False
+
+    # Notifications
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = anyio.Event()
+
+    def reached_up_milestone(self) -> None:
+        self.pending_up -= 1
+        if self.pending_up == 0:
+            self.is_up = True
+            logger.info("pod %s is up", self.pod.name)
+        self.notify()
+
+    def fail(self, error: PodError) -> None:
+        if self.failure is None and not self.is_up:
+            self.failure = error
+        self.notify()
+
+    def runner(self, name: str) -> _Runner:
+        try:
+            return self.runners[name]
+        except KeyError:
+            raise LookupError(f"pod {self.pod.name!r} has no container {name!r}") from None
+
+    async def wait_for(self, predicate: Callable[[PodStatus], bool]) -> PodStatus:
+        while True:
+            status = self.status()
+            if predicate(status):
+                return status
+            await self.changed.wait()
+
+    # Bring-up
+
+    async def bring_up(self, tg: anyio.abc.TaskGroup) -> None:
+        pod = self.pod
+        logger.info("bringing up pod %s (run %s)", pod.name, self.run_id)
+        images = {
+            c.image: c.image_pull_policy or PullPolicy.IF_NOT_PRESENT for c in pod.all_containers
+        }
+        await _gather(self.backend.ensure_image(i, p) for i, p in images.items())
+
+        ports = tuple(
+            PortMapping(
+                container_port=port.container_port,
+                host_port=port.host_port,
+                host_ip=port.host_ip or "",
+                protocol=port.protocol.value.lower(),
+            )
+            for c in pod.all_containers
+            for port in c.ports
+            if port.host_port is not None
+        )
+        self.pod_id = await self.backend.create_pod(
+            PodSpec(
+                name=pod.name,
+                hostname=pod.hostname or pod.name.split(".")[0],
+                labels=self.labels,
+                ports=ports,
+                share_pid=pod.share_process_namespace,
+            )
+        )
+
+        async def create_volume(name: str, spec: VolumeSpec) -> None:
+            self.volume_ids[name] = await self.backend.create_volume(spec)
+
+        await _gather(
+            create_volume(
+                v.name,
+                VolumeSpec(
+                    name=f"{pod.name}-{v.name}",
+                    labels=self.labels,
+                    memory=v.empty_dir.medium == "Memory",
+                    size_bytes=v.empty_dir.size_bytes,
+                ),
+            )
+            for v in pod.volumes
+            if v.empty_dir is not None
+        )
+        await _gather(runner.create() for runner in self.ordered)
+
+        for runner in self.ordered:
+            tg.start_soon(runner.run, name=f"asyncpod:{pod.name}/{runner.name}")
+        while not self.is_up and self.failure is None:
+            await self.changed.wait()
+        if self.failure is not None:
+            raise self.failure
+
+    def container_spec(self, container: Container, init: bool) -> ContainerSpec:
+        env = resolve_env(container.env)
+        mounts = []
+        volumes = {v.name: v for v in self.pod.volumes}
+        for mount in container.volume_mounts:
+            volume = volumes[mount.name]
+            if volume.host_path is not None:
+                mounts.append(
+                    Mount(
+                        target=mount.mount_path,
+                        host_path=volume.host_path.path,
+                        host_path_type=volume.host_path.type,
+                        read_only=mount.read_only,
+                        sub_path=mount.sub_path,
+                    )
+                )
+            else:
+                mounts.append(
+                    Mount(
+                        target=mount.mount_path,
+                        volume=self.volume_ids[mount.name],
+                        read_only=mount.read_only,
+                        sub_path=mount.sub_path,
+                    )
+                )
+        return ContainerSpec(
+            name=f"{self.pod.name}-{container.name}",
+            pod=self.pod_id or "",
+            image=container.image,
+            command=expand_all(container.command, env) if container.command else None,
+            args=expand_all(container.args, env) if container.args else None,
+            env=tuple(env.items()),
+            working_dir=container.working_dir,
+            mounts=tuple(mounts),
+            init=init,
+            labels={**self.labels, LABEL_CONTAINER: container.name},
+        )
+
+    # Status
+
+    def status(self) -> PodStatus:
+        containers = tuple(r.snapshot() for r in self.ordered)
+        initialized = all(
+            r.completed if r.kind is StepKind.INIT else r.ever_started
+            for r in self.ordered
+            if r.kind is not StepKind.APP
+        ) or any(r.ever_started for r in self.ordered if r.kind is StepKind.APP)
+        phase = compute_phase(
+            containers,
+            restart_policy=self.pod.restart_policy.value,
+            init_failed=self.init_failed,
+            initialized=initialized,
+        )
+        containers_ready = all(
+            s.ready for s in containers if s.kind is not StepKind.INIT
+        ) and phase in (Phase.RUNNING, Phase.PENDING)
+        ready = containers_ready and initialized and not self.stopping
+        return PodStatus(
+            name=self.pod.name,
+            phase=phase,
+            conditions=PodConditions(
+                initialized=initialized, containers_ready=containers_ready, ready=ready
+            ),
+            containers=containers,
+        )
+
+    # Teardown
+
+    async def teardown(self) -> None:
+        """Stop in reverse plan order within one grace budget, then remove everything."""
+        self.stopping = True
+        self.notify()
+        for runner in self.ordered:
+            runner.scope.cancel()
+        deadline = anyio.current_time() + self.pod.termination_grace_period_seconds
+        async with anyio.create_task_group() as tg:
+            for runner in self.ordered:
+                tg.start_soon(runner.stop, deadline)
+        for runner in self.ordered:
+            if runner.cid is not None:
+                await self._quietly(self.backend.remove_container(runner.cid), runner.name)
+        if self.pod_id is not None:
+            await self._quietly(self.backend.remove_pod(self.pod_id), "pod")
+        for name, vid in self.volume_ids.items():
+            await self._quietly(self.backend.remove_volume(vid), f"volume {name}")
+        await self._sweep()
+        self.notify()
+        logger.info("pod %s is torn down", self.pod.name)
+
+    async def _sweep(self) -> None:
+        """Remove anything of this run a cancelled create left behind."""
+        try:
+            leftovers = await self.backend.list_objects({LABEL_RUN: self.run_id})
+        except AsyncpodError as exc:
+            logger.error("could not list leftovers of pod %s: %s", self.pod.name, exc)
+            return
+        order = {"container": 0, "pod": 1, "volume": 2}
+        for obj in sorted(leftovers, key=lambda o: order.get(o.type, 3)):
+            logger.debug("removing leftover %s %s", obj.type, obj.name)
+            remove = {
+                "container": self.backend.remove_container,
+                "pod": self.backend.remove_pod,
+                "volume": self.backend.remove_volume,
+            }[obj.type]
+            await self._quietly(remove(obj.id), f"{obj.type} {obj.name}")
+
+    async def _quietly(self, call: Awaitable[None], what: str) -> None:
+        try:
+            await call
+        except AsyncpodError as exc:
+            logger.error("tearing down pod %s: could not remove %s: %s", self.pod.name, what, exc)
+
+
+async def _gather(calls: Iterable[Awaitable[Any]]) -> None:
+    """Await *calls* concurrently; re-raise the first asyncpod error, cancelling the rest."""
+    failure: list[BaseException] = []
+
+    async def one(call: Awaitable[Any], scope: anyio.CancelScope) -> None:
+        try:
+            await call
+        except AsyncpodError as exc:
+            if not failure:
+                failure.append(exc)
+            scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        for call in calls:
+            tg.start_soon(one, call, tg.cancel_scope)
+    if failure:
+        raise failure[0]
+
+
+class _Runner:
+    """Runs one container: waits for its prerequisites, starts, probes, restarts, stops."""
+
+    def __init__(self, supervisor: _Supervisor, step: PlanStep) -> None:
+        self.sup = supervisor
+        self.step = step
+        self.name = step.name
+        self.kind = step.kind
+        self.container = step.container
+        self.cid: str | None = None
+        self.scope = anyio.CancelScope()
+        self.changed = anyio.Event()
+        self.state: ContainerStateSnapshot = Waiting(
+            "PodInitializing"
+            if step.kind is StepKind.APP and supervisor.pod.init_containers
+            else "ContainerCreating"
+        )
+        self.last_state: Terminated | None = None
+        self.ready = False
+        self.started = False
+        self.ever_started = False
+        self.ever_ready = False
+        self.completed = False  # exited 0 at least once
+        self.final = False  # terminated and will not run again
+        self.restart_count = 0
+        self.stopped = anyio.Event()
+        self.log_tail: tuple[str, ...] = ()
+
+    # Bookkeeping
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = anyio.Event()
+        self.sup.notify()
+
+    def snapshot(self) -> ContainerStatus:
+        return ContainerStatus(
+            name=self.name,
+            kind=self.kind,
+            image=self.container.image,
+            state=self.state,
+            last_state=self.last_state,
+            ready=self.ready,
+            started=self.started,
+            restart_count=self.restart_count,
+            container_id=self.cid,
+        )
+
+    def satisfies(self, condition: Condition) -> bool:
+        if condition is Condition.STARTED:
+            return self.ever_started
+        if condition is Condition.READY:
+            return self.ever_ready
+        return self.completed
+
+    def restart_policy(self) -> RestartPolicy:
+        if self.kind is StepKind.SIDECAR:
+            return RestartPolicy.ALWAYS
+        policy = self.container.restart_policy or self.sup.pod.restart_policy
+        if self.kind is StepKind.INIT and policy is RestartPolicy.ALWAYS:
+            return RestartPolicy.ON_FAILURE
+        return policy
+
+    # Lifecycle
+
+    async def create(self) -> None:
+        spec = self.sup.container_spec(self.container, init=self.kind is StepKind.INIT)
+        self.cid = await self.sup.backend.create_container(spec)
+
+    async def run(self) -> None:
+        with self.scope:
+            try:
+                for edge in self.step.after:
+                    await self._wait_edge(edge)
+            except DependencyFailedError as exc:
+                self.final = True
+                self.state = Waiting("DependencyFailed", str(exc))
+                self.notify()
+                self.sup.fail(exc)
+                return
+            await self._run_loop()
+
+    async def _wait_edge(self, edge: Edge) -> None:
+        target = self.sup.runners[edge.name]
+        while not target.satisfies(edge.condition):
+            if target.final or isinstance(target.state, Waiting) and target.state.reason == (
+                "DependencyFailed"
+            ):
+                exit_code = target.state.exit_code if isinstance(target.state, Terminated) else None
+                raise DependencyFailedError(
+                    target.name,
+                    exit_code,
+                    f"will never be {edge.condition.value}, which {self.name!r} waits for",
+                    target.log_tail,
+                    dependent=self.name,
+                )
+            await target.changed.wait()
+
+    async def _run_loop(self) -> None:
+        backoff = 0.0
+        while True:
+            started_at = anyio.current_time()
+            code, reason = await self._run_once()
+            finished_at = anyio.current_time()
+            terminated = Terminated(
+                exit_code=code,
+                reason=reason or ("Completed" if code == 0 else "Error"),
+                started_at=started_at,
+                finished_at=finished_at,
+            )
+            self.state = terminated
+            self.ready = False
+            self.started = False
+            if code == 0 and not self.completed:
+                self.completed = True
+                if self.kind is StepKind.INIT:
+                    self.ready = True
+                    self.sup.reached_up_milestone()
+            if self.sup.stopping:
+                self.notify()
+                return
+            policy = self.restart_policy()
+            restart = policy is RestartPolicy.ALWAYS or (
+                policy is RestartPolicy.ON_FAILURE and code != 0
+            )
+            if not restart:
+                self.final = True
+                if code != 0:
+                    await self._collect_log_tail()
+                self.notify()
+                if code != 0 and self.kind is StepKind.INIT:
+                    self.sup.init_failed = True
+                    self.sup.fail(
+                        ContainerFailedError(self.name, code, "init container failed", self.log_tail)
+                    )
+                return
+            if finished_at - started_at >= BACKOFF_RESET:
+                backoff = 0.0
+            delay, backoff = backoff, (BACKOFF_INITIAL if backoff == 0 else min(backoff * 2, BACKOFF_MAX))
+            self.last_state = terminated
+            if delay > 0:
+                self.state = Waiting(
+                    "CrashLoopBackOff",
+                    f"back-off {delay:g}s restarting failed container {self.name}",
+                )
+                self.notify()
+                logger.info("container %s/%s: back-off %gs", self.sup.pod.name, self.name, delay)
+                await anyio.sleep(delay)
+            self.restart_count += 1
+
+    async def _run_once(self) -> tuple[int, str | None]:
+        """Start the container, supervise it until it exits; return (exit code, reason)."""
+        backend = self.sup.backend
+        assert self.cid is not None
+        try:
+            await backend.start_container(self.cid)
+        except ObjectNotFoundError:
+            return 137, "ContainerStatusUnknown"
+        except BackendError as exc:
+            logger.warning("container %s/%s failed to start: %s", self.sup.pod.name, self.name, exc)
+            self.log_tail = (str(exc),)
+            return 128, "StartError"
+        logger.debug("container %s/%s started", self.sup.pod.name, self.name)
+        self.state = Running(anyio.current_time())
+        self.notify()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._after_start)
+            try:
+                code = await backend.wait_container(self.cid)
+                reason = None
+            except ObjectNotFoundError:
+                code, reason = 137, "ContainerStatusUnknown"
+            tg.cancel_scope.cancel()
+        return code, reason
+
+    async def _after_start(self) -> None:
+        """postStart, then startup probe, then readiness and liveness probes."""
+        container = self.container
+        if container.lifecycle is not None and container.lifecycle.post_start is not None:
+            if not await self._run_hook(container.lifecycle.post_start):
+                logger.warning("postStart hook of %s/%s failed", self.sup.pod.name, self.name)
+                await self._kill(None)
+                return
+        if container.startup_probe is not None:
+            if not await self._probe_until_threshold(container.startup_probe, "startup"):
+                await self._kill(container.startup_probe)
+                return
+        self.started = True
+        if not self.ever_started:
+            self.ever_started = True
+            if self.kind is not StepKind.INIT:
+                self.sup.reached_up_milestone()
+        if container.readiness_probe is None and self.kind is not StepKind.INIT:
+            self._set_ready(True)
+        else:
+            self.notify()
+        async with anyio.create_task_group() as tg:
+            if container.readiness_probe is not None:
+                tg.start_soon(self._readiness_loop, container.readiness_probe)
+            if container.liveness_probe is not None:
+                tg.start_soon(self._liveness_loop, container.liveness_probe)
+
+    def _set_ready(self, ready: bool) -> None:
+        if ready and not self.ever_ready:
+            self.ever_ready = True
+        if ready != self.ready or ready:
+            self.ready = ready
+            self.notify()
+
+    async def _probe(self, probe: Probe) -> bool:
+        backend, sup = self.sup.backend, self.sup
+        assert self.cid is not None and sup.pod_id is not None
+        with anyio.move_on_after(probe.timeout_seconds):
+            if probe.exec is not None:
+                return await check_exec(backend, self.cid, probe.exec)
+            if probe.http_get is not None:
+                return await check_http(backend, sup.pod_id, self.container, probe.http_get)
+            if probe.tcp_socket is not None:
+                return await check_tcp(backend, sup.pod_id, self.container, probe.tcp_socket)
+        return False
+
+    async def _probe_until_threshold(self, probe: Probe, kind: str) -> bool:
+        """Probe every period until one success (True) or *failure_threshold* failures."""
+        await anyio.sleep(probe.initial_delay_seconds)
+        failures = 0
+        while True:
+            if await self._probe(probe):
+                return True
+            failures += 1
+            logger.info("%s probe of %s/%s failed (%d/%d)", kind, self.sup.pod.name, self.name,
+                        failures, probe.failure_threshold)  # fmt: skip
+            if failures >= probe.failure_threshold:
+                return False
+            await anyio.sleep(probe.period_seconds)
+
+    async def _readiness_loop(self, probe: Probe) -> None:
+        await anyio.sleep(probe.initial_delay_seconds)
+        successes = failures = 0
+        while True:
+            if await self._probe(probe):
+                successes, failures = successes + 1, 0
+                if successes >= probe.success_threshold:
+                    self._set_ready(True)
+            else:
+                successes, failures = 0, failures + 1
+                if failures >= probe.failure_threshold or not self.ever_ready:
+                    if self.ready:
+                        logger.info("container %s/%s is not ready", self.sup.pod.name, self.name)
+                    self._set_ready(False)
+            await anyio.sleep(probe.period_seconds)
+
+    async def _liveness_loop(self, probe: Probe) -> None:
+        if not await self._probe_until_failed(probe):
+            return
+        logger.warning("liveness probe of %s/%s failed: restarting", self.sup.pod.name, self.name)
+        await self._kill(probe)
+
+    async def _probe_until_failed(self, probe: Probe) -> bool:
+        await anyio.sleep(probe.initial_delay_seconds)
+        failures = 0
+        while True:
+            if await self._probe(probe):
+                failures = 0
+            else:
+                failures += 1
+                if failures >= probe.failure_threshold:
+                    return True
+            await anyio.sleep(probe.period_seconds)
+
+    async def _kill(self, probe: Probe | None) -> None:
+        """Stop the container (it failed a probe or a hook); the run loop restarts it."""
+        grace = self.sup.pod.termination_grace_period_seconds
+        if probe is not None and probe.termination_grace_period_seconds is not None:
+            grace = probe.termination_grace_period_seconds
+        assert self.cid is not None
+        self.ready = False
+        self.notify()
+        await self.sup.backend.stop_container(self.cid, grace=max(grace, MIN_GRACE))
+
+    async def _run_hook(self, handler: LifecycleHandler) -> bool:
+        backend, sup = self.sup.backend, self.sup
+        assert self.cid is not None and sup.pod_id is not None
+        if handler.exec is not None:
+            return await check_exec(backend, self.cid, handler.exec)
+        if handler.http_get is not None:
+            return await check_http(backend, sup.pod_id, self.container, handler.http_get)
+        if handler.sleep is not None:
+            await anyio.sleep(handler.sleep.seconds)
+        return True
+
+    async def stop(self, deadline: float) -> None:
+        """Teardown: preStop, wait for containers that stop first, stop within *deadline*."""
+        try:
+            if self.cid is None or not isinstance(self.state, (Running, Waiting)):
+                return
+            container = self.container
+            if (
+                isinstance(self.state, Running)
+                and container.lifecycle is not None
+                and container.lifecycle.pre_stop is not None
+            ):
+                with anyio.move_on_after(max(deadline - anyio.current_time(), 0) + MIN_GRACE):
+                    await self._quiet_hook(container.lifecycle.pre_stop)
+            for name in self.step.stop_after:
+                await self.sup.runners[name].stopped.wait()
+            grace = max(deadline - anyio.current_time(), MIN_GRACE)
+            try:
+                await self.sup.backend.stop_container(self.cid, grace=grace)
+            except AsyncpodError as exc:
+                logger.error("stopping %s/%s: %s", self.sup.pod.name, self.name, exc)
+            if not isinstance(self.state, Terminated):
+                self.state = Terminated(143, "Error", None, anyio.current_time())
+            self.ready = self.started = False
+        finally:
+            self.stopped.set()
+            self.notify()
+
+    async def _quiet_hook(self, handler: LifecycleHandler) -> None:
+        try:
+            if not await self._run_hook(handler):
+                logger.warning("preStop hook of %s/%s failed", self.sup.pod.name, self.name)
+        except AsyncpodError as exc:
+            logger.warning("preStop hook of %s/%s failed: %s", self.sup.pod.name, self.name, exc)
+
+    async def _collect_log_tail(self) -> None:
+        if self.cid is None:
+            return
+        tail: deque[str] = deque(maxlen=LOG_TAIL)
+        try:
+            with anyio.move_on_after(5):
+                async with self.sup.backend.logs(self.cid) as records:
+                    async for record in records:
+                        tail.append(record.text)
+        except AsyncpodError as exc:
+            logger.debug("could not read logs of %s: %s", self.name, exc)
+        self.log_tail = tuple(self.log_tail) + tuple(tail) if self.log_tail else tuple(tail)

@@ -1,0 +1,54 @@
+"""Backends: the container engines asyncpod drives.
+
+:class:`Backend` is the contract; :class:`FakeBackend` runs pods in memory (for tests,
+yours included); :class:`PodmanBackend` runs them on Podman. ``get_backend(name)`` builds
+one by name.
+"""
+
+from __future__ import annotations
+
+from ._base import Backend as Backend
+from ._base import BackendEvent as BackendEvent
+from ._base import ContainerInfo as ContainerInfo
+from ._base import ContainerSpec as ContainerSpec
+from ._base import ContainerState as ContainerState
+from ._base import ExecResult as ExecResult
+from ._base import LogRecord as LogRecord
+from ._base import Mount as Mount
+from ._base import OwnedObject as OwnedObject
+from ._base import PodSpec as PodSpec
+from ._base import PortMapping as PortMapping
+from ._base import VolumeSpec as VolumeSpec
+from ._fake import FakeBackend as FakeBackend
+from ._fake import FakeContext as FakeContext
+from ._fake import Program as Program
+from ._registry import get_backend as get_backend
+
+__all__ = [
+    "Backend",
+    "BackendEvent",
+    "ContainerInfo",
+    "ContainerSpec",
+    "ContainerState",
+    "ExecResult",
+    "FakeBackend",
+    "FakeContext",
+    "get_backend",
+    "LogRecord",
+    "Mount",
+    "OwnedObject",
+    "PodmanBackend",
+    "PodSpec",
+    "PortMapping",
+    "Program",
+    "VolumeSpec",
+]
+
+
+def __getattr__(name: str) -> object:
+    # PodmanBackend imports podman-py, which is slow to import: load it on first use.
+    if name == "PodmanBackend":
+        from ._podman import PodmanBackend
+
+        return PodmanBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,364 @@
+"""The backend contract: what asyncpod's supervisor asks of a container engine.
+
+A backend knows nothing of Kubernetes semantics (ordering, probes, restarts, phases): the
+supervisor does all of that, identically for every backend. A backend creates and removes
+objects, starts and stops containers, and reports what happened. The vocabulary follows
+Podman's: a *pod* is an infra ("pause") container holding the network, IPC and UTS
+namespaces that the pod's containers join; volumes are named objects created with the pod;
+*init* containers are created in the pod before anything in it starts.
+
+Rules every backend follows (the conformance suite in :mod:`asyncpod.testing` checks them):
+
+- Every method is async, is a checkpoint, and can be cancelled; a cancelled call leaves no
+  half-created object behind that the caller cannot find with :meth:`Backend.list_objects`.
+- Every object a backend creates carries the labels it was given, so that leftovers can be
+  found later by label.
+- Removing something that no longer exists is not an error.
+- Failures are raised as :class:`~asyncpod.BackendError` subclasses, translated in one place
+  per backend, with the engine's own exception as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+
+import anyio.abc
+import attrs
+
+from .._exceptions import ImageError
+from .._models import FrozenDict, PullPolicy
+
+__all__ = [
+    "Backend",
+    "BackendEvent",
+    "ContainerInfo",
+    "ContainerSpec",
+    "ContainerState",
+    "ExecResult",
+    "LogRecord",
+    "Mount",
+    "OwnedObject",
+    "PodSpec",
+    "PortMapping",
+    "VolumeSpec",
+]
+
+
+def _frozen_map(value: Mapping[str, str]) -> FrozenDict:
+    return value if isinstance(value, FrozenDict) else FrozenDict(value)
+
+
+@attrs.frozen(kw_only=True)
+class PortMapping:
+    """Publish *container_port* of the pod on the host."""
+
+    container_port: int
+    host_port: int
+    host_ip: str = ""
+    protocol: str = "tcp"  # "tcp", "udp" or "sctp"
+
+
+@attrs.frozen(kw_only=True)
+class PodSpec:
+    """What :meth:`Backend.create_pod` creates: the infra container and its namespaces."""
+
+    name: str
+    hostname: str
+    labels: FrozenDict = attrs.field(converter=_frozen_map, factory=FrozenDict)
+    ports: tuple[PortMapping, ...] = ()
+    #: share the PID namespace too (Kubernetes ``shareProcessNamespace``)
+    share_pid: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class VolumeSpec:
+    """A named volume owned by one pod (a Kubernetes ``emptyDir``)."""
+
+    name: str
+    labels: FrozenDict = attrs.field(converter=_frozen_map, factory=FrozenDict)
+    #: keep the data in memory (tmpfs) instead of on disk
+    memory: bool = False
+    size_bytes: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Mount:
+    """A mount of a container: a volume made by :meth:`Backend.create_volume`, or a host path."""
+
+    target: str
+    #: id returned by :meth:`Backend.create_volume`; ``None`` for a host path
+    volume: str | None = None
+    #: the host path to bind-mount; ``None`` for a volume
+    host_path: str | None = None
+    #: Kubernetes ``hostPath.type``: "", "DirectoryOrCreate", "Directory", "FileOrCreate", ...
+    host_path_type: str = ""
+    read_only: bool = False
+    sub_path: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ContainerSpec:
+    """What :meth:`Backend.create_container` creates, with every reference resolved.
+
+    *command* replaces the image's entrypoint and *args* its command, with Kubernetes rules:
+    ``None`` keeps the image's value, except that when *command* is given and *args* is
+    ``None`` the image's command is dropped as well.
+    """
+
+    name: str
+    pod: str  # the id returned by create_pod
+    image: str
+    command: tuple[str, ...] | None = None
+    args: tuple[str, ...] | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    working_dir: str | None = None
+    mounts: tuple[Mount, ...] = ()
+    #: a regular init container: created before anything in the pod starts, run to completion
+    init: bool = False
+    labels: FrozenDict = attrs.field(converter=_frozen_map, factory=FrozenDict)
+
+
+class ContainerState(str, enum.Enum):
+    """The state of a container as the engine sees it."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    EXITED = "exited"
+
+
+@attrs.frozen(kw_only=True)
+class ContainerInfo:
+    """A snapshot of one container, from :meth:`Backend.inspect_container`."""
+
+    id: str
+    name: str
+    state: ContainerState
+    #: the exit code of the last run; ``None`` until it first exits
+    exit_code: int | None = None
+    #: wall-clock times (seconds since the epoch) of the last start and exit
+    started_at: float | None = None
+    finished_at: float | None = None
+    oom_killed: bool = False
+
+
+@attrs.frozen
+class ExecResult:
+    """The outcome of :meth:`Backend.exec`."""
+
+    exit_code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+
+@attrs.frozen
+class LogRecord:
+    """One log line of a container, without its line ending."""
+
+    stream: str  # "stdout" or "stderr"
+    data: bytes
+
+    @property
+    def text(self) -> str:
+        """The line decoded as UTF-8 (invalid bytes replaced)."""
+        return self.data.decode("utf-8", "replace")
+
+
+@attrs.frozen(kw_only=True)
+class BackendEvent:
+    """Something happened to an object: ``type`` is "pod", "container" or "volume"."""
+
+    type: str
+    #: "create", "start", "died", "remove" (backends may report more, e.g. "stop", "kill")
+    action: str
+    id: str
+    name: str
+    labels: FrozenDict = attrs.field(converter=_frozen_map, factory=FrozenDict)
+    #: for "died": the exit code
+    exit_code: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OwnedObject:
+    """An object found by :meth:`Backend.list_objects`."""
+
+    type: str  # "pod", "container" or "volume"
+    id: str
+    name: str
+    labels: FrozenDict = attrs.field(converter=_frozen_map, factory=FrozenDict)
+
+
+class Backend(abc.ABC):
+    """A container engine that runs pods. Use it as an async context manager.
+
+    Subclasses implement the abstract methods; the docstrings here are the contract, and
+    :func:`asyncpod.testing.check_backend` runs it. A backend object may be shared by many
+    pods and called from many tasks at once.
+    """
+
+    #: short name shown in logs and the CLI ("fake", "podman")
+    name: str = "backend"
+
+    async def __aenter__(self) -> Backend:
+        await self.aopen()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aopen(self) -> None:  # noqa: B027 - an optional hook, not abstract
+        """Connect to the engine; called on ``async with`` entry.
+
+        Raises :class:`~asyncpod.BackendUnavailableError` saying what was tried when no
+        engine can be reached.
+        """
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release connections and anything the backend started; objects are left alone."""
+
+    # Pods
+
+    @abc.abstractmethod
+    async def create_pod(self, spec: PodSpec) -> str:
+        """Create the pod (its infra container and shared namespaces) and return its id.
+
+        Nothing is started. The ports of *spec* are published on the host once the pod
+        runs. Raises :class:`~asyncpod.ObjectExistsError` if the name is taken.
+        """
+
+    @abc.abstractmethod
+    async def remove_pod(self, pod: str) -> None:
+        """Remove the pod, force-removing every container still in it, infra included."""
+
+    # Volumes
+
+    @abc.abstractmethod
+    async def create_volume(self, spec: VolumeSpec) -> str:
+        """Create an empty named volume and return its id (used in :class:`Mount`)."""
+
+    @abc.abstractmethod
+    async def remove_volume(self, volume: str) -> None:
+        """Remove the volume and its data. It must no longer be mounted."""
+
+    # Images
+
+    @abc.abstractmethod
+    async def image_exists(self, image: str) -> bool:
+        """Whether *image* is present locally."""
+
+    @abc.abstractmethod
+    async def pull_image(self, image: str) -> None:
+        """Pull *image*; raise :class:`~asyncpod.ImageError` naming it if that fails."""
+
+    async def ensure_image(self, image: str, policy: PullPolicy) -> None:
+        """Make *image* present according to *policy*.
+
+        ``IfNotPresent`` pulls only a missing image, ``Always`` always pulls, ``Never``
+        never pulls and raises :class:`~asyncpod.ImageError` for a missing image.
+        """
+        if policy is PullPolicy.ALWAYS:
+            await self.pull_image(image)
+        elif not await self.image_exists(image):
+            if policy is PullPolicy.NEVER:
+                raise ImageError(image, "not present locally and imagePullPolicy is Never")
+            await self.pull_image(image)
+
+    # Containers
+
+    @abc.abstractmethod
+    async def create_container(self, spec: ContainerSpec) -> str:
+        """Create a container in pod ``spec.pod`` without starting it; return its id.
+
+        Init containers (``spec.init``) must be created before any container of the pod
+        has started. Raises :class:`~asyncpod.ImageError` if the image is missing and
+        :class:`~asyncpod.ObjectExistsError` if the name is taken.
+        """
+
+    @abc.abstractmethod
+    async def start_container(self, container: str) -> None:
+        """Start a created or exited container (its pod's infra starts with it).
+
+        Returns once the process runs (it may have exited again already); starting a
+        running container is not an error. An engine failure to start the process (no
+        such executable, runtime error) raises :class:`~asyncpod.BackendError` with the
+        engine's message.
+        """
+
+    @abc.abstractmethod
+    async def stop_container(self, container: str, *, grace: float) -> None:
+        """Send the stop signal, wait up to *grace* seconds for exit, then kill.
+
+        Returns once the container has exited. Stopping a container that is not
+        running is not an error.
+        """
+
+    @abc.abstractmethod
+    async def kill_container(self, container: str, *, signal: int = 9) -> None:
+        """Send *signal* to the container's main process; not an error if it is not running."""
+
+    @abc.abstractmethod
+    async def remove_container(self, container: str) -> None:
+        """Remove the container, killing it first if it runs."""
+
+    @abc.abstractmethod
+    async def wait_container(self, container: str) -> int:
+        """Wait until the container is exited and return its exit code.
+
+        Returns at once for an exited container; a created container is waited on until
+        it has been started and has exited. Raises :class:`~asyncpod.ObjectNotFoundError`
+        if it is removed meanwhile.
+        """
+
+    @abc.abstractmethod
+    async def inspect_container(self, container: str) -> ContainerInfo:
+        """Return the container's current state."""
+
+    @abc.abstractmethod
+    async def exec(self, container: str, argv: tuple[str, ...]) -> ExecResult:
+        """Run *argv* (no shell) in the running container; return exit code and output.
+
+        A missing executable gives exit code 127 (126 if not executable), as a shell
+        would; a container that is not running raises :class:`~asyncpod.BackendError`.
+        """
+
+    @abc.abstractmethod
+    def logs(
+        self, container: str, *, follow: bool = False
+    ) -> AbstractAsyncContextManager[AsyncIterator[LogRecord]]:
+        """Open the container's log, stdout and stderr lines apart, oldest first.
+
+        With *follow*, the iterator waits for new lines and ends when the container
+        exits; without it, it ends after the lines there are now. Leaving the context, or
+        cancelling, stops the stream promptly and frees its connection.
+        """
+
+    @abc.abstractmethod
+    def events(
+        self, labels: Mapping[str, str] | None = None
+    ) -> AbstractAsyncContextManager[AsyncIterator[BackendEvent]]:
+        """Subscribe to events of objects carrying all of *labels*.
+
+        The subscription is active once the context is entered: every event after that
+        point is delivered, in order. The iterator never ends by itself.
+        """
+
+    @abc.abstractmethod
+    async def connect(self, pod: str, port: int) -> anyio.abc.ByteStream:
+        """Open a TCP connection to *port* inside the pod's network namespace.
+
+        This is how asyncpod's TCP and HTTP probes reach a pod, rootless or not. Raises
+        :class:`OSError` (as :func:`anyio.connect_tcp` does) if nothing accepts.
+        """
+
+    @abc.abstractmethod
+    async def list_objects(self, labels: Mapping[str, str]) -> list[OwnedObject]:
+        """Every pod, container and volume carrying all of *labels*."""

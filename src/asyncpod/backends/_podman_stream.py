@@ -1,0 +1,130 @@
+"""Streaming libpod responses: read in worker threads, cancel by cutting the socket.
+
+podman-py's own stream helpers are blocking generators that never hand back the response,
+so they cannot be cancelled. Here the backend keeps the ``requests`` response, reads it
+chunk by chunk in worker threads (``raw.read1``), and on close shuts the socket down
+(``shutdown(SHUT_RDWR)``), which wakes a worker blocked in ``recv`` (a plain ``close()``
+from another thread does not, on Linux).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+__all__ = ["FrameDecoder", "HTTPStream", "socket_of"]
+
+_log = logging.getLogger("asyncpod.podman")
+
+_HEADER = struct.Struct(">BxxxI")
+_STREAMS = {0: "stdout", 1: "stdout", 2: "stderr"}
+
+
+def socket_of(response: Any) -> socket.socket | None:
+    """The socket under a streaming ``requests`` response (urllib3 2.x private attributes)."""
+    raw = getattr(response, "raw", None)
+    connection = getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        return sock
+    fp = getattr(getattr(raw, "_fp", None), "fp", None)
+    sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+class HTTPStream:
+    """An open streaming HTTP response whose body is read in worker threads."""
+
+    def __init__(
+        self,
+        response: Any,
+        limiter: anyio.CapacityLimiter,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self._response = response
+        self._limiter = limiter
+        self._sock = socket_of(response)
+        self._closed = False
+        self._on_close = on_close
+
+    def _read_blocking(self) -> bytes:
+        raw = self._response.raw
+        data: bytes = raw.read1(65536)
+        return data
+
+    async def read(self) -> bytes:
+        """The next chunk of the body, ``b""`` at its end (or once closed)."""
+        if self._closed:
+            return b""
+        data = await anyio.to_thread.run_sync(
+            self._read_blocking, limiter=self._limiter, abandon_on_cancel=True
+        )
+        return b"" if self._closed else data
+
+    def close(self) -> None:
+        """Cut the connection (waking any reader thread) and release the response."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        try:
+            self._response.close()
+        except Exception:  # noqa: BLE001 - a reader thread may race us; nothing to do
+            _log.debug("closing a Podman stream failed", exc_info=True)
+        if self._on_close is not None:
+            self._on_close()
+
+
+class FrameDecoder:
+    """Split libpod's multiplexed stream (8-byte headers ``[stream,0,0,0,len BE]``)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[str, bytes]]:
+        """Add *data*; return the complete ``(stream, payload)`` frames it finishes."""
+        self._buffer += data
+        frames: list[tuple[str, bytes]] = []
+        while len(self._buffer) >= _HEADER.size:
+            kind, length = _HEADER.unpack_from(self._buffer)
+            end = _HEADER.size + length
+            if len(self._buffer) < end:
+                break
+            payload = bytes(self._buffer[_HEADER.size : end])
+            del self._buffer[:end]
+            frames.append((_STREAMS.get(kind, "stdout"), payload))
+        return frames
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes of an incomplete frame left over."""
+        return bytes(self._buffer)
+
+
+class LineSplitter:
+    """Cut payloads of one stream into lines, keeping a partial last line for later."""
+
+    def __init__(self) -> None:
+        self._partial = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._partial += data
+        *lines, rest = bytes(self._partial).split(b"\n")
+        self._partial = bytearray(rest)
+        return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+    def flush(self) -> list[bytes]:
+        if not self._partial:
+            return []
+        line = bytes(self._partial)
+        self._partial.clear()
+        return [line]

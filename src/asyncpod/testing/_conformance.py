@@ -1,0 +1,457 @@
+"""The backend conformance suite: one set of checks every backend passes.
+
+The checks use only commands that both a busybox image and the FakeBackend's built-in
+tools understand (``sh -c``, ``echo``, ``cat``, ``cp``, ``sleep``, ``test``, ``httpd``),
+so one suite proves the fake behaves like Podman.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import anyio
+import attrs
+
+from .._exceptions import ImageError, ObjectExistsError
+from .._models import (
+    Container,
+    ContainerPort,
+    EmptyDirVolumeSource,
+    Pod,
+    PullPolicy,
+    RestartPolicy,
+    Volume,
+    VolumeMount,
+)
+from .._status import Phase
+from .._supervisor import LABEL_RUN, open_pod
+from ..backends._base import (
+    Backend,
+    ContainerSpec,
+    ContainerState,
+    Mount,
+    PodSpec,
+    VolumeSpec,
+)
+
+__all__ = ["CONFORMANCE_CHECKS", "BackendFixture", "check_backend"]
+
+_F = TypeVar("_F", bound=Callable[..., Awaitable[None]])
+
+
+@attrs.frozen
+class BackendFixture:
+    """What a check needs: an open backend, and an image with busybox-compatible tools."""
+
+    backend: Backend
+    image: str
+    #: a unique label value per check; everything a check creates carries it
+    run: str = attrs.field(factory=lambda: uuid.uuid4().hex[:10])
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {LABEL_RUN: self.run, "io.asyncpod.conformance": "1"}
+
+    def name(self, suffix: str) -> str:
+        return f"conf-{self.run}-{suffix}"
+
+
+CONFORMANCE_CHECKS: dict[str, Callable[[BackendFixture], Awaitable[None]]] = {}
+
+
+def _check(fn: _F) -> _F:
+    CONFORMANCE_CHECKS[fn.__name__.removeprefix("check_")] = fn
+    return fn
+
+
+async def check_backend(make_backend: Callable[[], Backend], image: str) -> None:
+    """Run every conformance check against fresh backends from *make_backend*.
+
+    Raises :class:`AssertionError` naming the first check that fails.
+    """
+    for name, check in CONFORMANCE_CHECKS.items():
+        async with make_backend() as backend:
+            try:
+                await run_check(check, BackendFixture(backend, image))
+            except AssertionError as exc:
+                raise AssertionError(f"conformance check {name!r} failed: {exc}") from exc
+
+
+async def run_check(check: Callable[[BackendFixture], Awaitable[None]], fx: BackendFixture) -> None:
+    """Run one check, then remove whatever it left (and fail if that was anything)."""
+    try:
+        with anyio.fail_after(120):
+            await check(fx)
+    finally:
+        with anyio.CancelScope(shield=True):
+            left = await fx.backend.list_objects({LABEL_RUN: fx.run})
+            for kind in ("container", "pod", "volume"):
+                for obj in left:
+                    if obj.type == kind:
+                        remove = {
+                            "container": fx.backend.remove_container,
+                            "pod": fx.backend.remove_pod,
+                            "volume": fx.backend.remove_volume,
+                        }[kind]
+                        await remove(obj.id)
+
+
+@asynccontextmanager
+async def _pod(fx: BackendFixture, suffix: str = "pod", **kwargs: object) -> AsyncIterator[str]:
+    pod = await fx.backend.create_pod(
+        PodSpec(name=fx.name(suffix), hostname="conf", labels=fx.labels, **kwargs)  # type: ignore[arg-type]
+    )
+    try:
+        yield pod
+    finally:
+        with anyio.CancelScope(shield=True):
+            await fx.backend.remove_pod(pod)
+
+
+def _spec(fx: BackendFixture, pod: str, suffix: str, script: str, **kwargs: object) -> ContainerSpec:
+    return ContainerSpec(
+        name=fx.name(suffix),
+        pod=pod,
+        image=fx.image,
+        command=("sh", "-c", script),
+        labels={**fx.labels, "io.asyncpod.container": suffix},
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def _run(fx: BackendFixture, pod: str, suffix: str, script: str, **kwargs: object) -> str:
+    cid = await fx.backend.create_container(_spec(fx, pod, suffix, script, **kwargs))
+    await fx.backend.start_container(cid)
+    return cid
+
+
+async def _log_text(fx: BackendFixture, cid: str) -> dict[str, str]:
+    lines: dict[str, list[str]] = {"stdout": [], "stderr": []}
+    async with fx.backend.logs(cid) as records:
+        async for record in records:
+            lines[record.stream].append(record.text)
+    return {stream: "\n".join(text) for stream, text in lines.items()}
+
+
+# Objects and labels
+
+
+@_check
+async def check_pod_create_list_remove(fx: BackendFixture) -> None:
+    async with _pod(fx) as pod:
+        found = await fx.backend.list_objects(fx.labels)
+        assert [(o.type, o.id) for o in found if o.type == "pod"] == [("pod", pod)], found
+        assert all(o.labels.get(LABEL_RUN) == fx.run for o in found)
+    assert [o for o in await fx.backend.list_objects(fx.labels) if o.type == "pod"] == []
+    await fx.backend.remove_pod(pod)  # removing twice is no error
+
+
+@_check
+async def check_pod_name_conflict(fx: BackendFixture) -> None:
+    async with _pod(fx):
+        try:
+            await fx.backend.create_pod(PodSpec(name=fx.name("pod"), hostname="x", labels=fx.labels))
+        except ObjectExistsError:
+            pass
+        else:
+            raise AssertionError("a second pod of the same name was created")
+
+
+@_check
+async def check_volume_create_remove(fx: BackendFixture) -> None:
+    vid = await fx.backend.create_volume(VolumeSpec(name=fx.name("vol"), labels=fx.labels))
+    found = await fx.backend.list_objects(fx.labels)
+    assert [o.id for o in found if o.type == "volume"] == [vid], found
+    await fx.backend.remove_volume(vid)
+    assert [o for o in await fx.backend.list_objects(fx.labels) if o.type == "volume"] == []
+    await fx.backend.remove_volume(vid)
+
+
+@_check
+async def check_images(fx: BackendFixture) -> None:
+    assert await fx.backend.image_exists(fx.image)
+    await fx.backend.ensure_image(fx.image, PullPolicy.IF_NOT_PRESENT)
+    await fx.backend.ensure_image(fx.image, PullPolicy.NEVER)
+    missing = f"localhost/asyncpod-missing-{fx.run}:v1"
+    assert not await fx.backend.image_exists(missing)
+    try:
+        await fx.backend.ensure_image(missing, PullPolicy.NEVER)
+    except ImageError as exc:
+        assert exc.image == missing
+    else:
+        raise AssertionError("a missing image with policy Never did not raise ImageError")
+
+
+# Containers
+
+
+@_check
+async def check_exit_code_and_inspect(fx: BackendFixture) -> None:
+    async with _pod(fx) as pod:
+        cid = await fx.backend.create_container(_spec(fx, pod, "c", "exit 3"))
+        info = await fx.backend.inspect_container(cid)
+        assert info.state is ContainerState.CREATED, info
+        await fx.backend.start_container(cid)
+        assert await fx.backend.wait_container(cid) == 3
+        info = await fx.backend.inspect_container(cid)
+        assert (info.state, info.exit_code) == (ContainerState.EXITED, 3), info
+        assert await fx.backend.wait_container(cid) == 3  # again, at once
+        await fx.backend.start_container(cid)  # an exited container starts again
+        assert await fx.backend.wait_container(cid) == 3
+
+
+@_check
+async def check_wait_on_created_container(fx: BackendFixture) -> None:
+    async with _pod(fx) as pod:
+        cid = await fx.backend.create_container(_spec(fx, pod, "c", "exit 5"))
+        codes: list[int] = []
+
+        async def waiter() -> None:
+            codes.append(await fx.backend.wait_container(cid))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            await anyio.sleep(0.2)
+            await fx.backend.start_container(cid)
+        assert codes == [5]
+
+
+@_check
+async def check_init_container_shares_volume(fx: BackendFixture) -> None:
+    vid = await fx.backend.create_volume(VolumeSpec(name=fx.name("data"), labels=fx.labels))
+    async with _pod(fx) as pod:
+        mounts = (Mount(target="/data", volume=vid),)
+        init = await fx.backend.create_container(
+            _spec(fx, pod, "init", "echo hello-from-init > /data/msg", mounts=mounts, init=True)
+        )
+        app = await fx.backend.create_container(_spec(fx, pod, "app", "cat /data/msg", mounts=mounts))
+        await fx.backend.start_container(init)
+        assert await fx.backend.wait_container(init) == 0
+        await fx.backend.start_container(app)
+        assert await fx.backend.wait_container(app) == 0
+        assert (await _log_text(fx, app))["stdout"] == "hello-from-init"
+        for cid in (init, app):
+            await fx.backend.remove_container(cid)
+    await fx.backend.remove_volume(vid)
+
+
+@_check
+async def check_read_only_mount(fx: BackendFixture) -> None:
+    vid = await fx.backend.create_volume(VolumeSpec(name=fx.name("ro"), labels=fx.labels))
+    async with _pod(fx) as pod:
+        cid = await _run(
+            fx, pod, "w", "echo x > /data/f", mounts=(Mount(target="/data", volume=vid, read_only=True),)
+        )
+        assert await fx.backend.wait_container(cid) != 0
+        await fx.backend.remove_container(cid)
+    await fx.backend.remove_volume(vid)
+
+
+@_check
+async def check_exec(fx: BackendFixture) -> None:
+    async with _pod(fx) as pod:
+        cid = await _run(fx, pod, "c", "sleep 1000")
+        result = await fx.backend.exec(cid, ("sh", "-c", "echo out; echo err >&2; exit 4"))
+        assert (result.exit_code, result.stdout, result.stderr) == (4, b"out\n", b"err\n"), result
+        missing = await fx.backend.exec(cid, ("/no/such/program",))
+        assert missing.exit_code == 127, missing
+        await fx.backend.remove_container(cid)
+
+
+@_check
+async def check_logs_apart_and_follow(fx: BackendFixture) -> None:
+    async with _pod(fx) as pod:
+        cid = await _run(fx, pod, "c", "echo one; echo two >&2; sleep 1; echo three")
+        seen: list[tuple[str, str]] = []
+        with anyio.fail_after(30):
+            async with fx.backend.logs(cid, follow=True) as records:
+                async for record in records:
+                    seen.append((record.stream, record.text))
+        assert seen == [("stdout", "one"), ("stderr", "two"), ("stdout", "three")], seen
+        assert await fx.backend.wait_container(cid) == 0
+
+
+@_check
+async def check_logs_follow_cancels_promptly(fx: BackendFixture) -> None:
+    async with _pod(fx) as pod:
+        cid = await _run(fx, pod, "c", "echo started; sleep 1000")
+        with anyio.fail_after(20):
+            async with fx.backend.logs(cid, follow=True) as records:
+                async for record in records:
+                    assert record.text == "started"
+                    break
+        with anyio.move_on_after(1) as scope:
+            async with fx.backend.logs(cid, follow=True) as records:
+                async for _ in records:
+                    pass
+        assert scope.cancelled_caught
+        await fx.backend.remove_container(cid)
+
+
+@_check
+async def check_stop_and_kill(fx: BackendFixture) -> None:
+    async with _pod(fx) as pod:
+        cid = await _run(fx, pod, "c", "sleep 1000")
+        await fx.backend.stop_container(cid, grace=2)
+        info = await fx.backend.inspect_container(cid)
+        assert info.state is ContainerState.EXITED, info
+        assert info.exit_code in (137, 143), info
+        await fx.backend.stop_container(cid, grace=2)  # not running: no error
+        await fx.backend.kill_container(cid)  # not running: no error
+        await fx.backend.start_container(cid)
+        await fx.backend.kill_container(cid)
+        assert await fx.backend.wait_container(cid) == 137
+        await fx.backend.remove_container(cid)
+
+
+@_check
+async def check_remove_running_container(fx: BackendFixture) -> None:
+    async with _pod(fx) as pod:
+        cid = await _run(fx, pod, "c", "sleep 1000")
+        await fx.backend.remove_container(cid)
+        assert [o for o in await fx.backend.list_objects(fx.labels) if o.type == "container"] == []
+        await fx.backend.remove_container(cid)
+
+
+@_check
+async def check_events(fx: BackendFixture) -> None:
+    async with _pod(fx) as pod, fx.backend.events(fx.labels) as events:
+        cid = await _run(fx, pod, "c", "exit 7")
+        assert await fx.backend.wait_container(cid) == 7
+        actions: list[tuple[str, int | None]] = []
+        with anyio.fail_after(20):
+            async for event in events:
+                if event.type == "container" and event.id == cid:
+                    actions.append((event.action, event.exit_code))
+                    if event.action == "died":
+                        break
+        assert ("start", None) in [(a, None) for a, _ in actions], actions
+        assert actions[-1] == ("died", 7), actions
+
+
+@_check
+async def check_connect_into_pod(fx: BackendFixture) -> None:
+    vid = await fx.backend.create_volume(VolumeSpec(name=fx.name("www"), labels=fx.labels))
+    async with _pod(fx) as pod:
+        mounts = (Mount(target="/www", volume=vid),)
+        init = await _run(fx, pod, "init", "echo served > /www/index.txt", mounts=mounts)
+        assert await fx.backend.wait_container(init) == 0
+        cid = await fx.backend.create_container(
+            ContainerSpec(
+                name=fx.name("web"),
+                pod=pod,
+                image=fx.image,
+                command=("httpd", "-f", "-p", "8080", "-h", "/www"),
+                mounts=mounts,
+                labels={**fx.labels, "io.asyncpod.container": "web"},
+            )
+        )
+        await fx.backend.start_container(cid)
+        body = b""
+        with anyio.fail_after(20):
+            while b"served" not in body:
+                try:
+                    stream = await fx.backend.connect(pod, 8080)
+                except OSError:
+                    await anyio.sleep(0.1)
+                    continue
+                async with stream:
+                    await stream.send(b"GET /index.txt HTTP/1.0\r\nHost: x\r\n\r\n")
+                    try:
+                        while True:
+                            body += await stream.receive()
+                    except (anyio.EndOfStream, anyio.BrokenResourceError):
+                        pass
+        assert body.startswith(b"HTTP/1."), body
+        assert b" 200 " in body.split(b"\r\n", 1)[0], body
+        try:
+            await fx.backend.connect(pod, 8099)
+        except OSError:
+            pass
+        else:
+            raise AssertionError("connect to a port nobody listens on succeeded")
+        for c in (init, cid):
+            await fx.backend.remove_container(c)
+    await fx.backend.remove_volume(vid)
+
+
+@_check
+async def check_cancelled_create_is_findable(fx: BackendFixture) -> None:
+    async with _pod(fx) as pod:
+        for delay in (0, 0.01, 0.05):
+            with anyio.move_on_after(delay):
+                await fx.backend.create_container(_spec(fx, pod, f"c{int(delay * 100)}", "exit 0"))
+        for obj in await fx.backend.list_objects(fx.labels):
+            if obj.type == "container":
+                await fx.backend.remove_container(obj.id)
+        assert [o for o in await fx.backend.list_objects(fx.labels) if o.type == "container"] == []
+
+
+# The supervisor on top of the backend
+
+
+def _seed_pod(fx: BackendFixture, name: str, restart: RestartPolicy = RestartPolicy.ALWAYS) -> Pod:
+    """The seed's javaweb-2 shape: an init container fills a volume a web server serves."""
+    return Pod(
+        name=name,
+        labels={"io.asyncpod.conformance": "1"},
+        init_containers=[
+            Container(
+                name="war",
+                image=fx.image,
+                command=["sh", "-c", "echo war-bytes > /app/app.war"],
+                volume_mounts=[VolumeMount(name="app-volume", mount_path="/app")],
+            )
+        ],
+        containers=[
+            Container(
+                name="web",
+                image=fx.image,
+                command=["httpd", "-f", "-p", "8080", "-h", "/srv"],
+                ports=[ContainerPort(container_port=8080)],
+                volume_mounts=[VolumeMount(name="app-volume", mount_path="/srv")],
+            )
+        ],
+        volumes=[Volume(name="app-volume", empty_dir=EmptyDirVolumeSource())],
+        restart_policy=restart,
+        termination_grace_period_seconds=3,
+    )
+
+
+@_check
+async def check_open_pod_seed_shape(fx: BackendFixture) -> None:
+    pod = _seed_pod(fx, fx.name("seed"))
+    async with open_pod(pod, backend=fx.backend) as running:
+        status = running.status()
+        assert status.container("war").exit_code == 0, status
+        result = await running.exec("web", ["cat", "/srv/app.war"])
+        assert result.stdout == b"war-bytes\n", result
+        with anyio.fail_after(30):
+            ready = await running.wait_ready()
+        assert ready.phase is Phase.RUNNING, ready
+        run_label = running.run_id
+    left = await fx.backend.list_objects({LABEL_RUN: run_label})
+    assert left == [], left
+
+
+@_check
+async def check_open_pod_init_failure(fx: BackendFixture) -> None:
+    from .._exceptions import ContainerFailedError
+
+    pod = attrs.evolve(
+        _seed_pod(fx, fx.name("fail"), RestartPolicy.NEVER),
+        init_containers=[
+            Container(name="war", image=fx.image, command=["sh", "-c", "echo broken >&2; exit 2"])
+        ],
+        volumes=[Volume(name="app-volume", empty_dir=EmptyDirVolumeSource())],
+    )
+    try:
+        async with open_pod(pod, backend=fx.backend):
+            raise AssertionError("the pod came up although its init container failed")
+    except ContainerFailedError as exc:
+        assert (exc.container, exc.exit_code) == ("war", 2), exc
+        assert "broken" in exc.logs, exc.logs
+    assert await fx.backend.list_objects({"io.asyncpod.pod": pod.name}) == []
