@@ -59,7 +59,7 @@ class SpecError(AsyncpodError, ValueError):
 
     def with_prefix(self, prefix: str) -> SpecError:
         """Return a copy of this error whose path starts with *prefix*."""
-        err = object.__new__(type(self))
+        err = Exception.__new__(type(self))
         err.__dict__.update(self.__dict__)
         path = _join_path(prefix, self.path)
         err.path = path

@@ -138,7 +138,14 @@ _IMAGE_REF = re.compile(
 )
 
 
+#: Kubernetes field names that are not the plain camelCase of the snake_case name.
+_IRREGULAR_CAMEL = {"host_ip": "hostIP"}
+
+
 def _camel(name: str) -> str:
+    """The Kubernetes (camelCase) spelling of a field name: ``host_port`` -> ``hostPort``."""
+    if name in _IRREGULAR_CAMEL:
+        return _IRREGULAR_CAMEL[name]
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 

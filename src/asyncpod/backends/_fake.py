@@ -188,8 +188,11 @@ class FakeContext:
         """Serve the files under *root* over HTTP on *port* (a fake web server)."""
 
         def handler(path: str) -> tuple[int, bytes]:
+            full = root.rstrip("/") + "/" + path.lstrip("/")
+            if self._container.fs.is_dir(full):
+                full = full.rstrip("/") + "/index.html"
             try:
-                return 200, self.read_file(root.rstrip("/") + "/" + path.lstrip("/"))
+                return 200, self.read_file(full)
             except (FileNotFoundError, IsADirectoryError):
                 return 404, b"not found\n"
 

@@ -61,13 +61,15 @@ class PodmanStatusError(Exception):
         return cls(status, text)
 
 
-def _from_status(exc: PodmanStatusError, what: str, image: str | None) -> BackendError:
+def _from_status(
+    exc: PodmanStatusError, what: str, image: str | None, pull: bool = False
+) -> BackendError:
     message = exc.message
     lower = f"{exc.cause} {message}".lower()
     text = f"{what}: {message}" if what else message
     if any(marker in lower for marker in _PORT_MARKERS):
         return PortInUseError(text)
-    if image is not None and any(marker in lower for marker in _IMAGE_MARKERS):
+    if image is not None and (pull or any(marker in lower for marker in _IMAGE_MARKERS)):
         return ImageError(image, message)
     if exc.status == 404:
         return ObjectNotFoundError(text)
@@ -86,11 +88,14 @@ def _unavailable(exc: BaseException, what: str) -> BackendUnavailableError:
 
 
 @contextmanager
-def translate_errors(what: str = "", *, image: str | None = None) -> Iterator[None]:
+def translate_errors(
+    what: str = "", *, image: str | None = None, pull: bool = False
+) -> Iterator[None]:
     """Turn every engine failure raised in the block into an asyncpod error.
 
     *what* prefixes the message (e.g. ``"create container 'web'"``); *image* makes image
-    failures :class:`~asyncpod.ImageError` naming it. asyncpod errors pass through.
+    failures :class:`~asyncpod.ImageError` naming it (every error status, with *pull*).
+    asyncpod errors pass through.
     """
     # podman-py is imported lazily (slow import); APIError wraps OSError from requests.
     from podman.errors import APIError, PodmanError
@@ -100,7 +105,7 @@ def translate_errors(what: str = "", *, image: str | None = None) -> Iterator[No
     except AsyncpodError:
         raise
     except PodmanStatusError as exc:
-        raise _from_status(exc, what, image) from exc
+        raise _from_status(exc, what, image, pull) from exc
     except APIError as exc:
         status = getattr(exc, "status_code", None)
         if isinstance(status, int) and status >= 400:
@@ -108,6 +113,7 @@ def translate_errors(what: str = "", *, image: str | None = None) -> Iterator[No
                 PodmanStatusError(status, str(getattr(exc, "explanation", "") or exc)),
                 what,
                 image,
+                pull,
             ) from exc
         cause = exc.__cause__ or exc
         raise _unavailable(cause, what) from exc

@@ -84,9 +84,13 @@ async def connect_in_netns(pid: int, port: int) -> anyio.abc.SocketStream:
         if code in (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
             await anyio.wait_writable(sock)
             code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if code:
-            raise OSError(code, f"connect to 127.0.0.1:{port} in the pod: {os.strerror(code)}")
+        _raise_for_errno(code, port)
         return await anyio.abc.SocketStream.from_socket(sock)
     except BaseException:
         sock.close()
         raise
+
+
+def _raise_for_errno(code: int, port: int) -> None:
+    if code:
+        raise OSError(code, f"connect to 127.0.0.1:{port} in the pod: {os.strerror(code)}")

@@ -9,6 +9,7 @@ from another thread does not, on Linux).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import struct
@@ -64,7 +65,12 @@ class HTTPStream:
         data = await anyio.to_thread.run_sync(
             self._read_blocking, limiter=self._limiter, abandon_on_cancel=True
         )
-        return b"" if self._closed else data
+        return b"" if self.closed else data  # closed meanwhile: the data may be cut
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
 
     def close(self) -> None:
         """Cut the connection (waking any reader thread) and release the response."""
@@ -72,13 +78,11 @@ class HTTPStream:
             return
         self._closed = True
         if self._sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         try:
             self._response.close()
-        except Exception:  # noqa: BLE001 - a reader thread may race us; nothing to do
+        except Exception:  # a reader thread may race us; nothing to do
             _log.debug("closing a Podman stream failed", exc_info=True)
         if self._on_close is not None:
             self._on_close()

@@ -1,0 +1,294 @@
+"""The cattrs converter between the pod models and Kubernetes-shaped (camelCase) dicts.
+
+Everything here is generic over the attrs models: field names are renamed by
+:func:`~asyncpod._models._camel` (the one place that knows Kubernetes spellings such as
+``hostIP``), and the manifest walker and the error translation read ``attrs.fields`` and
+the resolved annotations. :mod:`asyncpod.kube` adds the YAML envelope on top.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, NamedTuple, TypeVar, Union, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory
+from cattrs.errors import (
+    AttributeValidationNote,
+    BaseValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationNote,
+)
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from . import _models
+from ._exceptions import SpecError, UnsupportedFieldError
+from ._models import Container, FrozenDict, Pod, _camel, _check_type, _enum
+
+__all__ = [
+    "POD_METADATA",
+    "configure_converter",
+    "converter",
+    "kube_path",
+    "make_converter",
+    "manifest_schema",
+    "normalize",
+    "translate_error",
+]
+
+_T = TypeVar("_T")
+
+#: The Pod fields that live under ``metadata:``; all others live under ``spec:``.
+POD_METADATA: Final = ("name", "labels", "annotations")
+
+#: Model fields with no key of their own in a manifest. ``depends_on`` is beyond
+#: Kubernetes and travels in annotations (see asyncpod.kube); the converter still maps
+#: it to ``dependsOn``, but a manifest may not spell that key itself.
+_NOT_IN_MANIFEST: Final = frozenset({(Container, "depends_on")})
+
+
+# Types
+
+
+def _resolve(cls: type) -> type:
+    # The models are written with string annotations, and asyncpod/__init__ re-homes the
+    # public classes to ``asyncpod`` (whose namespace lacks e.g. FrozenDict), so resolve
+    # them against the namespace they were written in. attrs caches the result.
+    return attrs.resolve_types(cls, globalns=vars(_models))
+
+
+def _non_optional(tp: Any) -> Any:
+    """``X | None`` -> ``X``; anything else unchanged."""
+    if get_origin(tp) in (Union, types.UnionType):
+        args = [arg for arg in get_args(tp) if arg is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _tuple_item(tp: Any) -> Any:
+    """The item type of ``tuple[X, ...]``, or ``None``."""
+    args = get_args(tp)
+    if get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return args[0]
+    return None
+
+
+def kube_path(cls: type, name: str) -> str:
+    """The manifest path of field *name* of *cls*, relative to where a *cls* sits."""
+    if cls is Pod:
+        return f"{'metadata' if name in POD_METADATA else 'spec'}.{_camel(name)}"
+    return _camel(name)
+
+
+# The converter
+
+
+def _structure_scalar(value: object, cls: type[Any]) -> Any:
+    # YAML already typed every scalar: take it as is, never str(5) or bool("false").
+    # str-valued enums land here too (singledispatch follows their MRO to str).
+    if issubclass(cls, enum.Enum):
+        return _structure_enum(value, cls)
+    what = {str: "a string", int: "an integer", bool: "true or false"}[cls]
+    _check_type("", value, cls, what)
+    return value
+
+
+def _structure_enum(value: object, cls: type[enum.Enum]) -> Any:
+    return _enum("", value, cls)
+
+
+def _unstructure_str(value: str) -> str:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _structure_port(value: object, _: object) -> int | str:
+    _check_type("", value, (int, str), "a port number or name")
+    assert isinstance(value, (int, str))
+    return value
+
+
+def _structure_frozen_dict(value: object, _: object) -> FrozenDict:
+    if not isinstance(value, Mapping):
+        raise SpecError("", f"must be a mapping, not {type(value).__name__}")
+    return FrozenDict(value)  # keys and values are checked by the model
+
+
+def _tuple_hook(tp: Any, converter: cattrs.Converter) -> Callable[[object, object], Any]:
+    items = homogenous_tuple_structure_factory(tp, converter)
+
+    def structure(value: object, _: object) -> Any:
+        if not isinstance(value, (list, tuple)):  # cattrs would iterate a str or a dict
+            raise SpecError("", f"must be a list, not {type(value).__name__} {value!r}")
+        return items(value, tp)
+
+    return structure
+
+
+def _renames(cls: type) -> dict[str, Any]:
+    return {a.name: override(rename=_camel(a.name)) for a in attrs.fields(_resolve(cls))}
+
+
+def _structure_hook(cls: type[_T], converter: cattrs.Converter) -> Callable[[object, object], _T]:
+    fields = make_dict_structure_fn(
+        _resolve(cls), converter, _cattrs_forbid_extra_keys=True, **_renames(cls)
+    )
+
+    def structure(value: object, _: object) -> _T:
+        if not isinstance(value, Mapping):
+            raise SpecError("", f"must be a mapping, not {type(value).__name__} {value!r}")
+        return fields(value, cls)
+
+    return structure
+
+
+def _unstructure_hook(cls: type[Any], converter: cattrs.Converter) -> Callable[[Any], Any]:
+    return make_dict_unstructure_fn(
+        _resolve(cls), converter, _cattrs_omit_if_default=True, **_renames(cls)
+    )
+
+
+def configure_converter(converter: cattrs.Converter) -> None:
+    """Teach *converter* the Kubernetes shape of the pod models.
+
+    * attrs classes (de)serialise as camelCase dicts; unstructuring omits fields at their
+      default, structuring rejects unknown keys;
+    * scalars are taken strictly (``"8080"`` is not a port, ``"false"`` is not a bool),
+      enums from their values, ``int | str`` ports as either;
+    * :class:`~asyncpod.FrozenDict` from and to plain dicts, tuples from lists only.
+
+    Model validation errors surface as :class:`~asyncpod.SpecError` inside cattrs'
+    exception groups; :func:`translate_error` turns those into one SpecError with a path.
+    """
+    converter.register_structure_hook_factory(attrs.has, _structure_hook)
+    converter.register_unstructure_hook_factory(attrs.has, _unstructure_hook)
+    converter.register_structure_hook_factory(
+        lambda tp: _tuple_item(tp) is not None, _tuple_hook
+    )
+    for scalar in (str, int, bool):
+        converter.register_structure_hook(scalar, _structure_scalar)
+    converter.register_structure_hook_factory(
+        lambda tp: isinstance(tp, type) and issubclass(tp, enum.Enum),
+        lambda _: _structure_enum,
+    )
+    # cattrs would pass str-valued enums through as str: dump their values instead.
+    converter.register_unstructure_hook(str, _unstructure_str)
+    converter.register_structure_hook(int | str, _structure_port)
+    converter.register_structure_hook(FrozenDict, _structure_frozen_dict)
+    converter.register_unstructure_hook(FrozenDict, dict)
+
+
+def make_converter() -> cattrs.Converter:
+    """A new converter between the pod models and camelCase dicts (see configure_converter)."""
+    result = cattrs.Converter(
+        detailed_validation=True, unstruct_collection_overrides={Sequence: list}
+    )
+    configure_converter(result)
+    return result
+
+
+#: The converter asyncpod.kube uses.
+converter: Final = make_converter()
+
+
+# Errors
+
+
+def translate_error(error: Exception) -> SpecError:
+    """Turn what structuring a :class:`~asyncpod.Pod` raised into one SpecError.
+
+    cattrs nests errors as exception groups whose notes name the attribute or index at
+    each level; follow the first error down, building its manifest path. A SpecError at
+    the bottom (a model validated itself) has a path relative to its model: prefix it.
+    """
+    path = ""
+    while isinstance(error, BaseValidationError):
+        inner = error.exceptions[0]
+        for note in reversed(getattr(inner, "__notes__", ())):
+            if isinstance(note, AttributeValidationNote):
+                path = _join(path, kube_path(error.cl, note.name))
+                break
+            if isinstance(note, IterableValidationNote):
+                path = f"{path}[{note.index}]"
+                break
+        error = inner
+    if isinstance(error, SpecError):
+        located = error.with_prefix(path)
+        located.__dict__.pop("__notes__", None)  # cattrs' notes: the path says it all now
+        return located
+    if isinstance(error, ForbiddenExtraKeysError):
+        return UnsupportedFieldError([_join(path, key) for key in sorted(error.extra_fields)])
+    if isinstance(error, KeyError):
+        return SpecError(path, "is required")
+    return SpecError(path, str(error))
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+# The manifest walker
+
+
+class ManifestKey(NamedTuple):
+    """A key a manifest may have: the schema of its value, and whether it is required."""
+
+    schema: Any  # a type, or a Mapping[str, ManifestKey] for a plain nested mapping
+    required: bool
+
+
+def _keys(cls: type) -> Mapping[str, ManifestKey]:
+    return {
+        _camel(a.name): ManifestKey(a.type, a.default is attrs.NOTHING)
+        for a in attrs.fields(_resolve(cls))
+        if (cls, a.name) not in _NOT_IN_MANIFEST
+    }
+
+
+def manifest_schema() -> Mapping[str, ManifestKey]:
+    """The keys of a Pod manifest, from the top: apiVersion, kind, metadata, spec."""
+    in_metadata = {_camel(name) for name in POD_METADATA}
+    metadata = {key: known for key, known in _keys(Pod).items() if key in in_metadata}
+    spec = {key: known for key, known in _keys(Pod).items() if key not in in_metadata}
+    return {
+        "apiVersion": ManifestKey(str, required=True),
+        "kind": ManifestKey(str, required=True),
+        "metadata": ManifestKey(metadata, required=True),
+        "spec": ManifestKey(spec, required=True),
+    }
+
+
+def normalize(value: Any, schema: Any, path: str, unsupported: list[str]) -> Any:
+    """A copy of the raw manifest *value* without the keys *schema* does not know.
+
+    Each dropped key's path is appended to *unsupported*, unless its value is null or
+    empty (such a key says nothing). A null known field that has a default is dropped
+    too: in a manifest, null means "not set". Values of the wrong shape are kept as they
+    are, for structuring to report.
+    """
+    schema = _non_optional(schema)
+    if isinstance(schema, type) and attrs.has(schema):
+        schema = _keys(schema)
+    if isinstance(schema, Mapping):
+        if not isinstance(value, Mapping):
+            return value
+        result: dict[Any, Any] = {}
+        for key, item in value.items():
+            where = _join(path, str(key))
+            known = schema.get(key)
+            if known is None:
+                if not (item is None or (isinstance(item, (dict, list)) and not item)):
+                    unsupported.append(where)
+            elif item is not None or known.required:
+                result[key] = normalize(item, known.schema, where, unsupported)
+        return result
+    item_schema = _tuple_item(schema)
+    if item_schema is not None and isinstance(value, list):
+        return [
+            normalize(item, item_schema, f"{path}[{index}]", unsupported)
+            for index, item in enumerate(value)
+        ]
+    return value

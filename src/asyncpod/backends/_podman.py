@@ -1,0 +1,1034 @@
+"""The Podman backend: asyncpod's contract over the libpod REST API, through podman-py.
+
+podman-py is synchronous, so every call runs in a worker thread (``anyio.to_thread``)
+behind a :class:`anyio.CapacityLimiter` sized to the connection pool of the client it uses.
+There are two clients: one for short requests (with timeouts) and one for long ones
+(waits, pulls, exec sessions, log and event streams) so that long requests never starve
+short ones. Where podman-py's typed API is wrong or missing (see
+``shared/reference/podman-api.md``), raw libpod JSON goes through ``client.api``.
+
+Failures are translated in one place, :func:`._podman_errors.translate_errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import math
+import os
+import re
+import stat
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import anyio.abc
+
+from .._exceptions import BackendError, BackendUnavailableError, ImageError
+from ._base import (
+    Backend,
+    BackendEvent,
+    ContainerInfo,
+    ContainerSpec,
+    ContainerState,
+    ExecResult,
+    LogRecord,
+    Mount,
+    OwnedObject,
+    PodSpec,
+    VolumeSpec,
+)
+from ._podman_errors import PodmanStatusError, translate_errors
+from ._podman_netns import connect_in_netns
+from ._podman_service import candidate_urls, podman_binary, service_argv, unix_path
+from ._podman_stream import FrameDecoder, HTTPStream, LineSplitter
+
+__all__ = ["PodmanBackend"]
+
+_log = logging.getLogger("asyncpod.podman")
+
+_SUBPATH_VERSION = (4, 4, 0)
+_TMPFS_SIZE_VERSION = (4, 8, 0)
+_WAIT_SLICE = 10.0  # seconds one wait request may block before it is re-issued
+_CREATED_POLL = 0.2  # seconds between checks whether a waited-on container has started
+_PING_TIMEOUT = 5.0
+_SERVICE_START_TIMEOUT = 10.0
+_INFRA_NAME = re.compile(r"^[0-9a-f]{12}-infra$")
+_EVENT_ATTRIBUTES = frozenset({"name", "image", "podId", "containerExitCode"})
+_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:[.,](\d+))?(Z|[+-]\d\d:?\d\d)?$")
+_STATES = {
+    "configured": ContainerState.CREATED,
+    "created": ContainerState.CREATED,
+    "initialized": ContainerState.CREATED,
+    "running": ContainerState.RUNNING,
+    "paused": ContainerState.RUNNING,
+    "stopping": ContainerState.RUNNING,
+    "exited": ContainerState.EXITED,
+    "stopped": ContainerState.EXITED,
+    "removing": ContainerState.EXITED,
+}
+_NOT_FOUND_EXEC = ("executable file not found", "no such file or directory", "not found")
+
+
+def _q(name: str) -> str:
+    """Quote an object name or id for a URL path (image names keep their slashes)."""
+    return quote(name, safe="/:@")
+
+
+def _parse_version(text: str) -> tuple[int, ...]:
+    numbers = re.findall(r"\d+", text.split("-")[0])
+    return tuple(int(n) for n in numbers[:3]) or (0,)
+
+
+def _parse_time(text: object) -> float | None:
+    """Podman's RFC 3339 timestamps (nanosecond fractions) as epoch seconds; ``None`` if unset."""
+    if not isinstance(text, str) or not text or text.startswith("0001-01-01"):
+        return None
+    match = _TIMESTAMP.match(text.strip())
+    if match is None:
+        return None
+    moment = datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")
+    zone = match.group(3) or "Z"
+    if zone == "Z":
+        tz = timezone.utc
+    else:
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    fraction = float(f"0.{match.group(2)}") if match.group(2) else 0.0
+    return moment.replace(tzinfo=tz).timestamp() + fraction
+
+
+def _label_filters(labels: Mapping[str, str]) -> str:
+    return json.dumps({"label": [f"{key}={value}" for key, value in labels.items()]})
+
+
+def _matches(have: Mapping[str, str], want: Mapping[str, str]) -> bool:
+    return all(have.get(key) == value for key, value in want.items())
+
+
+def _json_objects(body: bytes) -> list[Any]:
+    """Every JSON value in *body* (Podman streams several, one after another)."""
+    text = body.decode("utf-8", "replace")
+    decoder = json.JSONDecoder()
+    values: list[Any] = []
+    index = 0
+    while True:
+        while index < len(text) and text[index].isspace():
+            index += 1
+        if index >= len(text):
+            return values
+        try:
+            value, index = decoder.raw_decode(text, index)
+        except ValueError:
+            return values
+        values.append(value)
+
+
+class _Reply:
+    """A complete (non-streaming) HTTP answer."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body.strip() else None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+class PodmanBackend(Backend):
+    """Run pods on Podman (4.3 or later) through its libpod REST API.
+
+    *url* is the service to use (``unix://``, ``tcp://`` or ``ssh://``). Without it,
+    ``CONTAINER_HOST`` is used, then this user's rootless socket
+    (``$XDG_RUNTIME_DIR/podman/podman.sock``) or, for root, ``/run/podman/podman.sock``. If
+    none answers and *start_service* is true, a private ``podman system service`` is
+    started and stopped again by :meth:`aclose`.
+    """
+
+    name = "podman"
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        pool_size: int = 10,
+        stream_pool_size: int = 64,
+        request_timeout: float = 60.0,
+        start_service: bool = True,
+    ) -> None:
+        self._requested_url = url
+        self._pool_size = max(1, pool_size)
+        self._stream_pool_size = max(1, stream_pool_size)
+        self._timeout = request_timeout
+        self._start_service = start_service
+        self._url: str | None = None
+        self._client: Any = None
+        self._long_client: Any = None
+        self._limiter = anyio.CapacityLimiter(self._pool_size)
+        self._long_limiter = anyio.CapacityLimiter(self._stream_pool_size)
+        self._version: tuple[int, ...] = (0,)
+        self._version_text = ""
+        self._service: anyio.abc.Process | None = None
+        self._service_dir: Path | None = None
+        self._streams: set[HTTPStream] = set()
+
+    # Connection
+
+    @property
+    def url(self) -> str | None:
+        """The URL of the service in use (after :meth:`aopen`)."""
+        return self._url
+
+    @property
+    def server_version(self) -> str:
+        """The server's ``Libpod-API-Version`` (after :meth:`aopen`)."""
+        return self._version_text
+
+    @property
+    def _local_socket(self) -> str | None:
+        return unix_path(self._url) if self._url else None
+
+    def _make_client(self, url: str, pool: int) -> Any:
+        from podman import PodmanClient
+
+        return PodmanClient(base_url=url, max_pool_size=pool)
+
+    def _ping_blocking(self, client: Any) -> str:
+        response = client.api.get("/_ping", timeout=(_PING_TIMEOUT, _PING_TIMEOUT))
+        try:
+            if response.status_code != 200:
+                raise PodmanStatusError.from_body(response.status_code, response.content)
+            return str(response.headers.get("Libpod-API-Version") or "")
+        finally:
+            response.close()
+
+    async def _try_url(self, url: str) -> str | None:
+        """Connect to *url*; return ``None`` on success, else why it failed."""
+        try:
+            client = self._make_client(url, self._pool_size)
+        except Exception as exc:  # reported in BackendUnavailableError
+            return f"{url}: {exc}"
+        try:
+            with translate_errors(f"GET {url}/_ping"):
+                version = await anyio.to_thread.run_sync(
+                    self._ping_blocking, client, abandon_on_cancel=True
+                )
+        except BackendError as exc:
+            client.close()
+            return f"{url}: {exc}"
+        except BaseException:
+            client.close()
+            raise
+        self._url = url
+        self._client = client
+        self._long_client = self._make_client(url, self._stream_pool_size)
+        self._version_text = version
+        self._version = _parse_version(version) if version else (0,)
+        _log.debug("connected to Podman %s at %s", version or "?", url)
+        return None
+
+    async def aopen(self) -> None:
+        if self._client is not None:
+            return
+        urls, chosen = candidate_urls(self._requested_url)
+        tried: list[str] = []
+        for url in urls:
+            failure = await self._try_url(url)
+            if failure is None:
+                return
+            tried.append(failure)
+        if not chosen and self._start_service:
+            podman = podman_binary()
+            if podman is None:
+                tried.append("no 'podman' executable on PATH to start a service with")
+            else:
+                failure = await self._spawn_service(podman)
+                if failure is None:
+                    return
+                tried.append(failure)
+        raise BackendUnavailableError(
+            "no Podman service could be reached. Tried:\n  "
+            + "\n  ".join(tried)
+            + "\nInstall Podman (4.3 or later) and start its service, e.g. "
+            "'systemctl --user enable --now podman.socket' (rootless), "
+            "'systemctl enable --now podman.socket' (root) or "
+            "'podman system service --time=0 &', or pass url=... / set CONTAINER_HOST."
+        )
+
+    async def _spawn_service(self, podman: str) -> str | None:
+        argv, directory, url = service_argv(podman)
+        log_path = directory / "service.log"
+        _log.info("starting a private Podman service: %s", " ".join(argv))
+        try:
+            with log_path.open("wb") as log_file:
+                process = await anyio.open_process(
+                    argv, stdin=None, stdout=log_file, stderr=log_file
+                )
+        except OSError as exc:
+            _remove_dir(directory)
+            return f"starting {' '.join(argv)}: {exc}"
+        self._service, self._service_dir = process, directory
+        sock = directory / "podman.sock"
+        failure = "it did not answer"
+        try:
+            with anyio.move_on_after(_SERVICE_START_TIMEOUT):
+                while True:
+                    if process.returncode is not None:
+                        failure = f"it exited with code {process.returncode}"
+                        break
+                    if sock.exists():
+                        failure_or_none = await self._try_url(url)
+                        if failure_or_none is None:
+                            return None
+                        failure = failure_or_none
+                    await anyio.sleep(0.1)
+        except BaseException:
+            await self._stop_service()
+            raise
+        await self._stop_service()
+        try:
+            log = log_path.read_text(errors="replace").strip()[-2000:]
+        except OSError:
+            log = ""
+        return f"started '{' '.join(argv)}' but {failure}" + (f":\n{log}" if log else "")
+
+    async def _stop_service(self) -> None:
+        process, directory = self._service, self._service_dir
+        self._service = self._service_dir = None
+        with anyio.CancelScope(shield=True):
+            if process is not None:
+                if process.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        process.terminate()
+                    with anyio.move_on_after(5):
+                        await process.wait()
+                    if process.returncode is None:
+                        with contextlib.suppress(ProcessLookupError):
+                            process.kill()
+                        await process.wait()
+                await process.aclose()
+            if directory is not None:
+                _remove_dir(directory)
+
+    async def aclose(self) -> None:
+        for stream in list(self._streams):
+            stream.close()
+        for client in (self._client, self._long_client):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+        self._client = self._long_client = None
+        await self._stop_service()
+
+    # HTTP plumbing
+
+    def _check_open(self) -> None:
+        if self._client is None:
+            raise BackendError("the Podman backend is not open: use 'async with backend:'")
+
+    def _send_blocking(
+        self,
+        client: Any,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        timeout: tuple[float, float | None],
+        stream: bool,
+    ) -> Any:
+        api = client.api
+        kwargs: dict[str, Any] = {"params": params, "timeout": timeout, "stream": stream}
+        if body is not None:
+            kwargs["data"] = json.dumps(body)
+            kwargs["headers"] = {"Content-Type": "application/json"}
+        if method == "GET":
+            return api.get(path, **kwargs)
+        if method == "POST":
+            return api.post(path, **kwargs)
+        if method == "DELETE":
+            return api.delete(path, **kwargs)
+        raise AssertionError(method)
+
+    def _call_blocking(
+        self,
+        client: Any,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        timeout: tuple[float, float | None],
+    ) -> _Reply:
+        response = self._send_blocking(client, method, path, params, body, timeout, False)
+        try:
+            return _Reply(response.status_code, response.content, dict(response.headers))
+        finally:
+            response.close()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        ok: Sequence[int] = (),
+        read_timeout: float | None = -1.0,
+        long: bool = False,
+    ) -> _Reply:
+        """One request; an error status not in *ok* raises :class:`PodmanStatusError`.
+
+        *read_timeout* ``None`` waits forever; a negative value means the default.
+        """
+        self._check_open()
+        if read_timeout is not None and read_timeout < 0:
+            read_timeout = self._timeout
+        timeout = (_PING_TIMEOUT, read_timeout)
+        client = self._long_client if long else self._client
+        limiter = self._long_limiter if long else self._limiter
+        reply: _Reply = await anyio.to_thread.run_sync(
+            functools.partial(self._call_blocking, client, method, path, params, body, timeout),
+            limiter=limiter,
+            abandon_on_cancel=True,
+        )
+        if reply.status >= 400 and reply.status not in ok:
+            raise PodmanStatusError.from_body(reply.status, reply.body)
+        return reply
+
+    async def _open_stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> HTTPStream:
+        """Send a request and return its body as a stream once the headers arrived."""
+        self._check_open()
+        send = functools.partial(
+            self._send_blocking,
+            self._long_client,
+            method,
+            path,
+            params,
+            body,
+            (_PING_TIMEOUT, None),
+            True,
+        )
+        response = await anyio.to_thread.run_sync(
+            send, limiter=self._long_limiter, abandon_on_cancel=True
+        )
+        if response.status_code >= 400:
+            try:
+                content = response.content
+            finally:
+                response.close()
+            raise PodmanStatusError.from_body(response.status_code, content)
+        stream = HTTPStream(response, self._long_limiter)
+        stream_set = self._streams
+        stream_set.add(stream)
+        stream._on_close = lambda: stream_set.discard(stream)
+        return stream
+
+    # Pods
+
+    async def create_pod(self, spec: PodSpec) -> str:
+        shared = ["ipc", "net", "uts"] + (["pid"] if spec.share_pid else [])
+        body: dict[str, Any] = {
+            "name": spec.name,
+            "hostname": spec.hostname,
+            "labels": dict(spec.labels),
+            "no_infra": False,
+            "shared_namespaces": shared,
+        }
+        if spec.ports:
+            body["portmappings"] = [
+                {
+                    "container_port": port.container_port,
+                    "host_port": port.host_port,
+                    "protocol": port.protocol,
+                    **({"host_ip": port.host_ip} if port.host_ip else {}),
+                }
+                for port in spec.ports
+            ]
+        with translate_errors(f"create pod {spec.name!r}"):
+            reply = await self._call("POST", "/pods/create", body=body)
+            return str(reply.json()["Id"])
+
+    async def remove_pod(self, pod: str) -> None:
+        with translate_errors(f"remove pod {pod!r}"):
+            reply = await self._call(
+                "DELETE", f"/pods/{_q(pod)}", params={"force": "true", "timeout": 0}, ok=(404,)
+            )
+            if reply.status == 404:
+                return
+            data = reply.json()
+            if isinstance(data, dict) and data.get("Err"):
+                raise BackendError(f"remove pod {pod!r}: {data['Err']}")
+
+    # Volumes
+
+    async def create_volume(self, spec: VolumeSpec) -> str:
+        body: dict[str, Any] = {"Name": spec.name, "Driver": "local", "Label": dict(spec.labels)}
+        if spec.memory:
+            options = {"type": "tmpfs", "device": "tmpfs"}
+            if spec.size_bytes:
+                if self._version >= _TMPFS_SIZE_VERSION:
+                    options["o"] = f"size={spec.size_bytes}"
+                else:
+                    # Before 4.8 "size" always meant an XFS project quota and failed
+                    # ("Filesystem does not support Project Quota"), even for tmpfs;
+                    # nr_blocks (pages) reaches tmpfs untouched.
+                    page = os.sysconf("SC_PAGE_SIZE") if self._local_socket else 4096
+                    options["o"] = f"nr_blocks={-(-spec.size_bytes // page)}"
+            body["Options"] = options
+        with translate_errors(f"create volume {spec.name!r}"):
+            reply = await self._call("POST", "/volumes/create", body=body)
+            return str(reply.json()["Name"])
+
+    async def remove_volume(self, volume: str) -> None:
+        with translate_errors(f"remove volume {volume!r}"):
+            await self._call("DELETE", f"/volumes/{_q(volume)}", ok=(404,))
+
+    # Images
+
+    async def image_exists(self, image: str) -> bool:
+        with translate_errors(f"look up image {image!r}", image=image):
+            reply = await self._call("GET", f"/images/{_q(image)}/exists", ok=(404,))
+            return reply.status == 204
+
+    async def pull_image(self, image: str) -> None:
+        params = {"reference": image, "policy": "always", "quiet": "true"}
+        with translate_errors(f"pull image {image!r}", image=image, pull=True):
+            reply = await self._call(
+                "POST", "/images/pull", params=params, read_timeout=None, long=True
+            )
+        for value in _json_objects(reply.body):
+            if isinstance(value, dict) and value.get("error"):
+                raise ImageError(image, f"pull failed: {value['error']}")
+
+    # Containers
+
+    def _mount_entries(
+        self, spec: ContainerSpec
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        volumes: list[dict[str, Any]] = []
+        mounts: list[dict[str, Any]] = []
+        for index, mount in enumerate(spec.mounts):
+            mode = "ro" if mount.read_only else "rw"
+            if mount.volume is not None:
+                entry: dict[str, Any] = {"Name": mount.volume, "Dest": mount.target}
+                entry["Options"] = [mode]
+                if mount.sub_path:
+                    if self._version < _SUBPATH_VERSION:
+                        raise BackendError(
+                            f"container {spec.name!r}: mount {mount.target!r} uses subPath, "
+                            f"which needs Podman 4.4 or later (the server is "
+                            f"{self._version_text or 'older'})"
+                        )
+                    entry["SubPath"] = mount.sub_path
+                volumes.append(entry)
+            elif mount.host_path is not None:
+                source = self._prepare_host_path(spec, index, mount)
+                mounts.append(
+                    {
+                        "type": "bind",
+                        "source": source,
+                        "destination": mount.target,
+                        "options": ["rbind", mode],
+                    }
+                )
+            else:
+                raise BackendError(
+                    f"container {spec.name!r}: mount {mount.target!r} has neither a volume "
+                    "nor a host path"
+                )
+        return volumes, mounts
+
+    def _prepare_host_path(self, spec: ContainerSpec, index: int, mount: Mount) -> str:
+        """Apply Kubernetes ``hostPath.type`` checks (possible for a local service only)."""
+        assert mount.host_path is not None
+        path = mount.host_path
+        if mount.sub_path:
+            parts = PurePosixPath(mount.sub_path).parts
+            if PurePosixPath(mount.sub_path).is_absolute() or ".." in parts:
+                raise BackendError(
+                    f"container {spec.name!r}: subPath {mount.sub_path!r} must be a relative "
+                    "path inside the volume"
+                )
+            path = str(PurePosixPath(path, mount.sub_path))
+        kind = mount.host_path_type
+        if not kind or self._local_socket is None:
+            return path  # a remote service checks (and fails) itself
+        what = f"container {spec.name!r}: hostPath {path!r}"
+        try:
+            if kind == "DirectoryOrCreate":
+                os.makedirs(path, mode=0o755, exist_ok=True)
+                return path
+            if kind == "FileOrCreate":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).touch(mode=0o644, exist_ok=True)
+                return path
+            info = os.stat(path)
+        except FileNotFoundError:
+            raise BackendError(f"{what} does not exist (hostPath type {kind})") from None
+        except OSError as exc:
+            raise BackendError(f"{what}: {exc.strerror or exc}") from exc
+        checks = {
+            "Directory": (stat.S_ISDIR, "a directory"),
+            "File": (stat.S_ISREG, "a regular file"),
+            "Socket": (stat.S_ISSOCK, "a unix socket"),
+            "CharDevice": (stat.S_ISCHR, "a character device"),
+            "BlockDevice": (stat.S_ISBLK, "a block device"),
+        }
+        if kind in checks:
+            check, noun = checks[kind]
+            if not check(info.st_mode):
+                raise BackendError(f"{what} is not {noun} (hostPath type {kind})")
+        return path
+
+    async def create_container(self, spec: ContainerSpec) -> str:
+        volumes, mounts = self._mount_entries(spec)
+        body: dict[str, Any] = {
+            "name": spec.name,
+            "pod": spec.pod,
+            "image": spec.image,
+            "labels": dict(spec.labels),
+            "env": dict(spec.env),
+            "log_configuration": {"driver": "k8s-file"},
+        }
+        # Kubernetes: command replaces the entrypoint, args the command; an empty list
+        # counts as unset; command without args drops the image's command too.
+        if spec.command:
+            body["entrypoint"] = list(spec.command)
+            if not spec.args:
+                body["command"] = []
+        if spec.args:
+            body["command"] = list(spec.args)
+        if spec.working_dir:
+            body["work_dir"] = spec.working_dir
+        if volumes:
+            body["volumes"] = volumes
+        if mounts:
+            body["mounts"] = mounts
+        if spec.init:
+            body["init_container_type"] = "once"
+        with translate_errors(f"create container {spec.name!r}", image=spec.image):
+            reply = await self._call("POST", "/containers/create", body=body)
+            data = reply.json()
+            for warning in data.get("Warnings") or ():
+                _log.warning("Podman, creating container %r: %s", spec.name, warning)
+            return str(data["Id"])
+
+    async def start_container(self, container: str) -> None:
+        with translate_errors(f"start container {container!r}"):
+            try:
+                await self._call("POST", f"/containers/{_q(container)}/start")
+            except PodmanStatusError as exc:
+                if exc.status == 404:
+                    raise
+                raise await self._infra_start_error(container) or exc from None
+
+    async def _infra_start_error(self, container: str) -> PodmanStatusError | None:
+        """Why the pod's infra container cannot start, if that is why *container* did not.
+
+        Podman (4.3 at least) reports a failure to start a pod member's infra (say, its
+        host port is taken) as just "starting some containers: internal libpod error";
+        starting the infra itself gives the real reason.
+        """
+        try:
+            reply = await self._call("GET", f"/containers/{_q(container)}/json")
+            pod = (reply.json() or {}).get("Pod")
+            if not pod:
+                return None
+            reply = await self._call("GET", f"/pods/{_q(str(pod))}/json")
+            infra = (reply.json() or {}).get("InfraContainerID")
+            if not infra or infra == container:
+                return None
+            await self._call("POST", f"/containers/{_q(str(infra))}/start")
+        except PodmanStatusError as exc:
+            return PodmanStatusError(exc.status, f"the pod's infra container: {exc.message}")
+        return None
+
+    async def stop_container(self, container: str, *, grace: float) -> None:
+        seconds = max(0, math.ceil(grace))
+        with translate_errors(f"stop container {container!r}"):
+            await self._call(
+                "POST",
+                f"/containers/{_q(container)}/stop",
+                params={"timeout": seconds},
+                read_timeout=seconds + self._timeout,
+            )
+
+    async def kill_container(self, container: str, *, signal: int = 9) -> None:
+        with translate_errors(f"kill container {container!r}"):
+            reply = await self._call(
+                "POST",
+                f"/containers/{_q(container)}/kill",
+                params={"signal": int(signal)},
+                ok=(409, 500),
+            )
+            if reply.status == 500:
+                error = PodmanStatusError.from_body(reply.status, reply.body)
+                if "not running" not in error.message and "improper" not in error.message:
+                    raise error
+
+    async def remove_container(self, container: str) -> None:
+        with translate_errors(f"remove container {container!r}"):
+            await self._call(
+                "DELETE",
+                f"/containers/{_q(container)}",
+                params={"force": "true", "timeout": 0},
+                ok=(404,),
+            )
+
+    def _wait_slice_blocking(self, container: str) -> int | None:
+        """Wait up to one slice; the exit code, or ``None`` if the slice ran out."""
+        import requests
+
+        params = {"condition": ["stopped", "exited"]}
+        timeout = (_PING_TIMEOUT, _WAIT_SLICE)
+        try:
+            reply = self._call_blocking(
+                self._long_client,
+                "POST",
+                f"/containers/{_q(container)}/wait",
+                params,
+                None,
+                timeout,
+            )
+        except OSError as exc:  # podman-py wraps requests' errors in APIError(OSError)
+            if isinstance(exc.__cause__, requests.ReadTimeout) or isinstance(
+                exc, requests.ReadTimeout
+            ):
+                return None
+            raise
+        if reply.status >= 400:
+            raise PodmanStatusError.from_body(reply.status, reply.body)
+        return int(reply.text.strip())
+
+    async def wait_container(self, container: str) -> int:
+        self._check_open()
+        with translate_errors(f"wait for container {container!r}"):
+            # Podman (4.3 at least) answers a wait on a never-started container at once
+            # with 0, so poll until it has been started (a run, however short, leaves it
+            # "exited", which the wait below then reports).
+            while True:
+                reply = await self._call("GET", f"/containers/{_q(container)}/json")
+                status = str(((reply.json() or {}).get("State") or {}).get("Status") or "")
+                if _STATES.get(status.lower()) is not ContainerState.CREATED:
+                    break
+                await anyio.sleep(_CREATED_POLL)
+            while True:
+                code = await anyio.to_thread.run_sync(
+                    self._wait_slice_blocking,
+                    container,
+                    limiter=self._long_limiter,
+                    abandon_on_cancel=True,
+                )
+                if code is not None:
+                    break
+            # Podman answers a wait cut short by removal with the kill's exit code.
+            reply = await self._call("GET", f"/containers/{_q(container)}/exists", ok=(404,))
+            if reply.status == 404:
+                raise PodmanStatusError(
+                    404, f"container {container!r} was removed while it was waited on"
+                )
+            return code
+
+    async def inspect_container(self, container: str) -> ContainerInfo:
+        with translate_errors(f"inspect container {container!r}"):
+            reply = await self._call("GET", f"/containers/{_q(container)}/json")
+            data = reply.json()
+        state = data.get("State") or {}
+        status = str(state.get("Status") or "").lower()
+        finished = _parse_time(state.get("FinishedAt"))
+        exit_code = state.get("ExitCode")
+        return ContainerInfo(
+            id=str(data.get("Id") or container),
+            name=str(data.get("Name") or "").lstrip("/"),
+            state=_STATES.get(status, ContainerState.EXITED),
+            exit_code=int(exit_code) if finished is not None and exit_code is not None else None,
+            started_at=_parse_time(state.get("StartedAt")),
+            finished_at=finished,
+            oom_killed=bool(state.get("OOMKilled")),
+        )
+
+    async def exec(self, container: str, argv: tuple[str, ...]) -> ExecResult:
+        body = {"AttachStdout": True, "AttachStderr": True, "AttachStdin": False, "Cmd": list(argv)}
+        what = f"exec {list(argv)!r} in container {container!r}"
+        with translate_errors(what):
+            reply = await self._call("POST", f"/containers/{_q(container)}/exec", body=body)
+            exec_id = str(reply.json()["Id"])
+            try:
+                stream = await self._open_stream(
+                    "POST", f"/exec/{exec_id}/start", body={"Detach": False, "Tty": False}
+                )
+            except PodmanStatusError as exc:
+                lower = exc.message.lower()
+                if any(marker in lower for marker in _NOT_FOUND_EXEC):
+                    return ExecResult(127, b"", exc.message.encode())
+                if "permission denied" in lower:
+                    return ExecResult(126, b"", exc.message.encode())
+                raise
+            out, err = bytearray(), bytearray()
+            decoder = FrameDecoder()
+            try:
+                while data := await stream.read():
+                    for kind, payload in decoder.feed(data):
+                        (err if kind == "stderr" else out).extend(payload)
+            finally:
+                stream.close()
+            exit_code = await self._exec_exit_code(exec_id)
+        return ExecResult(exit_code, bytes(out), bytes(err))
+
+    async def _exec_exit_code(self, exec_id: str) -> int:
+        with anyio.move_on_after(10):
+            while True:
+                reply = await self._call("GET", f"/exec/{exec_id}/json")
+                data = reply.json()
+                if not data.get("Running"):
+                    return int(data.get("ExitCode", -1))
+                await anyio.sleep(0.05)
+        raise BackendError(f"exec session {exec_id} still runs after its output ended")
+
+    # Logs and events
+
+    def logs(
+        self, container: str, *, follow: bool = False
+    ) -> AbstractAsyncContextManager[AsyncIterator[LogRecord]]:
+        return self._logs(container, follow)
+
+    @contextlib.asynccontextmanager
+    async def _logs(self, container: str, follow: bool) -> AsyncIterator[AsyncIterator[LogRecord]]:
+        params = {"stdout": "true", "stderr": "true", "follow": "true" if follow else "false"}
+        with translate_errors(f"logs of container {container!r}"):
+            stream = await self._open_stream(
+                "GET", f"/containers/{_q(container)}/logs", params=params
+            )
+        try:
+            yield _LogIterator(stream, container)
+        finally:
+            stream.close()
+
+    def events(
+        self, labels: Mapping[str, str] | None = None
+    ) -> AbstractAsyncContextManager[AsyncIterator[BackendEvent]]:
+        return self._events(dict(labels or {}))
+
+    @contextlib.asynccontextmanager
+    async def _events(self, labels: dict[str, str]) -> AsyncIterator[AsyncIterator[BackendEvent]]:
+        filters = json.dumps({"type": ["container", "pod", "volume"]})
+        with translate_errors("subscribe to events"):
+            stream = await self._open_stream(
+                "GET", "/events", params={"stream": "true", "filters": filters}
+            )
+        try:
+            iterator = _EventIterator(self, stream, labels)
+            with translate_errors("subscribe to events"):
+                await iterator.seed()
+            yield iterator
+        finally:
+            stream.close()
+
+    async def _object_labels(self, kind: str, ident: str) -> dict[str, str] | None:
+        """Labels of a pod or volume, or ``None`` if it is gone."""
+        path = f"/pods/{_q(ident)}/json" if kind == "pod" else f"/volumes/{_q(ident)}/json"
+        reply = await self._call("GET", path, ok=(404,))
+        if reply.status == 404:
+            return None
+        data = reply.json() or {}
+        return dict(data.get("Labels") or {})
+
+    # Probing
+
+    async def connect(self, pod: str, port: int) -> anyio.abc.ByteStream:
+        self._check_open()
+        if self._local_socket is None:
+            raise BackendError(
+                f"connect needs a local Podman (a unix:// socket on this machine), not {self._url}"
+            )
+        with translate_errors(f"connect to port {port} of pod {pod!r}"):
+            reply = await self._call("GET", f"/pods/{_q(pod)}/json")
+            infra = (reply.json() or {}).get("InfraContainerID")
+            if not infra:
+                raise BackendError(f"pod {pod!r} has no infra container")
+            reply = await self._call("GET", f"/containers/{_q(str(infra))}/json")
+            pid = int(((reply.json() or {}).get("State") or {}).get("Pid") or 0)
+        if pid <= 0:
+            raise ConnectionRefusedError(
+                f"connect to port {port} of pod {pod!r}: the pod is not running"
+            )
+        return await connect_in_netns(pid, port)
+
+    # Ownership
+
+    async def list_objects(self, labels: Mapping[str, str]) -> list[OwnedObject]:
+        params = {"filters": _label_filters(labels)} if labels else {}
+        objects: list[OwnedObject] = []
+        with translate_errors("list objects"):
+            pods = (await self._call("GET", "/pods/json", params=params)).json() or []
+            containers = (
+                await self._call("GET", "/containers/json", params={**params, "all": "true"})
+            ).json() or []
+            volumes = (await self._call("GET", "/volumes/json", params=params)).json() or []
+        for pod in pods:
+            pod_labels = dict(pod.get("Labels") or {})
+            if _matches(pod_labels, labels):
+                objects.append(
+                    OwnedObject(type="pod", id=pod["Id"], name=pod["Name"], labels=pod_labels)
+                )
+        for ctr in containers:
+            ctr_labels = dict(ctr.get("Labels") or {})
+            if ctr.get("IsInfra") or not _matches(ctr_labels, labels):
+                continue
+            names = ctr.get("Names") or [ctr["Id"]]
+            objects.append(
+                OwnedObject(type="container", id=ctr["Id"], name=names[0], labels=ctr_labels)
+            )
+        for vol in volumes:
+            vol_labels = dict(vol.get("Labels") or {})
+            if _matches(vol_labels, labels):
+                objects.append(
+                    OwnedObject(type="volume", id=vol["Name"], name=vol["Name"], labels=vol_labels)
+                )
+        return objects
+
+
+class _LogIterator(AsyncIterator[LogRecord]):
+    """Log lines of one container, stdout and stderr apart."""
+
+    def __init__(self, stream: HTTPStream, container: str) -> None:
+        self._stream = stream
+        self._container = container
+        self._decoder = FrameDecoder()
+        self._splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
+        self._ready: list[LogRecord] = []
+        self._done = False
+
+    async def __anext__(self) -> LogRecord:
+        while not self._ready:
+            if self._done:
+                raise StopAsyncIteration
+            with translate_errors(f"logs of container {self._container!r}"):
+                data = await self._stream.read()
+            if not data:
+                self._done = True
+                for kind, splitter in self._splitters.items():
+                    self._ready.extend(LogRecord(kind, line) for line in splitter.flush())
+                continue
+            for kind, payload in self._decoder.feed(data):
+                lines = self._splitters[kind].feed(payload)
+                self._ready.extend(LogRecord(kind, line) for line in lines)
+        return self._ready.pop(0)
+
+
+class _EventIterator(AsyncIterator[BackendEvent]):
+    """Podman events of containers, pods and volumes carrying the wanted labels.
+
+    Podman 4.3 puts labels on container events only (pod and volume events carry just the
+    name), so the labels of pods and volumes are looked up (and cached) by this iterator;
+    events of the pods' infra containers are left out.
+    """
+
+    def __init__(self, backend: PodmanBackend, stream: HTTPStream, labels: dict[str, str]):
+        self._backend = backend
+        self._stream = stream
+        self._labels = labels
+        self._buffer = b""
+        self._lines: list[bytes] = []
+        self._known: dict[tuple[str, str], dict[str, str]] = {}
+
+    async def seed(self) -> None:
+        """Remember the labels of the pods and volumes that exist now."""
+        params = {"filters": _label_filters(self._labels)} if self._labels else {}
+        backend = self._backend
+        for pod in (await backend._call("GET", "/pods/json", params=params)).json() or []:
+            labels = dict(pod.get("Labels") or {})
+            self._known["pod", pod["Id"]] = labels
+            self._known["pod", pod["Name"]] = labels
+        for vol in (await backend._call("GET", "/volumes/json", params=params)).json() or []:
+            self._known["volume", vol["Name"]] = dict(vol.get("Labels") or {})
+
+    async def _next_line(self) -> bytes:
+        while not self._lines:
+            with translate_errors("events"):
+                data = await self._stream.read()
+            if not data:
+                raise BackendUnavailableError("the Podman event stream ended")
+            self._buffer += data
+            *lines, self._buffer = self._buffer.split(b"\n")
+            self._lines.extend(line for line in lines if line.strip())
+        return self._lines.pop(0)
+
+    async def __anext__(self) -> BackendEvent:
+        while True:
+            line = await self._next_line()
+            try:
+                raw = json.loads(line)
+            except ValueError:
+                _log.debug("skipping a malformed Podman event: %r", line)
+                continue
+            event = await self._convert(raw)
+            if event is not None and _matches(event.labels, self._labels):
+                return event
+
+    async def _convert(self, raw: dict[str, Any]) -> BackendEvent | None:
+        kind = str(raw.get("Type") or "")
+        action = str(raw.get("Action") or raw.get("status") or "")
+        actor = raw.get("Actor") or {}
+        attributes = {str(k): str(v) for k, v in (actor.get("Attributes") or {}).items()}
+        ident = str(actor.get("ID") or raw.get("id") or "")
+        name = attributes.get("name", ident)
+        if kind == "container":
+            if _INFRA_NAME.match(name):
+                return None
+            ctr_labels = {k: v for k, v in attributes.items() if k not in _EVENT_ATTRIBUTES}
+            exit_code = None
+            if action == "died" and attributes.get("containerExitCode", "").lstrip("-").isdigit():
+                exit_code = int(attributes["containerExitCode"])
+            return BackendEvent(
+                type="container",
+                action=action,
+                id=ident,
+                name=name,
+                labels=ctr_labels,
+                exit_code=exit_code,
+            )
+        if kind not in ("pod", "volume"):
+            return None
+        if kind == "volume":
+            ident = name
+        labels: dict[str, str] | None = self._known.get((kind, ident))
+        if labels is None and action != "remove":
+            with translate_errors(f"inspect {kind} {name!r}"):
+                labels = await self._backend._object_labels(kind, ident)
+            if labels is not None:
+                self._known[kind, ident] = labels
+        if labels is None:
+            return None
+        if action == "remove":
+            self._known.pop((kind, ident), None)
+        return BackendEvent(type=kind, action=action, id=ident, name=name, labels=labels)
+
+
+def _remove_dir(directory: Path) -> None:
+    import shutil
+
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+backend_class = PodmanBackend

@@ -1,0 +1,356 @@
+"""open_pod on the FakeBackend: ordering, failures, restarts, probes, teardown, cancellation."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+import asyncpod
+from asyncpod import (
+    Container,
+    ContainerFailedError,
+    EmptyDirVolumeSource,
+    ExecAction,
+    Phase,
+    Pod,
+    Probe,
+    RestartPolicy,
+    Volume,
+    VolumeMount,
+)
+from asyncpod.backends import FakeBackend, FakeContext, Program
+
+pytestmark = pytest.mark.anyio
+
+IMAGE = "busybox:latest"
+
+
+def ctr(name: str, *command: str, **kwargs: object) -> Container:
+    return Container(name=name, image=IMAGE, command=command or ("sleep", "inf"), **kwargs)  # type: ignore[arg-type]
+
+
+def starts(fake: FakeBackend) -> list[str]:
+    """Pod-local names of containers in the order they were started."""
+    return [target for op, target in fake.calls if op == "start_container"]
+
+
+def stops(fake: FakeBackend) -> list[str]:
+    return [target for op, target in fake.calls if op == "stop_container"]
+
+
+def seed_pod(**kwargs: object) -> Pod:
+    fields: dict[str, object] = {
+        "name": "javaweb-2",
+        "init_containers": [
+            ctr("war", "cp", "/app.war", "/app", volume_mounts=[VolumeMount(name="app", mount_path="/app")])
+        ],
+        "containers": [
+            ctr("tomcat", "httpd", "-f", "-p", "8080", "-h", "/webapps",
+                volume_mounts=[VolumeMount(name="app", mount_path="/webapps")]),  # fmt: skip
+        ],
+        "volumes": [Volume(name="app", empty_dir=EmptyDirVolumeSource())],
+    }
+    fields.update(kwargs)
+    return Pod(**fields)  # type: ignore[arg-type]
+
+
+class TestBringUp:
+    async def test_seed_pod_init_data_reaches_app(self, fake: FakeBackend) -> None:
+        """The init container's copy of the war is served by the web container."""
+        fake.add_image(IMAGE, {"/app.war": b"WAR"})
+        async with asyncpod.open_pod(seed_pod(), backend=fake) as running:
+            status = running.status()
+            assert status.phase is Phase.RUNNING
+            assert status.container("war").exit_code == 0
+            assert status.conditions.initialized
+            result = await running.exec("tomcat", ["cat", "/webapps/app.war"])
+            assert result.stdout == b"WAR"
+        assert starts(fake) == ["war", "tomcat"]
+
+    async def test_depends_on_orders_and_parallel_branches(self, fake: FakeBackend) -> None:
+        """App containers start after what they depend on; independent ones start together."""
+        pod = Pod(
+            name="p",
+            containers=[
+                ctr("web", depends_on=["api"]),
+                ctr("api", depends_on={"db": "ready", "migrate": "completed"}),
+                ctr("db", readiness_probe=Probe(exec=ExecAction(command=["true"]), period_seconds=5)),
+                ctr("migrate", "sleep", "30", restart_policy="OnFailure"),
+                ctr("cache"),
+            ],
+        )
+        async with asyncpod.open_pod(pod, backend=fake) as running:
+            order = starts(fake)
+            assert set(order[:3]) == {"db", "migrate", "cache"}
+            assert order[3:] == ["api", "web"]
+            assert anyio.current_time() >= 30  # api waited for migrate to complete
+            assert running.status().container("migrate").exit_code == 0
+
+    async def test_sidecar_is_started_before_next_init_and_stopped_last(self, fake: FakeBackend) -> None:
+        """A native sidecar gates the next init step on its startup probe and stops after apps."""
+        fake.programs["log"] = Program(delay=None)
+        pod = Pod(
+            name="p",
+            init_containers=[
+                ctr("init-a", "true"),
+                ctr("log", restart_policy="Always",
+                    startup_probe=Probe(exec=ExecAction(command=["test", "-e", "/ready"]),
+                                        period_seconds=1, failure_threshold=100)),  # fmt: skip
+                ctr("proxy", restart_policy="Always"),
+                ctr("init-b", "true"),
+            ],
+            containers=[ctr("app"), ctr("worker", depends_on=["app"])],
+        )
+
+        async def make_ready() -> None:
+            await anyio.sleep(5)
+            fake.container("log").fs.write("/ready", b"")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(make_ready)
+            async with asyncpod.open_pod(pod, backend=fake) as running:
+                assert anyio.current_time() >= 5
+                assert starts(fake) == ["init-a", "log", "proxy", "init-b", "app", "worker"]
+                assert running.status().container("log").started
+        assert stops(fake) == ["worker", "app", "proxy", "log"]
+
+    async def test_env_expansion_in_command(self, fake: FakeBackend) -> None:
+        """$(VAR) in command and env expands as Kubernetes does; $$ escapes."""
+        pod = Pod(
+            name="p",
+            containers=[
+                ctr("c", "echo", "$(GREETING)", "$$(HOME)", "$(MISSING)",
+                    env={"NAME": "pod", "GREETING": "hello-$(NAME)"}),  # fmt: skip
+            ],
+            restart_policy="Never",
+        )
+        async with asyncpod.open_pod(pod, backend=fake) as running:
+            await running.wait()
+            async with running.logs("c") as lines:
+                text = [line.text async for line in lines]
+        assert text == ["hello-pod $(HOME) $(MISSING)"]
+
+
+class TestFailures:
+    async def test_init_failure_under_never_raises_after_cleanup(self, fake: FakeBackend) -> None:
+        """A failing init container under Never names itself, its exit code and its logs."""
+        pod = seed_pod(
+            init_containers=[ctr("war", "sh", "-c", "echo no war here >&2; exit 3")],
+            restart_policy="Never",
+        )
+        with pytest.raises(ContainerFailedError) as info:
+            async with asyncpod.open_pod(pod, backend=fake):
+                pytest.fail("the pod came up")
+        assert (info.value.container, info.value.exit_code) == ("war", 3)
+        assert info.value.logs == ("no war here",)
+        assert "no war here" in str(info.value)
+        assert "tomcat" not in starts(fake)
+
+    async def test_init_failure_under_always_retries_with_backoff(self, fake: FakeBackend) -> None:
+        """Under Always a failing init container is retried with back-off; the pod stays Pending."""
+        pod = seed_pod(init_containers=[ctr("war", "false")])
+        with pytest.raises(TimeoutError):
+            with anyio.fail_after(100):
+                async with asyncpod.open_pod(pod, backend=fake):
+                    pytest.fail("the pod came up")
+        # runs at 0, 0 (first restart immediate), 10, 30, 70; the next would be at 150
+        assert starts(fake) == ["war"] * 5
+
+    async def test_missing_image_fails_before_anything_is_created(self) -> None:
+        """A missing image raises ImageError naming it, and nothing was created."""
+        async with FakeBackend(images=[IMAGE], registry=[]) as fake:
+            pod = Pod(name="p", containers=[ctr("a"), Container(name="b", image="nope:1")])
+            with pytest.raises(asyncpod.ImageError, match="nope:1"):
+                async with asyncpod.open_pod(pod, backend=fake):
+                    pytest.fail("the pod came up")
+            assert not any(op.startswith("create") for op, _ in fake.calls)
+
+    async def test_create_failure_cleans_up(self, fake: FakeBackend) -> None:
+        """A failing container create raises the backend's error and removes what was made."""
+        fake.inject("create_container", target="b", error=asyncpod.BackendError("disk full"))
+        pod = Pod(name="p", containers=[ctr("a"), ctr("b"), ctr("c")],
+                  volumes=[Volume(name="v", empty_dir=EmptyDirVolumeSource())])  # fmt: skip
+        with pytest.raises(asyncpod.BackendError, match="disk full"):
+            async with asyncpod.open_pod(pod, backend=fake):
+                pytest.fail("the pod came up")
+
+    async def test_dependency_that_fails_is_reported(self, fake: FakeBackend) -> None:
+        """A dependency that can never complete fails bring-up, naming both containers."""
+        pod = Pod(
+            name="p",
+            containers=[ctr("migrate", "false"), ctr("app", depends_on={"migrate": "completed"})],
+            restart_policy="Never",
+        )
+        with pytest.raises(asyncpod.DependencyFailedError) as info:
+            async with asyncpod.open_pod(pod, backend=fake):
+                pytest.fail("the pod came up")
+        assert (info.value.container, info.value.dependent) == ("migrate", "app")
+
+    async def test_body_exception_propagates_unwrapped(self, fake: FakeBackend) -> None:
+        """An exception raised in the block reaches the caller as itself, after teardown."""
+        fake.add_image(IMAGE, {"/app.war": b"WAR"})
+        with pytest.raises(KeyError, match="mine"):
+            async with asyncpod.open_pod(seed_pod(), backend=fake):
+                raise KeyError("mine")
+
+
+class TestRestarts:
+    async def test_crash_loop_backoff_doubles(self, fake: FakeBackend) -> None:
+        """Restarts: immediate, then 10 s doubling, shown as CrashLoopBackOff."""
+        times: list[float] = []
+
+        async def crasher(ctx: FakeContext) -> int:
+            times.append(anyio.current_time())
+            await anyio.sleep(1)
+            return 1
+
+        fake.programs["c"] = crasher
+        pod = Pod(name="p", containers=[ctr("c")])
+        async with asyncpod.open_pod(pod, backend=fake) as running:
+            await anyio.sleep(200)
+            status = running.status().container("c")
+        gaps = [round(b - a) for a, b in zip(times, times[1:])]
+        # each run lasts 1 s; restarts come at once, then after 10, 20, 40, 80 s
+        assert gaps == [1, 11, 21, 41, 81]
+        assert status.restart_count == 5
+
+    async def test_waiting_reason_is_crash_loop_backoff(self, fake: FakeBackend) -> None:
+        """While backing off the container waits with reason CrashLoopBackOff and a last state."""
+        fake.programs["c"] = Program(exit_code=2, delay=0)
+        pod = Pod(name="p", containers=[ctr("c")])
+        async with asyncpod.open_pod(pod, backend=fake) as running:
+            await anyio.sleep(5)
+            status = running.status().container("c")
+            assert isinstance(status.state, asyncpod.Waiting)
+            assert status.state.reason == "CrashLoopBackOff"
+            assert status.last_state is not None and status.last_state.exit_code == 2
+            assert running.status().phase is Phase.RUNNING
+
+    async def test_phases_of_finished_pods(self, fake: FakeBackend) -> None:
+        """Never: all exit 0 is Succeeded; any non-zero is Failed. Sidecars don't count."""
+        fake.programs["side"] = Program(delay=None)
+        ok = Pod(name="ok", init_containers=[ctr("side", restart_policy="Always")],
+                 containers=[ctr("a", "true"), ctr("b", "true")], restart_policy="Never")  # fmt: skip
+        async with asyncpod.open_pod(ok, backend=fake) as running:
+            assert (await running.wait()).phase is Phase.SUCCEEDED
+        bad = attrs_evolve(ok, name="bad", containers=[ctr("a", "true"), ctr("b", "false")])
+        async with asyncpod.open_pod(bad, backend=fake) as running:
+            assert (await running.wait()).phase is Phase.FAILED
+
+    async def test_on_failure_restarts_only_failures(self, fake: FakeBackend) -> None:
+        """OnFailure restarts a failing container and lets a successful one finish."""
+        runs = {"flaky": 0}
+
+        async def flaky(ctx: FakeContext) -> int:
+            runs["flaky"] += 1
+            return 0 if runs["flaky"] >= 3 else 1
+
+        fake.programs["flaky"] = flaky
+        pod = Pod(name="p", containers=[ctr("flaky"), ctr("done", "true")], restart_policy="OnFailure")
+        async with asyncpod.open_pod(pod, backend=fake) as running:
+            final = await running.wait()
+        assert final.phase is Phase.SUCCEEDED
+        assert final.container("flaky").restart_count == 2
+        assert final.container("done").restart_count == 0
+
+
+def attrs_evolve(pod: Pod, **changes: object) -> Pod:
+    import attrs
+
+    return attrs.evolve(pod, **changes)  # type: ignore[arg-type]
+
+
+class TestProbes:
+    async def test_readiness_follows_probe(self, fake: FakeBackend) -> None:
+        """Ready only once the readiness probe passes, and not ready again when it fails."""
+        probe = Probe(exec=ExecAction(command=["test", "-e", "/tmp/ready"]), period_seconds=2,
+                      failure_threshold=1)  # fmt: skip
+        pod = Pod(name="p", containers=[ctr("web", readiness_probe=probe)])
+        async with asyncpod.open_pod(pod, backend=fake) as running:
+            assert not running.status().conditions.ready
+            fake.container("web").fs.write("/tmp/ready", b"")
+            with anyio.fail_after(10):
+                status = await running.wait_ready()
+            assert status.container("web").ready
+            fake.container("web").fs.remove("/tmp/ready")
+            await anyio.sleep(5)
+            assert not running.status().conditions.ready
+
+    async def test_liveness_failure_restarts(self, fake: FakeBackend) -> None:
+        """Failing the liveness probe failureThreshold times restarts the container."""
+        probe = Probe(exec=ExecAction(command=["check"]), period_seconds=1, failure_threshold=3)
+        pod = Pod(name="p", containers=[ctr("web", liveness_probe=probe)])
+        async with asyncpod.open_pod(pod, backend=fake) as running:
+            fake.set_exec_result("web", ["check"], 0)
+            await anyio.sleep(10)
+            assert running.status().container("web").restart_count == 0
+            fake.set_exec_result("web", ["check"], 1)
+            await anyio.sleep(5)
+            status = running.status().container("web")
+            assert status.restart_count == 1
+            assert status.last_state is not None and status.last_state.exit_code == 143
+
+    async def test_http_and_tcp_probes_reach_the_pod(self, fake: FakeBackend) -> None:
+        """HTTP and TCP probes go through the backend into the pod's network."""
+        http = Probe(http_get=asyncpod.HTTPGetAction(port="web", path="/"), period_seconds=1)
+        tcp = Probe(tcp_socket=asyncpod.TCPSocketAction(port=8080), period_seconds=1)
+        pod = Pod(name="p", containers=[
+            ctr("web", "httpd", "-f", "-p", "8080", "-h", "/www",
+                ports=[asyncpod.ContainerPort(container_port=8080, name="web")],
+                readiness_probe=http, liveness_probe=tcp),
+        ])  # fmt: skip
+        fake.add_image(IMAGE, {"/www/index.html": b"hi"})
+        async with asyncpod.open_pod(pod, backend=fake) as running:
+            with anyio.fail_after(10):
+                await running.wait_ready()
+            await anyio.sleep(10)
+            assert running.status().container("web").restart_count == 0
+
+
+class TestTeardown:
+    async def test_grace_period_then_kill(self, fake: FakeBackend) -> None:
+        """A container ignoring SIGTERM is killed when the pod's grace period runs out."""
+        fake.programs["stubborn"] = Program(delay=None, ignore_term=True)
+        pod = Pod(name="p", containers=[ctr("stubborn")], termination_grace_period_seconds=7)
+        async with asyncpod.open_pod(pod, backend=fake):
+            t0 = anyio.current_time()
+        assert anyio.current_time() - t0 == pytest.approx(7)
+
+    async def test_cancellation_tears_down(self, fake: FakeBackend) -> None:
+        """Cancelling the block still stops and removes everything."""
+        fake.add_image(IMAGE, {"/app.war": b"WAR"})
+        with anyio.move_on_after(1):
+            async with asyncpod.open_pod(seed_pod(), backend=fake):
+                await anyio.sleep_forever()
+        assert fake.objects() == []
+
+    async def test_cancel_at_every_checkpoint_of_bring_up(self) -> None:
+        """Cancel bring-up at its k-th backend call, for every k: nothing is ever left behind."""
+        pod = Pod(
+            name="sweep",
+            init_containers=[ctr("init", "true"), ctr("side", restart_policy="Always"),
+                             ctr("init2", "true")],  # fmt: skip
+            containers=[ctr("a"), ctr("b", depends_on=["a"]), ctr("c", depends_on={"b": "started"})],
+            volumes=[Volume(name="v", empty_dir=EmptyDirVolumeSource())],
+        )
+        async with FakeBackend() as fake:
+            async with asyncpod.open_pod(pod, backend=fake):
+                total = len(fake.calls)
+        assert total > 10
+        for k in range(1, total + 1):
+            async with FakeBackend() as fake:
+                with anyio.CancelScope() as scope:
+                    count = 0
+                    original = fake._enter
+
+                    async def counting(op: str, target: str = "", *aliases: str) -> None:
+                        nonlocal count
+                        count += 1
+                        if count == k:
+                            scope.cancel()
+                        await original(op, target, *aliases)
+
+                    fake._enter = counting  # type: ignore[method-assign]
+                    async with asyncpod.open_pod(pod, backend=fake):
+                        pass
+                assert fake.objects() == [], f"left behind after cancelling at call {k}"
