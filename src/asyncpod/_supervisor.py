@@ -32,6 +32,7 @@ from ._exceptions import (
 from ._models import Condition, Container, LifecycleHandler, Pod, Probe, PullPolicy, RestartPolicy
 from ._plan import Edge, PlanStep, StartupPlan, StepKind
 from ._probes import check_exec, check_http, check_tcp
+from ._signal import Signal
 from ._status import (
     ContainerStateSnapshot,
     ContainerStatus,
@@ -218,9 +219,12 @@ class _Supervisor:
         self.runners: dict[str, _Runner] = {s.name: _Runner(self, s) for s in self.plan.steps}
         # Status lists containers in spec order: init containers, then app containers.
         self.ordered = [self.runners[c.name] for c in pod.all_containers]
-        self.changed = anyio.Event()
+        self.changed = Signal()
         self.stopping = False
-        self.failure: PodError | None = None
+        self.deadline = 0.0  # when the grace period of a teardown runs out
+        self.failure: AsyncpodError | None = None
+        self.all_created = anyio.Event()
+        self.pending_create = len(self.runners)
         # Every container reaches its "up" milestone once: an init container by completing,
         # a sidecar or an app container by starting.
         self.pending_up = len(self.runners)
@@ -230,8 +234,12 @@ class _Supervisor:
     # Notifications
 
     def notify(self) -> None:
-        self.changed.set()
-        self.changed = anyio.Event()
+        self.changed.fire()
+
+    def created(self) -> None:
+        self.pending_create -= 1
+        if self.pending_create == 0:
+            self.all_created.set()
 
     def reached_up_milestone(self) -> None:
         self.pending_up -= 1
@@ -240,7 +248,7 @@ class _Supervisor:
             logger.info("pod %s is up", self.pod.name)
         self.notify()
 
-    def fail(self, error: PodError) -> None:
+    def fail(self, error: AsyncpodError) -> None:
         if self.failure is None and not self.is_up:
             self.failure = error
         self.notify()
@@ -305,9 +313,10 @@ class _Supervisor:
             for v in pod.volumes
             if v.empty_dir is not None
         )
-        await _gather(runner.create() for runner in self.ordered)
-
+        # Each runner creates its container, then waits until all are created (init
+        # containers must exist before anything in the pod starts) and for its edges.
         for runner in self.ordered:
+            runner.done = False
             tg.start_soon(runner.run, name=f"asyncpod:{pod.name}/{runner.name}")
         while not self.is_up and self.failure is None:
             await self.changed.wait()
@@ -383,15 +392,23 @@ class _Supervisor:
     # Teardown
 
     async def teardown(self) -> None:
-        """Stop in reverse plan order within one grace budget, then remove everything."""
+        """Stop in reverse plan order within one grace budget, then remove everything.
+
+        Each live runner stops its own container (in its own task, shielded), waiting for
+        the containers that must stop first; runners whose task already ended are
+        stopped here.
+        """
         self.stopping = True
+        self.deadline = anyio.current_time() + self.pod.termination_grace_period_seconds
         self.notify()
         for runner in self.ordered:
             runner.scope.cancel()
-        deadline = anyio.current_time() + self.pod.termination_grace_period_seconds
         async with anyio.create_task_group() as tg:
             for runner in self.ordered:
-                tg.start_soon(runner.stop, deadline)
+                if runner.done:
+                    tg.start_soon(runner.stop)
+            for runner in self.ordered:
+                await runner.stopped.wait()
         for runner in self.ordered:
             if runner.cid is not None:
                 await self._quietly(self.backend.remove_container(runner.cid), runner.name)
@@ -457,7 +474,7 @@ class _Runner:
         self.container = step.container
         self.cid: str | None = None
         self.scope = anyio.CancelScope()
-        self.changed = anyio.Event()
+        self.changed = Signal()
         self.state: ContainerStateSnapshot = Waiting(
             "PodInitializing"
             if step.kind is StepKind.APP and supervisor.pod.init_containers
@@ -472,13 +489,14 @@ class _Runner:
         self.final = False  # terminated and will not run again
         self.restart_count = 0
         self.stopped = anyio.Event()
+        #: no task runs this runner (not launched yet, or ended): teardown stops it itself
+        self.done = True
         self.log_tail: tuple[str, ...] = ()
 
     # Bookkeeping
 
     def notify(self) -> None:
-        self.changed.set()
-        self.changed = anyio.Event()
+        self.changed.fire()
         self.sup.notify()
 
     def snapshot(self) -> ContainerStatus:
@@ -516,17 +534,34 @@ class _Runner:
         self.cid = await self.sup.backend.create_container(spec)
 
     async def run(self) -> None:
-        with self.scope:
-            try:
-                for edge in self.step.after:
-                    await self._wait_edge(edge)
-            except DependencyFailedError as exc:
-                self.final = True
-                self.state = Waiting("DependencyFailed", str(exc))
-                self.notify()
-                self.sup.fail(exc)
-                return
-            await self._run_loop()
+        try:
+            with self.scope:
+                await self._run()
+        finally:
+            if self.sup.stopping:
+                with anyio.CancelScope(shield=True):
+                    await self.stop()
+            else:
+                self.done = True  # ended on its own, or cancelled from outside the pod
+
+    async def _run(self) -> None:
+        try:
+            await self.create()
+        except AsyncpodError as exc:
+            self.sup.fail(exc)
+            return
+        self.sup.created()
+        await self.sup.all_created.wait()
+        try:
+            for edge in self.step.after:
+                await self._wait_edge(edge)
+        except DependencyFailedError as exc:
+            self.final = True
+            self.state = Waiting("DependencyFailed", str(exc))
+            self.notify()
+            self.sup.fail(exc)
+            return
+        await self._run_loop()
 
     async def _wait_edge(self, edge: Edge) -> None:
         target = self.sup.runners[edge.name]
@@ -610,16 +645,33 @@ class _Runner:
             return 128, "StartError"
         logger.debug("container %s/%s started", self.sup.pod.name, self.name)
         self.state = Running(anyio.current_time())
-        self.notify()
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._after_start)
-            try:
-                code = await backend.wait_container(self.cid)
-                reason = None
-            except ObjectNotFoundError:
-                code, reason = 137, "ContainerStatusUnknown"
-            tg.cancel_scope.cancel()
+        if self.container.has_hooks_or_probes:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._after_start)
+                code, reason = await self._wait_exit()
+                tg.cancel_scope.cancel()
+        else:
+            self._mark_started()
+            code, reason = await self._wait_exit()
         return code, reason
+
+    async def _wait_exit(self) -> tuple[int, str | None]:
+        assert self.cid is not None
+        try:
+            return await self.sup.backend.wait_container(self.cid), None
+        except ObjectNotFoundError:
+            return 137, "ContainerStatusUnknown"
+
+    def _mark_started(self) -> None:
+        self.started = True
+        if not self.ever_started:
+            self.ever_started = True
+            if self.kind is not StepKind.INIT:
+                self.sup.reached_up_milestone()
+        if self.container.readiness_probe is None and self.kind is not StepKind.INIT:
+            self._set_ready(True)
+        else:
+            self.notify()
 
     async def _after_start(self) -> None:
         """postStart, then startup probe, then readiness and liveness probes."""
@@ -633,15 +685,7 @@ class _Runner:
             if not await self._probe_until_threshold(container.startup_probe, "startup"):
                 await self._kill(container.startup_probe)
                 return
-        self.started = True
-        if not self.ever_started:
-            self.ever_started = True
-            if self.kind is not StepKind.INIT:
-                self.sup.reached_up_milestone()
-        if container.readiness_probe is None and self.kind is not StepKind.INIT:
-            self._set_ready(True)
-        else:
-            self.notify()
+        self._mark_started()
         async with anyio.create_task_group() as tg:
             if container.readiness_probe is not None:
                 tg.start_soon(self._readiness_loop, container.readiness_probe)
@@ -736,8 +780,11 @@ class _Runner:
             await anyio.sleep(handler.sleep.seconds)
         return True
 
-    async def stop(self, deadline: float) -> None:
-        """Teardown: preStop, wait for containers that stop first, stop within *deadline*."""
+    async def stop(self) -> None:
+        """Teardown: preStop, wait for containers that stop first, stop within the deadline."""
+        if self.stopped.is_set():
+            return
+        deadline = self.sup.deadline
         try:
             if self.cid is None or not isinstance(self.state, (Running, Waiting)):
                 return

@@ -34,6 +34,7 @@ import anyio.abc
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .._signal import Signal
 from .._exceptions import (
     BackendError,
     ImageError,
@@ -348,7 +349,8 @@ class _Pod:
         self.spec = spec
         self.containers: set[str] = set()
         self.listeners: dict[int, MemoryObjectSendStream[anyio.abc.ByteStream]] = {}
-        self.running = False
+        #: how many of its non-init containers run (init containers can't be added then)
+        self.running_apps = 0
 
 
 class FakeContainer:
@@ -363,12 +365,13 @@ class FakeContainer:
         self.finished_at: float | None = None
         self.fs = _FileSystem(image_files)
         self.logs: list[LogRecord] = []
-        self.changed = anyio.Event()
+        self.changed = Signal()
         self.context: FakeContext | None = None
         self.cancel_scope: anyio.CancelScope | None = None
         self.kill_code: int | None = None
         self.exec_results: dict[tuple[str, ...], int] = {}
         self.starts = 0
+        self.idle = False
 
     @property
     def short_name(self) -> str:
@@ -379,8 +382,14 @@ class FakeContainer:
         return (self.spec.command or ()) + (self.spec.args or ())
 
     def notify(self) -> None:
-        self.changed.set()
-        self.changed = anyio.Event()
+        self.changed.fire()
+
+    def set_running(self, pod: _Pod | None, running: bool) -> None:
+        """Record a transition into or out of the running state."""
+        was = self.state is ContainerState.RUNNING
+        self.state = ContainerState.RUNNING if running else ContainerState.EXITED
+        if pod is not None and not self.spec.init and was != running:
+            pod.running_apps += 1 if running else -1
 
     def write_log(self, stream: str, data: bytes) -> None:
         for line in data.splitlines() or [b""]:
@@ -427,6 +436,7 @@ class FakeBackend(Backend):
         self.registry: set[str] | None = None if registry is None else set(registry)
         self._pods: dict[str, _Pod] = {}
         self._containers: dict[str, FakeContainer] = {}
+        self._container_names: dict[str, str] = {}
         self._volumes: dict[str, _Volume] = {}
         self._faults: list[_Fault] = []
         self._subscribers: list[tuple[Mapping[str, str], MemoryObjectSendStream[BackendEvent]]] = []
@@ -482,10 +492,9 @@ class FakeBackend(Backend):
     def crash(self, name: str, exit_code: int = 1) -> None:
         """Make the running container *name* exit now with *exit_code*."""
         container = self.container(name)
-        if container.state is not ContainerState.RUNNING or container.cancel_scope is None:
+        if container.state is not ContainerState.RUNNING:
             raise RuntimeError(f"container {name!r} is not running")
-        container.kill_code = exit_code
-        container.cancel_scope.cancel()
+        self._terminate(container, exit_code)
 
     def set_exec_result(self, name: str, argv: Iterable[str], exit_code: int | None) -> None:
         """Make exec of *argv* in container *name* return *exit_code* (``None`` undoes it)."""
@@ -534,11 +543,10 @@ class FakeBackend(Backend):
                     pass
 
     def _get_container(self, cid: str) -> FakeContainer:
-        container = self._containers.get(cid)
+        container = self._containers.get(cid) or self._containers.get(
+            self._container_names.get(cid, "")
+        )
         if container is None:
-            for candidate in self._containers.values():
-                if candidate.spec.name == cid:
-                    return candidate
             raise ObjectNotFoundError(f"no such container: {cid}")
         return container
 
@@ -658,13 +666,9 @@ class FakeBackend(Backend):
         pod = self._get_pod(spec.pod)
         if self.images is not None and spec.image not in self.images:
             raise ImageError(spec.image, "no such image")
-        if any(c.spec.name == spec.name for c in self._containers.values()):
+        if spec.name in self._container_names:
             raise ObjectExistsError(f"container {spec.name!r} already exists")
-        if spec.init and any(
-            self._containers[cid].state is ContainerState.RUNNING
-            and not self._containers[cid].spec.init
-            for cid in pod.containers
-        ):
+        if spec.init and pod.running_apps:
             raise BackendError("cannot add an init container to a running pod")
         files = self._image_files.get(spec.image, {})
         container = FakeContainer(self._new_id("ctr"), spec, files)
@@ -683,6 +687,7 @@ class FakeBackend(Backend):
             )
             container.fs.mkdir(mount.target) if not mount.read_only else None
         self._containers[container.id] = container
+        self._container_names[spec.name] = container.id
         pod.containers.add(container.id)
         self._emit("container", "create", container.id, spec.name, spec.labels)
         return container.id
@@ -702,9 +707,7 @@ class FakeBackend(Backend):
             return
         if self._tg is None:
             raise RuntimeError("use the FakeBackend as `async with FakeBackend() as backend:`")
-        pod = self._pods[found.spec.pod]
-        pod.running = True
-        found.state = ContainerState.RUNNING
+        found.set_running(self._pods.get(found.spec.pod), True)
         found.exit_code = None
         found.kill_code = None
         found.started_at = time.time()
@@ -714,7 +717,18 @@ class FakeBackend(Backend):
         found.cancel_scope = anyio.CancelScope()
         found.notify()
         self._emit("container", "start", found.id, found.spec.name, found.spec.labels)
-        self._tg.start_soon(self._run, found, found.context, found.cancel_scope)
+        # A container with nothing to run is an idle server: it needs no task.
+        found.idle = self._program_for(found) is None and not _is_builtin(found.argv)
+        if not found.idle:
+            self._tg.start_soon(self._run, found, found.context, found.cancel_scope)
+
+    def _terminate(self, container: FakeContainer, code: int) -> None:
+        """Make the running *container* exit with *code* (now, or at its next checkpoint)."""
+        if container.idle and container.context is not None:
+            self._exited(container, container.context, code)
+        elif container.cancel_scope is not None:
+            container.kill_code = code
+            container.cancel_scope.cancel()
 
     def _program_for(self, container: FakeContainer) -> ProgramFn | Program | None:
         return self.programs.get(container.short_name) or self.programs.get(container.spec.image)
@@ -734,9 +748,12 @@ class FakeBackend(Backend):
                 code = 1
         if code is None or scope.cancel_called:
             code = container.kill_code if container.kill_code is not None else 128 + _SIGKILL
+        self._exited(container, ctx, code)
+
+    def _exited(self, container: FakeContainer, ctx: FakeContext, code: int) -> None:
         if container.state is not ContainerState.RUNNING or container.context is not ctx:
             return  # removed meanwhile
-        container.state = ContainerState.EXITED
+        container.set_running(self._pods.get(container.spec.pod), False)
         container.exit_code = code
         container.finished_at = time.time()
         container.cancel_scope = None
@@ -749,32 +766,29 @@ class FakeBackend(Backend):
         await self._enter("stop_container", found.short_name, found.spec.name, found.id)
         if found.state is not ContainerState.RUNNING:
             return
-        ctx, scope = found.context, found.cancel_scope
-        assert ctx is not None and scope is not None
+        ctx = found.context
+        assert ctx is not None
         ctx.terminated.set()
         if not ctx.handle_term:
-            found.kill_code = 128 + _SIGTERM
-            scope.cancel()
+            self._terminate(found, 128 + _SIGTERM)
         with anyio.move_on_after(max(grace, 0)):
             while found.state is ContainerState.RUNNING and found.context is ctx:
                 await found.changed.wait()
         if found.state is ContainerState.RUNNING and found.context is ctx:
-            found.kill_code = 128 + _SIGKILL
-            scope.cancel()
+            self._terminate(found, 128 + _SIGKILL)
             while found.state is ContainerState.RUNNING and found.context is ctx:
                 await found.changed.wait()
 
     async def kill_container(self, container: str, *, signal: int = _SIGKILL) -> None:
         found = self._get_container(container)
         await self._enter("kill_container", found.short_name, found.spec.name, found.id)
-        if found.state is not ContainerState.RUNNING or found.cancel_scope is None:
+        if found.state is not ContainerState.RUNNING:
             return
         if signal == _SIGTERM and found.context is not None and found.context.handle_term:
             found.context.terminated.set()
             return
-        found.kill_code = 128 + signal
-        found.cancel_scope.cancel()
         ctx = found.context
+        self._terminate(found, 128 + signal)
         while found.state is ContainerState.RUNNING and found.context is ctx:
             await found.changed.wait()
 
@@ -790,13 +804,13 @@ class FakeBackend(Backend):
     async def _remove_container_now(self, found: FakeContainer) -> None:
         if found.id not in self._containers:
             return
-        if found.cancel_scope is not None:
-            found.kill_code = 128 + _SIGKILL
-            found.cancel_scope.cancel()
+        if found.state is ContainerState.RUNNING:
+            self._terminate(found, 128 + _SIGKILL)
         found.context = None
-        found.state = ContainerState.EXITED
-        del self._containers[found.id]
         pod = self._pods.get(found.spec.pod)
+        found.set_running(pod, False)
+        del self._containers[found.id]
+        del self._container_names[found.spec.name]
         if pod is not None:
             pod.containers.discard(found.id)
         for volume in self._volumes.values():
@@ -930,6 +944,11 @@ async def _run_builtin(container: FakeContainer, argv: tuple[str, ...]) -> int:
         await anyio.sleep_forever()  # an unknown program: a server that runs until stopped
     assert code is not None
     return code
+
+
+def _is_builtin(argv: tuple[str, ...]) -> bool:
+    name = argv[0].rsplit("/", 1)[-1] if argv else ""
+    return name in _TOOLS or name in ("sh", "httpd")
 
 
 def _httpd_options(args: tuple[str, ...]) -> tuple[int, str]:
