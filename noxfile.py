@@ -1,0 +1,52 @@
+"""Development sessions: ``nox -s tests lint typecheck bench docs``."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "uv|virtualenv"
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def _group(name: str) -> list[str]:
+    return list(nox.project.dependency_groups(PYPROJECT, name))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole suite on asyncio and trio: the fake, and Podman where it runs.
+
+    In CI (``CI=true``) a missing Podman fails the Podman tests instead of skipping them.
+    """
+    session.install("-e", ".", *_group("tests"))
+    env = {}
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        env["ASYNCPOD_REQUIRE_PODMAN"] = "1"
+    session.run("pytest", *session.posargs, env=env)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting checks."""
+    session.install(*_group("lint"))
+    session.run("ruff", "check", "src", "tests", "bench", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".", *_group("typing"))
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks (bench/): planner and bring-up on the fake; Podman when asked (-- podman)."""
+    session.install("-e", ".")
+    session.run("python", "bench/bench_fake.py", *session.posargs)
