@@ -1,0 +1,187 @@
+"""Model validation: every bad input is a SpecError naming the field's Kubernetes path."""
+
+from __future__ import annotations
+
+import pickle
+
+import attrs
+import pytest
+
+import asyncpod
+from asyncpod import (
+    Container,
+    ContainerPort,
+    EmptyDirVolumeSource,
+    ExecAction,
+    HostPathVolumeSource,
+    Lifecycle,
+    LifecycleHandler,
+    Pod,
+    Probe,
+    SleepAction,
+    SpecError,
+    Volume,
+    VolumeMount,
+)
+
+
+def c(name: str = "a", **kwargs: object) -> Container:
+    return Container(name=name, image="busybox:1.36", **kwargs)  # type: ignore[arg-type]
+
+
+def pod(**kwargs: object) -> Pod:
+    fields: dict[str, object] = {"name": "p", "containers": [c()]}
+    fields.update(kwargs)
+    return Pod(**fields)  # type: ignore[arg-type]
+
+
+def error(fn: object) -> SpecError:
+    with pytest.raises(SpecError) as info:
+        fn()  # type: ignore[operator]
+    return info.value
+
+
+class TestContainer:
+    @pytest.mark.parametrize("name", ["Web", "web_1", "-web", "web-", "", "a" * 64])
+    def test_bad_names(self, name: str) -> None:
+        """Container names must be DNS-1123 labels."""
+        assert error(lambda: c(name)).path == "name"
+
+    @pytest.mark.parametrize(
+        "image",
+        ["busybox", "app:v2", "tomcat:7.0", "localhost/busybox:latest", "quay.io:443/a/b-c_d:1.0",
+         "docker.io/library/alpine@sha256:" + "a" * 64],
+    )  # fmt: skip
+    def test_good_images(self, image: str) -> None:
+        """Image references follow the OCI reference grammar."""
+        assert Container(name="a", image=image).image == image
+
+    @pytest.mark.parametrize("image", ["", "UPPER", "a b", "x:", ":tag", "a//b", "a:b:c"])
+    def test_bad_images(self, image: str) -> None:
+        """A malformed image reference is refused at field 'image'."""
+        assert error(lambda: Container(name="a", image=image)).path == "image"
+
+    def test_ports(self) -> None:
+        """Ports are 1-65535 and port names unique within the container."""
+        assert error(lambda: ContainerPort(container_port=0)).path == "containerPort"
+        assert error(lambda: ContainerPort(container_port=80, host_port=70000)).path == "hostPort"
+        assert error(lambda: ContainerPort(container_port="80")).path == "containerPort"  # type: ignore[arg-type]
+        assert error(lambda: ContainerPort(container_port=80, protocol="HTTP")).path == "protocol"
+        twice = [ContainerPort(container_port=1, name="web"), ContainerPort(container_port=2, name="web")]
+        assert error(lambda: c(ports=twice)).path == "ports[1].name"
+
+    def test_env_names_and_dict_form(self) -> None:
+        """env accepts a mapping (kept in order) and refuses invalid names."""
+        assert [e.name for e in c(env={"B": "1", "A": "2"}).env] == ["B", "A"]
+        assert error(lambda: c(env={"1X": "v"})).path == "name"
+
+    def test_probe_rules(self) -> None:
+        """One handler per probe; liveness/startup successThreshold 1; named ports must exist."""
+        assert "exactly one handler" in str(error(lambda: Probe()))
+        probe = Probe(exec=ExecAction(command=["true"]), success_threshold=2)
+        assert error(lambda: c(liveness_probe=probe)).path == "livenessProbe.successThreshold"
+        named = Probe(tcp_socket=asyncpod.TCPSocketAction(port="web"))
+        assert error(lambda: c(readiness_probe=named)).path == "readinessProbe.tcpSocket.port"
+        assert error(lambda: Probe(exec=ExecAction(command=["x"]), period_seconds=0)).path == (
+            "periodSeconds"
+        )
+
+    def test_frozen_and_hashable(self) -> None:
+        """Models are immutable values."""
+        a = c(env={"A": "1"}, ports=[ContainerPort(container_port=80)])
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            a.name = "b"  # type: ignore[misc]
+        assert hash(a) == hash(c(env={"A": "1"}, ports=[ContainerPort(container_port=80)]))
+        assert pickle.loads(pickle.dumps(pod(labels={"app": "x"}))) == pod(labels={"app": "x"})
+
+
+class TestPod:
+    def test_unique_names_across_lists(self) -> None:
+        """Container names are unique across init containers and containers."""
+        err = error(lambda: pod(init_containers=[c("a", command=["true"])]))
+        assert err.path == "spec.containers[0].name"
+        assert "spec.initContainers[0]" in str(err)
+
+    def test_volume_mount_names_a_declared_volume(self) -> None:
+        """Every volumeMount names a volume of the pod."""
+        bad = c("b", volume_mounts=[VolumeMount(name="data", mount_path="/d")])
+        err = error(lambda: pod(containers=[c(), bad]))
+        assert err.path == "spec.containers[1].volumeMounts[0].name"
+        assert str(err).startswith("spec.containers[1].volumeMounts[0].name: ")
+
+    def test_duplicate_host_ports(self) -> None:
+        """The same host port cannot be published twice."""
+        p1 = [ContainerPort(container_port=80, host_port=8080)]
+        p2 = [ContainerPort(container_port=81, host_port=8080)]
+        err = error(lambda: pod(containers=[c("a", ports=p1), c("b", ports=p2)]))
+        assert err.path == "spec.containers[1].ports[0].hostPort"
+
+    def test_init_container_rules(self) -> None:
+        """Regular init containers take no probes or hooks; sidecars may."""
+        probe = Probe(exec=ExecAction(command=["true"]))
+        err = error(lambda: pod(init_containers=[c("i", readiness_probe=probe)]))
+        assert err.path == "spec.initContainers[0].readinessProbe"
+        sidecar = c("s", restart_policy="Always", readiness_probe=probe)
+        assert pod(init_containers=[sidecar]).sidecars == (sidecar,)
+        err = error(lambda: pod(init_containers=[c("i", restart_policy="Never")]))
+        assert err.path == "spec.initContainers[0].restartPolicy"
+
+    def test_depends_on_rules(self) -> None:
+        """depends_on targets exist, aren't regular init containers, and 'ready' needs a probe."""
+        err = error(lambda: pod(containers=[c("a", depends_on=["zz"])]))
+        assert err.path == "spec.containers[0].dependsOn[0].name"
+        err = error(lambda: pod(containers=[c("a", depends_on={"b": "ready"}), c("b")]))
+        assert err.path == "spec.containers[0].dependsOn[0].condition"
+        err = error(
+            lambda: pod(init_containers=[c("i", command=["true"])], containers=[c("a", depends_on=["i"])])
+        )
+        assert err.path == "spec.containers[0].dependsOn[0].name"
+        assert error(lambda: c("a", depends_on=["a"])).path == "dependsOn[0].name"
+        assert error(lambda: c("a", depends_on={"b": "healthy"})).path == "condition"
+
+    def test_cycle_is_named(self) -> None:
+        """A dependency cycle is reported as the cycle itself."""
+        with pytest.raises(asyncpod.DependencyCycleError) as info:
+            pod(containers=[c("a", depends_on=["b"]), c("b", depends_on=["c"]), c("c", depends_on=["a"])])
+        assert info.value.cycle == ("a", "b", "c", "a")
+        assert "a -> b -> c -> a" in str(info.value)
+
+    def test_volumes(self) -> None:
+        """A volume has exactly one source; quantities and host paths are checked."""
+        assert "exactly one volume source" in str(error(lambda: Volume(name="v")))
+        assert error(lambda: EmptyDirVolumeSource(size_limit="lots")).path == "sizeLimit"
+        assert EmptyDirVolumeSource(medium="Memory", size_limit="64Mi").size_bytes == 64 * 2**20
+        assert error(lambda: HostPathVolumeSource(path="relative")).path == "path"
+        err = error(lambda: pod(volumes=[Volume(name="v", empty_dir=EmptyDirVolumeSource())] * 2))
+        assert err.path == "spec.volumes[1].name"
+
+    def test_pod_fields(self) -> None:
+        """Pod-level fields are validated with metadata./spec. paths."""
+        assert error(lambda: pod(name="Bad Name")).path == "metadata.name"
+        assert error(lambda: pod(containers=[])).path == "spec.containers"
+        assert error(lambda: pod(restart_policy="Sometimes")).path == "spec.restartPolicy"
+        assert error(lambda: pod(termination_grace_period_seconds=-1)).path == (
+            "spec.terminationGracePeriodSeconds"
+        )
+        assert error(lambda: pod(labels={"bad key!": "x"})).path.startswith("metadata.labels")
+
+    def test_sleep_hook_within_grace_period(self) -> None:
+        """A sleep hook may not outlast the pod's grace period."""
+        hook = Lifecycle(pre_stop=LifecycleHandler(sleep=SleepAction(seconds=60)))
+        err = error(lambda: pod(containers=[c("a", lifecycle=hook)], termination_grace_period_seconds=30))
+        assert err.path == "spec.containers[0].lifecycle.preStop.sleep.seconds"
+
+    def test_spec_error_is_value_error(self) -> None:
+        """SpecError is also a ValueError and an AsyncpodError."""
+        err = error(lambda: c("BAD"))
+        assert isinstance(err, ValueError)
+        assert isinstance(err, asyncpod.AsyncpodError)
+
+
+def test_public_names_are_exported_and_sorted() -> None:
+    """The facade's __all__ is complete, sorted case-insensitively, and shows asyncpod.X."""
+    assert asyncpod.__all__ == sorted(asyncpod.__all__, key=str.lower)
+    for name in asyncpod.__all__:
+        obj = getattr(asyncpod, name)
+        if isinstance(obj, type):
+            assert obj.__module__ == "asyncpod", name
