@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 
@@ -42,9 +42,6 @@ __all__ = [
     "Volume",
     "VolumeMount",
 ]
-
-_T = TypeVar("_T")
-
 
 # Value types
 
@@ -198,19 +195,44 @@ def _enum(path: str, value: object, kind: type[enum.Enum]) -> Any:
     try:
         return kind(value)
     except ValueError:
-        allowed = ", ".join(repr(m.value) for m in kind)  # type: ignore[var-annotated]
+        allowed = ", ".join(repr(m.value) for m in kind)
         raise _fail(path, f"must be one of {allowed}, not {value!r}") from None
 
 
-def _field(validate: Any = None, **kwargs: Any) -> Any:
-    """An attrs field whose validator reports the field's camelCase name as the path."""
-    if validate is None:
-        return attrs.field(**kwargs)
+def _validator(validate: Any) -> Any:
+    """An attrs validator that reports the field's camelCase name as the path."""
 
     def validator(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         validate(_camel(attribute.name), value)
 
-    return attrs.field(validator=validator, **kwargs)
+    return validator
+
+
+def _to_protocol(value: Protocol | str) -> Protocol:
+    return _enum("protocol", value, Protocol)  # type: ignore[no-any-return]
+
+
+def _to_condition(value: Condition | str) -> Condition:
+    return _enum("condition", value, Condition)  # type: ignore[no-any-return]
+
+
+def _to_pull_policy(value: PullPolicy | str | None) -> PullPolicy | None:
+    return None if value is None else _enum("imagePullPolicy", value, PullPolicy)
+
+
+def _to_optional_restart_policy(value: RestartPolicy | str | None) -> RestartPolicy | None:
+    return None if value is None else _enum("restartPolicy", value, RestartPolicy)
+
+
+def _to_pod_restart_policy(value: RestartPolicy | str) -> RestartPolicy:
+    return _enum("spec.restartPolicy", value, RestartPolicy)  # type: ignore[no-any-return]
+
+
+def _field(validate: Any = None, **kwargs: Any) -> Any:
+    """An attrs field validated by *validate(path, value)*."""
+    if validate is None:
+        return attrs.field(**kwargs)
+    return attrs.field(validator=_validator(validate), **kwargs)
 
 
 def _to_tuple(value: Any) -> Any:
@@ -219,18 +241,16 @@ def _to_tuple(value: Any) -> Any:
     return tuple(value)
 
 
-def _tuple_field(kind: type | tuple[type, ...], what: str, **kwargs: Any) -> Any:
+def _list_of(kind: type | tuple[type, ...], what: str) -> Any:
+    """A validator for a tuple of *kind* items (converted from any iterable)."""
+
     def validate(path: str, value: object) -> None:
         if not isinstance(value, tuple):
             raise _fail(path, f"must be a list of {what}, not {type(value).__name__}")
         for index, item in enumerate(value):
             _check_type(f"{path}[{index}]", item, kind, what)
 
-    return _field(validate, converter=_to_tuple, factory=tuple, **kwargs)
-
-
-def _strings(**kwargs: Any) -> Any:
-    return _tuple_field(str, "strings", **kwargs)
+    return _validator(validate)
 
 
 def _optional(check: Any) -> Any:
@@ -265,7 +285,8 @@ def _to_frozen_dict(value: Any) -> Any:
 def _string_map(path: str, value: object) -> None:
     if not isinstance(value, FrozenDict):
         raise _fail(path, f"must be a mapping of strings, not {type(value).__name__}")
-    for key, item in value.items():
+    items: list[tuple[object, object]] = list(value._data.items())  # keys may be any type
+    for key, item in items:
         if not isinstance(key, str) or len(key) > 316 or not _LABEL_KEY.match(key):
             raise _fail(f"{path}[{key!r}]", "is not a valid key ([prefix/]name)")
         _check_type(f"{path}[{key!r}]", item, str, "a string")
@@ -284,29 +305,21 @@ def _model(kind: type, what: str, *, optional: bool = True) -> Any:
     return _field(_optional(check) if optional else check, default=None if optional else attrs.NOTHING)
 
 
-def _model_tuple(kind: type, what: str) -> Any:
-    return _tuple_field(kind, what)
-
-
-def _frozen(cls: type[_T]) -> type[_T]:
-    return attrs.frozen(kw_only=True)(cls)
-
-
 # Handlers
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class ExecAction:
     """Run *command* inside the container (no shell); exit code 0 is success."""
 
-    command: tuple[str, ...] = _strings()
+    command: tuple[str, ...] = attrs.field(converter=_to_tuple, validator=_list_of(str, "strings"))
 
     def __attrs_post_init__(self) -> None:
         if not self.command:
             raise _fail("command", "must name a program to run")
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class HTTPHeader:
     """One header of an HTTP probe or hook."""
 
@@ -314,7 +327,7 @@ class HTTPHeader:
     value: str = _field(_instance(str, "a string"), default="")
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class HTTPGetAction:
     """An HTTP GET to the pod's network namespace; 200 <= status < 400 is success."""
 
@@ -322,7 +335,9 @@ class HTTPGetAction:
     path: str = _field(_instance(str, "a string"), default="/")
     host: str | None = _field(_optional(_nonempty_string), default=None)
     scheme: str = _field(_instance(str, "a string"), default="HTTP")
-    http_headers: tuple[HTTPHeader, ...] = _model_tuple(HTTPHeader, "HTTP headers")
+    http_headers: tuple[HTTPHeader, ...] = attrs.field(
+        converter=_to_tuple, validator=_list_of(HTTPHeader, "HTTP headers"), factory=tuple
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.scheme not in ("HTTP", "HTTPS"):
@@ -331,7 +346,7 @@ class HTTPGetAction:
             raise _fail("path", f"must start with '/', not {self.path!r}")
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class TCPSocketAction:
     """Open a TCP connection to *port* in the pod's network namespace."""
 
@@ -339,7 +354,7 @@ class TCPSocketAction:
     host: str | None = _field(_optional(_nonempty_string), default=None)
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class SleepAction:
     """Sleep for *seconds* (run by asyncpod, not in the container)."""
 
@@ -349,7 +364,7 @@ class SleepAction:
 _HANDLERS = ("exec", "http_get", "tcp_socket")
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class Probe:
     """A startup, readiness or liveness probe (Kubernetes defaults and minimums)."""
 
@@ -369,7 +384,7 @@ class Probe:
         _exactly_one("", self, _HANDLERS, "handler")
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class LifecycleHandler:
     """A postStart or preStop hook."""
 
@@ -381,7 +396,7 @@ class LifecycleHandler:
         _exactly_one("", self, ("exec", "http_get", "sleep"), "handler")
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class Lifecycle:
     """Hooks run after a container starts and before it is stopped."""
 
@@ -403,7 +418,7 @@ def _env_name(path: str, value: object) -> None:
         )
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class EnvVar:
     """One environment variable; ``$(NAME)`` in *value* refers to an earlier one."""
 
@@ -417,16 +432,14 @@ def _to_env(value: Any) -> Any:
     return _to_tuple(value)
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class ContainerPort:
     """A port the container listens on; *host_port* publishes it on the host."""
 
     container_port: int = _field(_port)
     host_port: int | None = _field(_optional(_port), default=None)
     host_ip: str | None = _field(_optional(_nonempty_string), default=None)
-    protocol: Protocol = _field(
-        converter=lambda v: _enum("protocol", v, Protocol), default=Protocol.TCP
-    )
+    protocol: Protocol = attrs.field(converter=_to_protocol, default=Protocol.TCP)
     name: str | None = _field(_optional(_port_or_name), default=None)
 
     def __attrs_post_init__(self) -> None:
@@ -434,7 +447,7 @@ class ContainerPort:
             raise _fail("name", "must be a port name, not a number")
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class VolumeMount:
     """Mount the pod volume *name* at *mount_path*."""
 
@@ -454,14 +467,12 @@ class VolumeMount:
             raise _fail("subPath", f"must be a relative path without '..', not {self.sub_path!r}")
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class Dependency:
     """An app container waits for container *name* to reach *condition* (beyond Kubernetes)."""
 
     name: str = _field(_dns_label)
-    condition: Condition = _field(
-        converter=lambda v: _enum("condition", v, Condition), default=Condition.STARTED
-    )
+    condition: Condition = attrs.field(converter=_to_condition, default=Condition.STARTED)
 
 
 def _to_dependencies(value: Any) -> Any:
@@ -480,7 +491,7 @@ def _image(path: str, value: object) -> None:
         raise _fail(path, f"{value!r} is not a valid image reference ([registry/]name[:tag][@digest])")
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class Container:
     """One container of a pod.
 
@@ -490,25 +501,27 @@ class Container:
 
     name: str = _field(_dns_label)
     image: str = _field(_image)
-    command: tuple[str, ...] = _strings()
-    args: tuple[str, ...] = _strings()
+    command: tuple[str, ...] = attrs.field(
+        converter=_to_tuple, validator=_list_of(str, "strings"), factory=tuple
+    )
+    args: tuple[str, ...] = attrs.field(
+        converter=_to_tuple, validator=_list_of(str, "strings"), factory=tuple
+    )
     working_dir: str | None = _field(_optional(_nonempty_string), default=None)
-    env: tuple[EnvVar, ...] = _field(
-        lambda p, v: _check_items(p, v, EnvVar, "environment variables"),
-        converter=_to_env,
-        factory=tuple,
+    env: tuple[EnvVar, ...] = attrs.field(
+        converter=_to_env, validator=_list_of(EnvVar, "environment variables"), factory=tuple
     )
-    ports: tuple[ContainerPort, ...] = _model_tuple(ContainerPort, "container ports")
-    volume_mounts: tuple[VolumeMount, ...] = _model_tuple(VolumeMount, "volume mounts")
-    image_pull_policy: PullPolicy | None = _field(
-        converter=lambda v: None if v is None else _enum("imagePullPolicy", v, PullPolicy),
-        default=None,
+    ports: tuple[ContainerPort, ...] = attrs.field(
+        converter=_to_tuple, validator=_list_of(ContainerPort, "container ports"), factory=tuple
     )
+    volume_mounts: tuple[VolumeMount, ...] = attrs.field(
+        converter=_to_tuple, validator=_list_of(VolumeMount, "volume mounts"), factory=tuple
+    )
+    image_pull_policy: PullPolicy | None = attrs.field(converter=_to_pull_policy, default=None)
     #: On an init container, ``Always`` makes it a native sidecar; elsewhere it overrides
     #: the pod's restart policy for this container.
-    restart_policy: RestartPolicy | None = _field(
-        converter=lambda v: None if v is None else _enum("restartPolicy", v, RestartPolicy),
-        default=None,
+    restart_policy: RestartPolicy | None = attrs.field(
+        converter=_to_optional_restart_policy, default=None
     )
     startup_probe: Probe | None = _model(Probe, "a probe")
     readiness_probe: Probe | None = _model(Probe, "a probe")
@@ -516,10 +529,8 @@ class Container:
     lifecycle: Lifecycle | None = _model(Lifecycle, "a lifecycle")
     #: Beyond Kubernetes: containers of this pod that must reach a condition before this
     #: one starts. A plain name means ``started``.
-    depends_on: tuple[Dependency, ...] = _field(
-        lambda p, v: _check_items(p, v, Dependency, "dependencies"),
-        converter=_to_dependencies,
-        factory=tuple,
+    depends_on: tuple[Dependency, ...] = attrs.field(
+        converter=_to_dependencies, validator=_list_of(Dependency, "dependencies"), factory=tuple
     )
 
     def __attrs_post_init__(self) -> None:
@@ -585,7 +596,7 @@ def _quantity(path: str, value: object) -> None:
         raise _fail(path, f"{value!r} is not a valid quantity (for example '64Mi', '1Gi')")
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class EmptyDirVolumeSource:
     """A scratch volume created with the pod and deleted with it.
 
@@ -617,7 +628,7 @@ _HOST_PATH_TYPES = (
 )
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class HostPathVolumeSource:
     """A directory or file of the host, bind-mounted."""
 
@@ -632,7 +643,7 @@ class HostPathVolumeSource:
             raise _fail("type", f"must be one of {allowed}, not {self.type!r}")
 
 
-@_frozen
+@attrs.frozen(kw_only=True)
 class Volume:
     """A volume of the pod, mounted once for the whole pod and shared by its containers."""
 
@@ -686,8 +697,7 @@ class Pod:
     init_containers: tuple[Container, ...] = attrs.field(converter=_to_tuple, factory=tuple)
     volumes: tuple[Volume, ...] = attrs.field(converter=_to_tuple, factory=tuple)
     restart_policy: RestartPolicy = attrs.field(
-        converter=lambda v: _enum("spec.restartPolicy", v, RestartPolicy),
-        default=RestartPolicy.ALWAYS,
+        converter=_to_pod_restart_policy, default=RestartPolicy.ALWAYS
     )
     termination_grace_period_seconds: int = attrs.field(default=30)
     hostname: str | None = attrs.field(default=None)

@@ -81,7 +81,7 @@ class StartupPlan:
         sidecars: list[str] = []
         for container in pod.init_containers:
             kind = StepKind.SIDECAR if is_sidecar(container) else StepKind.INIT
-            after = (previous,) if previous is not None else ()
+            after: tuple[Edge, ...] = (previous,) if previous is not None else ()
             steps[container.name] = PlanStep(
                 container.name, kind, container, after, (), depth
             )

@@ -56,7 +56,7 @@ from .backends._base import (
 )
 
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["LABEL_CONTAINER", "LABEL_POD", "LABEL_RUN", "RunningPod", "open_pod"]
 

@@ -95,7 +95,8 @@ class Program:
                 tg.start_soon(ctx.serve_http, port)
             if self.delay is None:
                 await anyio.sleep_forever()
-            await anyio.sleep(self.delay)
+            else:
+                await anyio.sleep(self.delay)
             tg.cancel_scope.cancel()
         return self.exit_code
 
@@ -383,6 +384,10 @@ class FakeContainer:
 
     def notify(self) -> None:
         self.changed.fire()
+
+    def runs(self, ctx: FakeContext | None) -> bool:
+        """Whether the run started with *ctx* is still going."""
+        return self.state is ContainerState.RUNNING and self.context is ctx
 
     def set_running(self, pod: _Pod | None, running: bool) -> None:
         """Record a transition into or out of the running state."""
@@ -772,11 +777,11 @@ class FakeBackend(Backend):
         if not ctx.handle_term:
             self._terminate(found, 128 + _SIGTERM)
         with anyio.move_on_after(max(grace, 0)):
-            while found.state is ContainerState.RUNNING and found.context is ctx:
+            while found.runs(ctx):
                 await found.changed.wait()
-        if found.state is ContainerState.RUNNING and found.context is ctx:
+        if found.runs(ctx):
             self._terminate(found, 128 + _SIGKILL)
-            while found.state is ContainerState.RUNNING and found.context is ctx:
+            while found.runs(ctx):
                 await found.changed.wait()
 
     async def kill_container(self, container: str, *, signal: int = _SIGKILL) -> None:
@@ -789,7 +794,7 @@ class FakeBackend(Backend):
             return
         ctx = found.context
         self._terminate(found, 128 + signal)
-        while found.state is ContainerState.RUNNING and found.context is ctx:
+        while found.runs(ctx):
             await found.changed.wait()
 
     async def remove_container(self, container: str) -> None:
