@@ -19,7 +19,9 @@ import logging
 import math
 import os
 import re
+import socket
 import stat
+import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta, timezone
@@ -218,6 +220,12 @@ class PodmanBackend(Backend):
 
     async def _try_url(self, url: str) -> str | None:
         """Connect to *url*; return ``None`` on success, else why it failed."""
+        path = unix_path(url)
+        if path is not None:
+            # podman-py leaks the socket of a failed unix connect: probe it ourselves first
+            failure = await anyio.to_thread.run_sync(_probe_unix, path)
+            if failure is not None:
+                return f"{url}: {failure}"
         try:
             client = self._make_client(url, self._pool_size)
         except Exception as exc:  # reported in BackendUnavailableError
@@ -416,31 +424,41 @@ class PodmanBackend(Backend):
         params: Mapping[str, Any] | None = None,
         body: Any = None,
     ) -> HTTPStream:
-        """Send a request and return its body as a stream once the headers arrived."""
+        """Send a request and return its body as a stream once the headers arrived.
+
+        If the caller is cancelled before the headers arrive, the worker thread closes the
+        response itself when they do, so no connection is left open.
+        """
         self._check_open()
-        send = functools.partial(
-            self._send_blocking,
-            self._long_client,
-            method,
-            path,
-            params,
-            body,
-            (_PING_TIMEOUT, None),
-            True,
-        )
-        response = await anyio.to_thread.run_sync(
-            send, limiter=self._long_limiter, abandon_on_cancel=True
-        )
-        if response.status_code >= 400:
-            try:
-                content = response.content
-            finally:
-                response.close()
-            raise PodmanStatusError.from_body(response.status_code, content)
-        stream = HTTPStream(response, self._long_limiter)
+        lock = threading.Lock()
+        abandoned = False
+
+        def send() -> Any:
+            response = self._send_blocking(
+                self._long_client, method, path, params, body, (_PING_TIMEOUT, None), True
+            )
+            if response.status_code >= 400:
+                try:
+                    raise PodmanStatusError.from_body(response.status_code, response.content)
+                finally:
+                    response.close()
+            with lock:
+                if abandoned:
+                    response.close()
+            return response
+
+        try:
+            response = await anyio.to_thread.run_sync(
+                send, limiter=self._long_limiter, abandon_on_cancel=True
+            )
+        except BaseException:
+            with lock:
+                abandoned = True
+            raise
         stream_set = self._streams
-        stream_set.add(stream)
+        stream = HTTPStream(response, self._long_limiter)
         stream._on_close = lambda: stream_set.discard(stream)
+        stream_set.add(stream)
         return stream
 
     # Pods
@@ -1023,6 +1041,17 @@ class _EventIterator(AsyncIterator[BackendEvent]):
         if action == "remove":
             self._known.pop((kind, ident), None)
         return BackendEvent(type=kind, action=action, id=ident, name=name, labels=labels)
+
+
+def _probe_unix(path: str) -> str | None:
+    """Why nothing accepts on the unix socket *path*, or ``None`` if something does."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(_PING_TIMEOUT)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
 
 
 def _remove_dir(directory: Path) -> None:

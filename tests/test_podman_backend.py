@@ -1,0 +1,648 @@
+"""PodmanBackend against a real Podman service (no mocks).
+
+Skipped when no Podman socket answers, unless ``ASYNCPOD_REQUIRE_PODMAN=1`` (CI), which
+makes that a failure. ``ASYNCPOD_PODMAN_URL`` picks the service (default: the backend's
+own discovery). Every object a test makes carries a unique label and is removed by it.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from asyncpod._exceptions import (
+    BackendError,
+    BackendUnavailableError,
+    ImageError,
+    ObjectExistsError,
+    ObjectNotFoundError,
+    PortInUseError,
+)
+from asyncpod._models import PullPolicy
+from asyncpod.backends._base import (
+    BackendEvent,
+    ContainerSpec,
+    ContainerState,
+    Mount,
+    PodSpec,
+    PortMapping,
+    VolumeSpec,
+)
+from asyncpod.backends._podman import PodmanBackend
+from asyncpod.backends._podman_service import candidate_urls
+from podman_images import TEST_IMAGE, ensure_test_image
+
+pytestmark = [pytest.mark.podman, pytest.mark.anyio]
+
+LABEL = "asyncpod-test"
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+# Session fixtures (synchronous, through podman-py directly)
+
+
+def _ping(url: str) -> bool:
+    from podman import PodmanClient
+
+    try:
+        with PodmanClient(base_url=url) as client:
+            response = client.api.get("/_ping", timeout=(3, 3))
+            return bool(response.status_code == 200)
+    except Exception:  # any failure means "not this one"
+        return False
+
+
+@pytest.fixture(scope="session")
+def podman_url() -> str:
+    urls = [os.environ["ASYNCPOD_PODMAN_URL"]] if os.environ.get("ASYNCPOD_PODMAN_URL") else []
+    urls += candidate_urls(None)[0]
+    for url in urls:
+        if _ping(url):
+            return url
+    message = f"no Podman service answers (tried {', '.join(urls)})"
+    if os.environ.get("ASYNCPOD_REQUIRE_PODMAN") == "1":
+        pytest.fail(f"{message}, and ASYNCPOD_REQUIRE_PODMAN=1", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def podman_client(podman_url: str) -> Iterator[Any]:
+    from podman import PodmanClient
+
+    with PodmanClient(base_url=podman_url) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def image(podman_client: Any) -> str:
+    return ensure_test_image(podman_client)
+
+
+def _remove_labelled(client: Any, key: str, value: str) -> None:
+    import json
+
+    filters = json.dumps({"label": [f"{key}={value}"]})
+    api = client.api
+    for pod in api.get("/pods/json", params={"filters": filters}).json() or []:
+        api.delete(f"/pods/{pod['Id']}", params={"force": "true", "timeout": 0})
+    ctrs = api.get("/containers/json", params={"filters": filters, "all": "true"}).json() or []
+    for ctr in ctrs:
+        api.delete(f"/containers/{ctr['Id']}", params={"force": "true", "timeout": 0})
+    for vol in api.get("/volumes/json", params={"filters": filters}).json() or []:
+        api.delete(f"/volumes/{vol['Name']}", params={"force": "true"})
+
+
+@pytest.fixture
+def labels(podman_client: Any) -> Iterator[dict[str, str]]:
+    """A unique label for this test; whatever carries it is removed afterwards."""
+    value = uuid.uuid4().hex[:12]
+    yield {LABEL: value}
+    _remove_labelled(podman_client, LABEL, value)
+
+
+@pytest.fixture
+def prefix(labels: dict[str, str]) -> str:
+    return f"apt-{labels[LABEL]}"
+
+
+@pytest.fixture
+async def backend(
+    podman_url: str, image: str, labels: dict[str, str]
+) -> AsyncIterator[PodmanBackend]:
+    async with PodmanBackend(podman_url) as b:
+        yield b
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _pod(backend: PodmanBackend, prefix: str, labels: dict[str, str], **kw: Any) -> str:
+    return await backend.create_pod(
+        PodSpec(name=f"{prefix}-pod", hostname="testpod", labels=labels, **kw)
+    )
+
+
+async def _ctr(
+    backend: PodmanBackend,
+    pod: str,
+    name: str,
+    labels: dict[str, str],
+    script: str | None = None,
+    **kw: Any,
+) -> str:
+    if script is not None:
+        kw.setdefault("command", ("sh", "-c", script))
+    return await backend.create_container(
+        ContainerSpec(name=name, pod=pod, image=TEST_IMAGE, labels=labels, **kw)
+    )
+
+
+async def _http_get(stream: anyio.abc.ByteStream, path: str) -> bytes:
+    async with stream:
+        await stream.send(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        with anyio.fail_after(5):
+            while True:
+                try:
+                    data += await stream.receive()
+                except anyio.EndOfStream:
+                    return data
+
+
+async def _wait_during(
+    backend: PodmanBackend, container: str, action: Coroutine[Any, Any, None]
+) -> int | BaseException:
+    """Wait for *container* while *action* runs; the exit code or the error."""
+    outcome: list[int | BaseException] = []
+
+    async def wait() -> None:
+        try:
+            outcome.append(await backend.wait_container(container))
+        except BackendError as exc:
+            outcome.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait)
+        await anyio.sleep(0.5)
+        await action
+    return outcome[0]
+
+
+# The tests
+
+
+async def test_pod_volume_init_app_ports_exec(
+    backend: PodmanBackend, labels: dict[str, str], prefix: str
+) -> None:
+    host_port = _free_port()
+    volume = await backend.create_volume(VolumeSpec(name=f"{prefix}-data", labels=labels))
+    pod = await _pod(
+        backend,
+        prefix,
+        labels,
+        ports=(PortMapping(container_port=8080, host_port=host_port, host_ip="127.0.0.1"),),
+    )
+    data = Mount(target="/data", volume=volume)
+    data_ro = Mount(target="/data", volume=volume, read_only=True)
+    init = await _ctr(
+        backend,
+        pod,
+        f"{prefix}-init",
+        labels,
+        "echo hello-from-init > /data/index.html",
+        mounts=(data,),
+        init=True,
+    )
+    web = await _ctr(
+        backend, pod, f"{prefix}-web", labels, "exec httpd -f -p 8080 -h /data", mounts=(data_ro,)
+    )
+    client = await _ctr(
+        backend,
+        pod,
+        f"{prefix}-client",
+        labels,
+        "until wget -qO- http://127.0.0.1:8080/index.html; do sleep 0.1; done",
+    )
+
+    info = await backend.inspect_container(init)
+    assert info.state is ContainerState.CREATED
+    assert info.exit_code is None
+    assert info.started_at is None
+
+    await backend.start_container(init)
+    assert await backend.wait_container(init) == 0
+    info = await backend.inspect_container(init)
+    assert (info.state, info.exit_code, info.name) == (ContainerState.EXITED, 0, f"{prefix}-init")
+    assert info.started_at is not None
+    assert info.finished_at is not None
+    assert abs(info.finished_at - time.time()) < 60
+
+    await backend.start_container(web)
+    await backend.start_container(web)  # starting a running container is fine
+    assert (await backend.inspect_container(web)).state is ContainerState.RUNNING
+
+    # HTTP from the host on the published port
+    with anyio.fail_after(15):
+        while True:
+            try:
+                stream = await anyio.connect_tcp("127.0.0.1", host_port)
+            except OSError:
+                await anyio.sleep(0.1)
+                continue
+            reply = await _http_get(stream, "/index.html")
+            if b"hello-from-init" in reply:
+                break
+            await anyio.sleep(0.1)
+
+    # connect() reaches the port inside the pod's network namespace
+    reply = await _http_get(await backend.connect(pod, 8080), "/index.html")
+    assert reply.startswith(b"HTTP/1.")
+    assert b"hello-from-init" in reply
+    with pytest.raises(OSError):
+        await backend.connect(pod, 8081)
+
+    # localhost between two containers of the pod
+    await backend.start_container(client)
+    with anyio.fail_after(15):
+        assert await backend.wait_container(client) == 0
+    async with backend.logs(client) as records:
+        lines = [r.text async for r in records if r.stream == "stdout"]
+    assert "hello-from-init" in lines
+
+    # read-only mount, exec output and exit codes
+    result = await backend.exec(web, ("sh", "-c", "echo x > /data/y"))
+    assert result.exit_code != 0
+    assert b"Read-only file system" in result.stderr
+    result = await backend.exec(web, ("sh", "-c", "echo out; echo err >&2; exit 5"))
+    assert (result.exit_code, result.stdout, result.stderr) == (5, b"out\n", b"err\n")
+    assert (await backend.exec(web, ("no-such-program",))).exit_code == 127
+    assert (await backend.exec(web, ("/etc/passwd",))).exit_code == 126
+    with pytest.raises(BackendError):
+        await backend.exec(init, ("true",))  # not running
+
+    # ownership by label
+    objects = await backend.list_objects(labels)
+    found = {(o.type, o.id) for o in objects}
+    assert found == {
+        ("pod", pod),
+        ("volume", volume),
+        ("container", init),
+        ("container", web),
+        ("container", client),
+    }
+    assert all(o.labels[LABEL] == labels[LABEL] for o in objects)
+    assert await backend.list_objects({LABEL: "nothing-carries-this"}) == []
+
+    await backend.stop_container(web, grace=1)  # httpd as PID 1 ignores SIGTERM
+    assert (await backend.inspect_container(web)).state is ContainerState.EXITED
+    await backend.remove_pod(pod)
+    await backend.remove_pod(pod)  # gone already: fine
+    await backend.remove_volume(volume)
+    await backend.remove_volume(volume)
+    assert await backend.list_objects(labels) == []
+
+
+async def test_logs(backend: PodmanBackend, labels: dict[str, str], prefix: str) -> None:
+    pod = await _pod(backend, prefix, labels)
+    done = await _ctr(
+        backend,
+        pod,
+        f"{prefix}-done",
+        labels,
+        "echo out1; echo err1 >&2; echo out2; printf partial",
+    )
+    await backend.start_container(done)
+    assert await backend.wait_container(done) == 0
+    async with backend.logs(done) as records:
+        got = [(r.stream, r.text) async for r in records]
+    assert [t for s, t in got if s == "stdout"] == ["out1", "out2", "partial"]
+    assert [t for s, t in got if s == "stderr"] == ["err1"]
+
+    # follow ends when the container exits
+    slow = await _ctr(backend, pod, f"{prefix}-slow", labels, "echo a; sleep 1; echo b >&2")
+    await backend.start_container(slow)
+    with anyio.fail_after(10):
+        async with backend.logs(slow, follow=True) as records:
+            got = [(r.stream, r.text) async for r in records]
+    assert got == [("stdout", "a"), ("stderr", "b")]
+
+    # cancelling a follow on a running container returns promptly
+    forever = await _ctr(backend, pod, f"{prefix}-forever", labels, "echo first; exec sleep 1000")
+    await backend.start_container(forever)
+    with anyio.fail_after(5):
+        async with backend.logs(forever, follow=True) as records:
+            first = await records.__anext__()
+            assert first.text == "first"
+            with anyio.move_on_after(0.3) as scope:
+                await records.__anext__()
+            assert scope.cancelled_caught
+    with anyio.fail_after(5):
+        async with backend.logs(forever, follow=True) as records:
+            assert (await records.__anext__()).text == "first"
+        # leaving the context while a read is pending in another task
+        async with anyio.create_task_group() as tg, backend.logs(forever, follow=True) as records:
+
+            async def drain() -> None:
+                async for _ in records:
+                    pass
+
+            tg.start_soon(drain)
+            await anyio.sleep(0.2)
+            tg.cancel_scope.cancel()
+    await backend.kill_container(forever)
+    assert await backend.wait_container(forever) == 137
+
+
+async def test_events(backend: PodmanBackend, labels: dict[str, str], prefix: str) -> None:
+    seen: list[BackendEvent] = []
+    async with backend.events(labels) as events:
+        volume = await backend.create_volume(VolumeSpec(name=f"{prefix}-v", labels=labels))
+        pod = await _pod(backend, prefix, labels)
+        ctr = await _ctr(backend, pod, f"{prefix}-c", labels, "exit 3")
+        await backend.start_container(ctr)
+        with anyio.fail_after(15):
+            async for event in events:
+                seen.append(event)
+                if (event.type, event.action) == ("container", "died"):
+                    break
+    mine = [(e.type, e.action) for e in seen if e.id in (ctr, pod, volume)]
+    assert ("volume", "create") in mine
+    assert ("pod", "create") in mine
+    assert ("container", "create") in mine
+    assert ("container", "start") in mine
+    died = seen[-1]
+    assert (died.id, died.name, died.exit_code) == (ctr, f"{prefix}-c", 3)
+    assert all(e.labels.get(LABEL) == labels[LABEL] for e in seen)
+    pod_event = next(e for e in seen if e.type == "pod")
+    assert pod_event.name == f"{prefix}-pod"
+
+    # other labels: nothing of ours
+    async with backend.events({LABEL: "other"}) as events:
+        await backend.remove_pod(pod)
+        with anyio.move_on_after(1):
+            async for event in events:
+                pytest.fail(f"unexpected event {event}")
+
+
+async def test_images(backend: PodmanBackend, labels: dict[str, str], prefix: str) -> None:
+    assert await backend.image_exists(TEST_IMAGE)
+    missing = "localhost/asyncpod-test-missing:never"
+    assert not await backend.image_exists(missing)
+    await backend.ensure_image(TEST_IMAGE, PullPolicy.NEVER)
+    await backend.ensure_image(TEST_IMAGE, PullPolicy.IF_NOT_PRESENT)
+    with pytest.raises(ImageError) as info:
+        await backend.ensure_image(missing, PullPolicy.NEVER)
+    assert info.value.image == missing
+    unreachable = "127.0.0.1:9/asyncpod/nothing:1"  # the discard port: refused at once
+    with anyio.fail_after(30), pytest.raises(ImageError) as info:
+        await backend.ensure_image(unreachable, PullPolicy.IF_NOT_PRESENT)
+    assert info.value.image == unreachable
+    pod = await _pod(backend, prefix, labels)
+    with pytest.raises(ImageError) as info:
+        await backend.create_container(
+            ContainerSpec(name=f"{prefix}-c", pod=pod, image=missing, labels=labels)
+        )
+    assert info.value.image == missing
+
+
+async def test_conflicts_and_missing(
+    backend: PodmanBackend, labels: dict[str, str], prefix: str
+) -> None:
+    pod = await _pod(backend, prefix, labels)
+    with pytest.raises(ObjectExistsError):
+        await _pod(backend, prefix, labels)
+    await _ctr(backend, pod, f"{prefix}-c", labels, "true")
+    with pytest.raises(ObjectExistsError):
+        await _ctr(backend, pod, f"{prefix}-c", labels, "true")
+    await backend.create_volume(VolumeSpec(name=f"{prefix}-v", labels=labels))
+    with pytest.raises(ObjectExistsError):
+        await backend.create_volume(VolumeSpec(name=f"{prefix}-v", labels=labels))
+    with pytest.raises(ObjectNotFoundError):
+        await backend.inspect_container(f"{prefix}-nope")
+    with pytest.raises(ObjectNotFoundError):
+        await backend.start_container(f"{prefix}-nope")
+    with pytest.raises(ObjectNotFoundError):
+        await backend.wait_container(f"{prefix}-nope")
+    await backend.remove_container(f"{prefix}-nope")
+    await backend.remove_volume(f"{prefix}-nope")
+    await backend.remove_pod(f"{prefix}-nope")
+
+
+async def test_stop_kill_wait(backend: PodmanBackend, labels: dict[str, str], prefix: str) -> None:
+    pod = await _pod(backend, prefix, labels)
+    sleeper = await _ctr(backend, pod, f"{prefix}-sleep", labels, "exec sleep 1000")
+    # a created container is waited on until it has run
+    async with anyio.create_task_group() as tg:
+        codes: list[int] = []
+
+        async def wait() -> None:
+            codes.append(await backend.wait_container(sleeper))
+
+        tg.start_soon(wait)
+        await anyio.sleep(0.3)
+        assert codes == []
+        await backend.start_container(sleeper)
+        await anyio.sleep(0.3)
+        assert codes == []
+        started = time.monotonic()
+        await backend.stop_container(sleeper, grace=0.2)  # sleep ignores SIGTERM as PID 1
+        assert time.monotonic() - started < 5
+    assert codes == [137]
+    await backend.stop_container(sleeper, grace=1)  # not running: fine
+    await backend.kill_container(sleeper)  # not running: fine
+    info = await backend.inspect_container(sleeper)
+    assert (info.state, info.exit_code) == (ContainerState.EXITED, 137)
+
+    # restart an exited container; a wait on a removed container raises
+    await backend.start_container(sleeper)
+    with anyio.fail_after(10):
+        outcome = await _wait_during(backend, sleeper, backend.remove_container(sleeper))
+    assert isinstance(outcome, ObjectNotFoundError)
+    await backend.remove_container(sleeper)
+
+    # a wait can be cancelled promptly
+    other = await _ctr(backend, pod, f"{prefix}-other", labels, "exec sleep 1000")
+    await backend.start_container(other)
+    with anyio.fail_after(3), anyio.move_on_after(0.3):
+        await backend.wait_container(other)
+    await backend.kill_container(other, signal=15)  # ignored by PID 1 sleep
+    await backend.kill_container(other)
+    assert await backend.wait_container(other) == 137
+
+
+async def test_command_args_env_workdir(
+    backend: PodmanBackend, labels: dict[str, str], prefix: str
+) -> None:
+    pod = await _pod(backend, prefix, labels)
+    cases = {
+        "cmd-only": {"command": ("echo",)},  # the image's CMD (/bin/sh) is dropped
+        "args-only": {"args": ("echo", "from-args")},
+        "both": {"command": ("sh", "-c"), "args": ('echo "$GREETING" "$PWD"',)},
+    }
+    ids = {}
+    for name, kw in cases.items():
+        ids[name] = await _ctr(
+            backend,
+            pod,
+            f"{prefix}-{name}",
+            labels,
+            env=(("GREETING", "hi there"),),
+            working_dir="/tmp",
+            **kw,
+        )
+        await backend.start_container(ids[name])
+    out = {}
+    for name, ident in ids.items():
+        assert await backend.wait_container(ident) == 0
+        async with backend.logs(ident) as records:
+            out[name] = [r.text async for r in records]
+    assert out == {"cmd-only": [""], "args-only": ["from-args"], "both": ["hi there /tmp"]}
+
+
+async def test_host_paths_and_subpath(
+    backend: PodmanBackend, labels: dict[str, str], prefix: str
+) -> None:
+    pod = await _pod(backend, prefix, labels)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)  # a rootless service reads it too
+        missing = os.path.join(tmp, "missing")
+        with pytest.raises(BackendError, match="missing"):
+            await _ctr(
+                backend,
+                pod,
+                f"{prefix}-a",
+                labels,
+                "true",
+                mounts=(Mount(target="/m", host_path=missing, host_path_type="Directory"),),
+            )
+        Path(tmp, "file").write_text("content\n")  # noqa: ASYNC240
+        os.chmod(os.path.join(tmp, "file"), 0o644)
+        with pytest.raises(BackendError, match="not a directory"):
+            await _ctr(
+                backend,
+                pod,
+                f"{prefix}-b",
+                labels,
+                "true",
+                mounts=(
+                    Mount(
+                        target="/m", host_path=os.path.join(tmp, "file"), host_path_type="Directory"
+                    ),
+                ),
+            )
+        made = os.path.join(tmp, "made", "here")
+        ctr = await _ctr(
+            backend,
+            pod,
+            f"{prefix}-c",
+            labels,
+            "cat /f/file && test -d /d && grep -q ' /d ' /proc/mounts",
+            mounts=(
+                Mount(target="/d", host_path=made, host_path_type="DirectoryOrCreate"),
+                Mount(target="/f", host_path=tmp, host_path_type="Directory", read_only=True),
+            ),
+        )
+        await backend.start_container(ctr)
+        assert await backend.wait_container(ctr) == 0
+        assert os.path.isdir(made)  # noqa: ASYNC240
+        await backend.remove_container(ctr)
+    volume = await backend.create_volume(
+        VolumeSpec(name=f"{prefix}-mem", labels=labels, memory=True, size_bytes=8 << 20)
+    )
+    if backend._version < (4, 4):
+        with pytest.raises(BackendError, match=r"subPath, which needs Podman 4\.4"):
+            await _ctr(
+                backend,
+                pod,
+                f"{prefix}-s",
+                labels,
+                "true",
+                mounts=(Mount(target="/m", volume=volume, sub_path="x"),),
+            )
+    ctr = await _ctr(
+        backend,
+        pod,
+        f"{prefix}-t",
+        labels,
+        "grep ' /m ' /proc/mounts",
+        mounts=(Mount(target="/m", volume=volume),),
+    )
+    await backend.start_container(ctr)
+    assert await backend.wait_container(ctr) == 0
+    async with backend.logs(ctr) as records:
+        mounts = [r.text async for r in records]
+    assert mounts
+    assert mounts[0].startswith("tmpfs /m tmpfs")
+    assert "size=8192k" in mounts[0]
+
+
+async def test_port_in_use(backend: PodmanBackend, labels: dict[str, str], prefix: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        pod = await _pod(
+            backend,
+            prefix,
+            labels,
+            ports=(PortMapping(container_port=80, host_port=port, host_ip="127.0.0.1"),),
+        )
+        ctr = await _ctr(backend, pod, f"{prefix}-c", labels, "true")
+        with pytest.raises(PortInUseError):
+            await backend.start_container(ctr)
+
+
+# podman-py does not close the socket of a failed connect (UDSConnection.connect)
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_service_killed_and_spawned(
+    image: str, labels: dict[str, str], prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A private service (started by the backend itself) killed mid-wait: a typed error."""
+    import asyncpod.backends._podman as podman_module
+
+    monkeypatch.setattr(
+        podman_module,
+        "candidate_urls",
+        lambda url: ([f"unix://{tempfile.gettempdir()}/asyncpod-no-such.sock"], False),
+    )
+    conf = Path(__file__).parent.parent / ".ci" / "containers.conf"
+    if conf.exists() and "CONTAINERS_CONF" not in os.environ:
+        monkeypatch.setenv("CONTAINERS_CONF", str(conf))  # the spawned service reads it
+    backend = PodmanBackend()
+    async with backend:
+        assert backend._service is not None
+        pod = await _pod(backend, prefix, labels)
+        ctr = await _ctr(backend, pod, f"{prefix}-c", labels, "exec sleep 1000")
+        await backend.start_container(ctr)
+        service = backend._service
+        assert service is not None
+
+        async def kill() -> None:
+            service.kill()
+
+        with anyio.fail_after(5):
+            outcome = await _wait_during(backend, ctr, kill())
+        assert isinstance(outcome, BackendUnavailableError)
+        with anyio.fail_after(5), pytest.raises(BackendUnavailableError):
+            await backend.inspect_container(ctr)
+    assert backend._service is None
+    del backend
+    gc.collect()  # collect podman-py's leaked sockets while the warnings are ignored
+
+
+async def test_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = PodmanBackend("unix:///nonexistent/podman.sock")
+    with pytest.raises(BackendUnavailableError, match="nonexistent"):
+        await backend.aopen()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(
+        "asyncpod.backends._podman.candidate_urls",
+        lambda url: (["unix:///nonexistent/podman.sock"], False),
+    )
+    with pytest.raises(BackendUnavailableError, match=r"[iI]nstall Podman"):
+        await PodmanBackend().aopen()
+
+
+def test_image_helper_is_idempotent(podman_client: Any, image: str) -> None:
+    assert ensure_test_image(podman_client) == image
+    out = subprocess.run(["podman", "--version"], capture_output=True, text=True, check=False)
+    assert out.returncode != 0 or "podman" in out.stdout.lower()
