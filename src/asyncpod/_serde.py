@@ -9,9 +9,10 @@ the resolved annotations. :mod:`asyncpod.kube` adds the YAML envelope on top.
 from __future__ import annotations
 
 import enum
+import functools
 import types
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, NamedTuple, TypeVar, Union, get_args, get_origin
+from typing import Any, Final, NamedTuple, TypeVar, Union, cast, get_args, get_origin
 
 import attrs
 import cattrs
@@ -53,11 +54,12 @@ _NOT_IN_MANIFEST: Final = frozenset({(Container, "depends_on")})
 # Types
 
 
-def _resolve(cls: type) -> type:
+def _resolve(cls: type[_T]) -> type[_T]:
     # The models are written with string annotations, and asyncpod/__init__ re-homes the
     # public classes to ``asyncpod`` (whose namespace lacks e.g. FrozenDict), so resolve
     # them against the namespace they were written in. attrs caches the result.
-    return attrs.resolve_types(cls, globalns=vars(_models))
+    attrs.resolve_types(cast(Any, cls), globalns=vars(_models))
+    return cls
 
 
 def _non_optional(tp: Any) -> Any:
@@ -133,7 +135,7 @@ def _renames(cls: type) -> dict[str, Any]:
 
 
 def _structure_hook(cls: type[_T], converter: cattrs.Converter) -> Callable[[object, object], _T]:
-    fields = make_dict_structure_fn(
+    fields: Callable[[Mapping[str, Any], Any], _T] = make_dict_structure_fn(
         _resolve(cls), converter, _cattrs_forbid_extra_keys=True, **_renames(cls)
     )
 
@@ -165,9 +167,7 @@ def configure_converter(converter: cattrs.Converter) -> None:
     """
     converter.register_structure_hook_factory(attrs.has, _structure_hook)
     converter.register_unstructure_hook_factory(attrs.has, _unstructure_hook)
-    converter.register_structure_hook_factory(
-        lambda tp: _tuple_item(tp) is not None, _tuple_hook
-    )
+    converter.register_structure_hook_factory(lambda tp: _tuple_item(tp) is not None, _tuple_hook)
     for scalar in (str, int, bool):
         converter.register_structure_hook(scalar, _structure_scalar)
     converter.register_structure_hook_factory(
@@ -240,6 +240,7 @@ class ManifestKey(NamedTuple):
     required: bool
 
 
+@functools.cache
 def _keys(cls: type) -> Mapping[str, ManifestKey]:
     return {
         _camel(a.name): ManifestKey(a.type, a.default is attrs.NOTHING)
@@ -248,6 +249,7 @@ def _keys(cls: type) -> Mapping[str, ManifestKey]:
     }
 
 
+@functools.cache
 def manifest_schema() -> Mapping[str, ManifestKey]:
     """The keys of a Pod manifest, from the top: apiVersion, kind, metadata, spec."""
     in_metadata = {_camel(name) for name in POD_METADATA}

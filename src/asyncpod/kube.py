@@ -34,6 +34,11 @@ from typing import Any, Final
 import yaml
 from cattrs.errors import BaseValidationError
 
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
 from ._exceptions import SpecError, UnsupportedFieldError
 from ._models import Condition, Dependency, Pod
 from ._serde import (
@@ -100,8 +105,10 @@ def dump_pod(pod: Pod) -> str:
                 _annotation_path(key),
                 "is reserved: set Container.depends_on instead of this annotation",
             )
-    for list_key, containers in zip(_CONTAINER_LISTS, (pod.init_containers, pod.containers)):
-        for raw, container in zip(fields.get(list_key, ()), containers):
+    for list_key, containers in zip(
+        _CONTAINER_LISTS, (pod.init_containers, pod.containers), strict=True
+    ):
+        for raw, container in zip(fields.get(list_key, ()), containers, strict=True):
             raw.pop("dependsOn", None)
             if container.depends_on:
                 annotations[DEPENDS_ON_ANNOTATION + container.name] = _format_dependencies(
@@ -135,9 +142,9 @@ def _parse(text: str) -> Mapping[Any, Any]:
             try:  # JSON has escapes (\/) and whitespace (tabs) YAML 1.1 does not
                 documents = [json.loads(text)]
             except json.JSONDecodeError:
-                documents = list(yaml.safe_load_all(text))  # flow-style YAML
+                documents = list(yaml.load_all(text, Loader=_Loader))  # flow-style YAML
         else:
-            documents = list(yaml.safe_load_all(text))
+            documents = list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError as exc:
         raise SpecError("", f"not a valid YAML or JSON document: {exc}") from exc
     documents = [document for document in documents if document is not None]

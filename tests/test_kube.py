@@ -1,0 +1,917 @@
+"""asyncpod.kube: Kubernetes Pod manifests to and from the models."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asyncpod import (
+    Condition,
+    Container,
+    ContainerPort,
+    Dependency,
+    DependencyCycleError,
+    EmptyDirVolumeSource,
+    EnvVar,
+    ExecAction,
+    HostPathVolumeSource,
+    HTTPGetAction,
+    HTTPHeader,
+    Lifecycle,
+    LifecycleHandler,
+    Pod,
+    Probe,
+    Protocol,
+    PullPolicy,
+    RestartPolicy,
+    SleepAction,
+    SpecError,
+    TCPSocketAction,
+    UnsupportedFieldError,
+    Volume,
+    VolumeMount,
+)
+from asyncpod.kube import dump_pod, load_pod, make_converter
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+# The seed manifest, verbatim (the trailing space after 8001 included).
+SEED = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: javaweb-2
+spec:
+  initContainers:
+  - image: app:v2
+    name: war
+    command: ["cp", "/app.war", "/app"]
+    volumeMounts:
+    - mountPath: /app
+      name: app-volume
+  containers:
+  - image: tomcat:7.0
+    name: tomcat
+    command: ["sh","-c","/root/apache-tomcat-7.0.42-v2/bin/start.sh"]
+    volumeMounts:
+    - mountPath: /root/apache-tomcat-7.0/webapps
+      name: app-volume
+    ports:
+    - containerPort: 8080
+      hostPort: 8001\x20
+  volumes:
+  - name: app-volume
+    emptyDir: {}
+"""
+
+SEED_POD = Pod(
+    name="javaweb-2",
+    init_containers=[
+        Container(
+            name="war",
+            image="app:v2",
+            command=["cp", "/app.war", "/app"],
+            volume_mounts=[VolumeMount(name="app-volume", mount_path="/app")],
+        )
+    ],
+    containers=[
+        Container(
+            name="tomcat",
+            image="tomcat:7.0",
+            command=["sh", "-c", "/root/apache-tomcat-7.0.42-v2/bin/start.sh"],
+            volume_mounts=[
+                VolumeMount(name="app-volume", mount_path="/root/apache-tomcat-7.0/webapps")
+            ],
+            ports=[ContainerPort(container_port=8080, host_port=8001)],
+        )
+    ],
+    volumes=[Volume(name="app-volume", empty_dir=EmptyDirVolumeSource())],
+)
+
+SEED_DUMPED = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: javaweb-2
+spec:
+  containers:
+  - name: tomcat
+    image: tomcat:7.0
+    command:
+    - sh
+    - -c
+    - /root/apache-tomcat-7.0.42-v2/bin/start.sh
+    ports:
+    - containerPort: 8080
+      hostPort: 8001
+    volumeMounts:
+    - name: app-volume
+      mountPath: /root/apache-tomcat-7.0/webapps
+  initContainers:
+  - name: war
+    image: app:v2
+    command:
+    - cp
+    - /app.war
+    - /app
+    volumeMounts:
+    - name: app-volume
+      mountPath: /app
+  volumes:
+  - name: app-volume
+    emptyDir: {}
+"""
+
+
+def seed_doc() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(SEED)
+    return doc
+
+
+def load_doc(doc: dict[str, Any], **kwargs: Any) -> Pod:
+    return load_pod(yaml.safe_dump(doc), **kwargs)
+
+
+def rich_pod() -> Pod:
+    http_probe = Probe(
+        http_get=HTTPGetAction(
+            port="http",
+            path="/healthz",
+            host="127.0.0.1",
+            scheme="HTTPS",
+            http_headers=[HTTPHeader(name="X-Probe", value="yes"), HTTPHeader(name="X-Empty")],
+        ),
+        initial_delay_seconds=2,
+        period_seconds=3,
+        timeout_seconds=4,
+        success_threshold=2,
+        failure_threshold=5,
+    )
+    return Pod(
+        name="rich.example",
+        labels={"app": "rich", "example.com/tier": "web"},
+        annotations={"note": "multi\nline\n", "empty": ""},
+        restart_policy=RestartPolicy.ON_FAILURE,
+        termination_grace_period_seconds=60,
+        hostname="rich-host",
+        share_process_namespace=True,
+        volumes=[
+            Volume(
+                name="cache", empty_dir=EmptyDirVolumeSource(medium="Memory", size_limit="64Mi")
+            ),
+            Volume(name="scratch", empty_dir=EmptyDirVolumeSource()),
+            Volume(name="host", host_path=HostPathVolumeSource(path="/srv/data", type="Directory")),
+        ],
+        init_containers=[
+            Container(name="migrate", image="localhost/app:1", args=["--migrate"]),
+            Container(
+                name="proxy",
+                image="docker.io/library/envoy:v1.30",
+                restart_policy=RestartPolicy.ALWAYS,
+                ports=[ContainerPort(container_port=9901, name="admin")],
+                readiness_probe=Probe(tcp_socket=TCPSocketAction(port="admin")),
+                lifecycle=Lifecycle(pre_stop=LifecycleHandler(sleep=SleepAction(seconds=5))),
+            ),
+        ],
+        containers=[
+            Container(
+                name="db",
+                image="postgres:16",
+                env=[EnvVar(name="POSTGRES_PASSWORD", value="secret"), EnvVar(name="EMPTY")],
+                ports=[
+                    ContainerPort(
+                        container_port=5432,
+                        host_port=15432,
+                        host_ip="127.0.0.1",
+                        protocol=Protocol.TCP,
+                        name="pg",
+                    ),
+                    ContainerPort(container_port=5432, host_port=15432, protocol=Protocol.UDP),
+                ],
+                volume_mounts=[
+                    VolumeMount(name="host", mount_path="/var/lib/postgresql", sub_path="pg"),
+                ],
+                readiness_probe=Probe(exec=ExecAction(command=["pg_isready", "-q"])),
+                liveness_probe=Probe(
+                    tcp_socket=TCPSocketAction(port=5432), termination_grace_period_seconds=10
+                ),
+                image_pull_policy=PullPolicy.IF_NOT_PRESENT,
+            ),
+            Container(
+                name="web",
+                image="quay.io/example/web@sha256:" + "ab" * 32,
+                command=["sh", "-c", "echo one\necho two\n"],
+                working_dir="/srv",
+                ports=[ContainerPort(container_port=8080, name="http")],
+                volume_mounts=[
+                    VolumeMount(name="cache", mount_path="/cache"),
+                    VolumeMount(name="host", mount_path="/data", read_only=True),
+                ],
+                startup_probe=Probe(http_get=HTTPGetAction(port=8080)),
+                readiness_probe=http_probe,
+                lifecycle=Lifecycle(
+                    post_start=LifecycleHandler(exec=ExecAction(command=["touch", "/tmp/up"])),
+                    pre_stop=LifecycleHandler(http_get=HTTPGetAction(port="http", path="/stop")),
+                ),
+                restart_policy=RestartPolicy.NEVER,
+                image_pull_policy=PullPolicy.NEVER,
+                depends_on=[
+                    Dependency(name="db", condition=Condition.READY),
+                    Dependency(name="proxy"),
+                    Dependency(name="migrate-done", condition=Condition.COMPLETED),
+                ],
+            ),
+            Container(name="migrate-done", image="busybox", command=["true"]),
+        ],
+    )
+
+
+# Loading
+
+
+def test_seed_loads_verbatim() -> None:
+    assert load_pod(SEED) == SEED_POD
+
+
+def test_example_files_load() -> None:
+    path = EXAMPLES / "javaweb-2.yaml"
+    assert path.read_text(encoding="utf-8") == SEED
+    assert load_pod(path) == SEED_POD
+    assert load_pod(str(path)) == SEED_POD  # a one-line str naming a file is a path
+
+    sidecar = load_pod(EXAMPLES / "log-sidecar.yaml")
+    [collector] = sidecar.sidecars
+    assert collector.command == ("tail", "-F", "/var/log/app/app.log")
+    assert sidecar.containers[0].volume_mounts[0].mount_path == "/var/log/app"
+    assert sidecar.volumes == (Volume(name="logs", empty_dir=EmptyDirVolumeSource()),)
+
+
+def test_flow_style_yaml_and_json() -> None:
+    flow = yaml.safe_dump(seed_doc(), default_flow_style=True, width=10_000)
+    assert "\n" not in flow.strip()
+    assert load_pod(flow) == SEED_POD
+    assert load_pod(json.dumps(seed_doc())) == SEED_POD
+    # JSON that PyYAML alone would reject: tab indentation and the \/ escape.
+    tabbed = json.dumps(seed_doc(), indent="\t").replace("/app", "\\/app")
+    assert load_pod(tabbed) == SEED_POD
+
+
+def test_single_line_text_is_not_a_path(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="names a file only if it exists"):
+        load_pod(str(tmp_path / "missing.yaml"))
+    with pytest.raises(FileNotFoundError):
+        load_pod(tmp_path / "missing.yaml")
+
+
+# Dumping
+
+
+def test_dump_seed_is_block_style_without_defaults() -> None:
+    assert dump_pod(SEED_POD) == SEED_DUMPED
+
+
+@pytest.mark.parametrize("pod", [SEED_POD, rich_pod()], ids=["seed", "rich"])
+def test_round_trip(pod: Pod) -> None:
+    assert load_pod(dump_pod(pod)) == pod
+
+
+def test_dump_rich_pod() -> None:
+    text = dump_pod(rich_pod())
+    doc = yaml.safe_load(text)
+    assert list(doc) == ["apiVersion", "kind", "metadata", "spec"]
+    assert doc["metadata"]["annotations"] == {
+        "note": "multi\nline\n",
+        "empty": "",
+        "depends-on.asyncpod.io/web": "db:ready, proxy, migrate-done:completed",
+    }
+    assert doc["spec"]["containers"][0]["ports"][0] == {
+        "containerPort": 5432,
+        "hostPort": 15432,
+        "hostIP": "127.0.0.1",
+        "name": "pg",
+    }
+    assert doc["spec"]["containers"][0]["ports"][1]["protocol"] == "UDP"
+    assert doc["spec"]["volumes"][0] == {
+        "name": "cache",
+        "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"},
+    }
+    assert "dependsOn" not in text
+    assert "    note: |\n      multi\n      line\n" in text  # multi-line strings as literal blocks
+
+
+def test_converter_spells_kubernetes_names() -> None:
+    converter = make_converter()
+    port = ContainerPort(container_port=80, host_ip="::1", protocol=Protocol.SCTP)
+    assert converter.unstructure(port) == {
+        "containerPort": 80,
+        "hostIP": "::1",
+        "protocol": "SCTP",
+    }
+    assert converter.structure({"containerPort": 80, "hostIP": "::1"}, ContainerPort) == (
+        ContainerPort(container_port=80, host_ip="::1")
+    )
+
+
+# Unsupported fields
+
+
+UNSUPPORTED = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: javaweb-2
+  namespace: default
+  creationTimestamp: null
+spec:
+  dnsPolicy: ClusterFirst
+  nodeSelector: {}
+  initContainers:
+  - image: app:v2
+    name: war
+    command: ["cp", "/app.war", "/app"]
+    volumeMounts:
+    - mountPath: /app
+      name: app-volume
+      mountPropagation: None
+  containers:
+  - image: tomcat:7.0
+    name: tomcat
+    command: ["sh","-c","/root/apache-tomcat-7.0.42-v2/bin/start.sh"]
+    resources:
+      limits: {memory: 128Mi}
+    securityContext: {}
+    envFrom: []
+    dependsOn: [war]
+    volumeMounts:
+    - mountPath: /root/apache-tomcat-7.0/webapps
+      name: app-volume
+    ports:
+    - containerPort: 8080
+      hostPort: 8001
+      hostIp: 127.0.0.1
+  volumes:
+  - name: app-volume
+    emptyDir: {}
+    awsElasticBlockStore: {volumeID: vol-1}
+status:
+  phase: Pending
+"""
+
+UNSUPPORTED_PATHS = {
+    "metadata.namespace",
+    "spec.dnsPolicy",
+    "spec.initContainers[0].volumeMounts[0].mountPropagation",
+    "spec.containers[0].resources",
+    "spec.containers[0].dependsOn",
+    "spec.containers[0].ports[0].hostIp",
+    "spec.volumes[0].awsElasticBlockStore",
+    "status",
+}
+
+
+def test_unsupported_fields_are_listed_at_once() -> None:
+    with pytest.raises(UnsupportedFieldError) as info:
+        load_pod(UNSUPPORTED)
+    assert set(info.value.paths) == UNSUPPORTED_PATHS
+    assert len(info.value.paths) == len(UNSUPPORTED_PATHS)
+    assert "strict=False" in str(info.value)
+
+
+def test_unsupported_fields_dropped_with_one_warning() -> None:
+    with pytest.warns(UserWarning, match="dropped unsupported field") as record:
+        pod = load_pod(UNSUPPORTED, strict=False)
+    assert len(record) == 1
+    assert record[0].filename == __file__  # stacklevel points at the caller
+    message = str(record[0].message)
+    assert all(path in message for path in UNSUPPORTED_PATHS)
+    assert pod == SEED_POD
+
+
+def test_empty_unknown_keys_are_dropped_silently() -> None:
+    text = SEED + "status: {}\n"
+    text = text.replace("  name: javaweb-2\n", "  name: javaweb-2\n  creationTimestamp: null\n")
+    text = text.replace("    name: tomcat\n", "    name: tomcat\n    resources: {}\n    env: []\n")
+    assert load_pod(text) == SEED_POD  # filterwarnings=error: no warning either
+
+
+def test_null_known_field_means_unset() -> None:
+    doc = seed_doc()
+    doc["spec"]["containers"][0]["args"] = None
+    doc["spec"]["restartPolicy"] = None
+    assert load_doc(doc) == SEED_POD
+
+
+# Errors
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A mutation setting the key at dotted *path* (indices as [n]) of a manifest."""
+    *parents, last = re.findall(r"[^.\[\]]+", path)
+
+    def mutate(doc: dict[str, Any]) -> None:
+        node: Any = doc
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        if value is _DELETE:
+            del node[last]
+        else:
+            node[int(last) if last.isdigit() else last] = value
+
+    return mutate
+
+
+_DELETE = object()
+
+_SECOND = {"name": "Bad_Name", "image": "busybox"}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "match"),
+    [
+        (
+            lambda d: d["spec"]["containers"].append(dict(_SECOND)),
+            "spec.containers[1].name",
+            "not a valid DNS-1123 label",
+        ),
+        (
+            _set("spec.containers.0.volumeMounts.0.name", "nope"),
+            "spec.containers[0].volumeMounts[0].name",
+            "names no volume of the pod: 'nope'",
+        ),
+        (
+            _set("spec.containers.0.ports.0.containerPort", "abc"),
+            "spec.containers[0].ports[0].containerPort",
+            "must be an integer, not str 'abc'",
+        ),
+        (
+            _set("spec.containers.0.ports.0.containerPort", "8080"),
+            "spec.containers[0].ports[0].containerPort",
+            "must be an integer",
+        ),
+        (
+            _set("spec.containers.0.ports.0.containerPort", 70000),
+            "spec.containers[0].ports[0].containerPort",
+            "between 1 and 65535",
+        ),
+        (
+            _set("spec.containers.0.ports.0.hostIP", ""),
+            "spec.containers[0].ports[0].hostIP",
+            "must not be empty",
+        ),
+        (
+            _set("spec.containers.0.ports.0.protocol", "HTTP"),
+            "spec.containers[0].ports[0].protocol",
+            "must be one of 'TCP', 'UDP', 'SCTP', not 'HTTP'",
+        ),
+        (
+            _set("spec.containers.0.volumeMounts.0.readOnly", "false"),
+            "spec.containers[0].volumeMounts[0].readOnly",
+            "must be true or false",
+        ),
+        (
+            _set("spec.initContainers.0.command", "cp /app.war /app"),
+            "spec.initContainers[0].command",
+            "must be a list, not str",
+        ),
+        (
+            _set("spec.initContainers.0.command.1", 5),
+            "spec.initContainers[0].command[1]",
+            "must be a string, not int 5",
+        ),
+        (
+            _set("spec.containers.0.image", _DELETE),
+            "spec.containers[0].image",
+            "is required",
+        ),
+        (
+            _set("spec.containers.0", "tomcat"),
+            "spec.containers[0]",
+            "must be a mapping, not str",
+        ),
+        (_set("spec.containers", []), "spec.containers", "at least one container"),
+        (
+            _set("spec.volumes.0.hostPath", {"path": "/srv"}),
+            "spec.volumes[0]",
+            "exactly one volume source of emptyDir, hostPath",
+        ),
+        (
+            _set("spec.volumes.0.emptyDir", {"medium": "Disk"}),
+            "spec.volumes[0].emptyDir.medium",
+            "must be '' or 'Memory'",
+        ),
+        (
+            _set("spec.containers.0.readinessProbe", {"httpGet": {"port": "web"}}),
+            "spec.containers[0].readinessProbe.httpGet.port",
+            "names no port of this container: 'web'",
+        ),
+        (
+            _set("spec.containers.0.readinessProbe", {"httpGet": {"port": True}}),
+            "spec.containers[0].readinessProbe.httpGet.port",
+            "must be a port number or name",
+        ),
+        (_set("spec.restartPolicy", "Sometimes"), "spec.restartPolicy", "must be one of"),
+        (
+            _set("spec.terminationGracePeriodSeconds", -1),
+            "spec.terminationGracePeriodSeconds",
+            "at least 0",
+        ),
+        (_set("metadata.name", _DELETE), "metadata.name", "is required"),
+        (_set("metadata.name", "Java_Web"), "metadata.name", "not a valid pod name"),
+        (_set("metadata.labels", {"version": 1}), "metadata.labels['version']", "string"),
+        (_set("metadata.labels", ["a"]), "metadata.labels", "must be a mapping"),
+        (_set("metadata", ["a"]), "metadata", "must be a mapping"),
+        (_set("spec", _DELETE), "spec", "is required"),
+    ],
+)
+def test_error_paths(mutate: Callable[[dict[str, Any]], None], path: str, match: str) -> None:
+    doc = seed_doc()
+    mutate(doc)
+    with pytest.raises(SpecError, match=re.escape(match)) as info:
+        load_doc(doc)
+    assert type(info.value) is SpecError
+    assert info.value.path == path
+    assert str(info.value).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "path"),
+    [
+        ("kind", "Deployment", "kind"),
+        ("kind", _DELETE, "kind"),
+        ("apiVersion", "apps/v1", "apiVersion"),
+        ("apiVersion", "v2", "apiVersion"),
+    ],
+)
+def test_wrong_kind_or_api_version(key: str, value: Any, path: str) -> None:
+    doc = seed_doc()
+    doc["spec"]["template"] = {"anything": 1}  # reported after kind and apiVersion
+    _set(key, value)(doc)
+    with pytest.raises(SpecError) as info:
+        load_doc(doc)
+    assert info.value.path == path
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (SEED + "---\n" + SEED, "exactly one document (a Pod), found 2"),
+        ("", "found 0"),
+        ("# just a comment\n", "found 0"),
+        ("- a\n- b\n", "must be a mapping, not list"),
+        ("apiVersion: v1\nkind: [Pod\n", "not a valid YAML or JSON document"),
+    ],
+)
+def test_not_one_manifest(text: str, match: str) -> None:
+    with pytest.raises(SpecError, match=re.escape(match)) as info:
+        load_pod(text)
+    assert info.value.path == ""
+
+
+def test_trailing_document_marker_is_fine() -> None:
+    assert load_pod(SEED + "---\n") == SEED_POD
+
+
+# depends_on in annotations
+
+
+DEPENDENT = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: deps
+  annotations:
+    owner: team-a
+    depends-on.asyncpod.io/web: "db:ready, cache"
+spec:
+  containers:
+  - name: db
+    image: postgres:16
+    readinessProbe:
+      exec:
+        command: [pg_isready]
+  - name: cache
+    image: redis:7
+  - name: web
+    image: nginx:1.25
+"""
+
+
+def test_depends_on_annotation_round_trip() -> None:
+    pod = load_pod(DEPENDENT)
+    assert pod.annotations == {"owner": "team-a"}
+    assert pod.container("web").depends_on == (
+        Dependency(name="db", condition=Condition.READY),
+        Dependency(name="cache", condition=Condition.STARTED),
+    )
+    text = dump_pod(pod)
+    assert (
+        yaml.safe_load(text)["metadata"]["annotations"]
+        == yaml.safe_load(DEPENDENT)["metadata"]["annotations"]
+    )
+    assert load_pod(text) == pod
+
+
+def _with_annotations(annotations: dict[str, Any]) -> str:
+    doc = yaml.safe_load(DEPENDENT)
+    doc["metadata"]["annotations"] = annotations
+    doc["spec"]["initContainers"] = [{"name": "init", "image": "busybox"}]
+    return yaml.safe_dump(doc)
+
+
+_WEB = 'metadata.annotations["depends-on.asyncpod.io/web"]'
+
+
+@pytest.mark.parametrize(
+    ("annotations", "path", "match"),
+    [
+        (
+            {"depends-on.asyncpod.io/x": "db"},
+            'metadata.annotations["depends-on.asyncpod.io/x"]',
+            "names no container of the pod: 'x'",
+        ),
+        ({"depends-on.asyncpod.io/web": "nope"}, _WEB, "names no container of the pod: 'nope'"),
+        ({"depends-on.asyncpod.io/web": "db:done"}, _WEB, "must be one of 'started'"),
+        ({"depends-on.asyncpod.io/web": "cache:ready"}, _WEB, "needs a readiness probe"),
+        ({"depends-on.asyncpod.io/web": "db,,cache"}, _WEB, "an entry without a container"),
+        ({"depends-on.asyncpod.io/web": "web"}, _WEB, "cannot depend on itself"),
+        ({"depends-on.asyncpod.io/web": "db, db:ready"}, _WEB, "duplicate dependency 'db'"),
+        ({"depends-on.asyncpod.io/web": "init"}, _WEB, "'init' is an init container"),
+        ({"depends-on.asyncpod.io/web": 3}, _WEB, "must be a string"),
+        (
+            {"depends-on.asyncpod.io/init": "db"},
+            'metadata.annotations["depends-on.asyncpod.io/init"]',
+            "init containers run in list order",
+        ),
+    ],
+)
+def test_depends_on_annotation_errors(annotations: dict[str, Any], path: str, match: str) -> None:
+    with pytest.raises(SpecError, match=re.escape(match)) as info:
+        load_pod(_with_annotations(annotations))
+    assert info.value.path == path
+
+
+def test_dependency_cycle() -> None:
+    text = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: cycle
+  annotations:
+    depends-on.asyncpod.io/a: b
+    depends-on.asyncpod.io/b: c
+    depends-on.asyncpod.io/c: a:completed
+spec:
+  containers:
+  - {name: a, image: busybox}
+  - {name: b, image: busybox}
+  - {name: c, image: busybox}
+"""
+    with pytest.raises(DependencyCycleError) as info:
+        load_pod(text)
+    assert info.value.cycle == ("a", "b", "c", "a")
+    assert str(info.value) == (
+        'metadata.annotations["depends-on.asyncpod.io/c"]: dependency cycle: a -> b -> c -> a'
+    )
+
+
+def test_depends_on_empty_annotation_means_none() -> None:
+    pod = load_pod(_with_annotations({"depends-on.asyncpod.io/web": " "}))
+    assert pod.container("web").depends_on == ()
+    assert pod.annotations == {}
+
+
+def test_dump_refuses_reserved_annotation() -> None:
+    pod = load_pod(_with_annotations({"owner": "me"}))
+    pod = attrs.evolve(pod, annotations={"depends-on.asyncpod.io/web": "db"})
+    with pytest.raises(SpecError, match="reserved") as info:
+        dump_pod(pod)
+    assert info.value.path == _WEB
+
+
+# Property: any valid Pod survives dump -> load.
+#
+# The strategies are built once, at module level: hypothesis validates every strategy
+# object it meets, so building them inside composites per draw makes generation slow.
+
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_LABEL = st.builds(
+    lambda head, tail: head + tail.rstrip("-"),
+    st.sampled_from(_LOWER),
+    st.text(_LOWER + "0123456789-", max_size=8),
+)
+_TEXT = st.text(max_size=12)  # any unicode: exercises YAML quoting
+_NONEMPTY = st.text(min_size=1, max_size=12)
+_COMMAND = st.lists(_TEXT, min_size=1, max_size=3)
+_POSITIVE = st.integers(1, 100)
+_PORT_NUMBER = st.integers(1, 65535)
+_IMAGES = st.sampled_from(
+    [
+        "busybox",
+        "localhost/asyncpod/busybox:latest",
+        "app:v2",
+        "registry.example.com:5000/team/app:1.0",
+        "quay.io/x/y@sha256:" + "0f" * 32,
+    ]
+)
+_HANDLER_KINDS = st.sampled_from(["exec", "http_get", "tcp_socket"])
+_HEADERS = st.lists(st.builds(HTTPHeader, name=_NONEMPTY, value=_TEXT), max_size=2)
+_ENV = st.lists(
+    st.builds(
+        EnvVar,
+        name=st.builds(str.__add__, st.sampled_from("_Ab"), st.text("AZaz09_.-", max_size=6)),
+        value=_TEXT,
+    ),
+    max_size=3,
+)
+_SUB_PATH = st.lists(_LABEL, min_size=1, max_size=2).map("/".join)
+_LABEL_KEY = _LABEL | st.builds("{}.io/{}".format, _LABEL, _LABEL)
+_STRING_MAP = st.dictionaries(_LABEL_KEY, _TEXT, max_size=3)
+_VOLUME_SOURCE = st.one_of(
+    st.builds(
+        EmptyDirVolumeSource,
+        medium=st.sampled_from(["", "Memory"]),
+        size_limit=st.sampled_from([None, "64Mi", "1Gi", "500k", "1.5G"]),
+    ).map(lambda source: {"empty_dir": source}),
+    st.builds(
+        HostPathVolumeSource,
+        path=_LABEL.map("/{}".format),
+        type=st.sampled_from(["", "Directory", "DirectoryOrCreate", "File"]),
+    ).map(lambda source: {"host_path": source}),
+)
+
+
+def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.none() | strategy
+
+
+_OPTIONAL_TEXT = _optional(_NONEMPTY)
+
+
+@st.composite
+def _probes(draw: st.DrawFn, port_names: tuple[str, ...], kind: str) -> Probe:
+    def port() -> int | str:
+        if port_names and draw(st.booleans()):
+            return draw(st.sampled_from(port_names))
+        return draw(_PORT_NUMBER)
+
+    handler = draw(_HANDLER_KINDS)
+    action: Any
+    if handler == "exec":
+        action = ExecAction(command=draw(_COMMAND))
+    elif handler == "http_get":
+        action = HTTPGetAction(
+            port=port(),
+            path="/" + draw(_TEXT),
+            host=draw(_OPTIONAL_TEXT),
+            scheme=draw(st.sampled_from(["HTTP", "HTTPS"])),
+            http_headers=draw(_HEADERS),
+        )
+    else:
+        action = TCPSocketAction(port=port(), host=draw(_OPTIONAL_TEXT))
+    return Probe(
+        **{handler: action},
+        initial_delay_seconds=draw(st.integers(0, 100)),
+        period_seconds=draw(_POSITIVE),
+        timeout_seconds=draw(_POSITIVE),
+        success_threshold=draw(_POSITIVE) if kind == "readiness" else 1,
+        failure_threshold=draw(_POSITIVE),
+        termination_grace_period_seconds=(
+            None if kind == "readiness" else draw(_optional(_POSITIVE))
+        ),
+    )
+
+
+@st.composite
+def _handlers(draw: st.DrawFn, grace: int) -> LifecycleHandler:
+    kind = draw(st.sampled_from(["exec", "http_get", "sleep"]))
+    if kind == "exec":
+        return LifecycleHandler(exec=ExecAction(command=draw(_COMMAND)))
+    if kind == "http_get":
+        return LifecycleHandler(http_get=HTTPGetAction(port=draw(_PORT_NUMBER)))
+    seconds = draw(st.integers(0, 120)) % (grace + 1)  # a sleep may not outlast the grace period
+    return LifecycleHandler(sleep=SleepAction(seconds=seconds))
+
+
+@st.composite
+def _containers(
+    draw: st.DrawFn,
+    name: str,
+    role: str,  # "init", "sidecar" or "app"
+    volumes: tuple[str, ...],
+    first_port: int,
+    grace: int,
+    dependencies: tuple[Dependency, ...],
+) -> Container:
+    """A container whose ports are numbered from *first_port* (unique pod-wide)."""
+    ports = [
+        ContainerPort(
+            container_port=draw(_PORT_NUMBER),
+            host_port=draw(st.sampled_from([None, 20000 + number])),
+            host_ip=draw(st.sampled_from([None, "127.0.0.1", "::1"])),
+            protocol=draw(st.sampled_from(Protocol)),
+            name=draw(st.sampled_from([None, f"p{number}"])),
+        )
+        for number in range(first_port, first_port + draw(st.integers(0, 2)))
+    ]
+    port_names = tuple(p.name for p in ports if p.name is not None)
+    mount_paths = draw(st.lists(_LABEL, max_size=len(volumes), unique=True))
+    mounts = [
+        VolumeMount(
+            name=draw(st.sampled_from(volumes)),
+            mount_path="/" + path,
+            read_only=draw(st.booleans()),
+            sub_path=draw(_optional(_SUB_PATH)),
+        )
+        for path in mount_paths
+    ]
+    hooked = role != "init"  # plain init containers take no probes or hooks
+
+    def probe(kind: str) -> Probe | None:
+        return draw(_optional(_probes(port_names, kind))) if hooked else None
+
+    def hook() -> LifecycleHandler | None:
+        return draw(_optional(_handlers(grace)))
+
+    if role == "app":
+        restart_policy = draw(_optional(st.sampled_from(RestartPolicy)))
+    else:
+        restart_policy = RestartPolicy.ALWAYS if role == "sidecar" else None
+    return Container(
+        name=name,
+        image=draw(_IMAGES),
+        command=draw(st.lists(_TEXT, max_size=3)),
+        args=draw(st.lists(_TEXT, max_size=3)),
+        working_dir=draw(_OPTIONAL_TEXT),
+        env=draw(_ENV),
+        ports=ports,
+        volume_mounts=mounts,
+        image_pull_policy=draw(_optional(st.sampled_from(PullPolicy))),
+        restart_policy=restart_policy,
+        startup_probe=probe("startup"),
+        readiness_probe=probe("readiness"),
+        liveness_probe=probe("liveness"),
+        lifecycle=(
+            Lifecycle(post_start=hook(), pre_stop=hook())
+            if hooked and draw(st.booleans())
+            else None
+        ),
+        depends_on=dependencies,
+    )
+
+
+@st.composite
+def pods(draw: st.DrawFn) -> Pod:
+    """A valid Pod: init containers, sidecars and app containers, with a random DAG of
+    depends_on among app containers (each depends only on earlier ones, or sidecars)."""
+    names = draw(st.lists(_LABEL, min_size=1, max_size=5, unique=True))
+    first_app = draw(st.integers(0, len(names) - 1))
+    roles = [draw(st.sampled_from(["init", "sidecar"])) for _ in names[:first_app]]
+    roles += ["app"] * (len(names) - first_app)
+    volume_names = tuple(draw(st.lists(_LABEL, max_size=3, unique=True)))
+    grace = draw(st.integers(0, 120))
+    built: list[tuple[str, Container]] = []
+    for name, role in zip(names, roles, strict=True):
+        dependencies = []
+        targets = [c for r, c in built if r in ("app", "sidecar")]
+        if role == "app" and targets:
+            chosen = draw(st.lists(st.sampled_from(targets), unique_by=lambda c: c.name))
+            for target in chosen:
+                conditions = [Condition.STARTED, Condition.COMPLETED]
+                if target.readiness_probe is not None:
+                    conditions.append(Condition.READY)
+                condition = draw(st.sampled_from(conditions))
+                dependencies.append(Dependency(name=target.name, condition=condition))
+        first_port = sum(len(c.ports) for _, c in built)
+        container = draw(
+            _containers(name, role, volume_names, first_port, grace, tuple(dependencies))
+        )
+        built.append((role, container))
+    return Pod(
+        name=".".join(draw(st.lists(_LABEL, min_size=1, max_size=3))),
+        init_containers=[c for r, c in built if r != "app"],
+        containers=[c for r, c in built if r == "app"],
+        volumes=[Volume(name=name, **draw(_VOLUME_SOURCE)) for name in volume_names],
+        restart_policy=draw(st.sampled_from(RestartPolicy)),
+        termination_grace_period_seconds=grace,
+        hostname=draw(_optional(_LABEL)),
+        share_process_namespace=draw(st.booleans()),
+        labels=draw(_STRING_MAP),
+        annotations=draw(_STRING_MAP),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(pods())
+def test_property_dump_load_round_trip(pod: Pod) -> None:
+    text = dump_pod(pod)
+    assert "dependsOn" not in text
+    assert load_pod(text) == pod
