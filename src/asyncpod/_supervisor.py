@@ -607,15 +607,17 @@ class _Runner:
                 policy is RestartPolicy.ON_FAILURE and code != 0
             )
             if not restart:
-                self.final = True
+                # Read the logs before anyone can see this container as final, so that the
+                # error naming it (not a dependent's) is the one bring-up reports.
                 if code != 0:
                     await self._collect_log_tail()
-                self.notify()
                 if code != 0 and self.kind is StepKind.INIT:
                     self.sup.init_failed = True
                     self.sup.fail(
                         ContainerFailedError(self.name, code, "init container failed", self.log_tail)
                     )
+                self.final = True
+                self.notify()
                 return
             if finished_at - started_at >= BACKOFF_RESET:
                 backoff = 0.0
