@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from asyncpod.backends import FakeBackend
+from asyncpod.backends._podman_service import candidate_urls
 from asyncpod.testing import virtual_time
+from podman_images import ensure_test_image
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -23,3 +26,45 @@ async def fake() -> AsyncIterator[FakeBackend]:
     async with FakeBackend() as backend:
         yield backend
         assert backend.objects() == []
+
+
+# Podman: session fixtures, synchronous, through podman-py directly. A test that asks for
+# them is skipped when no Podman service answers -- unless ASYNCPOD_REQUIRE_PODMAN=1 (CI),
+# which makes that a failure.
+
+
+def _ping(url: str) -> bool:
+    from podman import PodmanClient
+
+    try:
+        with PodmanClient(base_url=url) as client:
+            response = client.api.get("/_ping", timeout=(3, 3))
+            return bool(response.status_code == 200)
+    except Exception:  # any failure means "not this one"
+        return False
+
+
+@pytest.fixture(scope="session")
+def podman_url() -> str:
+    urls = [os.environ["ASYNCPOD_PODMAN_URL"]] if os.environ.get("ASYNCPOD_PODMAN_URL") else []
+    urls += candidate_urls(None)[0]
+    for url in urls:
+        if _ping(url):
+            return url
+    message = f"no Podman service answers (tried {', '.join(urls)})"
+    if os.environ.get("ASYNCPOD_REQUIRE_PODMAN") == "1":
+        pytest.fail(f"{message}, and ASYNCPOD_REQUIRE_PODMAN=1", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def podman_client(podman_url: str) -> Iterator[Any]:
+    from podman import PodmanClient
+
+    with PodmanClient(base_url=podman_url) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def image(podman_client: Any) -> str:
+    return ensure_test_image(podman_client)

@@ -42,8 +42,11 @@ def _applets(busybox: Path) -> list[str]:
     return sorted({line.strip() for line in out.splitlines() if line.strip()} - {"busybox"})
 
 
-def busybox_rootfs_tar() -> bytes:
-    """A rootfs tarball: ``bin/busybox``, one symlink per applet, and a few empty dirs."""
+def busybox_rootfs_tar(extra: dict[str, tuple[bytes, int]] | None = None) -> bytes:
+    """A rootfs tarball: ``bin/busybox``, one symlink per applet, and a few empty dirs.
+
+    *extra* adds files: path -> (content, mode); their parent directories are created.
+    """
     busybox = busybox_path()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -63,6 +66,21 @@ def busybox_rootfs_tar() -> bytes:
             info.linkname = "busybox"
             info.mode = 0o777
             tar.addfile(info)
+        made: set[str] = set()
+        for path, (content, mode) in sorted((extra or {}).items()):
+            parts = path.strip("/").split("/")
+            for i in range(1, len(parts)):
+                parent = "/".join(parts[:i])
+                if parent not in made and parent not in ("bin", "tmp", "etc", "var", "root"):
+                    info = tarfile.TarInfo(parent)
+                    info.type = tarfile.DIRTYPE
+                    info.mode = 0o755
+                    tar.addfile(info)
+                made.add(parent)
+            info = tarfile.TarInfo("/".join(parts))
+            info.size = len(content)
+            info.mode = mode
+            tar.addfile(info, io.BytesIO(content))
         for name, text in (
             ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"),
             ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
@@ -75,8 +93,13 @@ def busybox_rootfs_tar() -> bytes:
     return buf.getvalue()
 
 
-def ensure_test_image(client: Any, image: str = TEST_IMAGE) -> str:
-    """Import *image* into the Podman service of *client* (a ``PodmanClient``) if missing."""
+def ensure_test_image(
+    client: Any, image: str = TEST_IMAGE, extra: dict[str, tuple[bytes, int]] | None = None
+) -> str:
+    """Import *image* into the Podman service of *client* (a ``PodmanClient``) if missing.
+
+    The image is busybox plus the *extra* files (see :func:`busybox_rootfs_tar`).
+    """
     api = client.api
     response = api.get(f"/images/{image}/exists", timeout=30)
     if response.status_code == 204:
@@ -88,7 +111,7 @@ def ensure_test_image(client: Any, image: str = TEST_IMAGE) -> str:
             "changes": ["ENV PATH=/bin", 'CMD ["/bin/sh"]'],
             "message": "asyncpod test image (busybox)",
         },
-        data=busybox_rootfs_tar(),
+        data=busybox_rootfs_tar(extra),
         headers={"Content-Type": "application/x-tar"},
         timeout=120,
     )

@@ -53,46 +53,6 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-# Session fixtures (synchronous, through podman-py directly)
-
-
-def _ping(url: str) -> bool:
-    from podman import PodmanClient
-
-    try:
-        with PodmanClient(base_url=url) as client:
-            response = client.api.get("/_ping", timeout=(3, 3))
-            return bool(response.status_code == 200)
-    except Exception:  # any failure means "not this one"
-        return False
-
-
-@pytest.fixture(scope="session")
-def podman_url() -> str:
-    urls = [os.environ["ASYNCPOD_PODMAN_URL"]] if os.environ.get("ASYNCPOD_PODMAN_URL") else []
-    urls += candidate_urls(None)[0]
-    for url in urls:
-        if _ping(url):
-            return url
-    message = f"no Podman service answers (tried {', '.join(urls)})"
-    if os.environ.get("ASYNCPOD_REQUIRE_PODMAN") == "1":
-        pytest.fail(f"{message}, and ASYNCPOD_REQUIRE_PODMAN=1", pytrace=False)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="session")
-def podman_client(podman_url: str) -> Iterator[Any]:
-    from podman import PodmanClient
-
-    with PodmanClient(base_url=podman_url) as client:
-        yield client
-
-
-@pytest.fixture(scope="session")
-def image(podman_client: Any) -> str:
-    return ensure_test_image(podman_client)
-
-
 def _remove_labelled(client: Any, key: str, value: str) -> None:
     import json
 

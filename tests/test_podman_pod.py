@@ -1,0 +1,198 @@
+"""Pods on real Podman: the conformance suite, the seed's javaweb-2 verbatim, pod sharing,
+and the cancellation sweep (no mocks; skipped without Podman unless ASYNCPOD_REQUIRE_PODMAN=1).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import asyncpod
+from asyncpod import Container, EmptyDirVolumeSource, Pod, Volume, VolumeMount
+from asyncpod.backends import PodmanBackend
+from asyncpod.kube import load_pod
+from asyncpod.testing import CONFORMANCE_CHECKS, BackendFixture, run_check
+from podman_images import TEST_IMAGE, ensure_test_image
+
+pytestmark = [pytest.mark.podman, pytest.mark.anyio]
+
+SEED = Path(__file__).parent.parent / "examples" / "javaweb-2.yaml"
+WAR = b"PK\x03\x04 javaweb-2 stand-in war " + bytes(range(256))
+# Like Tomcat's own start script it stops on SIGTERM (busybox httpd as PID 1 would not).
+START_SH = b"""#!/bin/sh
+httpd -f -p 8080 -h /root/apache-tomcat-7.0/webapps &
+trap 'kill $!; exit 0' TERM
+wait
+"""
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Real time: Podman does real work."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def podman(podman_url: str, image: str) -> AsyncIterator[PodmanBackend]:
+    async with PodmanBackend(podman_url) as backend:
+        yield backend
+
+
+@pytest.fixture(scope="session")
+def seed_images(podman_client: Any) -> None:
+    """The seed's images, made locally from busybox: app:v2 holds the war, tomcat serves it."""
+    ensure_test_image(podman_client, "localhost/app:v2", {"app.war": (WAR, 0o644)})
+    ensure_test_image(
+        podman_client,
+        "localhost/tomcat:7.0",
+        {
+            "root/apache-tomcat-7.0.42-v2/bin/start.sh": (START_SH, 0o755),
+            "root/apache-tomcat-7.0/webapps/.keep": (b"", 0o644),
+        },
+    )
+
+
+def _left_behind(client: Any, key: str, value: str) -> list[str]:
+    """Every pod, container and volume labelled key=value, asked of Podman directly."""
+    filters = json.dumps({"label": [f"{key}={value}"]})
+    api = client.api
+    found = [f"pod {p['Name']}" for p in api.get("/pods/json", params={"filters": filters}).json() or []]
+    containers = api.get("/containers/json", params={"filters": filters, "all": "true"}).json()
+    found += [f"container {c['Names'][0]}" for c in containers or []]
+    volumes = api.get("/volumes/json", params={"filters": filters}).json()
+    found += [f"volume {v['Name']}" for v in volumes or []]
+    return found
+
+
+@pytest.mark.parametrize("check", CONFORMANCE_CHECKS.values(), ids=CONFORMANCE_CHECKS.keys())
+async def test_podman_backend_conforms(
+    check: Callable[[BackendFixture], Awaitable[None]], podman: PodmanBackend, podman_client: Any
+) -> None:
+    """PodmanBackend passes each conformance check, as the FakeBackend does."""
+    fixture = BackendFixture(podman, TEST_IMAGE)
+    await run_check(check, fixture)
+    assert _left_behind(podman_client, "io.asyncpod.run", fixture.run) == []
+
+
+async def test_seed_javaweb2_verbatim(
+    podman: PodmanBackend, podman_client: Any, seed_images: None
+) -> None:
+    """The seed's manifest, verbatim: the war copied by the init container is served on 8001."""
+    pod = load_pod(SEED)
+    async with asyncpod.open_pod(pod, backend=podman) as running:
+        status = running.status()
+        assert status.container("war").exit_code == 0
+        assert status.phase is asyncpod.Phase.RUNNING
+        body = b""
+        with anyio.fail_after(20):
+            while body != WAR:
+                try:
+                    body = await anyio.to_thread.run_sync(_http_get, "http://127.0.0.1:8001/app.war")
+                except OSError:
+                    await anyio.sleep(0.2)
+        run = running.run_id
+    assert _left_behind(podman_client, "io.asyncpod.run", run) == []
+
+
+def _http_get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a local test URL
+        data: bytes = response.read()
+        return data
+
+
+def _server(name: str, **kwargs: Any) -> Container:
+    script = "trap 'exit 0' TERM; while true; do sleep 0.2; done"
+    return Container(name=name, image=TEST_IMAGE, command=["sh", "-c", script], **kwargs)
+
+
+async def test_pod_shares_localhost_ip_and_volumes(podman: PodmanBackend) -> None:
+    """Containers of a pod reach each other on localhost, share one IP, see init data,
+    and a read-only mount refuses writes."""
+    www = [VolumeMount(name="www", mount_path="/www")]
+    pod = Pod(
+        name="apt-share",
+        init_containers=[
+            Container(name="init", image=TEST_IMAGE, volume_mounts=www,
+                      command=["sh", "-c", "echo from-init > /www/index.html"]),
+        ],  # fmt: skip
+        containers=[
+            Container(name="web", image=TEST_IMAGE, volume_mounts=www,
+                      command=["httpd", "-f", "-p", "8080", "-h", "/www"]),
+            _server("client", volume_mounts=[VolumeMount(name="www", mount_path="/ro", read_only=True)]),
+        ],  # fmt: skip
+        volumes=[Volume(name="www", empty_dir=EmptyDirVolumeSource())],
+        termination_grace_period_seconds=2,
+    )
+    async with asyncpod.open_pod(pod, backend=podman) as running:
+        with anyio.fail_after(20):
+            while True:
+                got = await running.exec("client", ["wget", "-qO-", "http://127.0.0.1:8080/"])
+                if got.exit_code == 0:
+                    break
+                await anyio.sleep(0.2)
+        assert got.stdout == b"from-init\n"
+        ips = [
+            (await running.exec(name, ["hostname", "-i"])).stdout for name in ("web", "client")
+        ]
+        assert ips[0] == ips[1] and ips[0].strip()
+        assert (await running.exec("client", ["cat", "/ro/index.html"])).stdout == b"from-init\n"
+        refused = await running.exec("client", ["sh", "-c", "echo x > /ro/new"])
+        assert refused.exit_code != 0
+        assert b"Read-only" in refused.stderr
+
+
+class _CancelAt(PodmanBackend):
+    """A PodmanBackend that cancels a scope at its k-th call."""
+
+    def __init__(self, url: str, k: int, scope: anyio.CancelScope) -> None:
+        super().__init__(url)
+        self.k, self.scope, self.count = k, scope, 0
+
+    def _tick(self) -> None:
+        self.count += 1
+        if self.count == self.k:
+            self.scope.cancel()
+
+
+for _name in ("ensure_image", "image_exists", "pull_image", "create_pod", "create_volume",
+              "create_container", "start_container", "wait_container", "inspect_container",
+              "exec", "stop_container"):  # fmt: skip
+
+    def _counting(name: str) -> Callable[..., Awaitable[Any]]:
+        async def method(self: _CancelAt, *args: Any, **kwargs: Any) -> Any:
+            self._tick()
+            return await getattr(PodmanBackend, name)(self, *args, **kwargs)
+
+        return method
+
+    setattr(_CancelAt, _name, _counting(_name))
+
+
+async def test_cancellation_sweep_leaves_nothing(podman_url: str, podman_client: Any) -> None:
+    """Cancel bring-up at its k-th backend call, for every k: Podman holds nothing of the pod."""
+    pod = Pod(
+        name="apt-sweep",
+        init_containers=[
+            Container(name="init", image=TEST_IMAGE, command=["true"]),
+            _server("side", restart_policy="Always"),
+        ],
+        containers=[_server("a"), _server("b", depends_on=["a"])],
+        volumes=[Volume(name="v", empty_dir=EmptyDirVolumeSource())],
+        termination_grace_period_seconds=2,
+    )
+    with anyio.CancelScope() as never:
+        async with _CancelAt(podman_url, 0, never) as counter, asyncpod.open_pod(pod, backend=counter):
+            total = counter.count
+    assert total >= 8
+    for k in range(1, total + 1):
+        with anyio.CancelScope() as scope:
+            async with _CancelAt(podman_url, k, scope) as backend:
+                async with asyncpod.open_pod(pod, backend=backend):
+                    pass
+        assert _left_behind(podman_client, "io.asyncpod.pod", pod.name) == [], f"cancelled at {k}"
