@@ -62,8 +62,10 @@ def main() -> int:
             target = TARGETS.get(n)
             verdict = "" if target is None else ("ok" if median < target else "SLOW")
             failed |= verdict == "SLOW"
-            print(f"{n:>6} containers  {backend:<7} median {median:7.3f} s  "
-                  f"(min {min(times):.3f}, target {target} s) {verdict}")  # fmt: skip
+            print(
+                f"{n:>6} containers  {backend:<7} median {median:7.3f} s  "
+                f"(min {min(times):.3f}, target {target} s) {verdict}"
+            )
     return 1 if failed else 0
 
 

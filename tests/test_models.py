@@ -49,9 +49,15 @@ class TestContainer:
 
     @pytest.mark.parametrize(
         "image",
-        ["busybox", "app:v2", "tomcat:7.0", "localhost/busybox:latest", "quay.io:443/a/b-c_d:1.0",
-         "docker.io/library/alpine@sha256:" + "a" * 64],
-    )  # fmt: skip
+        [
+            "busybox",
+            "app:v2",
+            "tomcat:7.0",
+            "localhost/busybox:latest",
+            "quay.io:443/a/b-c_d:1.0",
+            "docker.io/library/alpine@sha256:" + "a" * 64,
+        ],
+    )
     def test_good_images(self, image: str) -> None:
         """Image references follow the OCI reference grammar."""
         assert Container(name="a", image=image).image == image
@@ -67,7 +73,10 @@ class TestContainer:
         assert error(lambda: ContainerPort(container_port=80, host_port=70000)).path == "hostPort"
         assert error(lambda: ContainerPort(container_port="80")).path == "containerPort"  # type: ignore[arg-type]
         assert error(lambda: ContainerPort(container_port=80, protocol="HTTP")).path == "protocol"
-        twice = [ContainerPort(container_port=1, name="web"), ContainerPort(container_port=2, name="web")]
+        twice = [
+            ContainerPort(container_port=1, name="web"),
+            ContainerPort(container_port=2, name="web"),
+        ]
         assert error(lambda: c(ports=twice)).path == "ports[1].name"
 
     def test_env_names_and_dict_form(self) -> None:
@@ -133,7 +142,9 @@ class TestPod:
         err = error(lambda: pod(containers=[c("a", depends_on={"b": "ready"}), c("b")]))
         assert err.path == "spec.containers[0].dependsOn[0].condition"
         err = error(
-            lambda: pod(init_containers=[c("i", command=["true"])], containers=[c("a", depends_on=["i"])])
+            lambda: pod(
+                init_containers=[c("i", command=["true"])], containers=[c("a", depends_on=["i"])]
+            )
         )
         assert err.path == "spec.containers[0].dependsOn[0].name"
         assert error(lambda: c("a", depends_on=["a"])).path == "dependsOn[0].name"
@@ -142,7 +153,13 @@ class TestPod:
     def test_cycle_is_named(self) -> None:
         """A dependency cycle is reported as the cycle itself."""
         with pytest.raises(asyncpod.DependencyCycleError) as info:
-            pod(containers=[c("a", depends_on=["b"]), c("b", depends_on=["c"]), c("c", depends_on=["a"])])
+            pod(
+                containers=[
+                    c("a", depends_on=["b"]),
+                    c("b", depends_on=["c"]),
+                    c("c", depends_on=["a"]),
+                ]
+            )
         assert info.value.cycle == ("a", "b", "c", "a")
         assert "a -> b -> c -> a" in str(info.value)
 
@@ -168,7 +185,9 @@ class TestPod:
     def test_sleep_hook_within_grace_period(self) -> None:
         """A sleep hook may not outlast the pod's grace period."""
         hook = Lifecycle(pre_stop=LifecycleHandler(sleep=SleepAction(seconds=60)))
-        err = error(lambda: pod(containers=[c("a", lifecycle=hook)], termination_grace_period_seconds=30))
+        err = error(
+            lambda: pod(containers=[c("a", lifecycle=hook)], termination_grace_period_seconds=30)
+        )
         assert err.path == "spec.containers[0].lifecycle.preStop.sleep.seconds"
 
     def test_spec_error_is_value_error(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -37,9 +39,19 @@ def test_kubernetes_init_sequence() -> None:
         "b": ["i2:completed", "a:started"],
     }
     assert [s.kind for s in plan.steps] == [
-        StepKind.INIT, StepKind.SIDECAR, StepKind.INIT, StepKind.APP, StepKind.APP
+        StepKind.INIT,
+        StepKind.SIDECAR,
+        StepKind.INIT,
+        StepKind.APP,
+        StepKind.APP,
     ]
-    assert [[s.name for s in layer] for layer in plan.layers()] == [["i1"], ["side"], ["i2"], ["a"], ["b"]]
+    assert [[s.name for s in layer] for layer in plan.layers()] == [
+        ["i1"],
+        ["side"],
+        ["i2"],
+        ["a"],
+        ["b"],
+    ]
     assert plan.stop_order() == ["b", "a", "side"]
     stop_after = {s.name: s.stop_after for s in plan.steps}
     assert stop_after["a"] == ("b",)
@@ -60,7 +72,10 @@ def test_sidecars_stop_in_reverse_order() -> None:
 
 def test_describe_shows_parallel_branches() -> None:
     """describe() prints one line per layer, parallel steps joined."""
-    pod = Pod(name="p", containers=[c("a"), c("b"), c("web", depends_on={"a": "completed", "b": "started"})])
+    pod = Pod(
+        name="p",
+        containers=[c("a"), c("b"), c("web", depends_on={"a": "completed", "b": "started"})],
+    )
     lines = list(StartupPlan.from_pod(pod).describe())
     assert lines == ["1. a [app] | b [app]", "2. web [app] after a:completed, b:started"]
 
@@ -71,9 +86,11 @@ def dags(draw: st.DrawFn) -> Pod:
     n = draw(st.integers(min_value=1, max_value=25))
     containers = []
     for i in range(n):
-        targets = draw(st.sets(st.integers(min_value=0, max_value=i - 1), max_size=4)) if i else set()
+        targets = (
+            draw(st.sets(st.integers(min_value=0, max_value=i - 1), max_size=4)) if i else set()
+        )
         conditions = [draw(st.sampled_from(["started", "completed"])) for _ in targets]
-        deps = {f"c{t}": cond for t, cond in zip(sorted(targets), conditions)}
+        deps = {f"c{t}": cond for t, cond in zip(sorted(targets), conditions, strict=True)}
         containers.append(c(f"c{i}", depends_on=deps))
     order = draw(st.permutations(containers))
     inits = [c(f"i{k}") for k in range(draw(st.integers(min_value=0, max_value=3)))]
@@ -139,7 +156,7 @@ def test_every_cycle_is_reported(graph: dict[str, list[str]]) -> None:
     cycle = info.value.cycle
     assert cycle[0] == cycle[-1]
     assert len(set(cycle[:-1])) == len(cycle) - 1
-    for a, b in zip(cycle, cycle[1:]):
+    for a, b in itertools.pairwise(cycle):
         assert b in graph[a], (a, b, cycle)
     assert info.value.path.startswith("spec.containers[")
 

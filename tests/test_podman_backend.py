@@ -40,7 +40,6 @@ from asyncpod.backends._base import (
     VolumeSpec,
 )
 from asyncpod.backends._podman import PodmanBackend
-from asyncpod.backends._podman_service import candidate_urls
 from podman_images import TEST_IMAGE, ensure_test_image
 
 pytestmark = [pytest.mark.podman, pytest.mark.anyio]

@@ -62,7 +62,9 @@ def _left_behind(client: Any, key: str, value: str) -> list[str]:
     """Every pod, container and volume labelled key=value, asked of Podman directly."""
     filters = json.dumps({"label": [f"{key}={value}"]})
     api = client.api
-    found = [f"pod {p['Name']}" for p in api.get("/pods/json", params={"filters": filters}).json() or []]
+    found = [
+        f"pod {p['Name']}" for p in api.get("/pods/json", params={"filters": filters}).json() or []
+    ]
     containers = api.get("/containers/json", params={"filters": filters, "all": "true"}).json()
     found += [f"container {c['Names'][0]}" for c in containers or []]
     volumes = api.get("/volumes/json", params={"filters": filters}).json()
@@ -93,7 +95,9 @@ async def test_seed_javaweb2_verbatim(
         with anyio.fail_after(20):
             while body != WAR:
                 try:
-                    body = await anyio.to_thread.run_sync(_http_get, "http://127.0.0.1:8001/app.war")
+                    body = await anyio.to_thread.run_sync(
+                        _http_get, "http://127.0.0.1:8001/app.war"
+                    )
                 except OSError:
                     await anyio.sleep(0.2)
         run = running.run_id
@@ -101,7 +105,7 @@ async def test_seed_javaweb2_verbatim(
 
 
 def _http_get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a local test URL
+    with urllib.request.urlopen(url, timeout=5) as response:
         data: bytes = response.read()
         return data
 
@@ -118,14 +122,24 @@ async def test_pod_shares_localhost_ip_and_volumes(podman: PodmanBackend) -> Non
     pod = Pod(
         name="apt-share",
         init_containers=[
-            Container(name="init", image=TEST_IMAGE, volume_mounts=www,
-                      command=["sh", "-c", "echo from-init > /www/index.html"]),
-        ],  # fmt: skip
+            Container(
+                name="init",
+                image=TEST_IMAGE,
+                volume_mounts=www,
+                command=["sh", "-c", "echo from-init > /www/index.html"],
+            ),
+        ],
         containers=[
-            Container(name="web", image=TEST_IMAGE, volume_mounts=www,
-                      command=["httpd", "-f", "-p", "8080", "-h", "/www"]),
-            _server("client", volume_mounts=[VolumeMount(name="www", mount_path="/ro", read_only=True)]),
-        ],  # fmt: skip
+            Container(
+                name="web",
+                image=TEST_IMAGE,
+                volume_mounts=www,
+                command=["httpd", "-f", "-p", "8080", "-h", "/www"],
+            ),
+            _server(
+                "client", volume_mounts=[VolumeMount(name="www", mount_path="/ro", read_only=True)]
+            ),
+        ],
         volumes=[Volume(name="www", empty_dir=EmptyDirVolumeSource())],
         termination_grace_period_seconds=2,
     )
@@ -137,9 +151,7 @@ async def test_pod_shares_localhost_ip_and_volumes(podman: PodmanBackend) -> Non
                     break
                 await anyio.sleep(0.2)
         assert got.stdout == b"from-init\n"
-        ips = [
-            (await running.exec(name, ["hostname", "-i"])).stdout for name in ("web", "client")
-        ]
+        ips = [(await running.exec(name, ["hostname", "-i"])).stdout for name in ("web", "client")]
         assert ips[0] == ips[1] and ips[0].strip()
         assert (await running.exec("client", ["cat", "/ro/index.html"])).stdout == b"from-init\n"
         refused = await running.exec("client", ["sh", "-c", "echo x > /ro/new"])
@@ -160,9 +172,19 @@ class _CancelAt(PodmanBackend):
             self.scope.cancel()
 
 
-for _name in ("ensure_image", "image_exists", "pull_image", "create_pod", "create_volume",
-              "create_container", "start_container", "wait_container", "inspect_container",
-              "exec", "stop_container"):  # fmt: skip
+for _name in (
+    "ensure_image",
+    "image_exists",
+    "pull_image",
+    "create_pod",
+    "create_volume",
+    "create_container",
+    "start_container",
+    "wait_container",
+    "inspect_container",
+    "exec",
+    "stop_container",
+):
 
     def _counting(name: str) -> Callable[..., Awaitable[Any]]:
         async def method(self: _CancelAt, *args: Any, **kwargs: Any) -> Any:
@@ -187,7 +209,10 @@ async def test_cancellation_sweep_leaves_nothing(podman_url: str, podman_client:
         termination_grace_period_seconds=2,
     )
     with anyio.CancelScope() as never:
-        async with _CancelAt(podman_url, 0, never) as counter, asyncpod.open_pod(pod, backend=counter):
+        async with (
+            _CancelAt(podman_url, 0, never) as counter,
+            asyncpod.open_pod(pod, backend=counter),
+        ):
             total = counter.count
     assert total >= 8
     for k in range(1, total + 1):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 import anyio
 import pytest
 
@@ -14,7 +17,6 @@ from asyncpod import (
     Phase,
     Pod,
     Probe,
-    RestartPolicy,
     Volume,
     VolumeMount,
 )
@@ -42,11 +44,25 @@ def seed_pod(**kwargs: object) -> Pod:
     fields: dict[str, object] = {
         "name": "javaweb-2",
         "init_containers": [
-            ctr("war", "cp", "/app.war", "/app", volume_mounts=[VolumeMount(name="app", mount_path="/app")])
+            ctr(
+                "war",
+                "cp",
+                "/app.war",
+                "/app",
+                volume_mounts=[VolumeMount(name="app", mount_path="/app")],
+            )
         ],
         "containers": [
-            ctr("tomcat", "httpd", "-f", "-p", "8080", "-h", "/webapps",
-                volume_mounts=[VolumeMount(name="app", mount_path="/webapps")]),  # fmt: skip
+            ctr(
+                "tomcat",
+                "httpd",
+                "-f",
+                "-p",
+                "8080",
+                "-h",
+                "/webapps",
+                volume_mounts=[VolumeMount(name="app", mount_path="/webapps")],
+            ),
         ],
         "volumes": [Volume(name="app", empty_dir=EmptyDirVolumeSource())],
     }
@@ -74,7 +90,9 @@ class TestBringUp:
             containers=[
                 ctr("web", depends_on=["api"]),
                 ctr("api", depends_on={"db": "ready", "migrate": "completed"}),
-                ctr("db", readiness_probe=Probe(exec=ExecAction(command=["true"]), period_seconds=5)),
+                ctr(
+                    "db", readiness_probe=Probe(exec=ExecAction(command=["true"]), period_seconds=5)
+                ),
                 ctr("migrate", "sleep", "30", restart_policy="OnFailure"),
                 ctr("cache"),
             ],
@@ -86,16 +104,24 @@ class TestBringUp:
             assert anyio.current_time() >= 30  # api waited for migrate to complete
             assert running.status().container("migrate").exit_code == 0
 
-    async def test_sidecar_is_started_before_next_init_and_stopped_last(self, fake: FakeBackend) -> None:
+    async def test_sidecar_is_started_before_next_init_and_stopped_last(
+        self, fake: FakeBackend
+    ) -> None:
         """A native sidecar gates the next init step on its startup probe and stops after apps."""
         fake.programs["log"] = Program(delay=None)
         pod = Pod(
             name="p",
             init_containers=[
                 ctr("init-a", "true"),
-                ctr("log", restart_policy="Always",
-                    startup_probe=Probe(exec=ExecAction(command=["test", "-e", "/ready"]),
-                                        period_seconds=1, failure_threshold=100)),  # fmt: skip
+                ctr(
+                    "log",
+                    restart_policy="Always",
+                    startup_probe=Probe(
+                        exec=ExecAction(command=["test", "-e", "/ready"]),
+                        period_seconds=1,
+                        failure_threshold=100,
+                    ),
+                ),
                 ctr("proxy", restart_policy="Always"),
                 ctr("init-b", "true"),
             ],
@@ -119,8 +145,14 @@ class TestBringUp:
         pod = Pod(
             name="p",
             containers=[
-                ctr("c", "echo", "$(GREETING)", "$$(HOME)", "$(MISSING)",
-                    env={"NAME": "pod", "GREETING": "hello-$(NAME)"}),  # fmt: skip
+                ctr(
+                    "c",
+                    "echo",
+                    "$(GREETING)",
+                    "$$(HOME)",
+                    "$(MISSING)",
+                    env={"NAME": "pod", "GREETING": "hello-$(NAME)"},
+                ),
             ],
             restart_policy="Never",
         )
@@ -168,8 +200,11 @@ class TestFailures:
     async def test_create_failure_cleans_up(self, fake: FakeBackend) -> None:
         """A failing container create raises the backend's error and removes what was made."""
         fake.inject("create_container", target="b", error=asyncpod.BackendError("disk full"))
-        pod = Pod(name="p", containers=[ctr("a"), ctr("b"), ctr("c")],
-                  volumes=[Volume(name="v", empty_dir=EmptyDirVolumeSource())])  # fmt: skip
+        pod = Pod(
+            name="p",
+            containers=[ctr("a"), ctr("b"), ctr("c")],
+            volumes=[Volume(name="v", empty_dir=EmptyDirVolumeSource())],
+        )
         with pytest.raises(asyncpod.BackendError, match="disk full"):
             async with asyncpod.open_pod(pod, backend=fake):
                 pytest.fail("the pod came up")
@@ -209,7 +244,7 @@ class TestRestarts:
         async with asyncpod.open_pod(pod, backend=fake) as running:
             await anyio.sleep(200)
             status = running.status().container("c")
-        gaps = [round(b - a) for a, b in zip(times, times[1:])]
+        gaps = [round(b - a) for a, b in itertools.pairwise(times)]
         # each run lasts 1 s; restarts come at once, then after 10, 20, 40, 80 s
         assert gaps == [1, 11, 21, 41, 81]
         assert status.restart_count == 5
@@ -229,8 +264,12 @@ class TestRestarts:
     async def test_phases_of_finished_pods(self, fake: FakeBackend) -> None:
         """Never: all exit 0 is Succeeded; any non-zero is Failed. Sidecars don't count."""
         fake.programs["side"] = Program(delay=None)
-        ok = Pod(name="ok", init_containers=[ctr("side", restart_policy="Always")],
-                 containers=[ctr("a", "true"), ctr("b", "true")], restart_policy="Never")  # fmt: skip
+        ok = Pod(
+            name="ok",
+            init_containers=[ctr("side", restart_policy="Always")],
+            containers=[ctr("a", "true"), ctr("b", "true")],
+            restart_policy="Never",
+        )
         async with asyncpod.open_pod(ok, backend=fake) as running:
             assert (await running.wait()).phase is Phase.SUCCEEDED
         bad = attrs_evolve(ok, name="bad", containers=[ctr("a", "true"), ctr("b", "false")])
@@ -246,7 +285,9 @@ class TestRestarts:
             return 0 if runs["flaky"] >= 3 else 1
 
         fake.programs["flaky"] = flaky
-        pod = Pod(name="p", containers=[ctr("flaky"), ctr("done", "true")], restart_policy="OnFailure")
+        pod = Pod(
+            name="p", containers=[ctr("flaky"), ctr("done", "true")], restart_policy="OnFailure"
+        )
         async with asyncpod.open_pod(pod, backend=fake) as running:
             final = await running.wait()
         assert final.phase is Phase.SUCCEEDED
@@ -263,8 +304,11 @@ def attrs_evolve(pod: Pod, **changes: object) -> Pod:
 class TestProbes:
     async def test_readiness_follows_probe(self, fake: FakeBackend) -> None:
         """Ready only once the readiness probe passes, and not ready again when it fails."""
-        probe = Probe(exec=ExecAction(command=["test", "-e", "/tmp/ready"]), period_seconds=2,
-                      failure_threshold=1)  # fmt: skip
+        probe = Probe(
+            exec=ExecAction(command=["test", "-e", "/tmp/ready"]),
+            period_seconds=2,
+            failure_threshold=1,
+        )
         pod = Pod(name="p", containers=[ctr("web", readiness_probe=probe)])
         async with asyncpod.open_pod(pod, backend=fake) as running:
             assert not running.status().conditions.ready
@@ -294,11 +338,23 @@ class TestProbes:
         """HTTP and TCP probes go through the backend into the pod's network."""
         http = Probe(http_get=asyncpod.HTTPGetAction(port="web", path="/"), period_seconds=1)
         tcp = Probe(tcp_socket=asyncpod.TCPSocketAction(port=8080), period_seconds=1)
-        pod = Pod(name="p", containers=[
-            ctr("web", "httpd", "-f", "-p", "8080", "-h", "/www",
-                ports=[asyncpod.ContainerPort(container_port=8080, name="web")],
-                readiness_probe=http, liveness_probe=tcp),
-        ])  # fmt: skip
+        pod = Pod(
+            name="p",
+            containers=[
+                ctr(
+                    "web",
+                    "httpd",
+                    "-f",
+                    "-p",
+                    "8080",
+                    "-h",
+                    "/www",
+                    ports=[asyncpod.ContainerPort(container_port=8080, name="web")],
+                    readiness_probe=http,
+                    liveness_probe=tcp,
+                ),
+            ],
+        )
         fake.add_image(IMAGE, {"/www/index.html": b"hi"})
         async with asyncpod.open_pod(pod, backend=fake) as running:
             with anyio.fail_after(10):
@@ -328,14 +384,20 @@ class TestTeardown:
         """Cancel bring-up at its k-th backend call, for every k: nothing is ever left behind."""
         pod = Pod(
             name="sweep",
-            init_containers=[ctr("init", "true"), ctr("side", restart_policy="Always"),
-                             ctr("init2", "true")],  # fmt: skip
-            containers=[ctr("a"), ctr("b", depends_on=["a"]), ctr("c", depends_on={"b": "started"})],
+            init_containers=[
+                ctr("init", "true"),
+                ctr("side", restart_policy="Always"),
+                ctr("init2", "true"),
+            ],
+            containers=[
+                ctr("a"),
+                ctr("b", depends_on=["a"]),
+                ctr("c", depends_on={"b": "started"}),
+            ],
             volumes=[Volume(name="v", empty_dir=EmptyDirVolumeSource())],
         )
-        async with FakeBackend() as fake:
-            async with asyncpod.open_pod(pod, backend=fake):
-                total = len(fake.calls)
+        async with FakeBackend() as fake, asyncpod.open_pod(pod, backend=fake):
+            total = len(fake.calls)
         assert total > 10
         for k in range(1, total + 1):
             async with FakeBackend() as fake:
@@ -343,7 +405,13 @@ class TestTeardown:
                     count = 0
                     original = fake._enter
 
-                    async def counting(op: str, target: str = "", *aliases: str) -> None:
+                    async def counting(
+                        op: str,
+                        target: str = "",
+                        *aliases: str,
+                        k: int = k,
+                        original: Any = original,
+                    ) -> None:
                         nonlocal count
                         count += 1
                         if count == k:

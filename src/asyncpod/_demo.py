@@ -53,28 +53,29 @@ async def run_demo(pod: Pod, backend_name: str) -> int:
         return f"[{anyio.current_time() - start:6.3f}s]"
 
     print(f"asyncpod demo: pod {pod.name!r} on the {backend_name} backend")
-    async with _open_backend(backend_name) as backend:
-        async with anyio.create_task_group() as tg:
-            async with backend.events({LABEL_POD: pod.name}) as events:
+    async with _open_backend(backend_name) as backend, anyio.create_task_group() as tg:
+        async with backend.events({LABEL_POD: pod.name}) as events:
 
-                async def show_events() -> None:
-                    async for event in events:
-                        if event.type != "container" or event.action not in ("start", "died"):
-                            continue
-                        what = event.labels.get(LABEL_CONTAINER, event.name)
-                        extra = f" (exit code {event.exit_code})" if event.action == "died" else ""
-                        print(f"{stamp()} {what:<10} {event.action}{extra}")
+            async def show_events() -> None:
+                async for event in events:
+                    if event.type != "container" or event.action not in ("start", "died"):
+                        continue
+                    what = event.labels.get(LABEL_CONTAINER, event.name)
+                    extra = f" (exit code {event.exit_code})" if event.action == "died" else ""
+                    print(f"{stamp()} {what:<10} {event.action}{extra}")
 
-                tg.start_soon(show_events)
-                async with open_pod(pod, backend=backend) as running:
-                    print(f"{stamp()} pod is up")
-                    _print_status(running.status())
-                    body = await _fetch(running.backend, running.id, 8080, "/app.war")
-                    print(f"{stamp()} GET http://localhost:8080/app.war inside the pod -> {body!r}")
-                    print(f"{stamp()} tearing down")
-                print(f"{stamp()} pod removed; objects left: "
-                      f"{len(await backend.list_objects({LABEL_POD: pod.name}))}")  # fmt: skip
-                tg.cancel_scope.cancel()
+            tg.start_soon(show_events)
+            async with open_pod(pod, backend=backend) as running:
+                print(f"{stamp()} pod is up")
+                _print_status(running.status())
+                body = await _fetch(running.backend, running.id, 8080, "/app.war")
+                print(f"{stamp()} GET http://localhost:8080/app.war inside the pod -> {body!r}")
+                print(f"{stamp()} tearing down")
+            print(
+                f"{stamp()} pod removed; objects left: "
+                f"{len(await backend.list_objects({LABEL_POD: pod.name}))}"
+            )
+            tg.cancel_scope.cancel()
     return 0
 
 
@@ -98,8 +99,10 @@ async def _fetch(backend: Backend, pod_id: str, port: int, path: str) -> bytes:
 
 
 def _print_status(status: PodStatus) -> None:
-    print(f"         phase {status.phase.value}; initialized={status.conditions.initialized} "
-          f"ready={status.conditions.ready}")  # fmt: skip
+    print(
+        f"         phase {status.phase.value}; initialized={status.conditions.initialized} "
+        f"ready={status.conditions.ready}"
+    )
     for c in status.containers:
         state = c.state
         if isinstance(state, Running):
@@ -109,5 +112,7 @@ def _print_status(status: PodStatus) -> None:
         else:
             assert isinstance(state, Waiting)
             text = f"Waiting ({state.reason})"
-        print(f"         {c.name:<10} {c.kind.value:<8} {text:<36} ready={c.ready} "
-              f"restarts={c.restart_count}")  # fmt: skip
+        print(
+            f"         {c.name:<10} {c.kind.value:<8} {text:<36} ready={c.ready} "
+            f"restarts={c.restart_count}"
+        )

@@ -302,7 +302,9 @@ def _exactly_one(path: str, owner: object, names: tuple[str, ...], what: str) ->
 
 def _model(kind: type, what: str, *, optional: bool = True) -> Any:
     check = _instance(kind, what)
-    return _field(_optional(check) if optional else check, default=None if optional else attrs.NOTHING)
+    return _field(
+        _optional(check) if optional else check, default=None if optional else attrs.NOTHING
+    )
 
 
 # Handlers
@@ -488,7 +490,9 @@ def _image(path: str, value: object) -> None:
     _nonempty_string(path, value)
     assert isinstance(value, str)
     if len(value) > 255 + 128 + 100 or not _IMAGE_REF.match(value):
-        raise _fail(path, f"{value!r} is not a valid image reference ([registry/]name[:tag][@digest])")
+        raise _fail(
+            path, f"{value!r} is not a valid image reference ([registry/]name[:tag][@digest])"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -555,9 +559,11 @@ class Container:
             probe = getattr(self, probe_field)
             for kind in ("http_get", "tcp_socket"):
                 action = getattr(probe, kind, None) if probe is not None else None
-                if isinstance(action, (HTTPGetAction, TCPSocketAction)) and isinstance(
-                    action.port, str
-                ) and action.port not in names:
+                if (
+                    isinstance(action, (HTTPGetAction, TCPSocketAction))
+                    and isinstance(action.port, str)
+                    and action.port not in names
+                ):
                     raise _fail(
                         f"{_camel(probe_field)}.{_camel(kind)}.port",
                         f"names no port of this container: {action.port!r}",
@@ -656,9 +662,20 @@ class Volume:
 
 
 _UNITS = {
-    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-}  # fmt: skip
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
 
 
 def parse_quantity(text: str) -> int:

@@ -82,9 +82,7 @@ class StartupPlan:
         for container in pod.init_containers:
             kind = StepKind.SIDECAR if is_sidecar(container) else StepKind.INIT
             after: tuple[Edge, ...] = (previous,) if previous is not None else ()
-            steps[container.name] = PlanStep(
-                container.name, kind, container, after, (), depth
-            )
+            steps[container.name] = PlanStep(container.name, kind, container, after, (), depth)
             cond = Condition.STARTED if kind is StepKind.SIDECAR else Condition.COMPLETED
             previous = Edge(container.name, cond)
             depth += 1
@@ -109,9 +107,7 @@ class StartupPlan:
                 if dep.name in app_depth:
                     d = max(d, app_depth[dep.name] + 1)
             app_depth[name] = d
-            steps[name] = PlanStep(
-                name, StepKind.APP, container, after, tuple(dependents[name]), d
-            )
+            steps[name] = PlanStep(name, StepKind.APP, container, after, tuple(dependents[name]), d)
 
         # Sidecars stop after every app container, in reverse declaration order.
         for i, name in enumerate(sidecars):
@@ -148,7 +144,9 @@ class StartupPlan:
             parts = []
             for step in layer:
                 after = ", ".join(str(e) for e in step.after)
-                parts.append(f"{step.name} [{step.kind.value}]" + (f" after {after}" if after else ""))
+                parts.append(
+                    f"{step.name} [{step.kind.value}]" + (f" after {after}" if after else "")
+                )
             yield f"{index + 1}. " + " | ".join(parts)
 
 
@@ -204,9 +202,7 @@ def check_acyclic(pod: Pod) -> None:
                 names = [frame[0] for frame in stack]
                 cycle = [*names[names.index(target) :], target]
                 index = apps[name][0]
-                raise DependencyCycleError(
-                    f"spec.containers[{index}].dependsOn[{next_dep}]", cycle
-                )
+                raise DependencyCycleError(f"spec.containers[{index}].dependsOn[{next_dep}]", cycle)
             if color[target] == white:
                 color[target] = grey
                 stack.append((target, 0))

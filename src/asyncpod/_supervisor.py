@@ -27,7 +27,6 @@ from ._exceptions import (
     ContainerFailedError,
     DependencyFailedError,
     ObjectNotFoundError,
-    PodError,
 )
 from ._models import Condition, Container, LifecycleHandler, Pod, Probe, PullPolicy, RestartPolicy
 from ._plan import Edge, PlanStep, StartupPlan, StepKind
@@ -566,8 +565,8 @@ class _Runner:
     async def _wait_edge(self, edge: Edge) -> None:
         target = self.sup.runners[edge.name]
         while not target.satisfies(edge.condition):
-            if target.final or isinstance(target.state, Waiting) and target.state.reason == (
-                "DependencyFailed"
+            if target.final or (
+                isinstance(target.state, Waiting) and target.state.reason == ("DependencyFailed")
             ):
                 exit_code = target.state.exit_code if isinstance(target.state, Terminated) else None
                 raise DependencyFailedError(
@@ -614,14 +613,19 @@ class _Runner:
                 if code != 0 and self.kind is StepKind.INIT:
                     self.sup.init_failed = True
                     self.sup.fail(
-                        ContainerFailedError(self.name, code, "init container failed", self.log_tail)
+                        ContainerFailedError(
+                            self.name, code, "init container failed", self.log_tail
+                        )
                     )
                 self.final = True
                 self.notify()
                 return
             if finished_at - started_at >= BACKOFF_RESET:
                 backoff = 0.0
-            delay, backoff = backoff, (BACKOFF_INITIAL if backoff == 0 else min(backoff * 2, BACKOFF_MAX))
+            delay, backoff = (
+                backoff,
+                (BACKOFF_INITIAL if backoff == 0 else min(backoff * 2, BACKOFF_MAX)),
+            )
             self.last_state = terminated
             if delay > 0:
                 self.state = Waiting(
@@ -678,15 +682,15 @@ class _Runner:
     async def _after_start(self) -> None:
         """postStart, then startup probe, then readiness and liveness probes."""
         container = self.container
-        if container.lifecycle is not None and container.lifecycle.post_start is not None:
-            if not await self._run_hook(container.lifecycle.post_start):
-                logger.warning("postStart hook of %s/%s failed", self.sup.pod.name, self.name)
-                await self._kill(None)
-                return
-        if container.startup_probe is not None:
-            if not await self._probe_until_threshold(container.startup_probe, "startup"):
-                await self._kill(container.startup_probe)
-                return
+        post_start = container.lifecycle.post_start if container.lifecycle is not None else None
+        if post_start is not None and not await self._run_hook(post_start):
+            logger.warning("postStart hook of %s/%s failed", self.sup.pod.name, self.name)
+            await self._kill(None)
+            return
+        startup = container.startup_probe
+        if startup is not None and not await self._probe_until_threshold(startup, "startup"):
+            await self._kill(startup)
+            return
         self._mark_started()
         async with anyio.create_task_group() as tg:
             if container.readiness_probe is not None:
@@ -703,7 +707,8 @@ class _Runner:
 
     async def _probe(self, probe: Probe) -> bool:
         backend, sup = self.sup.backend, self.sup
-        assert self.cid is not None and sup.pod_id is not None
+        assert self.cid is not None
+        assert sup.pod_id is not None
         with anyio.move_on_after(probe.timeout_seconds):
             if probe.exec is not None:
                 return await check_exec(backend, self.cid, probe.exec)
@@ -721,8 +726,14 @@ class _Runner:
             if await self._probe(probe):
                 return True
             failures += 1
-            logger.info("%s probe of %s/%s failed (%d/%d)", kind, self.sup.pod.name, self.name,
-                        failures, probe.failure_threshold)  # fmt: skip
+            logger.info(
+                "%s probe of %s/%s failed (%d/%d)",
+                kind,
+                self.sup.pod.name,
+                self.name,
+                failures,
+                probe.failure_threshold,
+            )
             if failures >= probe.failure_threshold:
                 return False
             await anyio.sleep(probe.period_seconds)
@@ -773,7 +784,8 @@ class _Runner:
 
     async def _run_hook(self, handler: LifecycleHandler) -> bool:
         backend, sup = self.sup.backend, self.sup
-        assert self.cid is not None and sup.pod_id is not None
+        assert self.cid is not None
+        assert sup.pod_id is not None
         if handler.exec is not None:
             return await check_exec(backend, self.cid, handler.exec)
         if handler.http_get is not None:

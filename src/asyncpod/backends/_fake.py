@@ -34,7 +34,6 @@ import anyio.abc
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._signal import Signal
 from .._exceptions import (
     BackendError,
     ImageError,
@@ -42,6 +41,7 @@ from .._exceptions import (
     ObjectNotFoundError,
     PortInUseError,
 )
+from .._signal import Signal
 from ._base import (
     Backend,
     BackendEvent,
@@ -181,7 +181,9 @@ class FakeContext:
             parts = request.split(b"\r\n", 1)[0].split()
             path = parts[1].decode() if len(parts) > 1 else "/"
             status, body = handler(path) if handler is not None else (200, b"ok\n")
-            head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            head = (
+                f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            )
             await stream.send(head.encode() + body)
 
         await self.serve(port, on_connection)
@@ -535,8 +537,15 @@ class FakeBackend(Backend):
     def _new_id(self, kind: str) -> str:
         return f"{kind}{next(self._ids):06d}"
 
-    def _emit(self, type_: str, action: str, oid: str, name: str, labels: Mapping[str, str],
-              exit_code: int | None = None) -> None:  # fmt: skip
+    def _emit(
+        self,
+        type_: str,
+        action: str,
+        oid: str,
+        name: str,
+        labels: Mapping[str, str],
+        exit_code: int | None = None,
+    ) -> None:
         event = BackendEvent(
             type=type_, action=action, id=oid, name=name, labels=labels, exit_code=exit_code
         )
@@ -605,9 +614,7 @@ class FakeBackend(Backend):
         if any(p.spec.name == spec.name for p in self._pods.values()):
             raise ObjectExistsError(f"pod {spec.name!r} already exists")
         published = {
-            (m.host_ip, m.host_port, m.protocol)
-            for p in self._pods.values()
-            for m in p.spec.ports
+            (m.host_ip, m.host_port, m.protocol) for p in self._pods.values() for m in p.spec.ports
         }
         for mapping in spec.ports:
             if (mapping.host_ip, mapping.host_port, mapping.protocol) in published:
@@ -738,7 +745,9 @@ class FakeBackend(Backend):
     def _program_for(self, container: FakeContainer) -> ProgramFn | Program | None:
         return self.programs.get(container.short_name) or self.programs.get(container.spec.image)
 
-    async def _run(self, container: FakeContainer, ctx: FakeContext, scope: anyio.CancelScope) -> None:
+    async def _run(
+        self, container: FakeContainer, ctx: FakeContext, scope: anyio.CancelScope
+    ) -> None:
         code: int | None = None
         with scope:
             try:
@@ -763,8 +772,9 @@ class FakeBackend(Backend):
         container.finished_at = time.time()
         container.cancel_scope = None
         container.notify()
-        self._emit("container", "died", container.id, container.spec.name,
-                   container.spec.labels, code)  # fmt: skip
+        self._emit(
+            "container", "died", container.id, container.spec.name, container.spec.labels, code
+        )
 
     async def stop_container(self, container: str, *, grace: float) -> None:
         found = self._get_container(container)
@@ -915,7 +925,9 @@ class FakeBackend(Backend):
         await self._enter("connect", found.spec.name, found.id)
         inbox = found.listeners.get(port)
         if inbox is None:
-            raise ConnectionRefusedError(111, f"connection refused: port {port} in pod {found.spec.name}")
+            raise ConnectionRefusedError(
+                111, f"connection refused: port {port} in pod {found.spec.name}"
+            )
         ours, theirs = _stream_pair()
         try:
             inbox.send_nowait(theirs)

@@ -111,7 +111,9 @@ async def _pod(fx: BackendFixture, suffix: str = "pod", **kwargs: object) -> Asy
             await fx.backend.remove_pod(pod)
 
 
-def _spec(fx: BackendFixture, pod: str, suffix: str, script: str, **kwargs: object) -> ContainerSpec:
+def _spec(
+    fx: BackendFixture, pod: str, suffix: str, script: str, **kwargs: object
+) -> ContainerSpec:
     return ContainerSpec(
         name=fx.name(suffix),
         pod=pod,
@@ -153,7 +155,9 @@ async def check_pod_create_list_remove(fx: BackendFixture) -> None:
 async def check_pod_name_conflict(fx: BackendFixture) -> None:
     async with _pod(fx):
         try:
-            await fx.backend.create_pod(PodSpec(name=fx.name("pod"), hostname="x", labels=fx.labels))
+            await fx.backend.create_pod(
+                PodSpec(name=fx.name("pod"), hostname="x", labels=fx.labels)
+            )
         except ObjectExistsError:
             pass
         else:
@@ -227,7 +231,9 @@ async def check_init_container_shares_volume(fx: BackendFixture) -> None:
         init = await fx.backend.create_container(
             _spec(fx, pod, "init", "echo hello-from-init > /data/msg", mounts=mounts, init=True)
         )
-        app = await fx.backend.create_container(_spec(fx, pod, "app", "cat /data/msg", mounts=mounts))
+        app = await fx.backend.create_container(
+            _spec(fx, pod, "app", "cat /data/msg", mounts=mounts)
+        )
         await fx.backend.start_container(init)
         assert await fx.backend.wait_container(init) == 0
         await fx.backend.start_container(app)
@@ -243,7 +249,11 @@ async def check_read_only_mount(fx: BackendFixture) -> None:
     vid = await fx.backend.create_volume(VolumeSpec(name=fx.name("ro"), labels=fx.labels))
     async with _pod(fx) as pod:
         cid = await _run(
-            fx, pod, "w", "echo x > /data/f", mounts=(Mount(target="/data", volume=vid, read_only=True),)
+            fx,
+            pod,
+            "w",
+            "echo x > /data/f",
+            mounts=(Mount(target="/data", volume=vid, read_only=True),),
         )
         assert await fx.backend.wait_container(cid) != 0
         await fx.backend.remove_container(cid)
