@@ -204,3 +204,24 @@ def test_public_names_are_exported_and_sorted() -> None:
         obj = getattr(asyncpod, name)
         if isinstance(obj, type):
             assert obj.__module__ == "asyncpod", name
+
+
+@pytest.mark.parametrize("module", ["asyncpod", "asyncpod.backends", "asyncpod.testing"])
+def test_public_modules_export_sorted_all(module: str) -> None:
+    """Each public module lists its names in a case-insensitively sorted __all__."""
+    import importlib
+
+    mod = importlib.import_module(module)
+    assert list(mod.__all__) == sorted(mod.__all__, key=str.lower)
+    for name in mod.__all__:
+        assert getattr(mod, name) is not None
+
+
+def test_type_hints_resolve_on_public_classes() -> None:
+    """typing.get_type_hints works on every public attrs class (cattrs users need it)."""
+    import typing
+
+    for name in asyncpod.__all__:
+        obj = getattr(asyncpod, name)
+        if isinstance(obj, type) and attrs.has(obj):
+            typing.get_type_hints(obj)

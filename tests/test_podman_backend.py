@@ -33,10 +33,10 @@ from asyncpod._models import PullPolicy
 from asyncpod.backends._base import (
     BackendEvent,
     ContainerSpec,
-    ContainerState,
     Mount,
     PodSpec,
     PortMapping,
+    RuntimeState,
     VolumeSpec,
 )
 from asyncpod.backends._podman import PodmanBackend
@@ -182,21 +182,21 @@ async def test_pod_volume_init_app_ports_exec(
     )
 
     info = await backend.inspect_container(init)
-    assert info.state is ContainerState.CREATED
+    assert info.state is RuntimeState.CREATED
     assert info.exit_code is None
     assert info.started_at is None
 
     await backend.start_container(init)
     assert await backend.wait_container(init) == 0
     info = await backend.inspect_container(init)
-    assert (info.state, info.exit_code, info.name) == (ContainerState.EXITED, 0, f"{prefix}-init")
+    assert (info.state, info.exit_code, info.name) == (RuntimeState.EXITED, 0, f"{prefix}-init")
     assert info.started_at is not None
     assert info.finished_at is not None
     assert abs(info.finished_at - time.time()) < 60
 
     await backend.start_container(web)
     await backend.start_container(web)  # starting a running container is fine
-    assert (await backend.inspect_container(web)).state is ContainerState.RUNNING
+    assert (await backend.inspect_container(web)).state is RuntimeState.RUNNING
 
     # HTTP from the host on the published port
     with anyio.fail_after(15):
@@ -251,7 +251,7 @@ async def test_pod_volume_init_app_ports_exec(
     assert await backend.list_objects({LABEL: "nothing-carries-this"}) == []
 
     await backend.stop_container(web, grace=1)  # httpd as PID 1 ignores SIGTERM
-    assert (await backend.inspect_container(web)).state is ContainerState.EXITED
+    assert (await backend.inspect_container(web)).state is RuntimeState.EXITED
     await backend.remove_pod(pod)
     await backend.remove_pod(pod)  # gone already: fine
     await backend.remove_volume(volume)
@@ -408,7 +408,7 @@ async def test_stop_kill_wait(backend: PodmanBackend, labels: dict[str, str], pr
     await backend.stop_container(sleeper, grace=1)  # not running: fine
     await backend.kill_container(sleeper)  # not running: fine
     info = await backend.inspect_container(sleeper)
-    assert (info.state, info.exit_code) == (ContainerState.EXITED, 137)
+    assert (info.state, info.exit_code) == (RuntimeState.EXITED, 137)
 
     # restart an exited container; a wait on a removed container raises
     await backend.start_container(sleeper)

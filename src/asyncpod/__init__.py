@@ -32,6 +32,7 @@ from ._models import Dependency as Dependency
 from ._models import EmptyDirVolumeSource as EmptyDirVolumeSource
 from ._models import EnvVar as EnvVar
 from ._models import ExecAction as ExecAction
+from ._models import FrozenDict as FrozenDict
 from ._models import HostPathVolumeSource as HostPathVolumeSource
 from ._models import HTTPGetAction as HTTPGetAction
 from ._models import HTTPHeader as HTTPHeader
@@ -50,6 +51,7 @@ from ._plan import Edge as Edge
 from ._plan import PlanStep as PlanStep
 from ._plan import StartupPlan as StartupPlan
 from ._plan import StepKind as StepKind
+from ._status import ContainerState as ContainerState
 from ._status import ContainerStatus as ContainerStatus
 from ._status import Phase as Phase
 from ._status import PodConditions as PodConditions
@@ -70,6 +72,7 @@ __all__ = [
     "Container",
     "ContainerFailedError",
     "ContainerPort",
+    "ContainerState",
     "ContainerStatus",
     "Dependency",
     "DependencyCycleError",
@@ -78,6 +81,7 @@ __all__ = [
     "EmptyDirVolumeSource",
     "EnvVar",
     "ExecAction",
+    "FrozenDict",
     "HostPathVolumeSource",
     "HTTPGetAction",
     "HTTPHeader",

@@ -10,6 +10,7 @@ import attrs
 from ._plan import StepKind
 
 __all__ = [
+    "ContainerState",
     "ContainerStatus",
     "Phase",
     "PodConditions",
@@ -56,7 +57,8 @@ class Terminated:
     finished_at: float
 
 
-ContainerStateSnapshot = Waiting | Running | Terminated
+#: what a container is doing: waiting, running or terminated
+ContainerState = Waiting | Running | Terminated
 
 
 @attrs.frozen(kw_only=True)
@@ -66,7 +68,7 @@ class ContainerStatus:
     name: str
     kind: StepKind
     image: str
-    state: ContainerStateSnapshot
+    state: ContainerState
     #: the previous termination, if the container was restarted
     last_state: Terminated | None = None
     ready: bool = False

@@ -33,7 +33,7 @@ from ._plan import Edge, PlanStep, StartupPlan, StepKind
 from ._probes import check_exec, check_http, check_tcp
 from ._signal import Signal
 from ._status import (
-    ContainerStateSnapshot,
+    ContainerState,
     ContainerStatus,
     Phase,
     PodConditions,
@@ -474,7 +474,7 @@ class _Runner:
         self.cid: str | None = None
         self.scope = anyio.CancelScope()
         self.changed = Signal()
-        self.state: ContainerStateSnapshot = Waiting(
+        self.state: ContainerState = Waiting(
             "PodInitializing"
             if step.kind is StepKind.APP and supervisor.pod.init_containers
             else "ContainerCreating"

@@ -11,13 +11,13 @@ from ._base import Backend as Backend
 from ._base import BackendEvent as BackendEvent
 from ._base import ContainerInfo as ContainerInfo
 from ._base import ContainerSpec as ContainerSpec
-from ._base import ContainerState as ContainerState
 from ._base import ExecResult as ExecResult
 from ._base import LogRecord as LogRecord
 from ._base import Mount as Mount
 from ._base import OwnedObject as OwnedObject
 from ._base import PodSpec as PodSpec
 from ._base import PortMapping as PortMapping
+from ._base import RuntimeState as RuntimeState
 from ._base import VolumeSpec as VolumeSpec
 from ._fake import FakeBackend as FakeBackend
 from ._fake import FakeContext as FakeContext
@@ -29,7 +29,6 @@ __all__ = [
     "BackendEvent",
     "ContainerInfo",
     "ContainerSpec",
-    "ContainerState",
     "ExecResult",
     "FakeBackend",
     "FakeContext",
@@ -41,6 +40,7 @@ __all__ = [
     "PodSpec",
     "PortMapping",
     "Program",
+    "RuntimeState",
     "VolumeSpec",
 ]
 

@@ -37,7 +37,7 @@ __all__ = [
     "BackendEvent",
     "ContainerInfo",
     "ContainerSpec",
-    "ContainerState",
+    "RuntimeState",
     "ExecResult",
     "LogRecord",
     "Mount",
@@ -122,7 +122,7 @@ class ContainerSpec:
     labels: FrozenDict = attrs.field(converter=_frozen_map, factory=FrozenDict)
 
 
-class ContainerState(str, enum.Enum):
+class RuntimeState(str, enum.Enum):
     """The state of a container as the engine sees it."""
 
     CREATED = "created"
@@ -136,7 +136,7 @@ class ContainerInfo:
 
     id: str
     name: str
-    state: ContainerState
+    state: RuntimeState
     #: the exit code of the last run; ``None`` until it first exits
     exit_code: int | None = None
     #: wall-clock times (seconds since the epoch) of the last start and exit

@@ -47,11 +47,11 @@ from ._base import (
     BackendEvent,
     ContainerInfo,
     ContainerSpec,
-    ContainerState,
     ExecResult,
     LogRecord,
     OwnedObject,
     PodSpec,
+    RuntimeState,
     VolumeSpec,
 )
 
@@ -362,7 +362,7 @@ class FakeContainer:
     def __init__(self, cid: str, spec: ContainerSpec, image_files: dict[str, bytes]) -> None:
         self.id = cid
         self.spec = spec
-        self.state = ContainerState.CREATED
+        self.state = RuntimeState.CREATED
         self.exit_code: int | None = None
         self.started_at: float | None = None
         self.finished_at: float | None = None
@@ -389,12 +389,12 @@ class FakeContainer:
 
     def runs(self, ctx: FakeContext | None) -> bool:
         """Whether the run started with *ctx* is still going."""
-        return self.state is ContainerState.RUNNING and self.context is ctx
+        return self.state is RuntimeState.RUNNING and self.context is ctx
 
     def set_running(self, pod: _Pod | None, running: bool) -> None:
         """Record a transition into or out of the running state."""
-        was = self.state is ContainerState.RUNNING
-        self.state = ContainerState.RUNNING if running else ContainerState.EXITED
+        was = self.state is RuntimeState.RUNNING
+        self.state = RuntimeState.RUNNING if running else RuntimeState.EXITED
         if pod is not None and not self.spec.init and was != running:
             pod.running_apps += 1 if running else -1
 
@@ -499,7 +499,7 @@ class FakeBackend(Backend):
     def crash(self, name: str, exit_code: int = 1) -> None:
         """Make the running container *name* exit now with *exit_code*."""
         container = self.container(name)
-        if container.state is not ContainerState.RUNNING:
+        if container.state is not RuntimeState.RUNNING:
             raise RuntimeError(f"container {name!r} is not running")
         self._terminate(container, exit_code)
 
@@ -715,7 +715,7 @@ class FakeBackend(Backend):
     async def start_container(self, container: str) -> None:
         found = self._get_container(container)
         await self._enter("start_container", found.short_name, found.spec.name, found.id)
-        if found.state is ContainerState.RUNNING:
+        if found.state is RuntimeState.RUNNING:
             return
         if self._tg is None:
             raise RuntimeError("use the FakeBackend as `async with FakeBackend() as backend:`")
@@ -765,7 +765,7 @@ class FakeBackend(Backend):
         self._exited(container, ctx, code)
 
     def _exited(self, container: FakeContainer, ctx: FakeContext, code: int) -> None:
-        if container.state is not ContainerState.RUNNING or container.context is not ctx:
+        if container.state is not RuntimeState.RUNNING or container.context is not ctx:
             return  # removed meanwhile
         container.set_running(self._pods.get(container.spec.pod), False)
         container.exit_code = code
@@ -779,7 +779,7 @@ class FakeBackend(Backend):
     async def stop_container(self, container: str, *, grace: float) -> None:
         found = self._get_container(container)
         await self._enter("stop_container", found.short_name, found.spec.name, found.id)
-        if found.state is not ContainerState.RUNNING:
+        if found.state is not RuntimeState.RUNNING:
             return
         ctx = found.context
         assert ctx is not None
@@ -797,7 +797,7 @@ class FakeBackend(Backend):
     async def kill_container(self, container: str, *, signal: int = _SIGKILL) -> None:
         found = self._get_container(container)
         await self._enter("kill_container", found.short_name, found.spec.name, found.id)
-        if found.state is not ContainerState.RUNNING:
+        if found.state is not RuntimeState.RUNNING:
             return
         if signal == _SIGTERM and found.context is not None and found.context.handle_term:
             found.context.terminated.set()
@@ -819,7 +819,7 @@ class FakeBackend(Backend):
     async def _remove_container_now(self, found: FakeContainer) -> None:
         if found.id not in self._containers:
             return
-        if found.state is ContainerState.RUNNING:
+        if found.state is RuntimeState.RUNNING:
             self._terminate(found, 128 + _SIGKILL)
         found.context = None
         pod = self._pods.get(found.spec.pod)
@@ -837,7 +837,7 @@ class FakeBackend(Backend):
     async def wait_container(self, container: str) -> int:
         found = self._get_container(container)
         await self._enter("wait_container", found.short_name, found.spec.name, found.id)
-        while found.state is not ContainerState.EXITED or found.exit_code is None:
+        while found.state is not RuntimeState.EXITED or found.exit_code is None:
             if found.id not in self._containers:
                 raise ObjectNotFoundError(f"container {found.spec.name!r} was removed")
             await found.changed.wait()
@@ -860,7 +860,7 @@ class FakeBackend(Backend):
     async def exec(self, container: str, argv: tuple[str, ...]) -> ExecResult:
         found = self._get_container(container)
         await self._enter("exec", found.short_name, found.spec.name, found.id)
-        if found.state is not ContainerState.RUNNING or found.context is None:
+        if found.state is not RuntimeState.RUNNING or found.context is None:
             raise BackendError(f"container {found.spec.name!r} is not running")
         argv = tuple(argv)
         if argv in found.exec_results:
@@ -892,7 +892,7 @@ class FakeBackend(Backend):
                 while index < len(found.logs) and (follow or index < end):
                     yield found.logs[index]
                     index += 1
-                if not follow or found.state is not ContainerState.RUNNING:
+                if not follow or found.state is not RuntimeState.RUNNING:
                     return
                 await found.changed.wait()
 

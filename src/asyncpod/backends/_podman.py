@@ -38,12 +38,12 @@ from ._base import (
     BackendEvent,
     ContainerInfo,
     ContainerSpec,
-    ContainerState,
     ExecResult,
     LogRecord,
     Mount,
     OwnedObject,
     PodSpec,
+    RuntimeState,
     VolumeSpec,
 )
 from ._podman_errors import PodmanStatusError, translate_errors
@@ -65,15 +65,15 @@ _INFRA_NAME = re.compile(r"^[0-9a-f]{12}-infra$")
 _EVENT_ATTRIBUTES = frozenset({"name", "image", "podId", "containerExitCode"})
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:[.,](\d+))?(Z|[+-]\d\d:?\d\d)?$")
 _STATES = {
-    "configured": ContainerState.CREATED,
-    "created": ContainerState.CREATED,
-    "initialized": ContainerState.CREATED,
-    "running": ContainerState.RUNNING,
-    "paused": ContainerState.RUNNING,
-    "stopping": ContainerState.RUNNING,
-    "exited": ContainerState.EXITED,
-    "stopped": ContainerState.EXITED,
-    "removing": ContainerState.EXITED,
+    "configured": RuntimeState.CREATED,
+    "created": RuntimeState.CREATED,
+    "initialized": RuntimeState.CREATED,
+    "running": RuntimeState.RUNNING,
+    "paused": RuntimeState.RUNNING,
+    "stopping": RuntimeState.RUNNING,
+    "exited": RuntimeState.EXITED,
+    "stopped": RuntimeState.EXITED,
+    "removing": RuntimeState.EXITED,
 }
 _NOT_FOUND_EXEC = ("executable file not found", "no such file or directory", "not found")
 
@@ -747,7 +747,7 @@ class PodmanBackend(Backend):
             while True:
                 reply = await self._call("GET", f"/containers/{_q(container)}/json")
                 status = str(((reply.json() or {}).get("State") or {}).get("Status") or "")
-                if _STATES.get(status.lower()) is not ContainerState.CREATED:
+                if _STATES.get(status.lower()) is not RuntimeState.CREATED:
                     break
                 await anyio.sleep(_CREATED_POLL)
             while True:
@@ -778,7 +778,7 @@ class PodmanBackend(Backend):
         return ContainerInfo(
             id=str(data.get("Id") or container),
             name=str(data.get("Name") or "").lstrip("/"),
-            state=_STATES.get(status, ContainerState.EXITED),
+            state=_STATES.get(status, RuntimeState.EXITED),
             exit_code=int(exit_code) if finished is not None and exit_code is not None else None,
             started_at=_parse_time(state.get("StartedAt")),
             finished_at=finished,

@@ -31,9 +31,9 @@ from .._supervisor import LABEL_RUN, open_pod
 from ..backends._base import (
     Backend,
     ContainerSpec,
-    ContainerState,
     Mount,
     PodSpec,
+    RuntimeState,
     VolumeSpec,
 )
 
@@ -197,11 +197,11 @@ async def check_exit_code_and_inspect(fx: BackendFixture) -> None:
     async with _pod(fx) as pod:
         cid = await fx.backend.create_container(_spec(fx, pod, "c", "exit 3"))
         info = await fx.backend.inspect_container(cid)
-        assert info.state is ContainerState.CREATED, info
+        assert info.state is RuntimeState.CREATED, info
         await fx.backend.start_container(cid)
         assert await fx.backend.wait_container(cid) == 3
         info = await fx.backend.inspect_container(cid)
-        assert (info.state, info.exit_code) == (ContainerState.EXITED, 3), info
+        assert (info.state, info.exit_code) == (RuntimeState.EXITED, 3), info
         assert await fx.backend.wait_container(cid) == 3  # again, at once
         await fx.backend.start_container(cid)  # an exited container starts again
         assert await fx.backend.wait_container(cid) == 3
@@ -307,7 +307,7 @@ async def check_stop_and_kill(fx: BackendFixture) -> None:
         cid = await _run(fx, pod, "c", "sleep 1000")
         await fx.backend.stop_container(cid, grace=2)
         info = await fx.backend.inspect_container(cid)
-        assert info.state is ContainerState.EXITED, info
+        assert info.state is RuntimeState.EXITED, info
         assert info.exit_code in (137, 143), info
         await fx.backend.stop_container(cid, grace=2)  # not running: no error
         await fx.backend.kill_container(cid)  # not running: no error
