@@ -228,6 +228,8 @@ class _Supervisor:
         # a sidecar or an app container by starting.
         self.pending_up = len(self.runners)
         self.is_up = False
+        #: set once: the pod is up, or bring-up failed
+        self.settled = anyio.Event()
         self.init_failed = False
 
     # Notifications
@@ -244,12 +246,14 @@ class _Supervisor:
         self.pending_up -= 1
         if self.pending_up == 0:
             self.is_up = True
+            self.settled.set()
             logger.info("pod %s is up", self.pod.name)
         self.notify()
 
     def fail(self, error: AsyncpodError) -> None:
         if self.failure is None and not self.is_up:
             self.failure = error
+            self.settled.set()
         self.notify()
 
     def runner(self, name: str) -> _Runner:
@@ -317,8 +321,7 @@ class _Supervisor:
         for runner in self.ordered:
             runner.done = False
             tg.start_soon(runner.run, name=f"asyncpod:{pod.name}/{runner.name}")
-        while not self.is_up and self.failure is None:
-            await self.changed.wait()
+        await self.settled.wait()
         if self.failure is not None:
             raise self.failure
 

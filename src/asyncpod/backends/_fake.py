@@ -107,11 +107,25 @@ class FakeContext:
     def __init__(self, container: FakeContainer, backend: FakeBackend) -> None:
         self._container = container
         self._backend = backend
-        #: set when the container is asked to stop (SIGTERM)
-        self.terminated = anyio.Event()
+        self._terminated: anyio.Event | None = None
+        self._term_requested = False
         #: with True, SIGTERM only sets :attr:`terminated`; the program decides when to exit
         self.handle_term = False
         self.exec_handler: ExecHandler | None = None
+
+    @property
+    def terminated(self) -> anyio.Event:
+        """Set when the container is asked to stop (SIGTERM)."""
+        if self._terminated is None:
+            self._terminated = anyio.Event()
+            if self._term_requested:
+                self._terminated.set()
+        return self._terminated
+
+    def _request_term(self) -> None:
+        self._term_requested = True
+        if self._terminated is not None:
+            self._terminated.set()
 
     @property
     def name(self) -> str:
@@ -726,12 +740,12 @@ class FakeBackend(Backend):
         found.finished_at = None
         found.starts += 1
         found.context = FakeContext(found, self)
-        found.cancel_scope = anyio.CancelScope()
-        found.notify()
-        self._emit("container", "start", found.id, found.spec.name, found.spec.labels)
         # A container with nothing to run is an idle server: it needs no task.
         found.idle = self._program_for(found) is None and not _is_builtin(found.argv)
-        if not found.idle:
+        found.cancel_scope = None if found.idle else anyio.CancelScope()
+        found.notify()
+        self._emit("container", "start", found.id, found.spec.name, found.spec.labels)
+        if found.cancel_scope is not None:
             self._tg.start_soon(self._run, found, found.context, found.cancel_scope)
 
     def _terminate(self, container: FakeContainer, code: int) -> None:
@@ -783,7 +797,7 @@ class FakeBackend(Backend):
             return
         ctx = found.context
         assert ctx is not None
-        ctx.terminated.set()
+        ctx._request_term()
         if not ctx.handle_term:
             self._terminate(found, 128 + _SIGTERM)
         with anyio.move_on_after(max(grace, 0)):
@@ -800,7 +814,7 @@ class FakeBackend(Backend):
         if found.state is not RuntimeState.RUNNING:
             return
         if signal == _SIGTERM and found.context is not None and found.context.handle_term:
-            found.context.terminated.set()
+            found.context._request_term()
             return
         ctx = found.context
         self._terminate(found, 128 + signal)
