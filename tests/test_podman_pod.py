@@ -15,6 +15,7 @@ import pytest
 
 import asyncpod
 from asyncpod import Container, EmptyDirVolumeSource, Pod, Volume, VolumeMount
+from asyncpod._images import STAND_INS, WAR
 from asyncpod.backends import PodmanBackend
 from asyncpod.kube import load_pod
 from asyncpod.testing import CONFORMANCE_CHECKS, BackendFixture, run_check
@@ -23,13 +24,6 @@ from podman_images import TEST_IMAGE, ensure_test_image
 pytestmark = [pytest.mark.podman, pytest.mark.anyio]
 
 SEED = Path(__file__).parent.parent / "examples" / "javaweb-2.yaml"
-WAR = b"PK\x03\x04 javaweb-2 stand-in war " + bytes(range(256))
-# Like Tomcat's own start script it stops on SIGTERM (busybox httpd as PID 1 would not).
-START_SH = b"""#!/bin/sh
-httpd -f -p 8080 -h /root/apache-tomcat-7.0/webapps &
-trap 'kill $!; exit 0' TERM
-wait
-"""
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -47,15 +41,8 @@ async def podman(podman_url: str, image: str) -> AsyncIterator[PodmanBackend]:
 @pytest.fixture(scope="session")
 def seed_images(podman_client: Any) -> None:
     """The seed's images, made locally from busybox: app:v2 holds the war, tomcat serves it."""
-    ensure_test_image(podman_client, "localhost/app:v2", {"app.war": (WAR, 0o644)})
-    ensure_test_image(
-        podman_client,
-        "localhost/tomcat:7.0",
-        {
-            "root/apache-tomcat-7.0.42-v2/bin/start.sh": (START_SH, 0o755),
-            "root/apache-tomcat-7.0/webapps/.keep": (b"", 0o644),
-        },
-    )
+    for reference, files in STAND_INS.items():
+        ensure_test_image(podman_client, reference, files)
 
 
 def _left_behind(client: Any, key: str, value: str) -> list[str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio
+import anyio.abc
 
+from ._images import BUSYBOX_CHANGES, STAND_INS, WAR, busybox_rootfs
 from ._models import Pod
 from ._status import PodStatus, Running, Terminated, Waiting
 from ._supervisor import LABEL_CONTAINER, LABEL_POD, open_pod
@@ -15,7 +17,6 @@ from .backends._fake import FakeBackend, FakeContext
 
 __all__ = ["run_demo"]
 
-WAR = b"PK\x03\x04 javaweb-2 sample war\n"
 WEBAPPS = "/root/apache-tomcat-7.0/webapps"
 
 
@@ -41,8 +42,14 @@ async def _open_backend(name: str) -> AsyncIterator[Backend]:
     else:
         from .backends._podman import PodmanBackend
 
-        async with PodmanBackend() as backend:
-            yield backend
+        podman = PodmanBackend()
+        async with podman:
+            for reference, files in STAND_INS.items():
+                if not await podman.image_exists(reference):
+                    print(f"importing stand-in image {reference} (busybox-static)")
+                    tarball = await anyio.to_thread.run_sync(busybox_rootfs, files)
+                    await podman.import_image(reference, tarball, changes=BUSYBOX_CHANGES)
+            yield podman
 
 
 async def run_demo(pod: Pod, backend_name: str) -> int:
@@ -79,11 +86,29 @@ async def run_demo(pod: Pod, backend_name: str) -> int:
     return 0
 
 
+def _host_ports(pod: Pod) -> list[int]:
+    return [p.host_port for c in pod.containers for p in c.ports if p.host_port is not None]
+
+
 async def _fetch(backend: Backend, pod_id: str, port: int, path: str) -> bytes:
+    async def connect() -> anyio.abc.ByteStream:
+        return await backend.connect(pod_id, port)
+
+    return await _get(connect, path)
+
+
+async def _fetch_host(port: int, path: str) -> bytes:
+    async def connect() -> anyio.abc.ByteStream:
+        return await anyio.connect_tcp("127.0.0.1", port)
+
+    return await _get(connect, path)
+
+
+async def _get(connect: Callable[[], Awaitable[anyio.abc.ByteStream]], path: str) -> bytes:
     with anyio.fail_after(30):
         while True:
             try:
-                stream = await backend.connect(pod_id, port)
+                stream = await connect()
                 break
             except OSError:
                 await anyio.sleep(0.2)

@@ -360,7 +360,10 @@ class PodmanBackend(Backend):
     ) -> Any:
         api = client.api
         kwargs: dict[str, Any] = {"params": params, "timeout": timeout, "stream": stream}
-        if body is not None:
+        if isinstance(body, bytes):
+            kwargs["data"] = body
+            kwargs["headers"] = {"Content-Type": "application/x-tar"}
+        elif body is not None:
             kwargs["data"] = json.dumps(body)
             kwargs["headers"] = {"Content-Type": "application/json"}
         if method == "GET":
@@ -407,10 +410,13 @@ class PodmanBackend(Backend):
         timeout = (_PING_TIMEOUT, read_timeout)
         client = self._long_client if long else self._client
         limiter = self._long_limiter if long else self._limiter
+        # A short call is waited for even when cancelled (it is bounded by its timeout), so
+        # that an object it creates is never unknown to the caller's clean-up; a long call
+        # (wait, pull, exec) is abandoned at once.
         reply: _Reply = await anyio.to_thread.run_sync(
             functools.partial(self._call_blocking, client, method, path, params, body, timeout),
             limiter=limiter,
-            abandon_on_cancel=True,
+            abandon_on_cancel=long,
         )
         if reply.status >= 400 and reply.status not in ok:
             raise PodmanStatusError.from_body(reply.status, reply.body)
@@ -537,6 +543,23 @@ class PodmanBackend(Backend):
         for value in _json_objects(reply.body):
             if isinstance(value, dict) and value.get("error"):
                 raise ImageError(image, f"pull failed: {value['error']}")
+
+    async def import_image(
+        self, reference: str, tarball: bytes, *, changes: Sequence[str] = ()
+    ) -> None:
+        """Import a root filesystem *tarball* as image *reference* (``podman import``).
+
+        *changes* are Dockerfile instructions such as ``ENV PATH=/bin``. Podman-only: no
+        registry needed, which is how the demo and the tests make their images.
+        """
+        params = {"reference": reference, "changes": list(changes)}
+        with translate_errors(f"import image {reference!r}", image=reference):
+            reply = await self._call(
+                "POST", "/images/import", params=params, body=tarball, read_timeout=None, long=True
+            )
+        for value in _json_objects(reply.body):
+            if isinstance(value, dict) and value.get("error"):
+                raise ImageError(reference, f"import failed: {value['error']}")
 
     # Containers
 
