@@ -221,6 +221,23 @@ class TestFailures:
                 pytest.fail("the pod came up")
         assert (info.value.container, info.value.dependent) == ("migrate", "app")
 
+    async def test_app_that_never_starts_fails_bring_up(self, fake: FakeBackend) -> None:
+        """Under Never, an app container that cannot start, or dies before its startup probe
+        passes, fails bring-up instead of leaving it waiting forever."""
+        fake.inject("start_container", target="web", error=asyncpod.BackendError("no such binary"))
+        pod = Pod(name="p", containers=[ctr("web")], restart_policy="Never")
+        with pytest.raises(ContainerFailedError, match="failed to start") as info:
+            async with asyncpod.open_pod(pod, backend=fake):
+                pytest.fail("the pod came up")
+        assert info.value.container == "web"
+        assert "no such binary" in info.value.logs
+
+        never = Probe(exec=ExecAction(command=["false"]), period_seconds=1, failure_threshold=2)
+        pod = Pod(name="q", containers=[ctr("web", startup_probe=never)], restart_policy="Never")
+        with pytest.raises(ContainerFailedError, match="exited before it started"):
+            async with asyncpod.open_pod(pod, backend=fake):
+                pytest.fail("the pod came up")
+
     async def test_body_exception_propagates_unwrapped(self, fake: FakeBackend) -> None:
         """An exception raised in the block reaches the caller as itself, after teardown."""
         fake.add_image(IMAGE, {"/app.war": b"WAR"})

@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import attrs
 
@@ -36,8 +37,7 @@ class StepKind(str, enum.Enum):
     APP = "app"
 
 
-@attrs.frozen
-class Edge:
+class Edge(NamedTuple):
     """Wait until container *name* reaches *condition*."""
 
     name: str

@@ -410,10 +410,7 @@ class _Supervisor:
                 if runner.done:
                     tg.start_soon(runner.stop)
             for runner in self.ordered:
-                await runner.stopped.wait()
-        for runner in self.ordered:
-            if runner.cid is not None:
-                await self._quietly(self.backend.remove_container(runner.cid), runner.name)
+                await runner.removed.wait()
         if self.pod_id is not None:
             await self._quietly(self.backend.remove_pod(self.pod_id), "pod")
         for name, vid in self.volume_ids.items():
@@ -491,6 +488,7 @@ class _Runner:
         self.final = False  # terminated and will not run again
         self.restart_count = 0
         self.stopped = anyio.Event()
+        self.removed = anyio.Event()
         #: no task runs this runner (not launched yet, or ended): teardown stops it itself
         self.done = True
         self.log_tail: tuple[str, ...] = ()
@@ -620,6 +618,12 @@ class _Runner:
                             self.name, code, "init container failed", self.log_tail
                         )
                     )
+                elif not self.ever_started:
+                    # It will never start, so the pod can never come up.
+                    why = (
+                        "failed to start" if reason == "StartError" else "exited before it started"
+                    )
+                    self.sup.fail(ContainerFailedError(self.name, code, why, self.log_tail))
                 self.final = True
                 self.notify()
                 return
@@ -798,7 +802,8 @@ class _Runner:
         return True
 
     async def stop(self) -> None:
-        """Teardown: preStop, wait for containers that stop first, stop within the deadline."""
+        """Teardown: preStop, wait for containers that stop first, stop within the deadline,
+        then remove the container."""
         if self.stopped.is_set():
             return
         deadline = self.sup.deadline
@@ -824,8 +829,12 @@ class _Runner:
                 self.state = Terminated(143, "Error", None, anyio.current_time())
             self.ready = self.started = False
         finally:
+            # Whoever waits for this container to stop may go on; removing it is ours.
             self.stopped.set()
             self.notify()
+            if self.cid is not None:
+                await self.sup._quietly(self.sup.backend.remove_container(self.cid), self.name)
+            self.removed.set()
 
     async def _quiet_hook(self, handler: LifecycleHandler) -> None:
         try:
