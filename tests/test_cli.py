@@ -35,9 +35,8 @@ def test_plan_prints_layers(capsys: pytest.CaptureFixture[str]) -> None:
 def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A bad manifest gives exit code 1 and one line naming the field."""
     bad = tmp_path / "bad.yaml"
-    bad.write_text(
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: A, image: x}\n"
-    )
+    manifest = "{apiVersion: v1, kind: Pod, metadata: {name: p}, spec: {containers: [{name: A}]}}"
+    bad.write_text(manifest)
     assert main(["plan", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("asyncpod: error: spec.containers[0].name:")
