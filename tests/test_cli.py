@@ -35,8 +35,12 @@ def test_plan_prints_layers(capsys: pytest.CaptureFixture[str]) -> None:
 def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A bad manifest gives exit code 1 and one line naming the field."""
     bad = tmp_path / "bad.yaml"
-    manifest = "{apiVersion: v1, kind: Pod, metadata: {name: p}, spec: {containers: [{name: A, image: x}]}}"
-    bad.write_text(manifest)
+    bad.write_text(
+        "apiVersion: v1\n"
+        "kind: Pod\n"
+        "metadata: {name: p}\n"
+        "spec: {containers: [{name: A, image: x}]}\n"
+    )
     assert main(["plan", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("asyncpod: error: spec.containers[0].name:")
