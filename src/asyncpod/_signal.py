@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 
-__all__ = ["Signal"]
+__all__ = ["Latch", "Signal"]
 
 
 class Signal:
@@ -27,6 +28,35 @@ class Signal:
 
     async def wait(self) -> None:
         """Wait for the next :meth:`fire`."""
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+
+class Latch:
+    """A set-once flag tasks can wait for; it allocates nothing until someone waits."""
+
+    __slots__ = ("_event", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._event: anyio.Event | None = None
+
+    def is_set(self) -> bool:
+        """Whether :meth:`set` was called."""
+        return self._set
+
+    def set(self) -> None:
+        """Set the flag and wake every waiter."""
+        self._set = True
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        """Wait until the flag is set (a checkpoint either way)."""
+        if self._set:
+            await anyio.lowlevel.checkpoint()
+            return
         if self._event is None:
             self._event = anyio.Event()
         await self._event.wait()

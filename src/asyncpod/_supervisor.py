@@ -31,7 +31,7 @@ from ._exceptions import (
 from ._models import Condition, Container, LifecycleHandler, Pod, Probe, PullPolicy, RestartPolicy
 from ._plan import Edge, PlanStep, StartupPlan, StepKind
 from ._probes import check_exec, check_http, check_tcp
-from ._signal import Signal
+from ._signal import Latch, Signal
 from ._status import (
     ContainerState,
     ContainerStatus,
@@ -465,6 +465,12 @@ async def _gather(calls: Iterable[Awaitable[Any]]) -> None:
 class _Runner:
     """Runs one container: waits for its prerequisites, starts, probes, restarts, stops."""
 
+    __slots__ = (
+        "changed", "cid", "completed", "container", "done", "ever_ready", "ever_started",
+        "final", "kind", "last_state", "log_tail", "name", "ready", "removed", "restart_count",
+        "scope", "started", "state", "step", "stopped", "sup",
+    )  # fmt: skip
+
     def __init__(self, supervisor: _Supervisor, step: PlanStep) -> None:
         self.sup = supervisor
         self.step = step
@@ -487,8 +493,8 @@ class _Runner:
         self.completed = False  # exited 0 at least once
         self.final = False  # terminated and will not run again
         self.restart_count = 0
-        self.stopped = anyio.Event()
-        self.removed = anyio.Event()
+        self.stopped = Latch()
+        self.removed = Latch()
         #: no task runs this runner (not launched yet, or ended): teardown stops it itself
         self.done = True
         self.log_tail: tuple[str, ...] = ()

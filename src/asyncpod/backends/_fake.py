@@ -373,6 +373,11 @@ class _Pod:
 class FakeContainer:
     """A fake container; :meth:`FakeBackend.container` finds one for inspection."""
 
+    __slots__ = (
+        "cancel_scope", "changed", "context", "exec_results", "exit_code", "finished_at", "fs",
+        "id", "idle", "kill_code", "logs", "spec", "started_at", "starts", "state",
+    )  # fmt: skip
+
     def __init__(self, cid: str, spec: ContainerSpec, image_files: dict[str, bytes]) -> None:
         self.id = cid
         self.spec = spec
