@@ -7,6 +7,7 @@ Importing is idempotent: an image that already exists is left alone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -18,18 +19,25 @@ __all__ = ["TEST_IMAGE", "ensure_test_image"]
 #: the image every Podman test uses
 TEST_IMAGE = "localhost/asyncpod-test-busybox:latest"
 
+_DIGEST_LABEL = "io.asyncpod.test-files"
+
 
 def ensure_test_image(
     client: Any, image: str = TEST_IMAGE, extra: Mapping[str, tuple[bytes, int]] | None = None
 ) -> str:
-    """Import *image* (busybox plus *extra* files) into *client*'s Podman if missing."""
+    """Import *image* (busybox plus *extra* files) into *client*'s Podman, unless an image of
+    that name with the same files (by a digest label) is there already."""
     api = client.api
-    response = api.get(f"/images/{image}/exists", timeout=30)
-    if response.status_code == 204:
-        return image
+    digest = hashlib.sha256(repr(sorted((extra or {}).items())).encode()).hexdigest()[:16]
+    response = api.get(f"/images/{image}/json", timeout=30)
+    if response.status_code == 200:
+        labels = (response.json().get("Config") or {}).get("Labels") or {}
+        if labels.get(_DIGEST_LABEL) == digest:
+            return image
+    changes = [*BUSYBOX_CHANGES, f"LABEL {_DIGEST_LABEL}={digest}"]
     response = api.post(
         "/images/import",
-        params={"reference": image, "changes": list(BUSYBOX_CHANGES)},
+        params={"reference": image, "changes": changes},
         data=busybox_rootfs(extra),
         headers={"Content-Type": "application/x-tar"},
         timeout=120,

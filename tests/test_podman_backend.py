@@ -413,7 +413,8 @@ async def test_stop_kill_wait(backend: PodmanBackend, labels: dict[str, str], pr
     await backend.start_container(sleeper)
     with anyio.fail_after(10):
         outcome = await _wait_during(backend, sleeper, backend.remove_container(sleeper))
-    assert isinstance(outcome, ObjectNotFoundError)
+    # the removal kills the container first: the wait may see that exit, or the removal
+    assert isinstance(outcome, ObjectNotFoundError) or outcome == 137, outcome
     await backend.remove_container(sleeper)
 
     # a wait can be cancelled promptly

@@ -12,6 +12,8 @@ memory (:class:`asyncpod.backends.FakeBackend`).
 
 from __future__ import annotations
 
+from . import backends as backends
+from . import kube as kube
 from ._exceptions import AsyncpodError as AsyncpodError
 from ._exceptions import BackendError as BackendError
 from ._exceptions import BackendUnavailableError as BackendUnavailableError

@@ -315,7 +315,8 @@ class Backend(abc.ABC):
 
         Returns at once for an exited container; a created container is waited on until
         it has been started and has exited. Raises :class:`~asyncpod.ObjectNotFoundError`
-        if it is removed meanwhile.
+        if it is removed meanwhile -- unless the wait saw the exit that the removal caused
+        first, in which case it returns that exit code (137, killed).
         """
 
     @abc.abstractmethod

@@ -71,7 +71,9 @@ def _from_status(
         return PortInUseError(text)
     if image is not None and (pull or any(marker in lower for marker in _IMAGE_MARKERS)):
         return ImageError(image, message)
-    if exc.status == 404:
+    if exc.status == 404 or (exc.status == 500 and "no such container" in lower):
+        # Podman answers 500 "does not exist in database: no such container" for a
+        # container removed while the request ran.
         return ObjectNotFoundError(text)
     if exc.status in (409, 500) and any(marker in lower for marker in _EXISTS_MARKERS):
         return ObjectExistsError(text)
