@@ -47,6 +47,15 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (bench/): planner and bring-up on the fake; Podman when asked (-- podman)."""
+    """Benchmarks (bench/): the fake (default), or Podman with ``nox -s bench -- podman``.
+
+    Extra arguments go to the script: ``nox -s bench -- --sizes 1000``,
+    ``nox -s bench -- podman --runs 5 --variants a b d``.
+    """
     session.install("-e", ".")
-    session.run("python", "bench/bench_fake.py", *session.posargs)
+    args = list(session.posargs)
+    if args[:1] == ["podman"]:
+        session.install("podman-compose")
+        session.run("python", "bench/bench_podman.py", *args[1:])
+    else:
+        session.run("python", "bench/bench_fake.py", *args)

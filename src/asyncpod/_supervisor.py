@@ -7,6 +7,7 @@ containers.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -277,7 +278,7 @@ class _Supervisor:
         images = {
             c.image: c.image_pull_policy or PullPolicy.IF_NOT_PRESENT for c in pod.all_containers
         }
-        await _gather(self.backend.ensure_image(i, p) for i, p in images.items())
+        await _gather(functools.partial(self.backend.ensure_image, i, p) for i, p in images.items())
 
         ports = tuple(
             PortMapping(
@@ -290,31 +291,39 @@ class _Supervisor:
             for port in c.ports
             if port.host_port is not None
         )
-        self.pod_id = await self.backend.create_pod(
-            PodSpec(
-                name=pod.name,
-                hostname=pod.hostname or pod.name.split(".")[0],
-                labels=self.labels,
-                ports=ports,
-                share_pid=pod.share_process_namespace,
-            )
+        pod_spec = PodSpec(
+            name=pod.name,
+            hostname=pod.hostname or pod.name.split(".")[0],
+            labels=self.labels,
+            ports=ports,
+            share_pid=pod.share_process_namespace,
         )
+
+        async def create_pod() -> None:
+            self.pod_id = await self.backend.create_pod(pod_spec)
 
         async def create_volume(name: str, spec: VolumeSpec) -> None:
             self.volume_ids[name] = await self.backend.create_volume(spec)
 
+        # The pod and its volumes do not depend on each other: create them together.
         await _gather(
-            create_volume(
-                v.name,
-                VolumeSpec(
-                    name=f"{pod.name}-{v.name}",
-                    labels=self.labels,
-                    memory=v.empty_dir.medium == "Memory",
-                    size_bytes=v.empty_dir.size_bytes,
+            [
+                create_pod,
+                *(
+                    functools.partial(
+                        create_volume,
+                        v.name,
+                        VolumeSpec(
+                            name=f"{pod.name}-{v.name}",
+                            labels=self.labels,
+                            memory=v.empty_dir.medium == "Memory",
+                            size_bytes=v.empty_dir.size_bytes,
+                        ),
+                    )
+                    for v in pod.volumes
+                    if v.empty_dir is not None
                 ),
-            )
-            for v in pod.volumes
-            if v.empty_dir is not None
+            ]
         )
         # Each runner creates its container, then waits until all are created (init
         # containers must exist before anything in the pod starts) and for its edges.
@@ -443,13 +452,17 @@ class _Supervisor:
             logger.error("tearing down pod %s: could not remove %s: %s", self.pod.name, what, exc)
 
 
-async def _gather(calls: Iterable[Awaitable[Any]]) -> None:
-    """Await *calls* concurrently; re-raise the first asyncpod error, cancelling the rest."""
+async def _gather(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:
+    """Run *calls* concurrently; re-raise the first asyncpod error, cancelling the rest.
+
+    They are functions, not coroutines, so that one cancelled before it ran leaves no
+    never-awaited coroutine behind.
+    """
     failure: list[BaseException] = []
 
-    async def one(call: Awaitable[Any], scope: anyio.CancelScope) -> None:
+    async def one(call: Callable[[], Awaitable[Any]], scope: anyio.CancelScope) -> None:
         try:
-            await call
+            await call()
         except AsyncpodError as exc:
             if not failure:
                 failure.append(exc)
