@@ -565,6 +565,8 @@ class FakeBackend(Backend):
         labels: Mapping[str, str],
         exit_code: int | None = None,
     ) -> None:
+        if not self._subscribers:
+            return
         event = BackendEvent(
             type=type_, action=action, id=oid, name=name, labels=labels, exit_code=exit_code
         )
