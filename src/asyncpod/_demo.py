@@ -77,6 +77,11 @@ async def run_demo(pod: Pod, backend_name: str) -> int:
                 _print_status(running.status())
                 body = await _fetch(running.backend, running.id, 8080, "/app.war")
                 print(f"{stamp()} GET http://localhost:8080/app.war inside the pod -> {body!r}")
+                if backend_name != "fake":  # the fake publishes no ports on the host
+                    for port in _host_ports(pod):
+                        body = await _fetch_host(port, "/app.war")
+                        url = f"http://127.0.0.1:{port}/app.war"
+                        print(f"{stamp()} GET {url} from the host -> {body!r}")
                 print(f"{stamp()} tearing down")
             print(
                 f"{stamp()} pod removed; objects left: "
