@@ -435,15 +435,9 @@ class _Supervisor:
         except AsyncpodError as exc:
             logger.error("could not list leftovers of pod %s: %s", self.pod.name, exc)
             return
-        order = {"container": 0, "pod": 1, "volume": 2}
-        for obj in sorted(leftovers, key=lambda o: order.get(o.type, 3)):
-            logger.debug("removing leftover %s %s", obj.type, obj.name)
-            remove = {
-                "container": self.backend.remove_container,
-                "pod": self.backend.remove_pod,
-                "volume": self.backend.remove_volume,
-            }[obj.type]
-            await self._quietly(remove(obj.id), f"{obj.type} {obj.name}")
+        if leftovers:
+            logger.debug("removing leftovers of pod %s: %s", self.pod.name, leftovers)
+            await self._quietly(self.backend.remove_objects(leftovers), "leftovers")
 
     async def _quietly(self, call: Awaitable[None], what: str) -> None:
         try:
@@ -585,9 +579,7 @@ class _Runner:
     async def _wait_edge(self, edge: Edge) -> None:
         target = self.sup.runners[edge.name]
         while not target.satisfies(edge.condition):
-            if target.final or (
-                isinstance(target.state, Waiting) and target.state.reason == ("DependencyFailed")
-            ):
+            if target.final:
                 exit_code = target.state.exit_code if isinstance(target.state, Terminated) else None
                 raise DependencyFailedError(
                     target.name,

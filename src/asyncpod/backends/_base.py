@@ -29,7 +29,7 @@ from types import TracebackType
 import anyio.abc
 import attrs
 
-from .._exceptions import ImageError
+from .._exceptions import BackendError, ImageError
 from .._models import FrozenDict, PullPolicy
 
 __all__ = [
@@ -363,3 +363,24 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def list_objects(self, labels: Mapping[str, str]) -> list[OwnedObject]:
         """Every pod, container and volume carrying all of *labels*."""
+
+    async def remove_objects(self, objects: list[OwnedObject]) -> None:
+        """Remove *objects* (from :meth:`list_objects`): containers, then pods, then volumes.
+
+        Every object is tried; the first failure is raised once all were.
+        """
+        removers = {
+            "container": self.remove_container,
+            "pod": self.remove_pod,
+            "volume": self.remove_volume,
+        }
+        failure: BackendError | None = None
+        for kind, remove in removers.items():
+            for obj in objects:
+                if obj.type == kind:
+                    try:
+                        await remove(obj.id)
+                    except BackendError as exc:
+                        failure = failure or exc
+        if failure is not None:
+            raise failure

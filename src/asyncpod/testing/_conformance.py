@@ -88,15 +88,7 @@ async def run_check(check: Callable[[BackendFixture], Awaitable[None]], fx: Back
     finally:
         with anyio.CancelScope(shield=True):
             left = await fx.backend.list_objects({LABEL_RUN: fx.run})
-            for kind in ("container", "pod", "volume"):
-                for obj in left:
-                    if obj.type == kind:
-                        remove = {
-                            "container": fx.backend.remove_container,
-                            "pod": fx.backend.remove_pod,
-                            "volume": fx.backend.remove_volume,
-                        }[kind]
-                        await remove(obj.id)
+            await fx.backend.remove_objects(left)
 
 
 @asynccontextmanager
