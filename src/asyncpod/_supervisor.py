@@ -717,10 +717,9 @@ class _Runner:
                 tg.start_soon(self._liveness_loop, container.liveness_probe)
 
     def _set_ready(self, ready: bool) -> None:
-        if ready and not self.ever_ready:
-            self.ever_ready = True
-        if ready != self.ready or ready:
+        if ready != self.ready:
             self.ready = ready
+            self.ever_ready = self.ever_ready or ready
             self.notify()
 
     async def _probe(self, probe: Probe) -> bool:

@@ -463,6 +463,8 @@ class FakeBackend(Backend):
         self._pods: dict[str, _Pod] = {}
         self._containers: dict[str, FakeContainer] = {}
         self._container_names: dict[str, str] = {}
+        # Host paths are shared by every pod of this backend, like a real host's files.
+        self._host_paths: dict[str, tuple[dict[str, bytes], set[str]]] = {}
         self._volumes: dict[str, _Volume] = {}
         self._faults: list[_Fault] = []
         self._subscribers: list[tuple[Mapping[str, str], MemoryObjectSendStream[BackendEvent]]] = []
@@ -718,20 +720,13 @@ class FakeBackend(Backend):
             container.fs.mounts.append(
                 (mount.target, files_, dirs, mount.read_only, mount.sub_path or "")
             )
-            container.fs.mkdir(mount.target) if not mount.read_only else None
+            if not mount.read_only:
+                container.fs.mkdir(mount.target)
         self._containers[container.id] = container
         self._container_names[spec.name] = container.id
         pod.containers.add(container.id)
         self._emit("container", "create", container.id, spec.name, spec.labels)
         return container.id
-
-    @property
-    def _host_paths(self) -> dict[str, tuple[dict[str, bytes], set[str]]]:
-        # Host paths are shared by every pod of this backend, like a real host's files.
-        store: dict[str, tuple[dict[str, bytes], set[str]]] = self.__dict__.setdefault(
-            "_host_path_store", {}
-        )
-        return store
 
     async def start_container(self, container: str) -> None:
         found = self._get_container(container)
