@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import anyio
-import anyio.lowlevel
+from collections.abc import Awaitable
 
-__all__ = ["Latch", "Signal"]
+import anyio
+
+__all__ = ["Signal"]
 
 
 class Signal:
@@ -26,37 +27,12 @@ class Signal:
             self._event.set()
             self._event = None
 
-    async def wait(self) -> None:
-        """Wait for the next :meth:`fire`."""
+    def wait(self) -> Awaitable[None]:
+        """Wait for the next :meth:`fire` (``await signal.wait()``).
+
+        Not a coroutine function of its own: it hands out the event's wait, which keeps
+        one frame less alive per waiting task.
+        """
         if self._event is None:
             self._event = anyio.Event()
-        await self._event.wait()
-
-
-class Latch:
-    """A set-once flag tasks can wait for; it allocates nothing until someone waits."""
-
-    __slots__ = ("_event", "_set")
-
-    def __init__(self) -> None:
-        self._set = False
-        self._event: anyio.Event | None = None
-
-    def is_set(self) -> bool:
-        """Whether :meth:`set` was called."""
-        return self._set
-
-    def set(self) -> None:
-        """Set the flag and wake every waiter."""
-        self._set = True
-        if self._event is not None:
-            self._event.set()
-
-    async def wait(self) -> None:
-        """Wait until the flag is set (a checkpoint either way)."""
-        if self._set:
-            await anyio.lowlevel.checkpoint()
-            return
-        if self._event is None:
-            self._event = anyio.Event()
-        await self._event.wait()
+        return self._event.wait()

@@ -32,7 +32,7 @@ from ._exceptions import (
 from ._models import Condition, Container, LifecycleHandler, Pod, Probe, PullPolicy, RestartPolicy
 from ._plan import Edge, PlanStep, StartupPlan, StepKind
 from ._probes import check_exec, check_http, check_tcp
-from ._signal import Latch, Signal
+from ._signal import Signal
 from ._status import (
     ContainerState,
     ContainerStatus,
@@ -216,6 +216,8 @@ class _Supervisor:
         }
         self.pod_id: str | None = None
         self.volume_ids: dict[str, str] = {}
+        #: the task group running the runners; teardown cancels it once, not per runner
+        self.runs: anyio.abc.TaskGroup | None = None
         self.runners: dict[str, _Runner] = {s.name: _Runner(self, s) for s in self.plan.steps}
         # Status lists containers in spec order: init containers, then app containers.
         self.ordered = [self.runners[c.name] for c in pod.all_containers]
@@ -232,6 +234,8 @@ class _Supervisor:
         #: set once: the pod is up, or bring-up failed
         self.settled = anyio.Event()
         self.init_failed = False
+        self.pending_removal = len(self.runners)
+        self.all_removed = anyio.Event()
 
     # Notifications
 
@@ -250,6 +254,11 @@ class _Supervisor:
             self.settled.set()
             logger.info("pod %s is up", self.pod.name)
         self.notify()
+
+    def removed(self) -> None:
+        self.pending_removal -= 1
+        if self.pending_removal == 0:
+            self.all_removed.set()
 
     def fail(self, error: AsyncpodError) -> None:
         if self.failure is None and not self.is_up:
@@ -327,6 +336,7 @@ class _Supervisor:
         )
         # Each runner creates its container, then waits until all are created (init
         # containers must exist before anything in the pod starts) and for its edges.
+        self.runs = tg
         for runner in self.ordered:
             runner.done = False
             tg.start_soon(runner.run, name=f"asyncpod:{pod.name}/{runner.name}")
@@ -412,14 +422,14 @@ class _Supervisor:
         self.stopping = True
         self.deadline = anyio.current_time() + self.pod.termination_grace_period_seconds
         self.notify()
-        for runner in self.ordered:
-            runner.scope.cancel()
+        if self.runs is not None:
+            # Each runner's task stops its own container, shielded, once cancelled.
+            self.runs.cancel_scope.cancel()
         async with anyio.create_task_group() as tg:
             for runner in self.ordered:
                 if runner.done:
                     tg.start_soon(runner.stop)
-            for runner in self.ordered:
-                await runner.removed.wait()
+            await self.all_removed.wait()
         if self.pod_id is not None:
             await self._quietly(self.backend.remove_pod(self.pod_id), "pod")
         for name, vid in self.volume_ids.items():
@@ -474,8 +484,8 @@ class _Runner:
 
     __slots__ = (
         "changed", "cid", "completed", "container", "done", "ever_ready", "ever_started",
-        "final", "kind", "last_state", "log_tail", "name", "ready", "removed", "restart_count",
-        "scope", "started", "state", "step", "stopped", "sup",
+        "final", "kind", "last_state", "log_tail", "name", "ready", "restart_count",
+        "started", "state", "step", "stop_state", "sup",
     )  # fmt: skip
 
     def __init__(self, supervisor: _Supervisor, step: PlanStep) -> None:
@@ -485,7 +495,6 @@ class _Runner:
         self.kind = step.kind
         self.container = step.container
         self.cid: str | None = None
-        self.scope = anyio.CancelScope()
         self.changed = Signal()
         self.state: ContainerState = Waiting(
             "PodInitializing"
@@ -500,8 +509,8 @@ class _Runner:
         self.completed = False  # exited 0 at least once
         self.final = False  # terminated and will not run again
         self.restart_count = 0
-        self.stopped = Latch()
-        self.removed = Latch()
+        #: teardown progress: 0 not begun, 1 stopping, 2 stopped (dependents may go on)
+        self.stop_state = 0
         #: no task runs this runner (not launched yet, or ended): teardown stops it itself
         self.done = True
         self.log_tail: tuple[str, ...] = ()
@@ -547,34 +556,31 @@ class _Runner:
         self.cid = await self.sup.backend.create_container(spec)
 
     async def run(self) -> None:
+        """The runner's task: create, wait for prerequisites, run; stop when torn down."""
         try:
-            with self.scope:
-                await self._run()
+            try:
+                await self.create()
+            except AsyncpodError as exc:
+                self.sup.fail(exc)
+                return
+            self.sup.created()
+            await self.sup.all_created.wait()
+            try:
+                for edge in self.step.after:
+                    await self._wait_edge(edge)
+            except DependencyFailedError as exc:
+                self.final = True
+                self.state = Waiting("DependencyFailed", str(exc))
+                self.notify()
+                self.sup.fail(exc)
+                return
+            await self._run_loop()
         finally:
             if self.sup.stopping:
                 with anyio.CancelScope(shield=True):
                     await self.stop()
             else:
                 self.done = True  # ended on its own, or cancelled from outside the pod
-
-    async def _run(self) -> None:
-        try:
-            await self.create()
-        except AsyncpodError as exc:
-            self.sup.fail(exc)
-            return
-        self.sup.created()
-        await self.sup.all_created.wait()
-        try:
-            for edge in self.step.after:
-                await self._wait_edge(edge)
-        except DependencyFailedError as exc:
-            self.final = True
-            self.state = Waiting("DependencyFailed", str(exc))
-            self.notify()
-            self.sup.fail(exc)
-            return
-        await self._run_loop()
 
     async def _wait_edge(self, edge: Edge) -> None:
         target = self.sup.runners[edge.name]
@@ -610,8 +616,8 @@ class _Runner:
                 if self.kind is StepKind.INIT:
                     self.ready = True
                     self.sup.reached_up_milestone()
+            self.notify()
             if self.sup.stopping:
-                self.notify()
                 return
             policy = self.restart_policy()
             restart = policy is RestartPolicy.ALWAYS or (
@@ -669,22 +675,20 @@ class _Runner:
             return 128, "StartError"
         logger.debug("container %s/%s started", self.sup.pod.name, self.name)
         self.state = Running(anyio.current_time())
-        if self.container.has_hooks_or_probes:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._after_start)
-                code, reason = await self._wait_exit()
-                tg.cancel_scope.cancel()
-        else:
+        if not self.container.has_hooks_or_probes:
             self._mark_started()
-            code, reason = await self._wait_exit()
-        return code, reason
-
-    async def _wait_exit(self) -> tuple[int, str | None]:
-        assert self.cid is not None
-        try:
-            return await self.sup.backend.wait_container(self.cid), None
-        except ObjectNotFoundError:
-            return 137, "ContainerStatusUnknown"
+            try:
+                return await backend.wait_container(self.cid), None
+            except ObjectNotFoundError:
+                return 137, "ContainerStatusUnknown"
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._after_start)
+            try:
+                result: tuple[int, str | None] = (await backend.wait_container(self.cid), None)
+            except ObjectNotFoundError:
+                result = 137, "ContainerStatusUnknown"
+            tg.cancel_scope.cancel()
+        return result
 
     def _mark_started(self) -> None:
         self.started = True
@@ -814,8 +818,9 @@ class _Runner:
     async def stop(self) -> None:
         """Teardown: preStop, wait for containers that stop first, stop within the deadline,
         then remove the container."""
-        if self.stopped.is_set():
+        if self.stop_state:
             return
+        self.stop_state = 1
         deadline = self.sup.deadline
         try:
             if self.cid is None or not isinstance(self.state, (Running, Waiting)):
@@ -829,7 +834,9 @@ class _Runner:
                 with anyio.move_on_after(max(deadline - anyio.current_time(), 0) + MIN_GRACE):
                     await self._quiet_hook(container.lifecycle.pre_stop)
             for name in self.step.stop_after:
-                await self.sup.runners[name].stopped.wait()
+                first = self.sup.runners[name]
+                while first.stop_state < 2:
+                    await first.changed.wait()
             grace = max(deadline - anyio.current_time(), MIN_GRACE)
             try:
                 await self.sup.backend.stop_container(self.cid, grace=grace)
@@ -840,11 +847,11 @@ class _Runner:
             self.ready = self.started = False
         finally:
             # Whoever waits for this container to stop may go on; removing it is ours.
-            self.stopped.set()
+            self.stop_state = 2
             self.notify()
             if self.cid is not None:
                 await self.sup._quietly(self.sup.backend.remove_container(self.cid), self.name)
-            self.removed.set()
+            self.sup.removed()
 
     async def _quiet_hook(self, handler: LifecycleHandler) -> None:
         try:

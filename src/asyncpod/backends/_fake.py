@@ -272,14 +272,17 @@ class _Volume:
         self.mounted_by: set[str] = set()
 
 
+#: a mount in a fake container: (mount point, files, dirs, read_only, sub_path prefix)
+_MountEntry = tuple[str, dict[str, bytes], set[str], bool, str]
+
+
 class _FileSystem:
     """A container's files: its own root plus mounted volumes and host paths."""
 
-    def __init__(self, root: dict[str, bytes]) -> None:
+    def __init__(self, root: dict[str, bytes], mounts: list[_MountEntry]) -> None:
         self.root: dict[str, bytes] = dict(root)
         self.root_dirs: set[str] = set()
-        # (mount point, files, dirs, read_only, sub_path prefix)
-        self.mounts: list[tuple[str, dict[str, bytes], set[str], bool, str]] = []
+        self.mounts = mounts
         for path in self.root:
             self._add_parents(self.root_dirs, path)
 
@@ -374,8 +377,9 @@ class FakeContainer:
     """A fake container; :meth:`FakeBackend.container` finds one for inspection."""
 
     __slots__ = (
-        "cancel_scope", "changed", "context", "exec_results", "exit_code", "finished_at", "fs",
-        "id", "idle", "kill_code", "logs", "spec", "started_at", "starts", "state",
+        "_fs", "cancel_scope", "changed", "context", "exec_results", "exit_code", "finished_at",
+        "id", "idle", "image_files", "kill_code", "logs", "mounts", "spec", "started_at", "starts",
+        "state",
     )  # fmt: skip
 
     def __init__(self, cid: str, spec: ContainerSpec, image_files: dict[str, bytes]) -> None:
@@ -385,7 +389,9 @@ class FakeContainer:
         self.exit_code: int | None = None
         self.started_at: float | None = None
         self.finished_at: float | None = None
-        self.fs = _FileSystem(image_files)
+        self.image_files = image_files
+        self.mounts: list[_MountEntry] = []
+        self._fs: _FileSystem | None = None  # built on first use: most containers never look
         self.logs: list[LogRecord] = []
         self.changed = Signal()
         self.context: FakeContext | None = None
@@ -394,6 +400,13 @@ class FakeContainer:
         self.exec_results: dict[tuple[str, ...], int] = {}
         self.starts = 0
         self.idle = False
+
+    @property
+    def fs(self) -> _FileSystem:
+        """The container's files (its image's, then what it wrote) and its mounts."""
+        if self._fs is None:
+            self._fs = _FileSystem(self.image_files, self.mounts)
+        return self._fs
 
     @property
     def short_name(self) -> str:
@@ -654,7 +667,7 @@ class FakeBackend(Backend):
         except ObjectNotFoundError:
             return
         for cid in list(found.containers):
-            await self._remove_container_now(self._containers[cid])
+            self._remove_container_now(self._containers[cid])
         del self._pods[found.id]
         self._emit("pod", "remove", found.id, found.spec.name, found.spec.labels)
 
@@ -717,11 +730,11 @@ class FakeBackend(Backend):
             else:
                 assert mount.host_path is not None
                 files_, dirs = self._host_paths.setdefault(mount.host_path, ({}, {""}))
-            container.fs.mounts.append(
+            container.mounts.append(
                 (mount.target, files_, dirs, mount.read_only, mount.sub_path or "")
             )
-            if not mount.read_only:
-                container.fs.mkdir(mount.target)
+            if mount.sub_path and not mount.read_only:
+                container.fs.mkdir(mount.target)  # a missing subPath is made, as the kubelet does
         self._containers[container.id] = container
         self._container_names[spec.name] = container.id
         pod.containers.add(container.id)
@@ -802,6 +815,8 @@ class FakeBackend(Backend):
         ctx._request_term()
         if not ctx.handle_term:
             self._terminate(found, 128 + _SIGTERM)
+            if not found.runs(ctx):
+                return  # exited at once (an idle container)
         with anyio.move_on_after(max(grace, 0)):
             while found.runs(ctx):
                 await found.changed.wait()
@@ -830,9 +845,9 @@ class FakeBackend(Backend):
             await self._enter("remove_container", container)
             return
         await self._enter("remove_container", found.short_name, found.spec.name, found.id)
-        await self._remove_container_now(found)
+        self._remove_container_now(found)
 
-    async def _remove_container_now(self, found: FakeContainer) -> None:
+    def _remove_container_now(self, found: FakeContainer) -> None:
         if found.id not in self._containers:
             return
         if found.state is RuntimeState.RUNNING:
@@ -848,7 +863,6 @@ class FakeBackend(Backend):
             volume.mounted_by.discard(found.id)
         found.notify()
         self._emit("container", "remove", found.id, found.spec.name, found.spec.labels)
-        await anyio.lowlevel.checkpoint()
 
     async def wait_container(self, container: str) -> int:
         found = self._get_container(container)
