@@ -13,6 +13,8 @@ from asyncpod.backends._podman_service import candidate_urls
 from asyncpod.testing import virtual_time
 from podman_images import ensure_test_image
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:

@@ -6,6 +6,9 @@
 - :func:`virtual_time` gives ``anyio_backend`` fixture values that run asyncio or trio on
   a virtual clock, so that probe periods, back-off and grace periods cost no real time
   with the :class:`~asyncpod.backends.FakeBackend`.
+
+The pytest plugin, loaded by pytest whenever asyncpod is installed, lives in the module
+``pytest_asyncpod``: fixtures ``asyncpod_backend``, ``asyncpod_pod`` and ``run_pod``.
 """
 
 from __future__ import annotations

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import selectors
+import sys
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["VirtualTimeEventLoop", "virtual_time"]
+__all__ = ["VirtualTimeEventLoop", "on_virtual_time", "virtual_time"]
 
 
 class _AutojumpSelector(selectors.BaseSelector):
@@ -78,3 +79,20 @@ def virtual_time(backend: str) -> tuple[str, dict[str, Any]]:
 
         return "trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}
     raise LookupError(f"no virtual time for backend {backend!r}")
+
+
+def on_virtual_time() -> bool:
+    """Whether the calling task runs on a virtual clock.
+
+    True under a :class:`VirtualTimeEventLoop` or a ``trio.testing.MockClock``, where real
+    I/O and threads (Podman) cannot work: the clock jumps past every timeout while they run.
+    """
+    if "trio" in sys.modules:  # never imported: not running trio
+        import trio.testing
+
+        if trio.lowlevel.in_trio_run():
+            return isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock)
+    try:
+        return isinstance(asyncio.get_running_loop(), VirtualTimeEventLoop)
+    except RuntimeError:  # no event loop in this thread
+        return False

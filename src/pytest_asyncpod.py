@@ -1,0 +1,202 @@
+"""asyncpod's pytest plugin: a backend and running pods as fixtures.
+
+Installed with asyncpod and registered through the ``pytest11`` entry point ``asyncpod``
+(``-p no:asyncpod`` turns it off; ``-p asyncpod`` loads it when plugin autoloading is off).
+It lives outside the ``asyncpod`` package so that loading it costs nothing: it only adds
+options, markers and fixtures, and asyncpod is imported when a test asks for a fixture.
+
+Fixtures (the async ones run under anyio's pytest plugin: mark tests ``@pytest.mark.anyio``):
+
+- ``asyncpod_backend_name``: ``"fake"`` or ``"podman"``: the test's ``asyncpod_backend``
+  marker, else ``--asyncpod-backend``, else the ``asyncpod_backend`` ini option, else fake.
+- ``asyncpod_backend``: that backend, open for the duration of the test.
+- ``asyncpod_pod``: the :class:`~asyncpod.RunningPod` of the test's ``asyncpod_pod`` marker.
+- ``run_pod``: ``running = await run_pod(pod)`` brings a pod up for the rest of the test.
+
+Pods are torn down after the test, whether it passed or failed: every object they created
+is removed. See ``docs/pytest-plugin.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import pytest
+
+if TYPE_CHECKING:
+    from asyncpod import Pod, RunningPod
+    from asyncpod.backends import Backend
+
+#: what ``run_pod`` and the ``asyncpod_pod`` marker take: a pod, a manifest's path or its text
+_PodSource: TypeAlias = "Pod | str | os.PathLike[str]"
+
+_BACKENDS = ("fake", "podman")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("asyncpod")
+    group.addoption(
+        "--asyncpod-backend",
+        choices=_BACKENDS,
+        default=None,
+        help="backend of the asyncpod_backend fixture, unless a test's marker names one "
+        "(default: the asyncpod_backend ini option, else fake)",
+    )
+    group.addoption(
+        "--asyncpod-podman-url",
+        default=None,
+        metavar="URL",
+        help="Podman service for the podman backend (default: the asyncpod_podman_url ini "
+        "option, else CONTAINER_HOST, else this user's Podman socket)",
+    )
+    parser.addini("asyncpod_backend", "default of --asyncpod-backend (fake)", default="fake")
+    parser.addini("asyncpod_podman_url", "default of --asyncpod-podman-url", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getini("asyncpod_backend") not in _BACKENDS:
+        raise pytest.UsageError(
+            f"asyncpod_backend ini option: {config.getini('asyncpod_backend')!r} "
+            f"is not one of {', '.join(_BACKENDS)}"
+        )
+    config.addinivalue_line(
+        "markers",
+        "asyncpod_backend(name): run this test's asyncpod_backend fixture on 'fake' or 'podman', "
+        "whatever --asyncpod-backend says",
+    )
+    config.addinivalue_line(
+        "markers",
+        "asyncpod_pod(pod): the pod the asyncpod_pod fixture brings up: an asyncpod.Pod, "
+        "a manifest's path (relative to the rootdir) or its text",
+    )
+
+
+@pytest.fixture
+def asyncpod_backend_name(request: pytest.FixtureRequest) -> str:
+    """The backend this test runs on: ``"fake"`` (the default) or ``"podman"``.
+
+    The test's ``@pytest.mark.asyncpod_backend(name)`` wins, then ``--asyncpod-backend``,
+    then the ``asyncpod_backend`` ini option. Your ``anyio_backend`` fixture can ask for it,
+    to run the fake on virtual time and Podman on real time.
+    """
+    marker = request.node.get_closest_marker("asyncpod_backend")
+    if marker is None:
+        name = request.config.getoption("asyncpod_backend") or request.config.getini(
+            "asyncpod_backend"
+        )
+        return str(name)
+    if len(marker.args) != 1 or marker.kwargs or marker.args[0] not in _BACKENDS:
+        pytest.fail(
+            f"@pytest.mark.asyncpod_backend takes one backend name, {' or '.join(_BACKENDS)}; "
+            f"got {_call_text(marker)}",
+            pytrace=False,
+        )
+    return str(marker.args[0])
+
+
+@pytest.fixture
+async def asyncpod_backend(
+    asyncpod_backend_name: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Backend]:
+    """An open backend for this test: a new :class:`~asyncpod.backends.FakeBackend`, or a
+    :class:`~asyncpod.backends.PodmanBackend`, as ``asyncpod_backend_name`` says.
+
+    Override this fixture to configure the backend (programs, images, a Podman URL); the
+    ``asyncpod_pod`` and ``run_pod`` fixtures run their pods on whatever it yields.
+    """
+    from asyncpod.backends import get_backend
+
+    options: dict[str, Any] = {}
+    if asyncpod_backend_name == "podman":
+        from asyncpod.testing._clock import on_virtual_time
+
+        if on_virtual_time():
+            pytest.fail(
+                "the podman backend needs real time, but this test runs on a virtual clock: "
+                "make your anyio_backend fixture return a plain backend name for Podman "
+                "tests (see the asyncpod_backend_name fixture)",
+                pytrace=False,
+            )
+        options["url"] = (
+            request.config.getoption("asyncpod_podman_url")
+            or request.config.getini("asyncpod_podman_url")
+            or None
+        )
+    async with get_backend(asyncpod_backend_name, **options) as backend:
+        yield backend
+
+
+@pytest.fixture
+async def asyncpod_pod(
+    asyncpod_backend: Backend, request: pytest.FixtureRequest
+) -> AsyncIterator[RunningPod]:
+    """The pod named by the test's ``@pytest.mark.asyncpod_pod(pod)``, up on
+    ``asyncpod_backend`` (as :func:`asyncpod.open_pod` yields it) and torn down after the
+    test, whether it passed or failed.
+
+    *pod* is an :class:`asyncpod.Pod`, a manifest's path (relative to the rootdir) or a
+    manifest's text (a string with a newline).
+    """
+    from asyncpod import open_pod
+
+    marker = request.node.get_closest_marker("asyncpod_pod")
+    if marker is None or len(marker.args) != 1 or marker.kwargs:
+        got = "no marker" if marker is None else _call_text(marker)
+        pytest.fail(
+            "the asyncpod_pod fixture brings up the pod of the test's marker: "
+            f"@pytest.mark.asyncpod_pod(pod_or_manifest); got {got}",
+            pytrace=False,
+        )
+    pod = _load(marker.args[0], request.config.rootpath)
+    async with open_pod(pod, backend=asyncpod_backend) as running:
+        yield running
+
+
+@pytest.fixture
+async def run_pod(
+    asyncpod_backend: Backend, request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[[_PodSource], Awaitable[RunningPod]]]:
+    """``running = await run_pod(pod)`` brings *pod* up on ``asyncpod_backend``.
+
+    *pod* is an :class:`asyncpod.Pod`, a manifest's path (relative to the rootdir) or a
+    manifest's text (a string with a newline). A failed bring-up raises, as
+    :func:`asyncpod.open_pod` does, with nothing left behind. The pods are torn down after
+    the test, the last one first, whether it passed or failed.
+    """
+    from asyncpod import open_pod
+
+    root = request.config.rootpath
+    async with AsyncExitStack() as stack:
+
+        async def run(pod: _PodSource) -> RunningPod:
+            return await stack.enter_async_context(
+                open_pod(_load(pod, root), backend=asyncpod_backend)
+            )
+
+        yield run
+
+
+def _load(source: object, root: Path) -> Pod:
+    from asyncpod import Pod
+    from asyncpod.kube import load_pod
+
+    if isinstance(source, Pod):
+        return source
+    if isinstance(source, str) and "\n" in source:
+        return load_pod(source)
+    if isinstance(source, (str, os.PathLike)):
+        return load_pod(root / source)
+    raise TypeError(
+        "a pod is an asyncpod.Pod, a manifest's path or its text, "
+        f"not {type(source).__name__}: {source!r}"
+    )
+
+
+def _call_text(marker: pytest.Mark) -> str:
+    arguments = [repr(arg) for arg in marker.args]
+    arguments += [f"{key}={value!r}" for key, value in marker.kwargs.items()]
+    return f"@pytest.mark.{marker.name}({', '.join(arguments)})"
