@@ -33,6 +33,7 @@ from asyncpod import (
     Protocol,
     PullPolicy,
     RestartPolicy,
+    RestartRuleOperator,
     SleepAction,
     SpecError,
     TCPSocketAction,
@@ -306,6 +307,30 @@ def test_dump_rich_pod() -> None:
     }
     assert "dependsOn" not in text
     assert "    note: |\n      multi\n      line\n" in text  # multi-line strings as literal blocks
+
+
+def test_restart_policy_rules_round_trip() -> None:
+    """KEP-5307 rules load, and dump with their required action even at its default."""
+    text = """
+apiVersion: v1
+kind: Pod
+metadata: {name: rules}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: a
+    image: busybox
+    restartPolicy: Never
+    restartPolicyRules:
+    - {action: Restart, exitCodes: {operator: NotIn, values: [0, 1]}}
+"""
+    pod = load_pod(text)
+    (rule,) = pod.containers[0].restart_policy_rules
+    assert rule.exit_codes.operator is RestartRuleOperator.NOT_IN
+    assert rule.exit_codes.values == (0, 1)
+    dumped = yaml.safe_load(dump_pod(pod))["spec"]["containers"][0]["restartPolicyRules"]
+    assert dumped == [{"action": "Restart", "exitCodes": {"operator": "NotIn", "values": [0, 1]}}]
+    assert load_pod(dump_pod(pod)) == pod
 
 
 def test_converter_spells_kubernetes_names() -> None:

@@ -11,6 +11,8 @@ import asyncpod
 from asyncpod import (
     Container,
     ContainerPort,
+    ContainerRestartRule,
+    ContainerRestartRuleOnExitCodes,
     EmptyDirVolumeSource,
     ExecAction,
     HostPathVolumeSource,
@@ -18,6 +20,7 @@ from asyncpod import (
     LifecycleHandler,
     Pod,
     Probe,
+    RestartRuleOperator,
     SleepAction,
     SpecError,
     Volume,
@@ -132,8 +135,39 @@ class TestPod:
         assert err.path == "spec.initContainers[0].readinessProbe"
         sidecar = c("s", restart_policy="Always", readiness_probe=probe)
         assert pod(init_containers=[sidecar]).sidecars == (sidecar,)
-        err = error(lambda: pod(init_containers=[c("i", restart_policy="Never")]))
-        assert err.path == "spec.initContainers[0].restartPolicy"
+        # KEP-5307: an init container may carry its own Never/OnFailure policy.
+        assert pod(init_containers=[c("i", restart_policy="Never")]).sidecars == ()
+
+    def test_restart_policy_rules(self) -> None:
+        """KEP-5307 rules: need a container policy, not on sidecars, bounded exit codes."""
+        codes = ContainerRestartRuleOnExitCodes(operator="In", values=[42])
+        rule = ContainerRestartRule(exit_codes=codes)
+        assert codes.values == (42,) and codes.operator is RestartRuleOperator.IN
+        assert rule.exit_codes.matches(42) and not rule.exit_codes.matches(1)
+        not_in = ContainerRestartRuleOnExitCodes(operator=RestartRuleOperator.NOT_IN, values=[0])
+        assert not_in.matches(1) and not not_in.matches(0)
+        ok = c("a", restart_policy="Never", restart_policy_rules=[rule])
+        assert pod(containers=[ok]).containers[0].restart_policy_rules == (rule,)
+        err = error(lambda: c("a", restart_policy_rules=[rule]))
+        assert err.path == "restartPolicy"
+        err = error(
+            lambda: pod(
+                init_containers=[c("s", restart_policy="Always", restart_policy_rules=[rule])]
+            )
+        )
+        assert err.path == "spec.initContainers[0].restartPolicyRules"
+        err = error(lambda: ContainerRestartRuleOnExitCodes(operator="In", values=[]))
+        assert err.path == "values"
+        err = error(lambda: ContainerRestartRuleOnExitCodes(operator="In", values=[256]))
+        assert err.path == "values[0]"
+        err = error(lambda: ContainerRestartRuleOnExitCodes(operator="In", values=[1, 1]))
+        assert err.path == "values[1]"
+        err = error(lambda: ContainerRestartRuleOnExitCodes(operator="Is", values=[1]))
+        assert err.path == "operator"
+        err = error(lambda: ContainerRestartRule(action="Stop", exit_codes=not_in))
+        assert err.path == "action"
+        err = error(lambda: c("a", restart_policy="Never", restart_policy_rules=[rule] * 21))
+        assert err.path == "restartPolicyRules"
 
     def test_depends_on_rules(self) -> None:
         """depends_on targets exist, aren't regular init containers, and 'ready' needs a probe."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -13,9 +14,11 @@ from asyncpod import (
     Container,
     ContainerFailedError,
     EmptyDirVolumeSource,
+    EventReason,
     ExecAction,
     Phase,
     Pod,
+    PodEvent,
     Probe,
     Volume,
     VolumeMount,
@@ -29,6 +32,18 @@ IMAGE = "busybox:latest"
 
 def ctr(name: str, *command: str, **kwargs: object) -> Container:
     return Container(name=name, image=IMAGE, command=command or ("sleep", "inf"), **kwargs)  # type: ignore[arg-type]
+
+
+async def _until(
+    events: AsyncIterator[PodEvent], reason: EventReason, count: int = 1
+) -> AsyncIterator[PodEvent]:
+    """*events* up to and including the *count*-th one with *reason*."""
+    async for event in events:
+        yield event
+        if event.reason is reason:
+            count -= 1
+            if count == 0:
+                return
 
 
 def starts(fake: FakeBackend) -> list[str]:
@@ -346,10 +361,25 @@ class TestProbes:
             await anyio.sleep(10)
             assert running.status().container("web").restart_count == 0
             fake.set_exec_result("web", ["check"], 1)
-            await anyio.sleep(5)
+            # busybox's sleep as PID 1 ignores SIGTERM: killed at the end of the pod's 30 s.
+            await anyio.sleep(3 + 30 + 1)
             status = running.status().container("web")
             assert status.restart_count == 1
-            assert status.last_state is not None and status.last_state.exit_code == 143
+            assert status.last_state is not None and status.last_state.exit_code == 137
+            events = [
+                (e.reason.value, e.message, e.exit_code)
+                async for e in _until(running.events(), EventReason.STARTED, 2)
+            ]
+        assert events[-8:] == [
+            ("Unhealthy", "Liveness probe failed", None),
+            ("Unhealthy", "Liveness probe failed", None),
+            ("Unhealthy", "Liveness probe failed", None),
+            ("Killing", "Container web failed its liveness probe, will be stopped", None),
+            ("NotReady", "", None),
+            ("Exited", "Error", 137),
+            ("Restarting", "", None),
+            ("Started", "", None),
+        ]
 
     async def test_http_and_tcp_probes_reach_the_pod(self, fake: FakeBackend) -> None:
         """HTTP and TCP probes go through the backend into the pod's network."""

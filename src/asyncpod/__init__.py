@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from . import backends as backends
 from . import kube as kube
+from ._events import EventReason as EventReason
+from ._events import PodEvent as PodEvent
 from ._exceptions import AsyncpodError as AsyncpodError
 from ._exceptions import BackendError as BackendError
 from ._exceptions import BackendUnavailableError as BackendUnavailableError
@@ -30,6 +32,8 @@ from ._exceptions import UnsupportedFieldError as UnsupportedFieldError
 from ._models import Condition as Condition
 from ._models import Container as Container
 from ._models import ContainerPort as ContainerPort
+from ._models import ContainerRestartRule as ContainerRestartRule
+from ._models import ContainerRestartRuleOnExitCodes as ContainerRestartRuleOnExitCodes
 from ._models import Dependency as Dependency
 from ._models import EmptyDirVolumeSource as EmptyDirVolumeSource
 from ._models import EnvVar as EnvVar
@@ -45,6 +49,7 @@ from ._models import Probe as Probe
 from ._models import Protocol as Protocol
 from ._models import PullPolicy as PullPolicy
 from ._models import RestartPolicy as RestartPolicy
+from ._models import RestartRuleOperator as RestartRuleOperator
 from ._models import SleepAction as SleepAction
 from ._models import TCPSocketAction as TCPSocketAction
 from ._models import Volume as Volume
@@ -74,6 +79,8 @@ __all__ = [
     "Container",
     "ContainerFailedError",
     "ContainerPort",
+    "ContainerRestartRule",
+    "ContainerRestartRuleOnExitCodes",
     "ContainerState",
     "ContainerStatus",
     "Dependency",
@@ -82,6 +89,7 @@ __all__ = [
     "Edge",
     "EmptyDirVolumeSource",
     "EnvVar",
+    "EventReason",
     "ExecAction",
     "FrozenDict",
     "HostPathVolumeSource",
@@ -98,12 +106,14 @@ __all__ = [
     "Pod",
     "PodConditions",
     "PodError",
+    "PodEvent",
     "PodStatus",
     "PortInUseError",
     "Probe",
     "Protocol",
     "PullPolicy",
     "RestartPolicy",
+    "RestartRuleOperator",
     "Running",
     "RunningPod",
     "SleepAction",

@@ -54,6 +54,13 @@ class RestartPolicy(str, enum.Enum):
     NEVER = "Never"
 
 
+class RestartRuleOperator(str, enum.Enum):
+    """How a restart rule matches exit codes (``exitCodes.operator``)."""
+
+    IN = "In"
+    NOT_IN = "NotIn"
+
+
 class PullPolicy(str, enum.Enum):
     """When an image is pulled (Kubernetes ``imagePullPolicy``)."""
 
@@ -222,6 +229,10 @@ def _to_pull_policy(value: PullPolicy | str | None) -> PullPolicy | None:
 
 def _to_optional_restart_policy(value: RestartPolicy | str | None) -> RestartPolicy | None:
     return None if value is None else _enum("restartPolicy", value, RestartPolicy)
+
+
+def _to_rule_operator(value: RestartRuleOperator | str) -> RestartRuleOperator:
+    return _enum("operator", value, RestartRuleOperator)  # type: ignore[no-any-return]
 
 
 def _to_pod_restart_policy(value: RestartPolicy | str) -> RestartPolicy:
@@ -420,6 +431,51 @@ def _env_name(path: str, value: object) -> None:
         )
 
 
+def _exit_codes(path: str, value: object) -> None:
+    if not isinstance(value, tuple):
+        raise _fail(path, f"must be a list of exit codes, not {type(value).__name__}")
+    if not 1 <= len(value) <= 255:
+        raise _fail(path, f"must hold between 1 and 255 exit codes, not {len(value)}")
+    seen: set[int] = set()
+    for index, code in enumerate(value):
+        _int_range(f"{path}[{index}]", code, 0, 255)
+        if code in seen:
+            raise _fail(f"{path}[{index}]", f"duplicate exit code {code}")
+        seen.add(code)
+
+
+@attrs.frozen(kw_only=True)
+class ContainerRestartRuleOnExitCodes:
+    """The exit codes a restart rule matches: those *in* *values*, or those not in them."""
+
+    operator: RestartRuleOperator = attrs.field(converter=_to_rule_operator)
+    values: tuple[int, ...] = attrs.field(converter=_to_tuple, validator=_validator(_exit_codes))
+
+    def matches(self, exit_code: int) -> bool:
+        """Whether *exit_code* is one this rule is about."""
+        return (exit_code in self.values) is (self.operator is RestartRuleOperator.IN)
+
+
+def _restart_action(path: str, value: object) -> None:
+    if value != "Restart":
+        raise _fail(path, f"must be 'Restart', not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ContainerRestartRule:
+    """A KEP-5307 restart rule: restart the container when it exits with matching codes.
+
+    Rules are tried in order; the first match restarts the container, whatever its
+    ``restart_policy`` says; without a match the policy decides.
+    """
+
+    #: the only action Kubernetes defines for a container's own exit
+    action: str = _field(_restart_action, default="Restart", metadata={"always_written": True})
+    exit_codes: ContainerRestartRuleOnExitCodes = _model(
+        ContainerRestartRuleOnExitCodes, "exit codes", optional=False
+    )
+
+
 @attrs.frozen(kw_only=True)
 class EnvVar:
     """One environment variable; ``$(NAME)`` in *value* refers to an earlier one."""
@@ -527,6 +583,13 @@ class Container:
     restart_policy: RestartPolicy | None = attrs.field(
         converter=_to_optional_restart_policy, default=None
     )
+    #: KEP-5307: restart on these exit codes whatever ``restart_policy`` says (which must
+    #: then be set); not on native sidecars, which always restart
+    restart_policy_rules: tuple[ContainerRestartRule, ...] = attrs.field(
+        converter=_to_tuple,
+        validator=_list_of(ContainerRestartRule, "restart rules"),
+        factory=tuple,
+    )
     startup_probe: Probe | None = _model(Probe, "a probe")
     readiness_probe: Probe | None = _model(Probe, "a probe")
     liveness_probe: Probe | None = _model(Probe, "a probe")
@@ -568,6 +631,11 @@ class Container:
                         f"{_camel(probe_field)}.{_camel(kind)}.port",
                         f"names no port of this container: {action.port!r}",
                     )
+        if self.restart_policy_rules:
+            if len(self.restart_policy_rules) > 20:
+                raise _fail("restartPolicyRules", "must hold at most 20 rules")
+            if self.restart_policy is None:
+                raise _fail("restartPolicy", "must be set when restartPolicyRules are")
         seen: set[str] = set()
         for index, dep in enumerate(self.depends_on):
             if dep.name == self.name:
@@ -864,13 +932,12 @@ def _hooks(container: Container) -> Iterator[tuple[str, LifecycleHandler]]:
 
 
 def _validate_init_container(path: str, container: Container) -> None:
-    if container.restart_policy not in (None, RestartPolicy.ALWAYS):
-        raise _fail(
-            f"{path}.restartPolicy",
-            f"an init container's restartPolicy may only be 'Always' (a native sidecar), "
-            f"not {container.restart_policy.value!r}",
-        )
     if is_sidecar(container):
+        if container.restart_policy_rules:
+            raise _fail(
+                f"{path}.restartPolicyRules",
+                "a native sidecar (restartPolicy: Always) always restarts: it takes no rules",
+            )
         return
     for field in ("startup_probe", "readiness_probe", "liveness_probe", "lifecycle"):
         if getattr(container, field) is not None:

@@ -148,8 +148,15 @@ def _structure_hook(cls: type[_T], converter: cattrs.Converter) -> Callable[[obj
 
 
 def _unstructure_hook(cls: type[Any], converter: cattrs.Converter) -> Callable[[Any], Any]:
+    # Fields Kubernetes requires are written even at their default ("always_written").
+    overrides: dict[str, Any] = {
+        a.name: override(rename=_camel(a.name), omit_if_default=False)
+        if a.metadata.get("always_written")
+        else override(rename=_camel(a.name))
+        for a in attrs.fields(_resolve(cls))
+    }
     return make_dict_unstructure_fn(
-        _resolve(cls), converter, _cattrs_omit_if_default=True, **_renames(cls)
+        _resolve(cls), converter, _cattrs_omit_if_default=True, **overrides
     )
 
 

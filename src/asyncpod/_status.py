@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import attrs
 
@@ -127,8 +127,13 @@ def compute_phase(
     restart_policy: str,
     init_failed: bool,
     initialized: bool,
+    restarting: Collection[str] = (),
 ) -> Phase:
-    """The pod phase by the kubelet's rules (``getPhase``); terminated sidecars are ignored."""
+    """The pod phase by the kubelet's rules (``getPhase``); terminated sidecars are ignored.
+
+    *restarting* names app containers that exited but will run again (their own restart
+    policy or rules, KEP-5307): they count as running.
+    """
     if init_failed:
         return Phase.FAILED
     if not initialized:
@@ -138,7 +143,7 @@ def compute_phase(
         if status.kind is not StepKind.APP:
             continue
         state = status.state
-        if isinstance(state, Running):
+        if isinstance(state, Running) or status.name in restarting:
             running += 1
         elif isinstance(state, Terminated):
             stopped += 1

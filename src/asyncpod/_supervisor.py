@@ -22,6 +22,7 @@ import anyio
 import anyio.abc
 
 from ._env import expand_all, resolve_env
+from ._events import EventLog, EventReason, PodEvent
 from ._exceptions import (
     AsyncpodError,
     BackendError,
@@ -191,6 +192,19 @@ class RunningPod:
         """Wait until the pod has Succeeded or Failed, and return its final status."""
         return await self._sup.wait_for(lambda s: s.phase in (Phase.SUCCEEDED, Phase.FAILED))
 
+    def events(self) -> AsyncIterator[PodEvent]:
+        """The lifecycle events of this run, oldest first, as they happen.
+
+        Replays the events kept so far (the last 1,000, from ``Created`` of the first
+        container on), then yields each new one, and ends after ``TornDown``. Iterate in a
+        task of a task group that outlives the ``async with`` block to see the teardown,
+        or inside it and cancel when done::
+
+            async for event in running.events():
+                print(event.reason, event.container, event.message)
+        """
+        return self._sup.events.follow()
+
     def logs(
         self, name: str, *, follow: bool = False
     ) -> AbstractAsyncContextManager[AsyncIterator[LogRecord]]:
@@ -236,11 +250,32 @@ class _Supervisor:
         self.init_failed = False
         self.pending_removal = len(self.runners)
         self.all_removed = anyio.Event()
+        self.events = EventLog()
 
     # Notifications
 
     def notify(self) -> None:
         self.changed.fire()
+
+    def emit(
+        self,
+        reason: EventReason,
+        container: str | None = None,
+        message: str = "",
+        *,
+        exit_code: int | None = None,
+        restart_count: int = 0,
+    ) -> None:
+        self.events.append(
+            PodEvent(
+                time=anyio.current_time(),
+                reason=reason,
+                container=container,
+                message=message,
+                exit_code=exit_code,
+                restart_count=restart_count,
+            )
+        )
 
     def created(self) -> None:
         self.pending_create -= 1
@@ -253,6 +288,7 @@ class _Supervisor:
             self.is_up = True
             self.settled.set()
             logger.info("pod %s is up", self.pod.name)
+            self.emit(EventReason.UP)
         self.notify()
 
     def removed(self) -> None:
@@ -264,6 +300,7 @@ class _Supervisor:
         if self.failure is None and not self.is_up:
             self.failure = error
             self.settled.set()
+            self.emit(EventReason.FAILED, message=str(error))
         self.notify()
 
     def runner(self, name: str) -> _Runner:
@@ -396,6 +433,13 @@ class _Supervisor:
             restart_policy=self.pod.restart_policy.value,
             init_failed=self.init_failed,
             initialized=initialized,
+            restarting=()
+            if self.stopping
+            else [
+                r.name
+                for r in self.ordered
+                if r.kind is StepKind.APP and r.container.restart_policy and not r.final
+            ],
         )
         containers_ready = all(
             s.ready for s in containers if s.kind is not StepKind.INIT
@@ -421,6 +465,7 @@ class _Supervisor:
         """
         self.stopping = True
         self.deadline = anyio.current_time() + self.pod.termination_grace_period_seconds
+        self.emit(EventReason.TERMINATING)
         self.notify()
         if self.runs is not None:
             # Each runner's task stops its own container, shielded, once cancelled.
@@ -437,6 +482,8 @@ class _Supervisor:
         await self._sweep()
         self.notify()
         logger.info("pod %s is torn down", self.pod.name)
+        self.emit(EventReason.TORN_DOWN)
+        self.events.close()
 
     async def _sweep(self) -> None:
         """Remove anything of this run a cancelled create left behind."""
@@ -521,6 +568,11 @@ class _Runner:
         self.changed.fire()
         self.sup.notify()
 
+    def emit(self, reason: EventReason, message: str = "", exit_code: int | None = None) -> None:
+        self.sup.emit(
+            reason, self.name, message, exit_code=exit_code, restart_count=self.restart_count
+        )
+
     def snapshot(self) -> ContainerStatus:
         return ContainerStatus(
             name=self.name,
@@ -541,19 +593,31 @@ class _Runner:
             return self.ever_ready
         return self.completed
 
-    def restart_policy(self) -> RestartPolicy:
+    def restarts_after(self, exit_code: int) -> bool:
+        """Whether the container is started again after exiting with *exit_code*.
+
+        Native sidecars always are; otherwise the first matching restart rule (KEP-5307)
+        says restart; without one, the container's restart policy, else the pod's, decides
+        (``Always`` means ``OnFailure`` for a regular init container).
+        """
         if self.kind is StepKind.SIDECAR:
-            return RestartPolicy.ALWAYS
-        policy = self.container.restart_policy or self.sup.pod.restart_policy
+            return True
+        container = self.container
+        if any(rule.exit_codes.matches(exit_code) for rule in container.restart_policy_rules):
+            return True
+        policy = container.restart_policy or self.sup.pod.restart_policy
         if self.kind is StepKind.INIT and policy is RestartPolicy.ALWAYS:
-            return RestartPolicy.ON_FAILURE
-        return policy
+            policy = RestartPolicy.ON_FAILURE
+        return policy is RestartPolicy.ALWAYS or (
+            policy is RestartPolicy.ON_FAILURE and exit_code != 0
+        )
 
     # Lifecycle
 
     async def create(self) -> None:
         spec = self.sup.container_spec(self.container, init=self.kind is StepKind.INIT)
         self.cid = await self.sup.backend.create_container(spec)
+        self.emit(EventReason.CREATED)
 
     async def run(self) -> None:
         """The runner's task: create, wait for prerequisites, run; stop when torn down."""
@@ -571,6 +635,7 @@ class _Runner:
             except DependencyFailedError as exc:
                 self.final = True
                 self.state = Waiting("DependencyFailed", str(exc))
+                self.emit(EventReason.DEPENDENCY_FAILED, str(exc))
                 self.notify()
                 self.sup.fail(exc)
                 return
@@ -611,6 +676,7 @@ class _Runner:
             self.state = terminated
             self.ready = False
             self.started = False
+            self.emit(EventReason.EXITED, terminated.reason, code)
             if code == 0 and not self.completed:
                 self.completed = True
                 if self.kind is StepKind.INIT:
@@ -619,11 +685,7 @@ class _Runner:
             self.notify()
             if self.sup.stopping:
                 return
-            policy = self.restart_policy()
-            restart = policy is RestartPolicy.ALWAYS or (
-                policy is RestartPolicy.ON_FAILURE and code != 0
-            )
-            if not restart:
+            if not self.restarts_after(code):
                 # Read the logs before anyone can see this container as final, so that the
                 # error naming it (not a dependent's) is the one bring-up reports.
                 if code != 0:
@@ -658,8 +720,10 @@ class _Runner:
                 )
                 self.notify()
                 logger.info("container %s/%s: back-off %gs", self.sup.pod.name, self.name, delay)
+                self.emit(EventReason.BACK_OFF, self.state.message)
                 await anyio.sleep(delay)
             self.restart_count += 1
+            self.emit(EventReason.RESTARTING)
 
     async def _run_once(self) -> tuple[int, str | None]:
         """Start the container, supervise it until it exits; return (exit code, reason)."""
@@ -675,6 +739,7 @@ class _Runner:
             return 128, "StartError"
         logger.debug("container %s/%s started", self.sup.pod.name, self.name)
         self.state = Running(anyio.current_time())
+        self.emit(EventReason.STARTED)
         if not self.container.has_hooks_or_probes:
             self._mark_started()
             try:
@@ -707,11 +772,12 @@ class _Runner:
         post_start = container.lifecycle.post_start if container.lifecycle is not None else None
         if post_start is not None and not await self._run_hook(post_start):
             logger.warning("postStart hook of %s/%s failed", self.sup.pod.name, self.name)
-            await self._kill(None)
+            self.emit(EventReason.FAILED_POST_START_HOOK, "postStart hook failed")
+            await self._kill(None, "failed its postStart hook")
             return
         startup = container.startup_probe
-        if startup is not None and not await self._probe_until_threshold(startup, "startup"):
-            await self._kill(startup)
+        if startup is not None and not await self._probe_until_threshold(startup):
+            await self._kill(startup, "failed its startup probe")
             return
         self._mark_started()
         async with anyio.create_task_group() as tg:
@@ -724,22 +790,34 @@ class _Runner:
         if ready != self.ready:
             self.ready = ready
             self.ever_ready = self.ever_ready or ready
+            self.emit(EventReason.READY if ready else EventReason.NOT_READY)
             self.notify()
 
     async def _probe(self, probe: Probe) -> bool:
         backend, sup = self.sup.backend, self.sup
         assert self.cid is not None
         assert sup.pod_id is not None
+        passed = False
         with anyio.move_on_after(probe.timeout_seconds):
             if probe.exec is not None:
-                return await check_exec(backend, self.cid, probe.exec)
-            if probe.http_get is not None:
-                return await check_http(backend, sup.pod_id, self.container, probe.http_get)
-            if probe.tcp_socket is not None:
-                return await check_tcp(backend, sup.pod_id, self.container, probe.tcp_socket)
-        return False
+                passed = await check_exec(backend, self.cid, probe.exec)
+            elif probe.http_get is not None:
+                passed = await check_http(backend, sup.pod_id, self.container, probe.http_get)
+            elif probe.tcp_socket is not None:
+                passed = await check_tcp(backend, sup.pod_id, self.container, probe.tcp_socket)
+        if not passed:
+            kind = self._probe_kind(probe)
+            logger.info("%s probe of %s/%s failed", kind, self.sup.pod.name, self.name)
+            self.emit(EventReason.UNHEALTHY, f"{kind.capitalize()} probe failed")
+        return passed
 
-    async def _probe_until_threshold(self, probe: Probe, kind: str) -> bool:
+    def _probe_kind(self, probe: Probe) -> str:
+        container = self.container
+        if probe is container.startup_probe:
+            return "startup"
+        return "readiness" if probe is container.readiness_probe else "liveness"
+
+    async def _probe_until_threshold(self, probe: Probe) -> bool:
         """Probe every period until one success (True) or *failure_threshold* failures."""
         await anyio.sleep(probe.initial_delay_seconds)
         failures = 0
@@ -747,14 +825,6 @@ class _Runner:
             if await self._probe(probe):
                 return True
             failures += 1
-            logger.info(
-                "%s probe of %s/%s failed (%d/%d)",
-                kind,
-                self.sup.pod.name,
-                self.name,
-                failures,
-                probe.failure_threshold,
-            )
             if failures >= probe.failure_threshold:
                 return False
             await anyio.sleep(probe.period_seconds)
@@ -779,7 +849,7 @@ class _Runner:
         if not await self._probe_until_failed(probe):
             return
         logger.warning("liveness probe of %s/%s failed: restarting", self.sup.pod.name, self.name)
-        await self._kill(probe)
+        await self._kill(probe, "failed its liveness probe")
 
     async def _probe_until_failed(self, probe: Probe) -> bool:
         await anyio.sleep(probe.initial_delay_seconds)
@@ -793,15 +863,26 @@ class _Runner:
                     return True
             await anyio.sleep(probe.period_seconds)
 
-    async def _kill(self, probe: Probe | None) -> None:
-        """Stop the container (it failed a probe or a hook); the run loop restarts it."""
-        grace = self.sup.pod.termination_grace_period_seconds
+    async def _kill(self, probe: Probe | None, why: str) -> None:
+        """Stop the container (it failed a probe or a hook); the run loop may restart it.
+
+        As the kubelet does: preStop first (a failed liveness or startup probe is a
+        "management event"), then the stop signal, all within the probe's grace period (or
+        the pod's), never less than 2 s for the stop itself.
+        """
+        grace: float = self.sup.pod.termination_grace_period_seconds
         if probe is not None and probe.termination_grace_period_seconds is not None:
             grace = probe.termination_grace_period_seconds
         assert self.cid is not None
-        self.ready = False
+        self.emit(EventReason.KILLING, f"Container {self.name} {why}, will be stopped")
+        self._set_ready(False)
         self.notify()
-        await self.sup.backend.stop_container(self.cid, grace=max(grace, MIN_GRACE))
+        deadline = anyio.current_time() + grace
+        pre_stop = self.container.lifecycle.pre_stop if self.container.lifecycle else None
+        if pre_stop is not None and probe is not None and grace > 0:
+            await self._pre_stop(pre_stop, deadline)
+        grace = max(deadline - anyio.current_time(), MIN_GRACE)
+        await self.sup.backend.stop_container(self.cid, grace=grace)
 
     async def _run_hook(self, handler: LifecycleHandler) -> bool:
         backend, sup = self.sup.backend, self.sup
@@ -830,20 +911,27 @@ class _Runner:
                 isinstance(self.state, Running)
                 and container.lifecycle is not None
                 and container.lifecycle.pre_stop is not None
+                and self.sup.pod.termination_grace_period_seconds > 0
             ):
-                with anyio.move_on_after(max(deadline - anyio.current_time(), 0) + MIN_GRACE):
-                    await self._quiet_hook(container.lifecycle.pre_stop)
+                await self._pre_stop(container.lifecycle.pre_stop, deadline)
             for name in self.step.stop_after:
                 first = self.sup.runners[name]
                 while first.stop_state < 2:
                     await first.changed.wait()
             grace = max(deadline - anyio.current_time(), MIN_GRACE)
+            self.emit(EventReason.KILLING, f"Stopping container {self.name}")
+            started_at = self.state.started_at if isinstance(self.state, Running) else None
+            code = 137
             try:
                 await self.sup.backend.stop_container(self.cid, grace=grace)
+                info = await self.sup.backend.inspect_container(self.cid)
+                code = 137 if info.exit_code is None else info.exit_code
             except AsyncpodError as exc:
                 logger.error("stopping %s/%s: %s", self.sup.pod.name, self.name, exc)
             if not isinstance(self.state, Terminated):
-                self.state = Terminated(143, "Error", None, anyio.current_time())
+                reason = "Completed" if code == 0 else "Error"
+                self.state = Terminated(code, reason, started_at, anyio.current_time())
+                self.emit(EventReason.EXITED, reason, code)
             self.ready = self.started = False
         finally:
             # Whoever waits for this container to stop may go on; removing it is ours.
@@ -853,12 +941,19 @@ class _Runner:
                 await self.sup._quietly(self.sup.backend.remove_container(self.cid), self.name)
             self.sup.removed()
 
-    async def _quiet_hook(self, handler: LifecycleHandler) -> None:
-        try:
-            if not await self._run_hook(handler):
-                logger.warning("preStop hook of %s/%s failed", self.sup.pod.name, self.name)
-        except AsyncpodError as exc:
-            logger.warning("preStop hook of %s/%s failed: %s", self.sup.pod.name, self.name, exc)
+    async def _pre_stop(self, handler: LifecycleHandler, deadline: float) -> None:
+        """Run the preStop hook until it ends or *deadline* (+2 s, as the kubelet grants)."""
+        failure = "preStop hook failed"
+        with anyio.move_on_after(max(deadline - anyio.current_time(), 0) + MIN_GRACE) as scope:
+            try:
+                if await self._run_hook(handler):
+                    return
+            except AsyncpodError as exc:
+                failure = f"preStop hook failed: {exc}"
+        if scope.cancelled_caught:
+            failure = "preStop hook did not finish within the grace period"
+        logger.warning("%s/%s: %s", self.sup.pod.name, self.name, failure)
+        self.emit(EventReason.FAILED_PRE_STOP_HOOK, failure)
 
     async def _collect_log_tail(self) -> None:
         if self.cid is None:

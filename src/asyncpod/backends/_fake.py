@@ -983,6 +983,10 @@ async def _run_builtin(container: FakeContainer, argv: tuple[str, ...]) -> int:
     def err(data: bytes) -> None:
         container.write_log("stderr", data.rstrip(b"\n"))
 
+    if container.context is not None:
+        # PID 1 of a container ignores SIGTERM unless it handles it, and busybox's tools
+        # do not: they only die of the SIGKILL at the end of the grace period.
+        container.context.handle_term = True
     if argv and argv[0].rsplit("/", 1)[-1] == "httpd" and container.context is not None:
         port, root = _httpd_options(argv[1:])
         await container.context.serve_files(port, root)
