@@ -23,6 +23,7 @@ from asyncpod import (
     Volume,
     VolumeMount,
 )
+from asyncpod._events import EventLog
 from asyncpod.backends import FakeBackend, FakeContext, Program
 
 pytestmark = pytest.mark.anyio
@@ -44,6 +45,14 @@ async def _until(
             count -= 1
             if count == 0:
                 return
+
+
+async def _first(events: AsyncIterator[PodEvent], reason: EventReason) -> PodEvent:
+    """The first event of *events* with *reason*."""
+    async for event in events:
+        if event.reason is reason:
+            return event
+    raise AssertionError(f"no {reason.value} event")
 
 
 def starts(fake: FakeBackend) -> list[str]:
@@ -408,6 +417,51 @@ class TestProbes:
                 await running.wait_ready()
             await anyio.sleep(10)
             assert running.status().container("web").restart_count == 0
+
+    async def test_liveness_kill_uses_the_probe_grace_period(self, fake: FakeBackend) -> None:
+        """A probe's terminationGracePeriodSeconds overrides the pod's for its kills."""
+        probe = Probe(
+            exec=ExecAction(command=["false"]),
+            period_seconds=1,
+            failure_threshold=1,
+            termination_grace_period_seconds=5,
+        )
+        pod = Pod(name="p", containers=[ctr("web", liveness_probe=probe)], restart_policy="Never")
+        async with asyncpod.open_pod(pod, backend=fake) as running:
+            killing = await _first(running.events(), EventReason.KILLING)
+            exited = await _first(running.events(), EventReason.EXITED)
+            assert exited.time - killing.time == pytest.approx(5)  # not the pod's 30 s
+            assert exited.exit_code == 137
+
+
+class TestEvents:
+    async def test_replayed_to_late_readers_and_ended_by_teardown(self, fake: FakeBackend) -> None:
+        """A reader sees the whole run from its first event; iteration ends at TornDown."""
+        pod = Pod(name="p", init_containers=[ctr("init", "true")], containers=[ctr("web")])
+        reasons: list[tuple[str, str | None]] = []
+
+        async def read(events: AsyncIterator[PodEvent]) -> None:
+            reasons.extend([(e.reason.value, e.container) async for e in events])
+
+        async with anyio.create_task_group() as tg:
+            async with asyncpod.open_pod(pod, backend=fake) as running:
+                tg.start_soon(read, running.events())  # opened after bring-up
+        assert reasons[-3:] == [("Killing", "web"), ("Exited", "web"), ("TornDown", None)]
+        assert reasons[:2] == [("Created", "init"), ("Created", "web")] or reasons[:2] == [
+            ("Created", "web"),
+            ("Created", "init"),
+        ]
+        assert ("Up", None) in reasons
+
+    async def test_readers_skip_what_the_bounded_log_dropped(self) -> None:
+        """The log keeps its last N events; a slow reader goes on from the oldest kept."""
+        log = EventLog(size=3)
+        reader = log.follow()
+        for n in range(5):
+            log.append(PodEvent(time=n, reason=EventReason.STARTED, container=f"c{n}"))
+        log.close()
+        assert [e.container async for e in reader] == ["c2", "c3", "c4"]
+        assert [e.container async for e in log.follow()] == ["c2", "c3", "c4"]
 
 
 class TestTeardown:
