@@ -1,14 +1,21 @@
 """Sphinx configuration: MyST Markdown pages, an autodoc API reference, the furo theme.
 
 Build with ``nox -s docs``: warnings are errors and every cross-reference must resolve.
+The timeline figures are drawn at build time from real runs on the FakeBackend
+(``_ext/timelines.py``) into ``_generated/``, which is not committed.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from importlib.metadata import version as _version
+from pathlib import Path
 from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "_ext"))
 
 project = "asyncpod"
 author = "asyncpod developers"
@@ -167,7 +174,21 @@ def _merge_private_analysis(app: Any) -> None:
             facade.annotations.setdefault(key, annotation)
 
 
+def _draw_timelines(app: Any) -> None:
+    from timelines import write_all
+
+    # The runs log what a real pod logs; the build output is no place for it.
+    logger = logging.getLogger("asyncpod")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        write_all(HERE / "_generated")
+    finally:
+        logger.setLevel(level)
+
+
 def setup(app: Any) -> None:
+    app.connect("builder-inited", _draw_timelines)
     app.connect("builder-inited", _merge_private_analysis)
     app.connect("autodoc-skip-member", _skip_member)
     app.connect("autodoc-process-signature", _hide_private_signature)

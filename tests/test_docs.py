@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import attrs
@@ -20,6 +23,16 @@ from asyncpod import UnsupportedFieldError
 from asyncpod._serde import ManifestKey, _keys, _non_optional, _tuple_item, manifest_schema
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def _load_module(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
 
 # Kubernetes fields: docs/reference/kubernetes-fields.md
 
@@ -182,3 +195,24 @@ def test_fields_page_unsupported_rows_are_rejected(
             assert info.value.paths == (_path(LOCATIONS[name], field),)
             checked += 1
     assert checked >= 50
+
+
+# The timeline figures: docs/_ext/timelines.py draws them from runs on the fake
+
+
+def test_javaweb2_timeline_shows_the_seed_order(tmp_path: Path) -> None:
+    """The recorded bring-up has the init container done before Tomcat, inside the pod's life."""
+    timelines = _load_module("docs_timelines", DOCS / "_ext" / "timelines.py")
+    rows = timelines.record("javaweb-2-timeline").rows
+    [(_, war_exit, war_code)] = rows["war"].runs
+    [(tomcat_start, tomcat_exit, _)] = rows["tomcat"].runs
+    assert war_code == 0
+    assert war_exit <= tomcat_start
+    assert rows["pod"].created <= min(row.created for row in rows.values())
+    assert rows["pod"].removed == max(row.removed for row in rows.values())
+    assert rows["tomcat"].stops == [tomcat_exit - 1.0]  # SIGTERM, then a 1 s shutdown
+    written = timelines.write_all(tmp_path)
+    assert sorted(path.name for path in written) == sorted(
+        f"{name}.svg" for name in timelines.SCENARIOS
+    )
+    assert all(path.read_text(encoding="utf-8").startswith("<svg ") for path in written)
