@@ -216,3 +216,30 @@ def test_javaweb2_timeline_shows_the_seed_order(tmp_path: Path) -> None:
         f"{name}.svg" for name in timelines.SCENARIOS
     )
     assert all(path.read_text(encoding="utf-8").startswith("<svg ") for path in written)
+
+
+# The programs the docs show: docs/examples/<name>.py print docs/examples/<name>.out
+
+EXAMPLES = DOCS / "examples"
+EXAMPLE_NAMES = sorted(path.stem for path in EXAMPLES.glob("*.py"))
+
+
+def _example(name: str) -> ModuleType:
+    return _load_module(f"docs_example_{name}", EXAMPLES / f"{name}.py")
+
+
+def test_examples_have_their_output() -> None:
+    """Every program the docs show comes with the output they show."""
+    assert EXAMPLE_NAMES
+    assert sorted(path.stem for path in EXAMPLES.glob("*.out")) == EXAMPLE_NAMES
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+async def test_example_prints_what_the_tutorial_shows(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each program the docs show, run on virtual time, prints its committed output."""
+    await _example(name).main()
+    expected = (EXAMPLES / f"{name}.out").read_text(encoding="utf-8")
+    assert capsys.readouterr().out == expected
