@@ -7,12 +7,21 @@ The timeline figures are drawn at build time from real runs on the FakeBackend
 
 from __future__ import annotations
 
+import enum
 import logging
 import re
 import sys
+import typing
 from importlib.metadata import version as _version
 from pathlib import Path
 from typing import Any
+
+import attrs
+from sphinx.pycode import ModuleAnalyzer
+from sphinx.util.typing import stringify_annotation
+
+import asyncpod  # noqa: F401 - loads the private modules _merge_private_analysis reads
+from asyncpod.backends import Backend
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))
@@ -62,8 +71,6 @@ html_static_path = ["_static"]
 
 def _skip_member(app: Any, what: str, name: str, obj: Any, skip: bool, options: Any) -> bool | None:
     """Document the Backend contract once, on Backend: implementations only add members."""
-    from asyncpod.backends import Backend
-
     qualname = getattr(obj, "__qualname__", "")
     owner = qualname.rpartition(".")[0]
     if owner and owner != "Backend" and name in vars(Backend) and not obj.__doc__:
@@ -71,10 +78,11 @@ def _skip_member(app: Any, what: str, name: str, obj: Any, skip: bool, options: 
     return None
 
 
-_PRIVATE = re.compile(r"\b_[A-Za-z]\w*")
+#: Classes only asyncpod builds: their constructors are no API of theirs.
+_BUILT_BY_ASYNCPOD = {"asyncpod.RunningPod", "asyncpod.backends.FakeContext"}
 
 
-def _hide_private_signature(
+def _signature(
     app: Any,
     what: str,
     name: str,
@@ -84,15 +92,11 @@ def _hide_private_signature(
     return_annotation: str | None,
 ) -> tuple[str, str | None] | None:
     """attrs classes show their fields; enums and classes built only by asyncpod show none."""
-    import enum
-
-    import attrs
-
     if what in ("class", "exception") and isinstance(obj, type) and attrs.has(obj):
         return _attrs_signature(obj), return_annotation
     if what == "class" and isinstance(obj, type) and issubclass(obj, enum.Enum):
         return "", return_annotation
-    if what == "class" and signature and _PRIVATE.search(signature):
+    if what == "class" and name in _BUILT_BY_ASYNCPOD:
         return "", return_annotation
     return None
 
@@ -103,9 +107,6 @@ def _attrs_signature(cls: type) -> str:
     attrs writes ``__init__`` itself, so its introspected signature shows converter
     parameters as ``Any`` and defaults as ``NOTHING``; the fields say it better.
     """
-    import attrs
-    from sphinx.util.typing import stringify_annotation
-
     hints = _field_types(cls)
     params = []
     for field in attrs.fields(cls):
@@ -117,19 +118,11 @@ def _attrs_signature(cls: type) -> str:
         elif default is not attrs.NOTHING:
             text += f" = {_default_repr(default)}"
         params.append(text)
-    star = "*, " if params and getattr(cls, "__attrs_attrs__", None) and _kw_only(cls) else ""
-    return f"({star}{', '.join(params)})"
-
-
-def _kw_only(cls: type) -> bool:
-    import attrs
-
-    return all(field.kw_only for field in attrs.fields(cls))
+    keywords_only = params and all(field.kw_only for field in attrs.fields(cls))
+    return f"({'*, ' if keywords_only else ''}{', '.join(params)})"
 
 
 def _default_repr(value: object) -> str:
-    import enum
-
     if isinstance(value, enum.Enum):
         return f"{type(value).__name__}.{value.name}"
     return repr(value)
@@ -137,8 +130,6 @@ def _default_repr(value: object) -> str:
 
 def _field_types(cls: type) -> dict[str, Any]:
     """The resolved field types of *cls*, from the private module that defines it."""
-    import typing
-
     for name, module in sorted(sys.modules.items()):
         private = name.startswith("asyncpod.") and "._" in f".{name}"
         if private and vars(module).get(cls.__name__) is cls:
@@ -156,12 +147,9 @@ def _merge_private_analysis(app: Any) -> None:
     autodoc looks for attribute comments (``#: ...``) and member order in
     ``asyncpod/__init__.py``. Hand it the analysis of the private modules as well.
     """
-    from sphinx.pycode import ModuleAnalyzer
-
-    import asyncpod  # noqa: F401 - imports the private modules analysed below
-
     facade = ModuleAnalyzer.for_module("asyncpod")
     facade.analyze()
+    # Importing asyncpod imported them all.
     private = [name for name in sys.modules if re.fullmatch(r"asyncpod\._\w+", name)]
     for name in sorted(private):
         analyzer = ModuleAnalyzer.for_module(name)
@@ -191,4 +179,4 @@ def setup(app: Any) -> None:
     app.connect("builder-inited", _draw_timelines)
     app.connect("builder-inited", _merge_private_analysis)
     app.connect("autodoc-skip-member", _skip_member)
-    app.connect("autodoc-process-signature", _hide_private_signature)
+    app.connect("autodoc-process-signature", _signature)
