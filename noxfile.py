@@ -35,7 +35,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting checks."""
     session.install(*_group("lint"))
-    session.run("ruff", "check", "src", "tests", "bench", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "bench", "docs", "noxfile.py")
 
 
 @nox.session
@@ -59,3 +59,19 @@ def bench(session: nox.Session) -> None:
         session.run("python", "bench/bench_podman.py", *args[1:])
     else:
         session.run("python", "bench/bench_fake.py", *args)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation into docs/_build/html: warnings are errors, references checked.
+
+    Extra arguments go to sphinx-build, e.g. ``nox -s docs -- -b linkcheck``.
+    """
+    session.install("-e", ".", *_group("docs"))
+    session.run(
+        "sphinx-build",
+        *("-W", "--keep-going", "-n", "-E", "-T", "-b", "html"),
+        *session.posargs,
+        "docs",
+        "docs/_build/html",
+    )

@@ -14,7 +14,7 @@ Fixtures (the async ones run under anyio's pytest plugin: mark tests ``@pytest.m
 - ``run_pod``: ``running = await run_pod(pod)`` brings a pod up for the rest of the test.
 
 Pods are torn down after the test, whether it passed or failed: every object they created
-is removed. See ``docs/pytest-plugin.md``.
+is removed. See ``docs/howto/pytest-plugin.md``.
 """
 
 from __future__ import annotations

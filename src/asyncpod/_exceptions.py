@@ -1,6 +1,6 @@
 """asyncpod's error tree.
 
-Every error asyncpod raises derives from :class:`AsyncpodError`::
+Every error asyncpod raises derives from :class:`~asyncpod.AsyncpodError`::
 
     AsyncpodError
     ├── SpecError (also ValueError)           the pod description is invalid

@@ -170,7 +170,8 @@ def configure_converter(converter: cattrs.Converter) -> None:
     * :class:`~asyncpod.FrozenDict` from and to plain dicts, tuples from lists only.
 
     Model validation errors surface as :class:`~asyncpod.SpecError` inside cattrs'
-    exception groups; :func:`translate_error` turns those into one SpecError with a path.
+    exception groups; :func:`~asyncpod.kube.load_pod` turns those into one SpecError with
+    a path.
     """
     converter.register_structure_hook_factory(attrs.has, _structure_hook)
     converter.register_unstructure_hook_factory(attrs.has, _unstructure_hook)

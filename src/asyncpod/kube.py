@@ -4,9 +4,9 @@
     text = asyncpod.kube.dump_pod(pod)
 
 A manifest is one document with ``apiVersion: v1`` and ``kind: Pod``; ``metadata.name``,
-``metadata.labels`` and ``metadata.annotations`` become :attr:`Pod.name`, :attr:`Pod.labels`
-and :attr:`Pod.annotations`, and the keys of ``spec`` become the other fields of
-:class:`~asyncpod.Pod`, spelled as in Kubernetes (``initContainers``, ``hostIP``...).
+``metadata.labels`` and ``metadata.annotations`` become the ``name``, ``labels`` and
+``annotations`` of the :class:`~asyncpod.Pod`, and the keys of ``spec`` become its other
+fields, spelled as in Kubernetes (``initContainers``, ``hostIP``...).
 
 Nothing is silently ignored: a key asyncpod does not support is an
 :class:`~asyncpod.UnsupportedFieldError` listing every such key, unless ``strict=False``,

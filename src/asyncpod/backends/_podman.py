@@ -178,7 +178,7 @@ class PodmanBackend(Backend):
     ``CONTAINER_HOST`` is used, then this user's rootless socket
     (``$XDG_RUNTIME_DIR/podman/podman.sock``) or, for root, ``/run/podman/podman.sock``. If
     none answers and *start_service* is true, a private ``podman system service`` is
-    started and stopped again by :meth:`aclose`.
+    started and stopped again by :meth:`~asyncpod.backends.Backend.aclose`.
     """
 
     name = "podman"
@@ -212,12 +212,12 @@ class PodmanBackend(Backend):
 
     @property
     def url(self) -> str | None:
-        """The URL of the service in use (after :meth:`aopen`)."""
+        """The URL of the service in use (after :meth:`~asyncpod.backends.Backend.aopen`)."""
         return self._url
 
     @property
     def server_version(self) -> str:
-        """The server's ``Libpod-API-Version`` (after :meth:`aopen`)."""
+        """The server's ``Libpod-API-Version`` (after :meth:`~asyncpod.backends.Backend.aopen`)."""
         return self._version_text
 
     @property
