@@ -323,7 +323,11 @@ async def _backend(args: argparse.Namespace, pod: Pod) -> AsyncIterator[Backend]
         async with fake_backend(pod) as fake:
             yield fake
     else:
+        from ._demo import ensure_stand_ins, is_bundled
+
         async with _podman(args.url) as podman:
+            if is_bundled(pod):  # the examples' images are stand-ins built from busybox
+                await ensure_stand_ins(podman, pod)
             yield podman
 
 

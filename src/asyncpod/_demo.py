@@ -31,6 +31,7 @@ __all__ = [
     "demo_backend",
     "examples_dir",
     "fake_backend",
+    "is_bundled",
     "resolve_manifest",
     "run_demo",
 ]
@@ -92,6 +93,11 @@ def fake_backend(pod: Pod | None = None) -> FakeBackend:
     if pod is not None and pod == _bundled("log-sidecar"):
         fake.programs.update({"app": _log_writer, "log-collector": _log_collector})
     return fake
+
+
+def is_bundled(pod: Pod) -> bool:
+    """Whether *pod* is one of the bundled examples (whose images are stand-ins)."""
+    return any(pod == _bundled(name) for name in EXAMPLES)
 
 
 def _bundled(name: str) -> Pod | None:
