@@ -125,15 +125,18 @@ async def _log_collector(ctx: FakeContext) -> int:
         await anyio.sleep(0.25)
 
 
+async def _missing_stand_ins(backend: Backend, pod: Pod) -> list[str]:
+    """The stand-in images *pod* uses that *backend* lacks."""
+    references = sorted(filter(None, {stand_in(c.image) for c in pod.all_containers}))
+    return [r for r in references if not await backend.image_exists(r)]
+
+
 async def ensure_stand_ins(backend: Backend, pod: Pod) -> None:
     """Import the stand-in images *pod* uses that *backend* (Podman) lacks."""
     from .backends._podman import PodmanBackend
 
     assert isinstance(backend, PodmanBackend)
-    for image in sorted({c.image for c in pod.all_containers}):
-        reference = stand_in(image)
-        if reference is None or await backend.image_exists(reference):
-            continue
+    for reference in await _missing_stand_ins(backend, pod):
         print(f"importing the stand-in image {reference} (busybox-static)")
         tarball = await anyio.to_thread.run_sync(busybox_rootfs, STAND_INS[reference])
         await backend.import_image(reference, tarball, changes=BUSYBOX_CHANGES)
@@ -152,8 +155,8 @@ async def demo_backend(choice: str, url: str | None, pod: Pod) -> AsyncIterator[
     podman = PodmanBackend(url)
     try:
         await podman.aopen()
-        if choice == "auto" and any(stand_in(c.image) for c in pod.all_containers):
-            busybox_path()  # the stand-in images need it
+        if choice == "auto" and await _missing_stand_ins(podman, pod):
+            busybox_path()  # building them needs it
     except (BackendUnavailableError, FileNotFoundError) as exc:
         await podman.aclose()
         if choice != "auto":
