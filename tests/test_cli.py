@@ -1,26 +1,104 @@
-"""The command line: the README's demo and the plan printer."""
+"""The command line: demo, plan and up on the fake; errors and exit codes; signals; and, on
+Podman, up --detach / ps / logs / down / gc."""
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
+import asyncpod
 from asyncpod._cli import main
+from asyncpod._console import open_console
+from asyncpod._owner import LABEL_OWNER_HOST, LABEL_OWNER_PID, hostname
+from podman_images import TEST_IMAGE
 
 SEED = Path(__file__).parent.parent / "examples" / "javaweb-2.yaml"
 
 
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def pod_yaml(name: str, spec: str, image: str = "busybox") -> str:
+    """A manifest: *spec* is the YAML of spec's body, with IMAGE standing for *image*."""
+    body = "\n".join("  " + line for line in spec.strip().splitlines())
+    return f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n{body}\n".replace(
+        "IMAGE", image
+    )
+
+
+JOB = """
+restartPolicy: Never
+initContainers:
+- {name: prep, image: IMAGE, command: [sh, -c, echo preparing]}
+containers:
+- {name: work, image: IMAGE, command: [sh, -c, "echo working; sleep 1; echo done"]}
+"""
+
+
+# demo
+
+
 def test_demo_on_the_fake_serves_the_war(capsys: pytest.CaptureFixture[str]) -> None:
     """The demo brings javaweb-2 up in order, serves the war and leaves nothing behind."""
-    assert main(["demo", str(SEED)]) == 0
+    assert main(["demo", "--backend", "fake"]) == 0
     out = capsys.readouterr().out
+    assert "pod 'javaweb-2' on the fake backend" in out
     events = re.findall(r"^\[\s*[\d.]+s\] (\S+)\s+(start|died)", out, re.M)
     assert events[:3] == [("war", "start"), ("war", "died"), ("tomcat", "start")]
-    assert "stand-in war" in out
-    assert "war        init     Terminated (Completed, exit code 0)" in out
+    assert "/app.war inside the pod -> b'PK\\x03\\x04 javaweb-2 stand-in war\\n'" in out
+    assert re.search(r"war +init +Terminated \(Completed, exit code 0\)", out)
     assert out.rstrip().endswith("objects left: 0")
+
+
+def test_demo_of_the_log_sidecar_shows_collected_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The second example: the sidecar logs the lines the app writes to the shared volume."""
+    assert main(["demo", "log-sidecar", "--backend", "fake"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"log-collector \| \w{3} \w{3} .* hello$", out, re.M)
+    assert out.rstrip().endswith("objects left: 0")
+
+
+def test_demo_without_podman_says_how_to_install_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """Where Podman cannot be reached the demo says how to install it, then runs on the fake."""
+    assert main(["demo", "--url", "unix:///nonexistent/podman.sock"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Podman is not available here: no Podman service could be reached")
+    assert "sudo apt-get install -y podman busybox-static" in out
+    assert "sudo dnf install -y podman busybox" in out
+    assert "bash .ci/podman-setup" in out
+    assert "pod 'javaweb-2' on the fake backend" in out
+    assert out.rstrip().endswith("objects left: 0")
+
+
+def test_bundled_examples_are_found_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", "log-sidecar"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "1. log-collector [sidecar]",
+        "2. app [app] after log-collector:started",
+    ]
+
+
+# plan
 
 
 def test_plan_prints_layers(capsys: pytest.CaptureFixture[str]) -> None:
@@ -32,16 +110,469 @@ def test_plan_prints_layers(capsys: pytest.CaptureFixture[str]) -> None:
     ]
 
 
-def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A bad manifest gives exit code 1 and one line naming the field."""
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(
-        "apiVersion: v1\n"
-        "kind: Pod\n"
-        "metadata: {name: p}\n"
-        "spec: {containers: [{name: A, image: x}]}\n"
+# up on the fake
+
+
+def test_up_runs_a_pod_that_ends(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """up brings the pod up, shows each change and the logs, and exits 0 once it Succeeded."""
+    assert (
+        main(["up", "--backend", "fake", "--logs", write(tmp_path, "job", pod_yaml("job", JOB))])
+        == 0
     )
-    assert main(["plan", str(bad)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "bringing up pod job on fake (Ctrl-C aborts)"
+    assert "work: Running, ready" in lines
+    assert "pod job: Running, Ready" in lines
+    assert [x for x in lines if x.startswith("work |")] == ["work | working", "work | done"]
+    assert "prep | preparing" in lines
+    assert lines.index("work: Terminated: Completed (0)") < lines.index(
+        "pod job: Succeeded, not ready"
+    )
+    assert lines[-1] == "pod job succeeded"
+
+
+def test_up_of_a_failing_pod_exits_1_with_the_log_tail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = """
+restartPolicy: Never
+containers:
+- {name: work, image: IMAGE, command: [sh, -c, 'echo oops >&2; exit 3']}
+"""
+    assert main(["up", "--backend", "fake", write(tmp_path, "f", pod_yaml("f", spec))]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "asyncpod: error: pod f failed: 'work' exited with 3",
+        "  work | oops",
+    ]
+
+
+def test_up_of_a_failing_init_container(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bring-up failure: the error names the container, then its last log lines."""
+    spec = """
+restartPolicy: Never
+initContainers:
+- {name: prep, image: IMAGE, command: [sh, -c, 'echo no config >&2; exit 2']}
+containers:
+- {name: work, image: IMAGE}
+"""
+    assert main(["up", "--backend", "fake", write(tmp_path, "i", pod_yaml("i", spec))]) == 1
+    captured = capsys.readouterr()
+    assert "prep: exited (2)\nprep | no config\n" in captured.out
+    assert captured.err.splitlines() == [
+        "asyncpod: error: container 'prep' init container failed (exit code 2); last log lines:",
+        "  | no config",
+    ]
+
+
+def test_up_timeout_exits_5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = """
+containers:
+- name: web
+  image: IMAGE
+  command: [sleep, inf]
+  readinessProbe: {exec: {command: ["false"]}, periodSeconds: 1}
+"""
+    path = write(tmp_path, "slow", pod_yaml("slow", spec))
+    assert main(["up", "--backend", "fake", "--timeout", "0.5", path]) == 5
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "asyncpod: error: pod slow was not ready within 0.5s: web (Running, not ready)"
+    )
+
+
+# errors and exit codes
+
+
+def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad manifest gives exit code 2 and one line naming the field."""
+    bad = write(tmp_path, "bad", pod_yaml("p", "containers: [{name: A, image: x}]"))
+    assert main(["plan", bad]) == 2
     err = capsys.readouterr().err
     assert err.startswith("asyncpod: error: spec.containers[0].name:")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    bad = write(tmp_path, "bad", pod_yaml("p", "containers: [{name: A, image: x}]"))
+    with pytest.raises(asyncpod.SpecError, match=r"spec\.containers\[0\]\.name"):
+        main(["--debug", "plan", bad])
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "err"),
+    [
+        (["plan", "missing.yaml"], 2, ["asyncpod: error: missing.yaml: No such file or directory"]),
+        (
+            ["up", "--backend", "fake", "--detach", str(SEED)],
+            2,
+            [
+                "asyncpod: error: --detach needs the podman backend: "
+                "the fake's pods live in this process"
+            ],
+        ),
+        (
+            ["up", "--url", "unix:///nonexistent/podman.sock", str(SEED)],
+            3,
+            [
+                "asyncpod: error: no Podman service could be reached (tried "
+                "unix:///nonexistent/podman.sock: No such file or directory)",
+                "asyncpod: hint: install Podman and start its service (see 'asyncpod demo'), "
+                "pass --url, or try '--backend fake'",
+            ],
+        ),
+        (["ps", "--url", "unix:///nonexistent/podman.sock"], 3, None),
+    ],
+)
+def test_exit_codes(
+    argv: list[str], code: int, err: list[str] | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == code
+    lines = capsys.readouterr().err.splitlines()
+    if err is not None:
+        assert lines == err
+    assert "Traceback" not in "\n".join(lines)
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["up"])
+    assert caught.value.code == 2
+    assert "the following arguments are required: FILE" in capsys.readouterr().err
+
+
+def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("up", "down", "ps", "logs", "plan", "gc", "demo"):
+        assert command in out
+    assert "128+N  stopped by signal N: 130 for Ctrl-C (SIGINT), 143 for SIGTERM" in out
+
+
+# signals, in a real process
+
+
+def start(*argv: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "asyncpod", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def read_until(stream: IO[str], text: str, seen: list[str]) -> None:
+    for line in stream:
+        seen.append(line.rstrip("\n"))
+        if text in line:
+            return
+    raise AssertionError(f"{text!r} never came; got {seen}")
+
+
+SERVER = """
+terminationGracePeriodSeconds: 60
+containers:
+- name: web
+  image: IMAGE
+  command: [sleep, inf]
+  lifecycle: {preStop: {sleep: {seconds: 50}}}
+"""
+
+
+@pytest.mark.parametrize("second", [False, True], ids=["graceful", "second-kills"])
+def test_ctrl_c_tears_down_and_a_second_kills(tmp_path: Path, second: bool) -> None:
+    """The first SIGINT starts the graceful teardown (a 50 s preStop hook here); a second
+    kills at once. Either way the exit code is 130."""
+    proc = start("up", "--backend", "fake", write(tmp_path, "srv", pod_yaml("srv", SERVER)))
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        read_until(proc.stdout, "pod srv: Running, Ready", seen)
+        proc.send_signal(signal.SIGINT)
+        read_until(proc.stdout, "SIGINT: stopping pod srv", seen)
+        if second:
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=20) == 130
+            assert time.monotonic() - t0 < 10
+            assert "asyncpod: warning: killing every container of pod srv" in proc.stdout.read()
+        else:
+            with pytest.raises(subprocess.TimeoutExpired):
+                proc.wait(timeout=1)  # the preStop hook holds the teardown
+            proc.send_signal(signal.SIGTERM)  # a second signal: kill
+            assert proc.wait(timeout=20) == 130
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+# console
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _status() -> asyncpod.PodStatus:
+    return asyncpod.PodStatus(
+        name="p",
+        phase=asyncpod.Phase.RUNNING,
+        conditions=asyncpod.PodConditions(initialized=True, containers_ready=True, ready=True),
+        containers=(
+            asyncpod.ContainerStatus(
+                name="web",
+                kind=asyncpod.StepKind.APP,
+                image="x",
+                state=asyncpod.Running(started_at=0.0),
+                ready=True,
+            ),
+        ),
+    )
+
+
+def test_the_plain_table_is_redrawn_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without rich, a terminal gets a plain table, erased and redrawn on each update."""
+    monkeypatch.setitem(sys.modules, "rich", None)  # as if not installed
+    monkeypatch.setenv("NO_COLOR", "1")
+    term = Terminal()
+    console = open_console(term)
+    console.status(_status(), 75.0)
+    console.log("web", 0, "hello")
+    console.close()
+    out = term.getvalue()
+    table = (
+        "pod p: Running, Ready\n"
+        "CONTAINER  KIND  STATE    READY  RESTARTS  AGE\n"
+        "web        app   Running  yes    0         1m15s\n"
+    )
+    assert out == table + "\x1b[3F\x1b[J" + "web | hello\n" + table
+
+
+def test_rich_renders_the_table_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("rich")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("TERM", raising=False)
+    term = Terminal()
+    console = open_console(term)
+    console.status(_status(), 5.0)
+    console.close()
+    out = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", term.getvalue())
+    assert "pod p: Running, Ready" in out
+    assert re.search(r"web\s+│ app\s+│ Running\s+│ yes\s+│ 0\s+│ 5s", out)
+
+
+# Podman: up --detach, ps, logs, down, gc
+
+
+def left_behind(client: Any, key: str, value: str) -> list[str]:
+    """Every pod, container and volume labelled key=value, asked of Podman directly."""
+    filters = json.dumps({"label": [f"{key}={value}"]})
+    api = client.api
+    found = [
+        f"pod {p['Name']}" for p in api.get("/pods/json", params={"filters": filters}).json() or []
+    ]
+    containers = api.get("/containers/json", params={"filters": filters, "all": "true"}).json()
+    found += [f"container {c['Names'][0]}" for c in containers or []]
+    found += [
+        f"volume {v['Name']}"
+        for v in api.get("/volumes/json", params={"filters": filters}).json() or []
+    ]
+    return found
+
+
+@pytest.fixture
+def pod_name(podman_client: Any) -> Iterator[str]:
+    """A unique pod name; whatever carries it is removed after the test."""
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    yield name
+    filters = json.dumps({"label": [f"io.asyncpod.pod={name}"]})
+    api = podman_client.api
+    for c in api.get("/containers/json", params={"filters": filters, "all": "true"}).json() or []:
+        api.delete(f"/containers/{c['Id']}", params={"force": "true"})
+    for p in api.get("/pods/json", params={"filters": filters}).json() or []:
+        api.delete(f"/pods/{p['Id']}", params={"force": "true"})
+    for v in api.get("/volumes/json", params={"filters": filters}).json() or []:
+        api.delete(f"/volumes/{v['Name']}", params={"force": "true"})
+
+
+SIDECAR_POD = """
+terminationGracePeriodSeconds: 5
+initContainers:
+- name: init
+  image: IMAGE
+  command: [sh, -c, "echo init done > /data/x; echo init done"]
+  volumeMounts: [{name: data, mountPath: /data}]
+- name: side
+  image: IMAGE
+  restartPolicy: Always
+  command: [sh, -c, "trap 'exit 0' TERM; echo side up; while true; do sleep 0.2; done"]
+containers:
+- name: app
+  image: IMAGE
+  command: [sh, -c, "trap 'exit 0' TERM; cat /data/x; echo app up; while true; do sleep 0.2; done"]
+  volumeMounts: [{name: data, mountPath: /data}]
+volumes:
+- {name: data, emptyDir: {}}
+"""
+
+
+@pytest.mark.podman
+def test_detach_ps_logs_down(
+    tmp_path: Path,
+    podman_url: str,
+    podman_client: Any,
+    image: str,
+    pod_name: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """up --detach leaves the pod running; ps and logs show it; down stops and removes it."""
+    url = ["--url", podman_url]
+    path = write(tmp_path, pod_name, pod_yaml(pod_name, SIDECAR_POD, TEST_IMAGE))
+    assert main(["up", "--detach", *url, path]) == 0
+    assert f"pod {pod_name} is ready and left running on Podman" in capsys.readouterr().out
+
+    assert main(["ps", *url]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    mine = rows[[r[0] for r in rows].index(pod_name) :][:3]
+    assert mine[0][2:] == ["detached", "init", "exited", "(0)", *mine[0][6:]]
+    assert [r[0] for r in mine[1:]] == ["side", "app"]
+    assert [r[1] for r in mine[1:]] == ["running", "running"]
+
+    assert main(["logs", *url, pod_name]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "init | init done",
+        "side | side up",
+        "app  | init done",
+        "app  | app up",
+    ]
+    assert main(["logs", *url, pod_name, "app"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["init done", "app up"]
+    assert main(["logs", *url, pod_name, "nope"]) == 4
+
+    assert main(["gc", *url, pod_name]) == 0  # detached: left alone
+    assert "left alone, detached on purpose" in capsys.readouterr().out
+    assert left_behind(podman_client, "io.asyncpod.pod", pod_name) != []
+
+    t0 = time.monotonic()
+    assert main(["down", *url, pod_name]) == 0
+    assert time.monotonic() - t0 < 5  # both trap SIGTERM: no grace period runs out
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"pod {pod_name} removed: 3 containers, 1 pod, 1 volume"
+    )
+    assert left_behind(podman_client, "io.asyncpod.pod", pod_name) == []
+    assert main(["down", *url, pod_name]) == 4
+
+
+@pytest.mark.podman
+def test_gc_removes_the_objects_of_a_dead_owner(
+    podman_url: str,
+    podman_client: Any,
+    image: str,
+    pod_name: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Objects labelled with the pid of a process that is gone are garbage."""
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    labels = {
+        "io.asyncpod.pod": pod_name,
+        "io.asyncpod.run": "deadbeef0000",
+        LABEL_OWNER_PID: dead.stdout.strip(),
+        LABEL_OWNER_HOST: hostname(),
+    }
+    api = podman_client.api
+    created = api.post("/pods/create", data=json.dumps({"name": pod_name, "labels": labels}))
+    assert created.status_code == 201, created.text
+    body = {
+        "name": f"{pod_name}-c",
+        "image": image,
+        "pod": pod_name,
+        "command": ["sleep", "600"],
+        "labels": labels,
+    }
+    assert api.post("/containers/create", data=json.dumps(body)).status_code == 201
+    volume = {"Name": f"{pod_name}-v", "Label": labels}
+    assert api.post("/volumes/create", data=json.dumps(volume)).status_code == 201
+
+    assert main(["gc", "--dry-run", "--url", podman_url, pod_name]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"would remove pod {pod_name} (run deadbeef0000; pid {dead.stdout.strip()} is gone): "
+        "1 container, 1 pod, 1 volume"
+    )
+    assert {f"pod {pod_name}", f"container {pod_name}-c", f"volume {pod_name}-v"} <= set(
+        left_behind(podman_client, "io.asyncpod.pod", pod_name)
+    )
+
+    assert main(["gc", "--url", podman_url, pod_name]) == 0
+    assert f"removed pod {pod_name} (run deadbeef0000): 1 container, 1 pod, 1 volume" in (
+        capsys.readouterr().out
+    )
+    assert left_behind(podman_client, "io.asyncpod.pod", pod_name) == []
+
+
+@pytest.mark.podman
+def test_down_asks_a_live_up_to_tear_down(
+    tmp_path: Path,
+    podman_url: str,
+    podman_client: Any,
+    image: str,
+    pod_name: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """down of a pod a live `asyncpod up` runs sends that process SIGTERM and waits."""
+    path = write(tmp_path, pod_name, pod_yaml(pod_name, SIDECAR_POD, TEST_IMAGE))
+    proc = start("up", "--url", podman_url, path)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        read_until(proc.stdout, f"pod {pod_name}: Running, Ready", seen)
+        assert main(["down", "--url", podman_url, pod_name]) == 0
+        assert capsys.readouterr().out.splitlines() == [
+            f"pod {pod_name} is run by process {proc.pid}: sending it SIGTERM ...",
+            f"pod {pod_name} stopped and removed by process {proc.pid}",
+        ]
+        assert proc.wait(timeout=20) == 143
+        assert left_behind(podman_client, "io.asyncpod.pod", pod_name) == []
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+@pytest.mark.podman
+def test_logs_follow_stops_at_ctrl_c(
+    tmp_path: Path, podman_url: str, image: str, pod_name: str
+) -> None:
+    """logs -f ends promptly on SIGINT, even following a container that never logged."""
+    spec = """
+containers:
+- name: app
+  image: IMAGE
+  command: [sh, -c, "trap 'exit 0' TERM; echo app up; while true; do sleep 0.2; done"]
+- name: silent
+  image: IMAGE
+  command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 0.2; done"]
+"""
+    path = write(tmp_path, pod_name, pod_yaml(pod_name, spec, TEST_IMAGE))
+    assert main(["up", "--detach", "--url", podman_url, path]) == 0
+    proc = start("logs", "-f", "--url", podman_url, pod_name)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        read_until(proc.stdout, "app    | app up", seen)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+        assert time.monotonic() - t0 < 5
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        assert main(["down", "--url", podman_url, "--grace", "0", pod_name]) == 0

@@ -70,6 +70,28 @@ def test_sidecars_stop_in_reverse_order() -> None:
     assert plan.step("s2").stop_after == ("a", "b")
 
 
+def test_stop_ranks_layer_the_teardown() -> None:
+    """Rank 0 stops first: apps nothing depends on; then their dependencies; sidecars last."""
+    pod = Pod(
+        name="p",
+        init_containers=[
+            c("init"),
+            c("s1", restart_policy="Always"),
+            c("s2", restart_policy="Always"),
+        ],
+        containers=[c("db"), c("api", depends_on=["db"]), c("web", depends_on=["api"]), c("x")],
+    )
+    assert StartupPlan.from_pod(pod).stop_ranks() == {
+        "init": 0,
+        "web": 0,
+        "x": 0,
+        "api": 1,
+        "db": 2,
+        "s2": 3,
+        "s1": 4,
+    }
+
+
 def test_describe_shows_parallel_branches() -> None:
     """describe() prints one line per layer, parallel steps joined."""
     pod = Pod(
@@ -112,9 +134,11 @@ def test_random_dags_respect_every_edge(pod: Pod) -> None:
             assert step.name in plan.step(dep.name).stop_after
     # teardown: a container stops only after everything depending on it
     stop_position = {name: i for i, name in enumerate(plan.stop_order())}
+    ranks = plan.stop_ranks()
     for container in pod.containers:
         for dep in container.depends_on:
             assert stop_position[container.name] < stop_position[dep.name]
+            assert ranks[container.name] < ranks[dep.name]
 
 
 @st.composite

@@ -523,3 +523,78 @@ class TestTeardown:
                     async with asyncpod.open_pod(pod, backend=fake):
                         pass
                 assert fake.objects() == [], f"left behind after cancelling at call {k}"
+
+
+class TestDetachAndKill:
+    async def test_detach_leaves_the_pod_running_with_its_labels(self, fake: FakeBackend) -> None:
+        """Leaving a detached pod's block keeps every object, labelled for `asyncpod down`."""
+        pod = Pod(
+            name="det",
+            init_containers=[ctr("side", restart_policy="Always")],
+            containers=[ctr("db"), ctr("api", depends_on=["db"])],
+            termination_grace_period_seconds=12,
+        )
+        async with asyncpod.open_pod(pod, backend=fake, detach=True) as running:
+            run = running.run_id
+        objects = await fake.list_objects({"io.asyncpod.run": run})
+        containers = {
+            o.labels["io.asyncpod.container"]: o for o in objects if o.type == "container"
+        }
+        assert {o.type for o in objects} == {"pod", "container"}
+        assert all(o.labels["io.asyncpod.detached"] == "true" for o in objects)
+        ranks = {name: o.labels["io.asyncpod.stop-rank"] for name, o in containers.items()}
+        assert ranks == {"api": "0", "db": "1", "side": "2"}
+        assert {o.labels["io.asyncpod.grace-period"] for o in containers.values()} == {"12"}
+        assert fake.container("api").state.value == "running"
+        await fake.remove_objects(objects)
+
+    async def test_detach_still_tears_down_on_an_exception(self, fake: FakeBackend) -> None:
+        """An exception leaving a detached pod's block tears it down as usual."""
+        with pytest.raises(KeyError):
+            async with asyncpod.open_pod(
+                Pod(name="det", containers=[ctr("a")]), backend=fake, detach=True
+            ):
+                raise KeyError("x")
+        assert fake.objects() == []
+
+    async def test_kill_event_cuts_a_graceful_teardown_short(self, fake: FakeBackend) -> None:
+        """Setting the kill event during teardown kills a container ignoring SIGTERM and cuts
+        a preStop hook short: the teardown ends at once instead of after the grace period."""
+        fake.programs["stubborn"] = Program(delay=None, ignore_term=True)
+        hook = asyncpod.Lifecycle(
+            pre_stop=asyncpod.LifecycleHandler(sleep=asyncpod.SleepAction(seconds=20))
+        )
+        pod = Pod(
+            name="p",
+            init_containers=[ctr("side", restart_policy="Always")],
+            containers=[ctr("stubborn"), ctr("hooked", lifecycle=hook)],
+            termination_grace_period_seconds=30,
+        )
+        kill = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            async with asyncpod.open_pod(pod, backend=fake, kill_event=kill):
+                t0 = anyio.current_time()
+
+                async def kill_soon() -> None:
+                    await anyio.sleep(3)
+                    kill.set()
+
+                tg.start_soon(kill_soon)
+        assert anyio.current_time() - t0 == pytest.approx(3)
+        assert fake.objects() == []
+        assert {t for op, t in fake.calls if op == "kill_container"} >= {
+            "stubborn",
+            "hooked",
+            "side",
+        }
+
+    async def test_kill_event_set_before_teardown(self, fake: FakeBackend) -> None:
+        """An event already set when the block ends: no grace at all."""
+        fake.programs["stubborn"] = Program(delay=None, ignore_term=True)
+        pod = Pod(name="p", containers=[ctr("stubborn")], termination_grace_period_seconds=30)
+        kill = anyio.Event()
+        async with asyncpod.open_pod(pod, backend=fake, kill_event=kill):
+            kill.set()
+            t0 = anyio.current_time()
+        assert anyio.current_time() - t0 < 1
+        assert fake.objects() == []

@@ -1,60 +1,834 @@
-"""The ``asyncpod`` command line: ``demo`` and ``plan`` for now."""
+"""asyncpod: run Kubernetes Pod manifests on one machine, on Podman."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
+import anyio.abc
 
-from ._exceptions import AsyncpodError
+from ._console import Console, format_duration, open_console, state_text
+from ._exceptions import (
+    AsyncpodError,
+    BackendUnavailableError,
+    ContainerFailedError,
+    ImageError,
+    ObjectExistsError,
+    ObjectNotFoundError,
+    PortInUseError,
+    SpecError,
+)
+from ._images import stand_in
 from ._models import Pod
-from ._plan import StartupPlan
+from ._owned import OwnedPod, describe, find_pods, remove_pod, stop_pod
+from ._owner import OwnerState, hostname
+from ._plan import StartupPlan, StepKind
+from ._status import Phase, PodStatus, Running
+from ._supervisor import LABEL_CONTAINER, LABEL_POD, LABEL_RUN, RunningPod, open_pod
+from .backends._base import Backend, ContainerInfo, OwnedObject, RuntimeState
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["main"]
 
-SEED = Path("examples/javaweb-2.yaml")
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+EXIT_NOT_FOUND = 4
+EXIT_TIMEOUT = 5
+
+EXIT_CODES = f"""\
+exit codes:
+  {EXIT_OK}    success (for up: the pod Succeeded, or --detach left it ready)
+  {EXIT_FAILED}    the pod or a container failed, or a backend operation did
+  {EXIT_USAGE}    bad command line or invalid manifest
+  {EXIT_UNAVAILABLE}    the backend (Podman) cannot be reached
+  {EXIT_NOT_FOUND}    no such pod or container
+  {EXIT_TIMEOUT}    up: the pod was not ready within --timeout
+  128+N  stopped by signal N: 130 for Ctrl-C (SIGINT), 143 for SIGTERM
+"""
+
+POLL = 0.25  # seconds between two refreshes of the status table
+LOG_TAIL = 5  # log lines shown of a container that failed during bring-up
+
+
+class CliError(Exception):
+    """A failure the command line reports as one line, a hint and an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED, hint: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.hint = hint
+
+
+class Interrupted(Exception):
+    """A signal stopped the command; the exit code is 128 + its number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+# Command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asyncpod",
+        description=__doc__,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    def url(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--url",
+            help="the Podman service (unix://, tcp:// or ssh://; default: CONTAINER_HOST, "
+            "then this user's socket)",
+        )
+
+    manifest = "a Pod manifest (YAML or JSON), or a bundled example: javaweb-2, log-sidecar"
+
+    up = command("up", "run a pod in the foreground until it ends or Ctrl-C")
+    up.add_argument("file", metavar="FILE", help=manifest)
+    up.add_argument("--backend", choices=["podman", "fake"], default="podman")
+    url(up)
+    up.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="fail unless the pod is ready within SECONDS (default: wait; 120 with --detach)",
+    )
+    up.add_argument(
+        "-d",
+        "--detach",
+        action="store_true",
+        help="return once the pod is ready and leave it running on Podman "
+        "(stop it with 'asyncpod down NAME')",
+    )
+    up.add_argument(
+        "-l", "--logs", action="store_true", help="follow every container's log, prefixed"
+    )
+
+    down = command("down", "stop a pod in reverse start order and remove its objects")
+    down.add_argument("name", metavar="NAME", help="the pod's name")
+    down.add_argument(
+        "--grace",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the grace period for the whole stop (default: the pod's own)",
+    )
+    down.add_argument(
+        "--force",
+        action="store_true",
+        help="also when a live process (an 'asyncpod up') runs the pod: stop it here",
+    )
+    url(down)
+
+    ps = command("ps", "list the pods and containers asyncpod owns")
+    url(ps)
+
+    logs = command("logs", "print the logs of a pod's containers")
+    logs.add_argument("name", metavar="NAME", help="the pod's name")
+    logs.add_argument("container", metavar="CONTAINER", nargs="?", help="one container only")
+    logs.add_argument("-f", "--follow", action="store_true", help="wait for new lines")
+    url(logs)
+
+    plan = command("plan", "print a manifest's startup plan (no side effects)")
+    plan.add_argument("file", metavar="FILE", help=manifest)
+
+    gc = command("gc", "remove objects whose owner process on this host is gone")
+    gc.add_argument("names", metavar="NAME", nargs="*", help="only these pods")
+    gc.add_argument("-n", "--dry-run", action="store_true", help="only say what would go")
+    url(gc)
+
+    demo = command(
+        "demo", "bring up a bundled example, show it working, tear it down (the README's)"
+    )
+    demo.add_argument(
+        "file",
+        metavar="FILE",
+        nargs="?",
+        default="javaweb-2",
+        help=manifest + " (default: javaweb-2)",
+    )
+    demo.add_argument(
+        "--backend",
+        choices=["auto", "podman", "fake"],
+        default="auto",
+        help="auto: Podman where it answers, else the in-memory fake (default)",
+    )
+    url(demo)
+    return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``asyncpod`` and ``python -m asyncpod``."""
-    parser = argparse.ArgumentParser(prog="asyncpod", description=__doc__)
-    parser.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the seed's javaweb-2 pod and show how it comes up")
-    demo.add_argument("file", nargs="?", type=Path, default=SEED, help="a Pod manifest")
-    demo.add_argument("--backend", choices=["fake", "podman"], default="fake")
-    plan = sub.add_parser("plan", help="print a manifest's startup plan (no side effects)")
-    plan.add_argument("file", type=Path, help="a Pod manifest")
+    """Entry point of ``asyncpod`` and ``python -m asyncpod``; returns the exit code."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    commands: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+        "up": _up,
+        "down": _down,
+        "ps": _ps,
+        "logs": _logs,
+        "gc": _gc,
+        "demo": _demo,
+    }
     try:
         if args.command == "plan":
-            pod = _load(args.file)
-            for line in StartupPlan.from_pod(pod).describe():
-                print(line)
-            return 0
-        return anyio.run(_demo, _load(args.file), args.backend)
-    except (AsyncpodError, OSError) as exc:
+            return _plan(args)
+        return anyio.run(_unwrapped, commands[args.command], args)
+    except Interrupted as exc:
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    except (AsyncpodError, CliError, OSError) as exc:
         if args.debug:
             raise
-        print(f"asyncpod: error: {exc}", file=sys.stderr)
-        return 1
+        _report(exc)
+        return _exit_code(exc)
 
 
-def _load(path: Path) -> Pod:
+async def _unwrapped(
+    command: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Namespace
+) -> int:
+    """Run *command*, raising the one real error out of the groups task groups wrap it in."""
+    try:
+        return await command(args)
+    except BaseExceptionGroup as group:
+        cancelled = anyio.get_cancelled_exc_class()
+        exc: BaseException = group
+        while isinstance(exc, BaseExceptionGroup):
+            real = [e for e in exc.exceptions if not isinstance(e, cancelled)]
+            if len(real) != 1:
+                raise
+            exc = real[0]
+        raise exc from exc.__cause__
+
+
+def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, CliError):
+        return exc.code
+    if isinstance(exc, (SpecError, FileNotFoundError, IsADirectoryError)):
+        return EXIT_USAGE
+    if isinstance(exc, BackendUnavailableError):
+        return EXIT_UNAVAILABLE
+    if isinstance(exc, ObjectNotFoundError):
+        return EXIT_NOT_FOUND
+    return EXIT_FAILED
+
+
+def _report(exc: BaseException) -> None:
+    """One line (a failed container's last log lines under it), then a hint."""
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    if isinstance(exc, OSError) and exc.strerror:
+        lines = [f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror]
+    if isinstance(exc, BackendUnavailableError):
+        tried = [line.strip() for line in lines[1:] if line.startswith("  ")]
+        message = lines[0].split(". Tried:")[0] + (f" (tried {'; '.join(tried)})" if tried else "")
+        lines = [message]
+    elif not isinstance(exc, (ContainerFailedError, CliError)):
+        lines = lines[:1]
+    print(f"asyncpod: error: {lines[0]}", file=sys.stderr)
+    for line in lines[1:]:
+        print(line, file=sys.stderr)
+    hint = _hint(exc)
+    if hint:
+        print(f"asyncpod: hint: {hint}", file=sys.stderr)
+
+
+def _hint(exc: BaseException) -> str:
+    if isinstance(exc, CliError):
+        return exc.hint
+    if isinstance(exc, BackendUnavailableError):
+        return (
+            "install Podman and start its service (see 'asyncpod demo'), pass --url, "
+            "or try '--backend fake'"
+        )
+    if isinstance(exc, ImageError):
+        if stand_in(exc.image):
+            return (
+                f"{exc.image} is a stand-in image of the bundled examples: "
+                "'asyncpod demo --backend podman FILE' builds it from busybox-static"
+            )
+        return "pull or build the image first, or check the name"
+    if isinstance(exc, PortInUseError):
+        return "another program or pod publishes that host port: 'asyncpod ps' lists pods"
+    if isinstance(exc, ObjectExistsError):
+        return "a pod of that name exists: 'asyncpod ps' lists pods, 'asyncpod down NAME'"
+    if isinstance(exc, ObjectNotFoundError):
+        return "'asyncpod ps' lists the pods asyncpod owns"
+    return ""
+
+
+# Backends
+
+
+def _load(arg: str) -> Pod:
+    from ._demo import resolve_manifest
     from .kube import load_pod
 
-    return load_pod(path)
+    return load_pod(resolve_manifest(arg))
 
 
-async def _demo(pod: Pod, backend_name: str) -> int:
-    from ._demo import run_demo
+@asynccontextmanager
+async def _podman(url: str | None) -> AsyncIterator[Backend]:
+    from .backends._podman import PodmanBackend
 
-    return await run_demo(pod, backend_name)
+    async with PodmanBackend(url) as backend:
+        yield backend
+
+
+@asynccontextmanager
+async def _backend(args: argparse.Namespace, pod: Pod) -> AsyncIterator[Backend]:
+    if args.backend == "fake":
+        from ._demo import fake_backend
+
+        async with fake_backend(pod) as fake:
+            yield fake
+    else:
+        from ._demo import ensure_stand_ins, is_bundled
+
+        async with _podman(args.url) as podman:
+            if is_bundled(pod):  # the examples' images are stand-ins built from busybox
+                await ensure_stand_ins(podman, pod)
+            yield podman
+
+
+@asynccontextmanager
+async def _signals(on_signal: Callable[[int, int], None]) -> AsyncIterator[None]:
+    """Call *on_signal(signum, count)* for each SIGINT or SIGTERM while the block runs."""
+    async with anyio.create_task_group() as tg:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+
+            async def watch() -> None:
+                count = 0
+                async for signum in received:
+                    count += 1
+                    on_signal(signum, count)
+
+            tg.start_soon(watch)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+
+
+# plan
+
+
+def _plan(args: argparse.Namespace) -> int:
+    pod = _load(args.file)
+    for line in StartupPlan.from_pod(pod).describe():
+        print(line)
+    return EXIT_OK
+
+
+# demo
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from ._demo import demo_backend, run_demo
+
+    pod = _load(args.file)
+    interrupted: list[int] = []
+    with anyio.CancelScope() as scope:
+
+        def on_signal(signum: int, count: int) -> None:
+            interrupted.append(signum)
+            scope.cancel()
+
+        async with _signals(on_signal), demo_backend(args.backend, args.url, pod) as backend:
+            return await run_demo(pod, backend)
+    raise Interrupted(interrupted[0])
+
+
+# up
+
+
+async def _up(args: argparse.Namespace) -> int:
+    pod = _load(args.file)
+    if args.detach and args.backend != "podman":
+        raise CliError(
+            "--detach needs the podman backend: the fake's pods live in this process",
+            EXIT_USAGE,
+        )
+    ready_within = args.timeout if args.timeout is not None else (120.0 if args.detach else None)
+    console = open_console()
+    kill = anyio.Event()
+    interrupted: list[int] = []
+    main = anyio.CancelScope()
+    code = EXIT_FAILED
+    up = _Up(pod, console)
+
+    def on_signal(signum: int, count: int) -> None:
+        if count == 1:
+            interrupted.append(signum)
+            up.stopping = True
+            up.refresh_now()
+            console.message(f"{signal.Signals(signum).name}: stopping pod {pod.name} ...")
+            main.cancel()
+        else:
+            kill.set()  # the supervisor logs that it kills
+
+    try:
+        async with _log_to(console), _signals(on_signal), _backend(args, pod) as backend:
+            up.backend_name = backend.name
+            async with anyio.create_task_group() as ui:
+                ui.start_soon(up.show_events, backend)
+                with main:
+                    code = await up.run(backend, args, ready_within, kill, ui)
+                ui.cancel_scope.cancel()
+    finally:
+        up.refresh_now()
+        console.close()
+    if up.outcome:
+        console.message(up.outcome)
+    if interrupted:
+        raise Interrupted(interrupted[0])
+    return code
+
+
+class _ConsoleHandler(logging.Handler):
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.console.message(f"asyncpod: {record.levelname.lower()}: {record.getMessage()}")
+
+
+@asynccontextmanager
+async def _log_to(console: Console) -> AsyncIterator[None]:
+    """Show asyncpod's log records (warnings and up, or all with --debug) on *console*,
+    above the live table instead of through it."""
+    logger = logging.getLogger("asyncpod")
+    handler = _ConsoleHandler(console)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+
+
+class _Up:
+    """The state of one ``asyncpod up``: what is shown, and how the pod ended."""
+
+    def __init__(self, pod: Pod, console: Console) -> None:
+        self.pod = pod
+        self.console = console
+        self.running: RunningPod | None = None
+        self.backend_name = ""
+        self.stopping = False
+        self.started = time.monotonic()
+        #: log lines seen of each container that failed during bring-up
+        self._shown: dict[str, int] = {}
+        #: said once the display is closed
+        self.outcome = ""
+
+    def refresh_now(self) -> None:
+        if self.running is None:
+            return
+        if self.stopping:
+            self.console.footer = "stopping (Ctrl-C again kills every container)"
+        else:
+            self.console.footer = "Ctrl-C stops the pod"
+        info = f"{self.backend_name}, run {self.running.run_id}, up {self._age()}"
+        self.console.status(self.running.status(), anyio.current_time(), info)
+
+    def _age(self) -> str:
+        return format_duration(time.monotonic() - self.started)
+
+    async def show_events(self, backend: Backend) -> None:
+        """Until the pod is up, say when a container starts or dies."""
+        try:
+            async with backend.events({LABEL_POD: self.pod.name}) as events:
+                async for event in events:
+                    if self.running is not None:
+                        return
+                    if event.type == "container" and event.action in ("start", "died"):
+                        name = event.labels.get(LABEL_CONTAINER, event.name)
+                        what = "started" if event.action == "start" else "exited"
+                        code = f" ({event.exit_code})" if event.action == "died" else ""
+                        self.console.message(f"{name}: {what}{code}")
+                        if event.action == "died" and event.exit_code:
+                            await self._show_tail(backend, event.id, name)
+        except AsyncpodError as exc:  # the display is no reason to fail
+            logging.getLogger("asyncpod").debug("events: %s", exc)
+
+    async def _show_tail(self, backend: Backend, container: str, name: str) -> None:
+        """The last log lines of a container that failed during bring-up."""
+        tail: deque[str] = deque(maxlen=LOG_TAIL)
+        seen = 0
+        with anyio.move_on_after(5):
+            async with backend.logs(container) as lines:
+                async for record in lines:
+                    seen += 1
+                    if seen > self._shown.get(container, 0):  # not shown after an earlier exit
+                        tail.append(record.text)
+        self._shown[container] = seen
+        names = [c.name for c in self.pod.all_containers]
+        index = names.index(name) if name in names else 0
+        for line in tail:
+            self.console.log(name, index, line)
+
+    async def refresh(self) -> None:
+        while True:
+            self.refresh_now()
+            await anyio.sleep(POLL)
+
+    async def run(
+        self,
+        backend: Backend,
+        args: argparse.Namespace,
+        ready_within: float | None,
+        kill: anyio.Event,
+        ui: anyio.abc.TaskGroup,
+    ) -> int:
+        pod = self.pod
+        self.console.message(f"bringing up pod {pod.name} on {backend.name} (Ctrl-C aborts)")
+        deadline = anyio.CancelScope(
+            deadline=anyio.current_time() + ready_within
+            if ready_within is not None
+            else float("inf")
+        )
+        failure = ""
+        not_ready: PodStatus | None = None
+        with deadline:
+            async with open_pod(pod, backend=backend, detach=args.detach, kill_event=kill) as r:
+                self.running = r
+                ui.start_soon(self.refresh)
+                if args.logs:
+                    ui.start_soon(_follow_logs, self, r)
+                try:
+                    await _first(r.wait_ready, r.wait)
+                except anyio.get_cancelled_exc_class():
+                    not_ready = r.status()  # before the teardown changes it
+                    raise
+                deadline.deadline = float("inf")
+                if args.detach:
+                    self.outcome = (
+                        f"pod {pod.name} is ready and left running on Podman; "
+                        f"'asyncpod down {pod.name}' stops it"
+                    )
+                    return EXIT_OK
+                final = await r.wait()
+                if final.phase is not Phase.SUCCEEDED:
+                    failure = await _failure(r, final)
+        if deadline.cancelled_caught:
+            raise CliError(
+                f"pod {pod.name} was not ready within {ready_within:g}s: "
+                + (_not_ready(not_ready) if not_ready is not None else "still bringing up"),
+                EXIT_TIMEOUT,
+                "'asyncpod up --logs' shows what the containers say; '--timeout' gives more time",
+            )
+        if failure:
+            raise CliError(failure)
+        self.outcome = f"pod {pod.name} succeeded"
+        return EXIT_OK
+
+
+async def _failure(running: RunningPod, final: PodStatus) -> str:
+    """What failed in a pod that ended Failed: each failed container and its last log lines."""
+    lines = [f"pod {final.name} failed"]
+    for c in final.containers:
+        if c.exit_code in (None, 0):
+            continue
+        lines[0] += f"{':' if len(lines) == 1 else ','} {c.name!r} exited with {c.exit_code}"
+        tail: deque[str] = deque(maxlen=LOG_TAIL)
+        try:
+            with anyio.move_on_after(5):
+                async with running.logs(c.name) as records:
+                    async for record in records:
+                        tail.append(record.text)
+        except AsyncpodError:
+            pass
+        lines += [f"  {c.name} | {line}" for line in tail]
+    return "\n".join(lines)
+
+
+def _not_ready(status: PodStatus) -> str:
+    waiting = [
+        f"{c.name} ({state_text(c)}{', not ready' if isinstance(c.state, Running) else ''})"
+        for c in status.containers
+        if not c.ready and c.kind is not StepKind.INIT
+    ]
+    return ", ".join(waiting) or status.phase.value
+
+
+async def _first(*waits: Callable[[], Awaitable[Any]]) -> None:
+    """Wait until the first of *waits* returns."""
+    async with anyio.create_task_group() as tg:
+
+        async def one(wait: Callable[[], Awaitable[Any]]) -> None:
+            await wait()
+            tg.cancel_scope.cancel()
+
+        for wait in waits:
+            tg.start_soon(one, wait)
+
+
+async def _follow_logs(up: _Up, running: RunningPod) -> None:
+    """Print every container's log, prefixed, following it across restarts."""
+    names = [c.name for c in running.pod.all_containers]
+    width = max(len(n) for n in names)
+
+    async def follow(index: int, name: str) -> None:
+        printed = 0
+        restarts = -1
+        while True:
+            status = running.status().container(name)
+            if status.container_id is not None and status.restart_count != restarts:
+                restarts = status.restart_count
+                seen = 0
+                try:
+                    async with running.logs(name, follow=True) as lines:
+                        async for record in lines:
+                            seen += 1
+                            if seen > printed:  # a restarted container's log starts over
+                                printed = seen
+                                up.console.log(name.ljust(width), index, record.text)
+                except (AsyncpodError, LookupError):
+                    pass
+            await anyio.sleep(POLL)
+
+    async with anyio.create_task_group() as tg:
+        for index, name in enumerate(names):
+            tg.start_soon(follow, index, name)
+
+
+# down, ps, logs, gc
+
+
+async def _find(backend: Backend, name: str) -> list[OwnedPod]:
+    pods = await find_pods(backend, name)
+    if not pods:
+        raise CliError(
+            f"no pod named {name!r} is owned by asyncpod here",
+            EXIT_NOT_FOUND,
+            "'asyncpod ps' lists the pods asyncpod owns",
+        )
+    return pods
+
+
+async def _down(args: argparse.Namespace) -> int:
+    async with _podman(args.url) as backend:
+        for pod in await _find(backend, args.name):
+            state = pod.owner
+            if not pod.detached and state is not OwnerState.GONE and not args.force:
+                if state is OwnerState.ALIVE:
+                    await _stop_owner(backend, pod)
+                    continue
+                raise CliError(
+                    f"pod {pod.name} is run by process {pod.owner_pid} on {pod.owner_host}",
+                    EXIT_FAILED,
+                    "stop that process, or pass --force to stop the pod from here",
+                )
+            print(f"stopping pod {pod.name} (run {pod.run}) ...")
+            await stop_pod(backend, pod, grace=args.grace)
+            removed = await remove_pod(backend, pod)
+            print(f"pod {pod.name} removed: {describe(removed)}")
+    return EXIT_OK
+
+
+async def _stop_owner(backend: Backend, pod: OwnedPod) -> None:
+    """Ask the live ``asyncpod up`` running *pod* to tear it down (SIGTERM), and wait."""
+    pid = int(pod.owner_pid)
+    print(f"pod {pod.name} is run by process {pid}: sending it SIGTERM ...")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    with anyio.move_on_after(pod.grace + 30) as scope:
+        # Another process does the work: poll until its objects are gone.
+        while await backend.list_objects({LABEL_RUN: pod.run}):  # noqa: ASYNC110
+            await anyio.sleep(POLL)
+    if scope.cancelled_caught:
+        raise CliError(
+            f"process {pid} did not remove pod {pod.name} within {pod.grace + 30:g}s",
+            EXIT_FAILED,
+            f"'asyncpod down --force {pod.name}' stops it from here",
+        )
+    print(f"pod {pod.name} stopped and removed by process {pid}")
+
+
+def _owner_text(pod: OwnedPod) -> str:
+    if pod.detached:
+        return "detached"
+    where = "" if pod.owner_host == hostname() else f"@{pod.owner_host}"
+    state = {OwnerState.ALIVE: "", OwnerState.GONE: " (gone)", OwnerState.UNKNOWN: ""}
+    return f"pid {pod.owner_pid}{where}{state[pod.owner]}"
+
+
+async def _ps(args: argparse.Namespace) -> int:
+    async with _podman(args.url) as backend:
+        pods = await find_pods(backend)
+        rows: list[tuple[str, ...]] = [("POD", "RUN", "OWNER", "CONTAINER", "STATE")]
+        for pod in pods:
+            infos = await _inspect_all(backend, pod.containers)
+            first = (pod.name, pod.run, _owner_text(pod))
+            if not infos:
+                rows.append((*first, "-", "(no containers)"))
+            for i, (obj, info) in enumerate(infos):
+                name = obj.labels.get(LABEL_CONTAINER, obj.name)
+                rows.append((*(first if i == 0 else ("", "", "")), name, _state_text(info)))
+    if len(rows) == 1:
+        print("no pods owned by asyncpod")
+        return EXIT_OK
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
+async def _inspect_all(
+    backend: Backend, containers: list[OwnedObject]
+) -> list[tuple[OwnedObject, ContainerInfo | None]]:
+    """Each container with its state (``None``: removed meanwhile), in the order they
+    started; those never started last."""
+    infos: dict[str, ContainerInfo | None] = {}
+
+    async def inspect(obj: OwnedObject) -> None:
+        try:
+            infos[obj.id] = await backend.inspect_container(obj.id)
+        except ObjectNotFoundError:
+            infos[obj.id] = None
+
+    async with anyio.create_task_group() as tg:
+        for obj in containers:
+            tg.start_soon(inspect, obj)
+
+    def start_order(item: tuple[int, OwnedObject]) -> tuple[bool, float, int]:
+        index, obj = item
+        info = infos[obj.id]
+        started = info.started_at if info is not None else None
+        return (started is None, started or 0.0, -index)
+
+    ordered = sorted(enumerate(containers), key=start_order)
+    return [(obj, infos[obj.id]) for _, obj in ordered]
+
+
+def _state_text(info: ContainerInfo | None) -> str:
+    if info is None:
+        return "removed"
+    now = time.time()
+    if info.state is RuntimeState.RUNNING:
+        return "running" + (f" {format_duration(now - info.started_at)}" if info.started_at else "")
+    if info.state is RuntimeState.EXITED:
+        ago = f" {format_duration(now - info.finished_at)} ago" if info.finished_at else ""
+        return f"exited ({info.exit_code}){ago}"
+    return str(info.state.value)
+
+
+async def _logs(args: argparse.Namespace) -> int:
+    async with _podman(args.url) as backend:
+        found = [c for pod in await _find(backend, args.name) for c in pod.containers]
+        containers = [obj for obj, _ in await _inspect_all(backend, found)]
+        if args.container is not None:
+            containers = [c for c in containers if c.labels.get(LABEL_CONTAINER) == args.container]
+            if not containers:
+                raise CliError(
+                    f"pod {args.name} has no container {args.container!r}",
+                    EXIT_NOT_FOUND,
+                    "'asyncpod ps' lists its containers",
+                )
+        console = open_console()
+        prefixed = len(containers) > 1
+        names = [c.labels.get(LABEL_CONTAINER, c.name) for c in containers]
+        width = max(len(n) for n in names)
+
+        async def show(index: int, obj: OwnedObject, name: str) -> None:
+            try:
+                async with backend.logs(obj.id, follow=args.follow) as lines:
+                    async for record in lines:
+                        if prefixed:
+                            console.log(name.ljust(width), index, record.text)
+                        else:
+                            console.message(record.text)
+            except ObjectNotFoundError:
+                pass  # removed meanwhile
+
+        interrupted: list[int] = []
+        with anyio.CancelScope() as scope:
+
+            def on_signal(signum: int, count: int) -> None:
+                interrupted.append(signum)
+                scope.cancel()
+
+            async with _signals(on_signal):
+                if args.follow:
+                    async with anyio.create_task_group() as tg:
+                        for index, (obj, name) in enumerate(zip(containers, names, strict=True)):
+                            tg.start_soon(show, index, obj, name)
+                else:
+                    for index, (obj, name) in enumerate(zip(containers, names, strict=True)):
+                        await show(index, obj, name)
+        if interrupted:
+            raise Interrupted(interrupted[0])
+    return EXIT_OK
+
+
+async def _gc(args: argparse.Namespace) -> int:
+    async with _podman(args.url) as backend:
+        pods = [p for p in await find_pods(backend) if not args.names or p.name in args.names]
+        garbage = [p for p in pods if p.orphaned]
+
+        async def collect(pod: OwnedPod) -> None:
+            print(f"removing pod {pod.name} (run {pod.run}; pid {pod.owner_pid} is gone) ...")
+            await stop_pod(backend, pod)
+            removed = await remove_pod(backend, pod)
+            print(f"removed pod {pod.name} (run {pod.run}): {describe(removed)}")
+
+        async with anyio.create_task_group() as tg:
+            for pod in garbage:
+                if args.dry_run:
+                    print(
+                        f"would remove pod {pod.name} (run {pod.run}; pid {pod.owner_pid} "
+                        f"is gone): {describe(pod.objects)}"
+                    )
+                else:
+                    tg.start_soon(collect, pod)
+        detached = [p.name for p in pods if p.detached]
+    if not garbage:
+        print("nothing to remove")
+    if detached:
+        print(f"left alone, detached on purpose: {', '.join(detached)} ('asyncpod down NAME')")
+    return EXIT_OK

@@ -1,27 +1,86 @@
-"""The demo: bring up the seed's javaweb-2 pod, fetch the war, show the timeline, tear down."""
+"""The demo: bring up a bundled example, show it working, tear it down.
+
+``asyncpod demo`` runs the seed's javaweb-2 pod on Podman where Podman answers (its war
+served on host port 8001), else says how to install Podman and runs on the in-memory
+FakeBackend. ``asyncpod demo log-sidecar`` runs the second example. Both examples' images
+are stand-ins made locally from busybox-static (see :mod:`asyncpod._images`).
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio
 import anyio.abc
 
-from ._images import BUSYBOX_CHANGES, STAND_INS, WAR, busybox_rootfs
+from ._console import open_console
+from ._exceptions import AsyncpodError, BackendUnavailableError
+from ._images import BUSYBOX_CHANGES, STAND_INS, WAR, busybox_path, busybox_rootfs, stand_in
 from ._models import Pod
 from ._status import PodStatus, Running, Terminated, Waiting
-from ._supervisor import LABEL_CONTAINER, LABEL_POD, open_pod
+from ._supervisor import LABEL_CONTAINER, LABEL_POD, RunningPod, open_pod
 from .backends._base import Backend
 from .backends._fake import FakeBackend, FakeContext
 
-__all__ = ["run_demo"]
+__all__ = [
+    "EXAMPLES",
+    "INSTALL_PODMAN",
+    "demo_backend",
+    "examples_dir",
+    "fake_backend",
+    "is_bundled",
+    "resolve_manifest",
+    "run_demo",
+]
+
+#: the bundled examples, by name (``examples/NAME.yaml``)
+EXAMPLES = ("javaweb-2", "log-sidecar")
+
+INSTALL_PODMAN = """\
+To run it on Podman (4.3 or later), install Podman and busybox-static (for the stand-in images)
+and start Podman's service:
+  Debian/Ubuntu:  sudo apt-get install -y podman busybox-static
+  Fedora:         sudo dnf install -y podman busybox
+  then:           systemctl --user enable --now podman.socket
+                  (as root: systemctl enable --now podman.socket)
+  or, as root, in a checkout of asyncpod: bash .ci/podman-setup"""
 
 WEBAPPS = "/root/apache-tomcat-7.0/webapps"
+APP_LOG = "/var/log/app/app.log"
 
 
-def fake_backend() -> FakeBackend:
-    """A FakeBackend with stand-ins for the seed's images ``app:v2`` and ``tomcat:7.0``."""
+def examples_dir() -> Path | None:
+    """Where the bundled examples are: in the installed package, or in the source tree."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "examples", here.parent.parent / "examples"):
+        if (candidate / "javaweb-2.yaml").is_file():
+            return candidate
+    return None
+
+
+def resolve_manifest(arg: str) -> Path:
+    """A manifest path from a command-line argument: a file, or a bundled example's name."""
+    path = Path(arg)
+    if path.exists() or arg.removesuffix(".yaml") not in EXAMPLES:
+        return path
+    found = examples_dir()
+    if found is None:
+        raise FileNotFoundError(
+            2, f"the bundled example {arg!r} is not installed here: pass a manifest file", arg
+        )
+    return found / f"{arg.removesuffix('.yaml')}.yaml"
+
+
+def fake_backend(pod: Pod | None = None) -> FakeBackend:
+    """A FakeBackend with programs standing in for the examples' images.
+
+    ``tomcat:7.0`` serves its webapps directory over HTTP on 8080 and ``app:v2`` holds the
+    war. For *pod* equal to the bundled log-sidecar example, its app appends a line to the
+    shared log every second and its collector logs each new line.
+    """
 
     async def tomcat(ctx: FakeContext) -> int:
         ctx.log("Tomcat 7.0 (asyncpod stand-in) serving webapps on :8080")
@@ -31,36 +90,98 @@ def fake_backend() -> FakeBackend:
     fake = FakeBackend(programs={"tomcat:7.0": tomcat})
     fake.add_image("app:v2", {"/app.war": WAR})
     fake.add_image("tomcat:7.0", {})
+    if pod is not None and pod == _bundled("log-sidecar"):
+        fake.programs.update({"app": _log_writer, "log-collector": _log_collector})
     return fake
 
 
+def is_bundled(pod: Pod) -> bool:
+    """Whether *pod* is one of the bundled examples (whose images are stand-ins)."""
+    return any(pod == _bundled(name) for name in EXAMPLES)
+
+
+def _bundled(name: str) -> Pod | None:
+    from .kube import load_pod
+
+    found = examples_dir()
+    return load_pod(found / f"{name}.yaml") if found is not None else None
+
+
+async def _log_writer(ctx: FakeContext) -> int:
+    while True:
+        line = f"{time.strftime('%a %b %d %H:%M:%S UTC %Y', time.gmtime())} hello\n"
+        old = ctx.read_file(APP_LOG) if ctx.exists(APP_LOG) else b""
+        ctx.write_file(APP_LOG, old + line.encode())
+        await anyio.sleep(1)
+
+
+async def _log_collector(ctx: FakeContext) -> int:
+    seen = 0
+    while True:
+        data = ctx.read_file(APP_LOG) if ctx.exists(APP_LOG) else b""
+        for line in data[seen:].decode().splitlines():
+            ctx.log(line)
+        seen = len(data)
+        await anyio.sleep(0.25)
+
+
+async def _missing_stand_ins(backend: Backend, pod: Pod) -> list[str]:
+    """The stand-in images *pod* uses that *backend* lacks."""
+    references = sorted(filter(None, {stand_in(c.image) for c in pod.all_containers}))
+    return [r for r in references if not await backend.image_exists(r)]
+
+
+async def ensure_stand_ins(backend: Backend, pod: Pod) -> None:
+    """Import the stand-in images *pod* uses that *backend* (Podman) lacks."""
+    from .backends._podman import PodmanBackend
+
+    assert isinstance(backend, PodmanBackend)
+    for reference in await _missing_stand_ins(backend, pod):
+        print(f"importing the stand-in image {reference} (busybox-static)")
+        tarball = await anyio.to_thread.run_sync(busybox_rootfs, STAND_INS[reference])
+        await backend.import_image(reference, tarball, changes=BUSYBOX_CHANGES)
+
+
 @asynccontextmanager
-async def _open_backend(name: str) -> AsyncIterator[Backend]:
-    if name == "fake":
-        async with fake_backend() as backend:
-            yield backend
-    else:
-        from .backends._podman import PodmanBackend
+async def demo_backend(choice: str, url: str | None, pod: Pod) -> AsyncIterator[Backend]:
+    """The backend the demo runs on: *choice* "podman", "fake", or "auto" (Podman where it
+    answers and busybox-static is there for the stand-in images, else the fake)."""
+    if choice == "fake":
+        async with fake_backend(pod) as fake:
+            yield fake
+        return
+    from .backends._podman import PodmanBackend
 
-        podman = PodmanBackend()
-        async with podman:
-            for reference, files in STAND_INS.items():
-                if not await podman.image_exists(reference):
-                    print(f"importing stand-in image {reference} (busybox-static)")
-                    tarball = await anyio.to_thread.run_sync(busybox_rootfs, files)
-                    await podman.import_image(reference, tarball, changes=BUSYBOX_CHANGES)
-            yield podman
+    podman = PodmanBackend(url)
+    try:
+        await podman.aopen()
+        if choice == "auto" and await _missing_stand_ins(podman, pod):
+            busybox_path()  # building them needs it
+    except (BackendUnavailableError, FileNotFoundError) as exc:
+        await podman.aclose()
+        if choice != "auto":
+            raise
+        reason = str(exc).splitlines()[0]
+        print(f"Podman is not available here: {reason}")
+        print(INSTALL_PODMAN)
+        print("Running on the in-memory FakeBackend instead.\n")
+        async with fake_backend(pod) as fake:
+            yield fake
+        return
+    async with podman:
+        await ensure_stand_ins(podman, pod)
+        yield podman
 
 
-async def run_demo(pod: Pod, backend_name: str) -> int:
-    """Run *pod* on the named backend, printing what happens; return an exit code."""
+async def run_demo(pod: Pod, backend: Backend) -> int:
+    """Run *pod* on *backend*, printing what happens; return an exit code."""
     start = anyio.current_time()
 
     def stamp() -> str:
         return f"[{anyio.current_time() - start:6.3f}s]"
 
-    print(f"asyncpod demo: pod {pod.name!r} on the {backend_name} backend")
-    async with _open_backend(backend_name) as backend, anyio.create_task_group() as tg:
+    print(f"asyncpod demo: pod {pod.name!r} on the {backend.name} backend")
+    async with anyio.create_task_group() as tg:
         async with backend.events({LABEL_POD: pod.name}) as events:
 
             async def show_events() -> None:
@@ -69,19 +190,23 @@ async def run_demo(pod: Pod, backend_name: str) -> int:
                         continue
                     what = event.labels.get(LABEL_CONTAINER, event.name)
                     extra = f" (exit code {event.exit_code})" if event.action == "died" else ""
-                    print(f"{stamp()} {what:<10} {event.action}{extra}")
+                    print(f"{stamp()} {what:<13} {event.action}{extra}")
 
             tg.start_soon(show_events)
             async with open_pod(pod, backend=backend) as running:
                 print(f"{stamp()} pod is up")
                 _print_status(running.status())
-                body = await _fetch(running.backend, running.id, 8080, "/app.war")
-                print(f"{stamp()} GET http://localhost:8080/app.war inside the pod -> {body!r}")
-                if backend_name != "fake":  # the fake publishes no ports on the host
+                for port in _container_ports(pod):
+                    body = await _fetch(backend, running.id, port, "/app.war")
+                    url = f"http://localhost:{port}/app.war"
+                    print(f"{stamp()} GET {url} inside the pod -> {body!r}")
+                if backend.name != "fake":  # the fake publishes no ports on the host
                     for port in _host_ports(pod):
                         body = await _fetch_host(port, "/app.war")
                         url = f"http://127.0.0.1:{port}/app.war"
                         print(f"{stamp()} GET {url} from the host -> {body!r}")
+                if not _container_ports(pod):
+                    await _show_logs(running, lines=4, seconds=10)
                 print(f"{stamp()} tearing down")
             print(
                 f"{stamp()} pod removed; objects left: "
@@ -89,6 +214,37 @@ async def run_demo(pod: Pod, backend_name: str) -> int:
             )
             tg.cancel_scope.cancel()
     return 0
+
+
+async def _show_logs(running: RunningPod, *, lines: int, seconds: float) -> None:
+    """Print the first *lines* log lines of the running containers (waiting *seconds* at
+    most)."""
+    names = [c.name for c in running.status().containers if isinstance(c.state, Running)]
+    console = open_console()
+    width = max((len(n) for n in names), default=0)
+    print(f"         the first {lines} log lines:")
+    shown = 0
+
+    async def follow(index: int, name: str, scope: anyio.CancelScope) -> None:
+        nonlocal shown
+        try:
+            async with running.logs(name, follow=True) as records:
+                async for record in records:
+                    console.log(f"         {name:<{width}}", index, record.text)
+                    shown += 1
+                    if shown == lines:
+                        scope.cancel()
+        except AsyncpodError:
+            pass
+
+    with anyio.move_on_after(seconds):
+        async with anyio.create_task_group() as tg:
+            for index, name in enumerate(names):
+                tg.start_soon(follow, index, name, tg.cancel_scope)
+
+
+def _container_ports(pod: Pod) -> list[int]:
+    return [p.container_port for c in pod.containers for p in c.ports]
 
 
 def _host_ports(pod: Pod) -> list[int]:
@@ -143,6 +299,6 @@ def _print_status(status: PodStatus) -> None:
             assert isinstance(state, Waiting)
             text = f"Waiting ({state.reason})"
         print(
-            f"         {c.name:<10} {c.kind.value:<8} {text:<36} ready={c.ready} "
+            f"         {c.name:<13} {c.kind.value:<8} {text:<36} ready={c.ready} "
             f"restarts={c.restart_count}"
         )

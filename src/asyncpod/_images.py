@@ -14,7 +14,7 @@ import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["BUSYBOX_CHANGES", "STAND_INS", "busybox_path", "busybox_rootfs"]
+__all__ = ["BUSYBOX_CHANGES", "STAND_INS", "busybox_path", "busybox_rootfs", "stand_in"]
 
 #: what ``podman import --change`` gets for every busybox image
 BUSYBOX_CHANGES = ("ENV PATH=/bin", 'CMD ["/bin/sh"]')
@@ -33,14 +33,30 @@ trap 'kill $!; exit 0' TERM
 wait
 """
 
-#: the seed's images: reference -> extra files (path -> (content, mode))
+#: the examples' images: reference -> extra files (path -> (content, mode))
 STAND_INS: Mapping[str, Mapping[str, tuple[bytes, int]]] = {
     "localhost/app:v2": {"app.war": (WAR, 0o644)},
     "localhost/tomcat:7.0": {
         "root/apache-tomcat-7.0.42-v2/bin/start.sh": (START_SH, 0o755),
         "root/apache-tomcat-7.0/webapps/.keep": (b"", 0o644),
     },
+    "localhost/asyncpod/busybox:latest": {},
 }
+
+
+def stand_in(image: str) -> str | None:
+    """The :data:`STAND_INS` reference an image of a manifest names, if any.
+
+    A reference without a registry (``app:v2``) is looked up as Podman resolves a short
+    name to a local image (``localhost/app:v2``).
+    """
+    first = image.split("/", 1)[0]
+    qualified = (
+        image
+        if "/" in image and ("." in first or ":" in first or first == "localhost")
+        else f"localhost/{image}"
+    )
+    return qualified if qualified in STAND_INS else None
 
 
 def busybox_path() -> Path:

@@ -138,6 +138,19 @@ class StartupPlan:
         sidecars = [s.name for s in self.steps if s.kind is StepKind.SIDECAR]
         return apps[::-1] + sidecars[::-1]
 
+    def stop_ranks(self) -> dict[str, int]:
+        """Teardown in layers: each container's rank, 0 for those that stop first.
+
+        A container's rank is one more than the highest rank among the containers that
+        must stop before it (its ``stop_after``), so stopping rank by rank, each rank in
+        parallel, respects the teardown order without the pod description.
+        """
+        ranks: dict[str, int] = {}
+        # Every step's stop_after lies later in start order: fill in reverse.
+        for step in reversed(self.steps):
+            ranks[step.name] = 1 + max((ranks[n] for n in step.stop_after), default=-1)
+        return ranks
+
     def describe(self) -> Iterator[str]:
         """Human-readable lines, one per layer."""
         for index, layer in enumerate(self.layers()):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import socket
 import sys
 import uuid
 from collections import deque
@@ -31,6 +29,7 @@ from ._exceptions import (
     ObjectNotFoundError,
 )
 from ._models import Condition, Container, LifecycleHandler, Pod, Probe, PullPolicy, RestartPolicy
+from ._owner import owner_labels
 from ._plan import Edge, PlanStep, StartupPlan, StepKind
 from ._probes import check_exec, check_http, check_tcp
 from ._signal import Signal
@@ -59,15 +58,28 @@ from .backends._base import (
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["LABEL_CONTAINER", "LABEL_POD", "LABEL_RUN", "RunningPod", "open_pod"]
+__all__ = [
+    "LABEL_CONTAINER",
+    "LABEL_DETACHED",
+    "LABEL_GRACE",
+    "LABEL_POD",
+    "LABEL_RUN",
+    "LABEL_STOP_RANK",
+    "RunningPod",
+    "open_pod",
+]
 
 logger = logging.getLogger("asyncpod")
 
 LABEL_POD = "io.asyncpod.pod"
 LABEL_RUN = "io.asyncpod.run"
 LABEL_CONTAINER = "io.asyncpod.container"
-LABEL_OWNER_PID = "io.asyncpod.owner-pid"
-LABEL_OWNER_HOST = "io.asyncpod.owner-host"
+#: "true" on every object of a pod opened with ``detach=True``: it outlives its owner
+LABEL_DETACHED = "io.asyncpod.detached"
+#: on containers: teardown layer (:meth:`StartupPlan.stop_ranks`), lowest stops first
+LABEL_STOP_RANK = "io.asyncpod.stop-rank"
+#: on containers: the pod's termination grace period, in seconds
+LABEL_GRACE = "io.asyncpod.grace-period"
 
 #: the kubelet never stops a container with less than this grace period
 MIN_GRACE = 2.0
@@ -80,7 +92,13 @@ _T = TypeVar("_T")
 
 
 @asynccontextmanager
-async def open_pod(pod: Pod, *, backend: Backend | None = None) -> AsyncIterator[RunningPod]:
+async def open_pod(
+    pod: Pod,
+    *,
+    backend: Backend | None = None,
+    detach: bool = False,
+    kill_event: anyio.Event | None = None,
+) -> AsyncIterator[RunningPod]:
     """Run *pod* for the duration of the ``async with`` block.
 
     Creates the pod's objects, starts its containers along the startup plan (independent
@@ -96,21 +114,37 @@ async def open_pod(pod: Pod, *, backend: Backend | None = None) -> AsyncIterator
 
     Without *backend*, a :class:`~asyncpod.backends.PodmanBackend` is opened and closed
     around the pod.
+
+    With *detach*, leaving the block without an exception leaves the pod running: its
+    containers go on under the backend (Podman), but nothing supervises them any more (no
+    probes, no restarts). Its objects carry ``io.asyncpod.detached=true``, so that
+    ``asyncpod gc`` leaves them alone; ``asyncpod down NAME`` stops and removes them. A
+    failure, an exception or a cancellation still tears the pod down.
+
+    Setting *kill_event* makes a teardown, in progress or to come, stop waiting: every
+    container is killed at once (no preStop hook, no grace period), then removed. Set it
+    when a graceful teardown takes too long, e.g. on a second Ctrl-C; one event may serve
+    many pods.
     """
     async with AsyncExitStack() as stack:
         if backend is None:
             from .backends._podman import PodmanBackend
 
             backend = await stack.enter_async_context(PodmanBackend())
-        supervisor = _Supervisor(pod, backend)
+        supervisor = _Supervisor(pod, backend, detach=detach, kill_event=kill_event)
         try:
             async with anyio.create_task_group() as tg:
+                left_running = False
                 try:
                     await supervisor.bring_up(tg)
                     yield RunningPod(supervisor)
+                    left_running = detach  # the block ended without an exception
                 finally:
-                    with anyio.CancelScope(shield=True):
-                        await supervisor.teardown()
+                    if left_running:
+                        logger.info("pod %s left running (detached)", pod.name)
+                    else:
+                        with anyio.CancelScope(shield=True):
+                            await supervisor.teardown()
                     tg.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             _raise_single(group)
@@ -217,17 +251,27 @@ class RunningPod:
 
 
 class _Supervisor:
-    def __init__(self, pod: Pod, backend: Backend) -> None:
+    def __init__(
+        self,
+        pod: Pod,
+        backend: Backend,
+        *,
+        detach: bool = False,
+        kill_event: anyio.Event | None = None,
+    ) -> None:
         self.pod = pod
         self.backend = backend
         self.plan = StartupPlan.from_pod(pod)
         self.run_id = uuid.uuid4().hex[:12]
-        self.labels = {
-            LABEL_POD: pod.name,
-            LABEL_RUN: self.run_id,
-            LABEL_OWNER_PID: str(os.getpid()),
-            LABEL_OWNER_HOST: socket.gethostname()[:63],
-        }
+        self.labels = {LABEL_POD: pod.name, LABEL_RUN: self.run_id, **owner_labels()}
+        if detach:
+            self.labels[LABEL_DETACHED] = "true"
+        self.stop_ranks = self.plan.stop_ranks()
+        self.kill_event = kill_event
+        #: the teardown kills instead of stopping gracefully
+        self.killing = False
+        #: cancelled when killing starts: preStop hooks and waits for other containers
+        self.grace_scopes: set[anyio.CancelScope] = set()
         self.pod_id: str | None = None
         self.volume_ids: dict[str, str] = {}
         #: the task group running the runners; teardown cancels it once, not per runner
@@ -416,7 +460,12 @@ class _Supervisor:
             working_dir=container.working_dir,
             mounts=tuple(mounts),
             init=init,
-            labels={**self.labels, LABEL_CONTAINER: container.name},
+            labels={
+                **self.labels,
+                LABEL_CONTAINER: container.name,
+                LABEL_STOP_RANK: str(self.stop_ranks[container.name]),
+                LABEL_GRACE: f"{self.pod.termination_grace_period_seconds:g}",
+            },
         )
 
     # Status
@@ -471,10 +520,13 @@ class _Supervisor:
             # Each runner's task stops its own container, shielded, once cancelled.
             self.runs.cancel_scope.cancel()
         async with anyio.create_task_group() as tg:
+            if self.kill_event is not None:
+                tg.start_soon(self._kill_when_set, self.kill_event)
             for runner in self.ordered:
                 if runner.done:
                     tg.start_soon(runner.stop)
             await self.all_removed.wait()
+            tg.cancel_scope.cancel()
         if self.pod_id is not None:
             await self._quietly(self.backend.remove_pod(self.pod_id), "pod")
         for name, vid in self.volume_ids.items():
@@ -484,6 +536,28 @@ class _Supervisor:
         logger.info("pod %s is torn down", self.pod.name)
         self.emit(EventReason.TORN_DOWN)
         self.events.close()
+
+    async def _kill_when_set(self, event: anyio.Event) -> None:
+        """Once *event* is set, kill every container at once; the runners then remove them."""
+        await event.wait()
+        logger.warning("killing every container of pod %s", self.pod.name)
+        self.killing = True
+        for scope in self.grace_scopes:
+            scope.cancel()
+
+        async def kill(runner: _Runner) -> None:
+            assert runner.cid is not None
+            try:
+                await self.backend.kill_container(runner.cid)
+            except ObjectNotFoundError:
+                pass
+            except AsyncpodError as exc:
+                logger.error("killing %s/%s: %s", self.pod.name, runner.name, exc)
+
+        async with anyio.create_task_group() as tg:
+            for runner in self.ordered:
+                if runner.cid is not None and runner.stop_state < 2:
+                    tg.start_soon(kill, runner)
 
     async def _sweep(self) -> None:
         """Remove anything of this run a cancelled create left behind."""
@@ -902,23 +976,32 @@ class _Runner:
         if self.stop_state:
             return
         self.stop_state = 1
-        deadline = self.sup.deadline
+        sup = self.sup
+        deadline = sup.deadline
         try:
             if self.cid is None or not isinstance(self.state, (Running, Waiting)):
                 return
             container = self.container
-            if (
-                isinstance(self.state, Running)
-                and container.lifecycle is not None
-                and container.lifecycle.pre_stop is not None
-                and self.sup.pod.termination_grace_period_seconds > 0
-            ):
-                await self._pre_stop(container.lifecycle.pre_stop, deadline)
-            for name in self.step.stop_after:
-                first = self.sup.runners[name]
-                while first.stop_state < 2:
-                    await first.changed.wait()
-            grace = max(deadline - anyio.current_time(), MIN_GRACE)
+            # Killing the pod cancels the graceful part: the hook and the wait.
+            with anyio.CancelScope() as graceful:
+                if sup.killing:
+                    graceful.cancel()
+                sup.grace_scopes.add(graceful)
+                try:
+                    if (
+                        isinstance(self.state, Running)
+                        and container.lifecycle is not None
+                        and container.lifecycle.pre_stop is not None
+                        and sup.pod.termination_grace_period_seconds > 0
+                    ):
+                        await self._pre_stop(container.lifecycle.pre_stop, deadline)
+                    for name in self.step.stop_after:
+                        first = sup.runners[name]
+                        while first.stop_state < 2:
+                            await first.changed.wait()
+                finally:
+                    sup.grace_scopes.discard(graceful)
+            grace = 0.0 if sup.killing else max(deadline - anyio.current_time(), MIN_GRACE)
             self.emit(EventReason.KILLING, f"Stopping container {self.name}")
             started_at = self.state.started_at if isinstance(self.state, Running) else None
             code = 137

@@ -49,7 +49,7 @@ from ._base import (
 from ._podman_errors import PodmanStatusError, translate_errors
 from ._podman_netns import connect_in_netns
 from ._podman_service import candidate_urls, podman_binary, service_argv, unix_path
-from ._podman_stream import FrameDecoder, HTTPStream, LineSplitter
+from ._podman_stream import FrameDecoder, HTTPStream, LineSplitter, socket_of
 
 __all__ = ["PodmanBackend"]
 
@@ -64,6 +64,8 @@ _CREATED_POLL = 0.2  # seconds between checks whether a waited-on container has 
 # costs nothing while a long-running container runs).
 _EXIT_POLLS = (0.01, 0.01, 0.02, 0.02, 0.04, 0.05, 0.1, 0.1, 0.2, 0.2, 0.25, 0.25, 0.25, 0.25)
 _PING_TIMEOUT = 5.0
+#: how long a streaming GET waits for headers before it is sent again
+_HEADER_WAIT = 1.0
 _SERVICE_START_TIMEOUT = 10.0
 _INFRA_NAME = re.compile(r"^[0-9a-f]{12}-infra$")
 _EVENT_ATTRIBUTES = frozenset({"name", "image", "podId", "containerExitCode"})
@@ -133,6 +135,18 @@ def _label_filters(labels: Mapping[str, str]) -> str:
 
 def _matches(have: Mapping[str, str], want: Mapping[str, str]) -> bool:
     return all(have.get(key) == value for key, value in want.items())
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    """Whether a podman-py failure is a read timeout (podman-py wraps it in APIError)."""
+    from requests.exceptions import ReadTimeout
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ReadTimeout):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 def _json_objects(body: bytes) -> list[Any]:
@@ -460,9 +474,32 @@ class PodmanBackend(Backend):
         abandoned = False
 
         def send() -> Any:
-            response = self._send_blocking(
-                self._long_client, method, path, params, body, (_PING_TIMEOUT, None), True
-            )
+            # Podman sends no headers before the body's first bytes (a followed log of a
+            # silent container: never), and a worker blocked there can be neither woken
+            # nor joined at exit. So a GET waits for its headers a second at a time,
+            # sent again until they come or the caller is gone; the body has no timeout.
+            header_wait = _HEADER_WAIT if method == "GET" else None
+            while True:
+                try:
+                    response = self._send_blocking(
+                        self._long_client,
+                        method,
+                        path,
+                        params,
+                        body,
+                        (_PING_TIMEOUT, header_wait),
+                        True,
+                    )
+                    break
+                except Exception as exc:
+                    if header_wait is None or not _is_read_timeout(exc):
+                        raise
+                    with lock:
+                        if abandoned:
+                            raise
+            sock = socket_of(response)
+            if sock is not None:
+                sock.settimeout(None)
             if response.status_code >= 400:
                 try:
                     raise PodmanStatusError.from_body(response.status_code, response.content)

@@ -1,0 +1,76 @@
+"""What ps, down and gc work on: a backend's asyncpod objects found by label, stopped in
+rank order, and told apart by owner (on the FakeBackend)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import asyncpod
+from asyncpod import Container, Pod
+from asyncpod._owned import find_pods, remove_pod, stop_pod
+from asyncpod._owner import LABEL_OWNER_PID, LABEL_OWNER_START, OwnerState
+from asyncpod.backends import FakeBackend, PodSpec
+
+pytestmark = pytest.mark.anyio
+
+
+def ctr(name: str, **kwargs: object) -> Container:
+    return Container(name=name, image="busybox", command=["sleep", "inf"], **kwargs)  # type: ignore[arg-type]
+
+
+POD = Pod(
+    name="shop",
+    init_containers=[ctr("side", restart_policy="Always")],
+    containers=[ctr("db"), ctr("api", depends_on=["db"]), ctr("web", depends_on=["api"])],
+    termination_grace_period_seconds=9,
+)
+
+
+async def test_a_detached_pod_is_found_and_stopped_in_rank_order(fake: FakeBackend) -> None:
+    """down's work without the manifest: dependents first, sidecars last, then removal."""
+    async with asyncpod.open_pod(POD, backend=fake, detach=True) as running:
+        run = running.run_id
+    [found] = await find_pods(fake)
+    assert (found.name, found.run, found.detached, found.grace) == ("shop", run, True, 9.0)
+    assert found.owner is OwnerState.ALIVE  # this process
+    assert not found.orphaned
+    assert [c.labels["io.asyncpod.container"] for c in found.containers] == [
+        "web",
+        "api",
+        "db",
+        "side",
+    ]
+    fake.calls.clear()
+    await stop_pod(fake, found)
+    assert [t for op, t in fake.calls if op == "stop_container"] == ["web", "api", "db", "side"]
+    removed = await remove_pod(fake, found)
+    assert sorted(o.type for o in removed) == ["container"] * 4 + ["pod"]
+    assert fake.objects() == []
+    assert await find_pods(fake, "shop") == []
+
+
+@pytest.fixture(scope="module")
+def dead_pid() -> str:
+    """The pid of a process that has exited."""
+    code = "import os; print(os.getpid())"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return child.stdout.strip()
+
+
+async def test_a_dead_owner_makes_garbage(fake: FakeBackend, dead_pid: str) -> None:
+    """Objects of a run whose owner process is gone are orphans; a live owner's are not."""
+    async with asyncpod.open_pod(Pod(name="a", containers=[ctr("x")]), backend=fake) as live:
+        labels = {k: v for k, v in live.labels.items() if k != LABEL_OWNER_START}
+        labels.update({"io.asyncpod.pod": "b", "io.asyncpod.run": "r2", LABEL_OWNER_PID: dead_pid})
+        orphan = await fake.create_pod(PodSpec(name="b", hostname="b", labels=labels))
+        pods = {p.name: p for p in await find_pods(fake)}
+        assert set(pods) == {"a", "b"}
+        assert pods["a"].owner is OwnerState.ALIVE
+        assert not pods["a"].orphaned
+        assert pods["b"].owner is OwnerState.GONE
+        assert pods["b"].orphaned
+        assert pods["b"].grace == 30.0  # no container says otherwise
+        await fake.remove_pod(orphan)

@@ -1,0 +1,63 @@
+"""Owner labels: telling a live owner process from a gone one (pid reuse included)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from asyncpod._owner import (
+    LABEL_OWNER_HOST,
+    LABEL_OWNER_PID,
+    LABEL_OWNER_START,
+    OwnerState,
+    owner_labels,
+    owner_state,
+    process_start,
+)
+
+needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="no /proc")
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(child.stdout)
+
+
+def test_this_process_is_alive() -> None:
+    assert owner_state(owner_labels()) is OwnerState.ALIVE
+
+
+def test_an_exited_process_is_gone() -> None:
+    labels = {**owner_labels(), LABEL_OWNER_PID: str(dead_pid())}
+    labels.pop(LABEL_OWNER_START, None)
+    assert owner_state(labels) is OwnerState.GONE
+
+
+@needs_proc
+def test_a_reused_pid_is_gone() -> None:
+    """Our pid with another start time is another process than the one that labelled."""
+    labels = owner_labels()
+    assert labels[LABEL_OWNER_START] == process_start(os.getpid())
+    labels[LABEL_OWNER_START] = str(int(labels[LABEL_OWNER_START]) + 1)
+    assert owner_state(labels) is OwnerState.GONE
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {LABEL_OWNER_PID: "1", LABEL_OWNER_HOST: "some-other-host.invalid"},
+        {LABEL_OWNER_HOST: "x"},
+        {LABEL_OWNER_PID: "not-a-pid"},
+    ],
+)
+def test_other_hosts_and_missing_labels_are_unknown(labels: dict[str, str]) -> None:
+    assert owner_state(labels) is OwnerState.UNKNOWN
