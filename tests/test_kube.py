@@ -304,6 +304,10 @@ def test_dump_rich_pod() -> None:
         "name": "cache",
         "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"},
     }
+    assert doc["spec"]["containers"][1]["readinessProbe"]["httpGet"]["httpHeaders"] == [
+        {"name": "X-Probe", "value": "yes"},
+        {"name": "X-Empty", "value": ""},  # required in Kubernetes: written even when empty
+    ]
     assert "dependsOn" not in text
     assert "    note: |\n      multi\n      line\n" in text  # multi-line strings as literal blocks
 

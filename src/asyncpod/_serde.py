@@ -27,7 +27,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from . import _models
 from ._exceptions import SpecError, UnsupportedFieldError
-from ._models import Container, FrozenDict, Pod, _camel, _check_type, _enum
+from ._models import Container, FrozenDict, HTTPHeader, Pod, _camel, _check_type, _enum
 
 __all__ = [
     "POD_METADATA",
@@ -49,6 +49,10 @@ POD_METADATA: Final = ("name", "labels", "annotations")
 #: Kubernetes and travels in annotations (see asyncpod.kube); the converter still maps
 #: it to ``dependsOn``, but a manifest may not spell that key itself.
 _NOT_IN_MANIFEST: Final = frozenset({(Container, "depends_on")})
+
+#: Model fields that have a default in asyncpod but are required in Kubernetes: they are
+#: written even at their default, so that every manifest asyncpod writes is a valid Pod.
+_ALWAYS_WRITTEN: Final = frozenset({(HTTPHeader, "value")})
 
 
 # Types
@@ -134,6 +138,15 @@ def _renames(cls: type) -> dict[str, Any]:
     return {a.name: override(rename=_camel(a.name)) for a in attrs.fields(_resolve(cls))}
 
 
+def _unstructure_overrides(cls: type) -> dict[str, Any]:
+    return {
+        a.name: override(
+            rename=_camel(a.name), omit_if_default=(cls, a.name) not in _ALWAYS_WRITTEN
+        )
+        for a in attrs.fields(_resolve(cls))
+    }
+
+
 def _structure_hook(cls: type[_T], converter: cattrs.Converter) -> Callable[[object, object], _T]:
     fields: Callable[[Mapping[str, Any], Any], _T] = make_dict_structure_fn(
         _resolve(cls), converter, _cattrs_forbid_extra_keys=True, **_renames(cls)
@@ -148,16 +161,15 @@ def _structure_hook(cls: type[_T], converter: cattrs.Converter) -> Callable[[obj
 
 
 def _unstructure_hook(cls: type[Any], converter: cattrs.Converter) -> Callable[[Any], Any]:
-    return make_dict_unstructure_fn(
-        _resolve(cls), converter, _cattrs_omit_if_default=True, **_renames(cls)
-    )
+    return make_dict_unstructure_fn(_resolve(cls), converter, **_unstructure_overrides(cls))
 
 
 def configure_converter(converter: cattrs.Converter) -> None:
     """Teach *converter* the Kubernetes shape of the pod models.
 
     * attrs classes (de)serialise as camelCase dicts; unstructuring omits fields at their
-      default, structuring rejects unknown keys;
+      default (except where Kubernetes requires the key, as ``httpHeaders[].value``),
+      structuring rejects unknown keys;
     * scalars are taken strictly (``"8080"`` is not a port, ``"false"`` is not a bool),
       enums from their values, ``int | str`` ports as either;
     * :class:`~asyncpod.FrozenDict` from and to plain dicts, tuples from lists only.
