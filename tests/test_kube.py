@@ -41,6 +41,7 @@ from asyncpod import (
     VolumeMount,
 )
 from asyncpod.kube import dump_pod, load_pod, make_converter
+from kube_schema import ManifestError, check_pod_manifest
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -310,6 +311,54 @@ def test_dump_rich_pod() -> None:
     ]
     assert "dependsOn" not in text
     assert "    note: |\n      multi\n      line\n" in text  # multi-line strings as literal blocks
+
+
+# Everything asyncpod writes is a valid Kubernetes Pod (the official client's models)
+
+
+@pytest.mark.parametrize("example", ["javaweb-2.yaml", "log-sidecar.yaml"])
+def test_dumped_examples_are_valid_kubernetes(example: str) -> None:
+    source = yaml.safe_load((EXAMPLES / example).read_text(encoding="utf-8"))
+    check_pod_manifest(source)
+    dumped = yaml.safe_load(dump_pod(load_pod(EXAMPLES / example)))
+    check_pod_manifest(dumped)
+    assert dumped["spec"].keys() == source["spec"].keys()
+
+
+def test_dumped_rich_pod_is_valid_kubernetes() -> None:
+    v1 = check_pod_manifest(yaml.safe_load(dump_pod(rich_pod())))
+    assert v1.metadata.annotations["depends-on.asyncpod.io/web"] == (
+        "db:ready, proxy, migrate-done:completed"
+    )
+    [_, empty] = v1.spec.containers[1].readiness_probe.http_get.http_headers
+    assert (empty.name, empty.value) == ("X-Empty", "")
+
+
+def _seed_with(**changes: Any) -> dict[str, Any]:
+    """The seed manifest with its (first) app container's keys updated."""
+    doc = seed_doc()
+    doc["spec"]["containers"][0].update(changes)
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("doc", "match"),
+    [
+        (_seed_with(dependsOn=["war"]), r"^spec\.containers\[0\]: V1Container has no .*dependsOn"),
+        (_seed_with(ports=[{"containerPort": "8080"}]), r"containerPort: must be of type int"),
+        (_seed_with(ports=[{"container_port": 8080}]), r"has no field\(s\) container_port"),
+        (_seed_with(readinessProbe={"tcpSocket": {"port": True}}), r"port: must be IntOrString"),
+        (_seed_with(name=None), r"containers\[0\]\.name: null"),
+        (_seed_with(env=[{"value": "x"}]), r"(?s)env\[0\]: V1EnvVar: .*\bname\b"),
+        (_seed_with(command="true"), r"command: must be a list"),
+        ({**seed_doc(), "status": {"phase": 1}}, r"^status\.phase: must be of type str"),
+    ],
+    ids=["unknown", "type", "snake-case", "int-or-string", "null", "required", "list", "status"],
+)
+def test_schema_check_rejects(doc: dict[str, Any], match: str) -> None:
+    """The Kubernetes schema check itself: unknown keys, wrong types, missing fields fail."""
+    with pytest.raises(ManifestError, match=match):
+        check_pod_manifest(doc)
 
 
 def test_converter_spells_kubernetes_names() -> None:
@@ -917,5 +966,5 @@ def pods(draw: st.DrawFn) -> Pod:
 @given(pods())
 def test_property_dump_load_round_trip(pod: Pod) -> None:
     text = dump_pod(pod)
-    assert "dependsOn" not in text
+    check_pod_manifest(yaml.safe_load(text))  # a valid Kubernetes Pod: no dependsOn key
     assert load_pod(text) == pod
