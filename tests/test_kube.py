@@ -386,6 +386,7 @@ metadata:
   creationTimestamp: null
 spec:
   dnsPolicy: ClusterFirst
+  enableServiceLinks: true
   nodeSelector: {}
   initContainers:
   - image: app:v2
@@ -427,7 +428,7 @@ UNSUPPORTED_PATHS = {
     "spec.containers[0].dependsOn",
     "spec.containers[0].ports[0].hostIp",
     "spec.volumes[0].awsElasticBlockStore",
-    "status",
+    "spec.enableServiceLinks",
 }
 
 
@@ -452,8 +453,46 @@ def test_unsupported_fields_dropped_with_one_warning() -> None:
 def test_empty_unknown_keys_are_dropped_silently() -> None:
     text = SEED + "status: {}\n"
     text = text.replace("  name: javaweb-2\n", "  name: javaweb-2\n  creationTimestamp: null\n")
-    text = text.replace("    name: tomcat\n", "    name: tomcat\n    resources: {}\n    env: []\n")
+    text = text.replace(
+        "    name: tomcat\n",
+        "    name: tomcat\n    resources: {}\n    env: []\n"
+        "    securityContext: {capabilities: {}, seLinuxOptions: {level: null}}\n",
+    )
     assert load_pod(text) == SEED_POD  # filterwarnings=error: no warning either
+
+
+def test_output_only_and_fixed_behaviour_fields_are_dropped_silently() -> None:
+    doc = seed_doc()
+    doc["metadata"]["creationTimestamp"] = "2026-11-27T01:17:51Z"
+    doc["status"] = {"phase": "Running", "podIP": "10.88.0.5", "containerStatuses": [{}]}
+    doc["spec"]["automountServiceAccountToken"] = False
+    doc["spec"]["enableServiceLinks"] = False
+    assert load_doc(doc) == SEED_POD
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("automountServiceAccountToken", True),
+        ("enableServiceLinks", True),
+        ("enableServiceLinks", "false"),  # a string is not false
+        ("enableServiceLinks", 0),
+    ],
+)
+def test_fixed_behaviour_fields_with_another_value_are_unsupported(key: str, value: Any) -> None:
+    doc = seed_doc()
+    doc["spec"][key] = value
+    with pytest.raises(UnsupportedFieldError) as info:
+        load_doc(doc)
+    assert info.value.paths == (f"spec.{key}",)
+
+
+def test_meaningful_security_context_is_unsupported() -> None:
+    doc = seed_doc()
+    doc["spec"]["containers"][0]["securityContext"] = {"capabilities": {"add": ["NET_ADMIN"]}}
+    with pytest.raises(UnsupportedFieldError) as info:
+        load_doc(doc)
+    assert info.value.paths == ("spec.containers[0].securityContext",)
 
 
 def test_null_known_field_means_unset() -> None:

@@ -10,8 +10,11 @@ and :attr:`Pod.annotations`, and the keys of ``spec`` become the other fields of
 
 Nothing is silently ignored: a key asyncpod does not support is an
 :class:`~asyncpod.UnsupportedFieldError` listing every such key, unless ``strict=False``,
-which drops them with one warning. Only keys that say nothing (null, ``{}``, ``[]``, as in
-``status: {}``) are dropped silently.
+which drops them with one warning. Dropped without a word are only keys that say nothing
+(null, ``{}``, ``[]``, or mappings of those, as in ``securityContext: {capabilities: {}}``),
+what the system fills in (``status``, ``metadata.creationTimestamp``; Kubernetes ignores
+them when it creates a Pod), and fields that state what asyncpod always does
+(``automountServiceAccountToken: false``, ``enableServiceLinks: false``).
 
 ``depends_on`` is beyond Kubernetes, so a manifest spells it as one annotation per
 container, ``depends-on.asyncpod.io/<container>``, whose value lists the containers it waits
