@@ -44,6 +44,7 @@ from asyncpod.kube import dump_pod, load_pod, make_converter
 from kube_schema import ManifestError, check_pod_manifest
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
+DATA = Path(__file__).parent / "data"
 
 # The seed manifest, verbatim (the trailing space after 8001 included).
 SEED = """\
@@ -500,6 +501,108 @@ def test_null_known_field_means_unset() -> None:
     doc["spec"]["containers"][0]["args"] = None
     doc["spec"]["restartPolicy"] = None
     assert load_doc(doc) == SEED_POD
+
+
+# What `podman kube generate` writes
+
+# Podman 4.3.1's output, verbatim (GET /libpod/generate/kube), for a pod made with the
+# libpod API: two containers sharing a bind mount, the pod publishing 8080 on 127.0.0.1:18092.
+PODMAN_GENERATED = (DATA / "podman-4.3.1-generate.yaml").read_text(encoding="utf-8")
+
+PODMAN_GENERATED_POD = Pod(
+    name="kubert-rest",
+    labels={"app": "kubert-rest"},
+    hostname="kubert-rest",
+    restart_policy=RestartPolicy.NEVER,
+    containers=[
+        Container(
+            name="kubert-rest-web",
+            image="localhost/asyncpod-test-busybox:latest",
+            command=["httpd", "-f", "-p", "8080", "-h", "/data"],
+            ports=[ContainerPort(container_port=8080, host_ip="127.0.0.1", host_port=18092)],
+            volume_mounts=[VolumeMount(name="tmp-kubert-host2-host-0", mount_path="/data")],
+        ),
+        Container(
+            name="kubert-rest-side",
+            image="localhost/asyncpod-test-busybox:latest",
+            command=["sh", "-c", "echo hello > /data/index.html; exec sleep 1000"],
+            env=[EnvVar(name="GREETING", value="hi")],
+            working_dir="/tmp",
+            volume_mounts=[VolumeMount(name="tmp-kubert-host2-host-0", mount_path="/data")],
+        ),
+    ],
+    volumes=[
+        Volume(
+            name="tmp-kubert-host2-host-0",
+            host_path=HostPathVolumeSource(path="/tmp/kubert-host2", type="Directory"),
+        )
+    ],
+)
+
+
+def test_podman_generated_manifest_loads_as_it_is() -> None:
+    """Everything Podman adds states what asyncpod does anyway: no error, no warning."""
+    assert load_pod(PODMAN_GENERATED) == PODMAN_GENERATED_POD
+    check_pod_manifest(yaml.safe_load(dump_pod(PODMAN_GENERATED_POD)))
+
+
+def test_podman_named_volume_is_unsupported() -> None:
+    """Podman exports a named volume as a persistentVolumeClaim, which asyncpod lacks."""
+    text = PODMAN_GENERATED.replace(
+        "  - hostPath:\n      path: /tmp/kubert-host2\n      type: Directory\n",
+        "  - persistentVolumeClaim:\n      claimName: kubert-data\n",
+    )
+    with pytest.raises(UnsupportedFieldError) as info:
+        load_pod(text)
+    assert info.value.paths == ("spec.volumes[0].persistentVolumeClaim",)
+    with (
+        pytest.warns(UserWarning, match=r"spec\.volumes\[0\]\.persistentVolumeClaim"),
+        pytest.raises(SpecError, match="exactly one volume source") as error,
+    ):
+        load_pod(text, strict=False)
+    assert error.value.path == "spec.volumes[0]"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("io.podman.annotations.privileged/kubert-rest-web", "TRUE"),
+        ("io.podman.annotations.init/kubert-rest-side", "true"),
+        ("io.podman.annotations.autoremove/kubert-rest-web", ""),
+        ("io.kubernetes.cri-o.TTY/kubert-rest-side", "true"),
+        ("io.kubernetes.cri-o.ContainerType/kubert-rest-web", "sandbox"),
+    ],
+)
+def test_podman_options_asyncpod_lacks_are_unsupported(key: str, value: str) -> None:
+    doc = yaml.safe_load(PODMAN_GENERATED)
+    doc["metadata"]["annotations"][key] = value
+    with pytest.raises(UnsupportedFieldError) as info:
+        load_doc(doc)
+    assert info.value.paths == (f"metadata.annotations[{json.dumps(key)}]",)
+    with pytest.warns(UserWarning, match=re.escape(key)):
+        assert load_doc(doc, strict=False) == PODMAN_GENERATED_POD
+
+
+def test_podman_options_are_read_case_blind_and_other_annotations_kept() -> None:
+    doc = yaml.safe_load(PODMAN_GENERATED)
+    annotations = doc["metadata"]["annotations"]
+    annotations["io.podman.annotations.init/kubert-rest-web"] = "false"
+    annotations["io.kubernetes.cri-o.TTY/kubert-rest-web"] = "False"
+    annotations["io.podman.annotations.init/no-such-container"] = "FALSE"
+    annotations["io.podman.annotations.init.container.type"] = "always"  # not an option
+    annotations["example.com/owner"] = "me"
+    assert load_doc(doc).annotations == {
+        "io.podman.annotations.init.container.type": "always",
+        "example.com/owner": "me",
+    }
+
+
+def test_dump_refuses_podman_option_annotation() -> None:
+    key = "io.podman.annotations.privileged/kubert-rest-web"
+    pod = attrs.evolve(PODMAN_GENERATED_POD, annotations={key: "TRUE"})
+    with pytest.raises(SpecError, match="Podman container option") as info:
+        dump_pod(pod)
+    assert info.value.path == f"metadata.annotations[{json.dumps(key)}]"
 
 
 # Errors
