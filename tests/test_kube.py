@@ -42,8 +42,10 @@ from asyncpod import (
     VolumeMount,
 )
 from asyncpod.kube import dump_pod, load_pod, make_converter
+from kube_schema import ManifestError, check_pod_manifest
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
+DATA = Path(__file__).parent / "data"
 
 # The seed manifest, verbatim (the trailing space after 8001 included).
 SEED = """\
@@ -305,6 +307,10 @@ def test_dump_rich_pod() -> None:
         "name": "cache",
         "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"},
     }
+    assert doc["spec"]["containers"][1]["readinessProbe"]["httpGet"]["httpHeaders"] == [
+        {"name": "X-Probe", "value": "yes"},
+        {"name": "X-Empty", "value": ""},  # required in Kubernetes: written even when empty
+    ]
     assert "dependsOn" not in text
     assert "    note: |\n      multi\n      line\n" in text  # multi-line strings as literal blocks
 
@@ -333,6 +339,54 @@ spec:
     assert load_pod(dump_pod(pod)) == pod
 
 
+# Everything asyncpod writes is a valid Kubernetes Pod (the official client's models)
+
+
+@pytest.mark.parametrize("example", ["javaweb-2.yaml", "log-sidecar.yaml"])
+def test_dumped_examples_are_valid_kubernetes(example: str) -> None:
+    source = yaml.safe_load((EXAMPLES / example).read_text(encoding="utf-8"))
+    check_pod_manifest(source)
+    dumped = yaml.safe_load(dump_pod(load_pod(EXAMPLES / example)))
+    check_pod_manifest(dumped)
+    assert dumped["spec"].keys() == source["spec"].keys()
+
+
+def test_dumped_rich_pod_is_valid_kubernetes() -> None:
+    v1 = check_pod_manifest(yaml.safe_load(dump_pod(rich_pod())))
+    assert v1.metadata.annotations["depends-on.asyncpod.io/web"] == (
+        "db:ready, proxy, migrate-done:completed"
+    )
+    [_, empty] = v1.spec.containers[1].readiness_probe.http_get.http_headers
+    assert (empty.name, empty.value) == ("X-Empty", "")
+
+
+def _seed_with(**changes: Any) -> dict[str, Any]:
+    """The seed manifest with its (first) app container's keys updated."""
+    doc = seed_doc()
+    doc["spec"]["containers"][0].update(changes)
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("doc", "match"),
+    [
+        (_seed_with(dependsOn=["war"]), r"^spec\.containers\[0\]: V1Container has no .*dependsOn"),
+        (_seed_with(ports=[{"containerPort": "8080"}]), r"containerPort: must be of type int"),
+        (_seed_with(ports=[{"container_port": 8080}]), r"has no field\(s\) container_port"),
+        (_seed_with(readinessProbe={"tcpSocket": {"port": True}}), r"port: must be IntOrString"),
+        (_seed_with(name=None), r"containers\[0\]\.name: null"),
+        (_seed_with(env=[{"value": "x"}]), r"(?s)env\[0\]: V1EnvVar: .*\bname\b"),
+        (_seed_with(command="true"), r"command: must be a list"),
+        ({**seed_doc(), "status": {"phase": 1}}, r"^status\.phase: must be of type str"),
+    ],
+    ids=["unknown", "type", "snake-case", "int-or-string", "null", "required", "list", "status"],
+)
+def test_schema_check_rejects(doc: dict[str, Any], match: str) -> None:
+    """The Kubernetes schema check itself: unknown keys, wrong types, missing fields fail."""
+    with pytest.raises(ManifestError, match=match):
+        check_pod_manifest(doc)
+
+
 def test_converter_spells_kubernetes_names() -> None:
     converter = make_converter()
     port = ContainerPort(container_port=80, host_ip="::1", protocol=Protocol.SCTP)
@@ -358,6 +412,7 @@ metadata:
   creationTimestamp: null
 spec:
   dnsPolicy: ClusterFirst
+  enableServiceLinks: true
   nodeSelector: {}
   initContainers:
   - image: app:v2
@@ -399,7 +454,7 @@ UNSUPPORTED_PATHS = {
     "spec.containers[0].dependsOn",
     "spec.containers[0].ports[0].hostIp",
     "spec.volumes[0].awsElasticBlockStore",
-    "status",
+    "spec.enableServiceLinks",
 }
 
 
@@ -424,8 +479,46 @@ def test_unsupported_fields_dropped_with_one_warning() -> None:
 def test_empty_unknown_keys_are_dropped_silently() -> None:
     text = SEED + "status: {}\n"
     text = text.replace("  name: javaweb-2\n", "  name: javaweb-2\n  creationTimestamp: null\n")
-    text = text.replace("    name: tomcat\n", "    name: tomcat\n    resources: {}\n    env: []\n")
+    text = text.replace(
+        "    name: tomcat\n",
+        "    name: tomcat\n    resources: {}\n    env: []\n"
+        "    securityContext: {capabilities: {}, seLinuxOptions: {level: null}}\n",
+    )
     assert load_pod(text) == SEED_POD  # filterwarnings=error: no warning either
+
+
+def test_output_only_and_fixed_behaviour_fields_are_dropped_silently() -> None:
+    doc = seed_doc()
+    doc["metadata"]["creationTimestamp"] = "2026-11-27T01:17:51Z"
+    doc["status"] = {"phase": "Running", "podIP": "10.88.0.5", "containerStatuses": [{}]}
+    doc["spec"]["automountServiceAccountToken"] = False
+    doc["spec"]["enableServiceLinks"] = False
+    assert load_doc(doc) == SEED_POD
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("automountServiceAccountToken", True),
+        ("enableServiceLinks", True),
+        ("enableServiceLinks", "false"),  # a string is not false
+        ("enableServiceLinks", 0),
+    ],
+)
+def test_fixed_behaviour_fields_with_another_value_are_unsupported(key: str, value: Any) -> None:
+    doc = seed_doc()
+    doc["spec"][key] = value
+    with pytest.raises(UnsupportedFieldError) as info:
+        load_doc(doc)
+    assert info.value.paths == (f"spec.{key}",)
+
+
+def test_meaningful_security_context_is_unsupported() -> None:
+    doc = seed_doc()
+    doc["spec"]["containers"][0]["securityContext"] = {"capabilities": {"add": ["NET_ADMIN"]}}
+    with pytest.raises(UnsupportedFieldError) as info:
+        load_doc(doc)
+    assert info.value.paths == ("spec.containers[0].securityContext",)
 
 
 def test_null_known_field_means_unset() -> None:
@@ -433,6 +526,108 @@ def test_null_known_field_means_unset() -> None:
     doc["spec"]["containers"][0]["args"] = None
     doc["spec"]["restartPolicy"] = None
     assert load_doc(doc) == SEED_POD
+
+
+# What `podman kube generate` writes
+
+# Podman 4.3.1's output, verbatim (GET /libpod/generate/kube), for a pod made with the
+# libpod API: two containers sharing a bind mount, the pod publishing 8080 on 127.0.0.1:18092.
+PODMAN_GENERATED = (DATA / "podman-4.3.1-generate.yaml").read_text(encoding="utf-8")
+
+PODMAN_GENERATED_POD = Pod(
+    name="kubert-rest",
+    labels={"app": "kubert-rest"},
+    hostname="kubert-rest",
+    restart_policy=RestartPolicy.NEVER,
+    containers=[
+        Container(
+            name="kubert-rest-web",
+            image="localhost/asyncpod-test-busybox:latest",
+            command=["httpd", "-f", "-p", "8080", "-h", "/data"],
+            ports=[ContainerPort(container_port=8080, host_ip="127.0.0.1", host_port=18092)],
+            volume_mounts=[VolumeMount(name="tmp-kubert-host2-host-0", mount_path="/data")],
+        ),
+        Container(
+            name="kubert-rest-side",
+            image="localhost/asyncpod-test-busybox:latest",
+            command=["sh", "-c", "echo hello > /data/index.html; exec sleep 1000"],
+            env=[EnvVar(name="GREETING", value="hi")],
+            working_dir="/tmp",
+            volume_mounts=[VolumeMount(name="tmp-kubert-host2-host-0", mount_path="/data")],
+        ),
+    ],
+    volumes=[
+        Volume(
+            name="tmp-kubert-host2-host-0",
+            host_path=HostPathVolumeSource(path="/tmp/kubert-host2", type="Directory"),
+        )
+    ],
+)
+
+
+def test_podman_generated_manifest_loads_as_it_is() -> None:
+    """Everything Podman adds states what asyncpod does anyway: no error, no warning."""
+    assert load_pod(PODMAN_GENERATED) == PODMAN_GENERATED_POD
+    check_pod_manifest(yaml.safe_load(dump_pod(PODMAN_GENERATED_POD)))
+
+
+def test_podman_named_volume_is_unsupported() -> None:
+    """Podman exports a named volume as a persistentVolumeClaim, which asyncpod lacks."""
+    text = PODMAN_GENERATED.replace(
+        "  - hostPath:\n      path: /tmp/kubert-host2\n      type: Directory\n",
+        "  - persistentVolumeClaim:\n      claimName: kubert-data\n",
+    )
+    with pytest.raises(UnsupportedFieldError) as info:
+        load_pod(text)
+    assert info.value.paths == ("spec.volumes[0].persistentVolumeClaim",)
+    with (
+        pytest.warns(UserWarning, match=r"spec\.volumes\[0\]\.persistentVolumeClaim"),
+        pytest.raises(SpecError, match="exactly one volume source") as error,
+    ):
+        load_pod(text, strict=False)
+    assert error.value.path == "spec.volumes[0]"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("io.podman.annotations.privileged/kubert-rest-web", "TRUE"),
+        ("io.podman.annotations.init/kubert-rest-side", "true"),
+        ("io.podman.annotations.autoremove/kubert-rest-web", ""),
+        ("io.kubernetes.cri-o.TTY/kubert-rest-side", "true"),
+        ("io.kubernetes.cri-o.ContainerType/kubert-rest-web", "sandbox"),
+    ],
+)
+def test_podman_options_asyncpod_lacks_are_unsupported(key: str, value: str) -> None:
+    doc = yaml.safe_load(PODMAN_GENERATED)
+    doc["metadata"]["annotations"][key] = value
+    with pytest.raises(UnsupportedFieldError) as info:
+        load_doc(doc)
+    assert info.value.paths == (f"metadata.annotations[{json.dumps(key)}]",)
+    with pytest.warns(UserWarning, match=re.escape(key)):
+        assert load_doc(doc, strict=False) == PODMAN_GENERATED_POD
+
+
+def test_podman_options_are_read_case_blind_and_other_annotations_kept() -> None:
+    doc = yaml.safe_load(PODMAN_GENERATED)
+    annotations = doc["metadata"]["annotations"]
+    annotations["io.podman.annotations.init/kubert-rest-web"] = "false"
+    annotations["io.kubernetes.cri-o.TTY/kubert-rest-web"] = "False"
+    annotations["io.podman.annotations.init/no-such-container"] = "FALSE"
+    annotations["io.podman.annotations.init.container.type"] = "always"  # not an option
+    annotations["example.com/owner"] = "me"
+    assert load_doc(doc).annotations == {
+        "io.podman.annotations.init.container.type": "always",
+        "example.com/owner": "me",
+    }
+
+
+def test_dump_refuses_podman_option_annotation() -> None:
+    key = "io.podman.annotations.privileged/kubert-rest-web"
+    pod = attrs.evolve(PODMAN_GENERATED_POD, annotations={key: "TRUE"})
+    with pytest.raises(SpecError, match="Podman container option") as info:
+        dump_pod(pod)
+    assert info.value.path == f"metadata.annotations[{json.dumps(key)}]"
 
 
 # Errors
@@ -938,5 +1133,5 @@ def pods(draw: st.DrawFn) -> Pod:
 @given(pods())
 def test_property_dump_load_round_trip(pod: Pod) -> None:
     text = dump_pod(pod)
-    assert "dependsOn" not in text
+    check_pod_manifest(yaml.safe_load(text))  # a valid Kubernetes Pod: no dependsOn key
     assert load_pod(text) == pod

@@ -470,7 +470,7 @@ class ContainerRestartRule:
     """
 
     #: the only action Kubernetes defines for a container's own exit
-    action: str = _field(_restart_action, default="Restart", metadata={"always_written": True})
+    action: str = _field(_restart_action, default="Restart")
     exit_codes: ContainerRestartRuleOnExitCodes = _model(
         ContainerRestartRuleOnExitCodes, "exit codes", optional=False
     )

@@ -27,7 +27,16 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from . import _models
 from ._exceptions import SpecError, UnsupportedFieldError
-from ._models import Container, FrozenDict, Pod, _camel, _check_type, _enum
+from ._models import (
+    Container,
+    ContainerRestartRule,
+    FrozenDict,
+    HTTPHeader,
+    Pod,
+    _camel,
+    _check_type,
+    _enum,
+)
 
 __all__ = [
     "POD_METADATA",
@@ -49,6 +58,10 @@ POD_METADATA: Final = ("name", "labels", "annotations")
 #: Kubernetes and travels in annotations (see asyncpod.kube); the converter still maps
 #: it to ``dependsOn``, but a manifest may not spell that key itself.
 _NOT_IN_MANIFEST: Final = frozenset({(Container, "depends_on")})
+
+#: Model fields that have a default in asyncpod but are required in Kubernetes: they are
+#: written even at their default, so that every manifest asyncpod writes is a valid Pod.
+_ALWAYS_WRITTEN: Final = frozenset({(HTTPHeader, "value"), (ContainerRestartRule, "action")})
 
 
 # Types
@@ -134,6 +147,15 @@ def _renames(cls: type) -> dict[str, Any]:
     return {a.name: override(rename=_camel(a.name)) for a in attrs.fields(_resolve(cls))}
 
 
+def _unstructure_overrides(cls: type) -> dict[str, Any]:
+    return {
+        a.name: override(
+            rename=_camel(a.name), omit_if_default=(cls, a.name) not in _ALWAYS_WRITTEN
+        )
+        for a in attrs.fields(_resolve(cls))
+    }
+
+
 def _structure_hook(cls: type[_T], converter: cattrs.Converter) -> Callable[[object, object], _T]:
     fields: Callable[[Mapping[str, Any], Any], _T] = make_dict_structure_fn(
         _resolve(cls), converter, _cattrs_forbid_extra_keys=True, **_renames(cls)
@@ -148,23 +170,15 @@ def _structure_hook(cls: type[_T], converter: cattrs.Converter) -> Callable[[obj
 
 
 def _unstructure_hook(cls: type[Any], converter: cattrs.Converter) -> Callable[[Any], Any]:
-    # Fields Kubernetes requires are written even at their default ("always_written").
-    overrides: dict[str, Any] = {
-        a.name: override(rename=_camel(a.name), omit_if_default=False)
-        if a.metadata.get("always_written")
-        else override(rename=_camel(a.name))
-        for a in attrs.fields(_resolve(cls))
-    }
-    return make_dict_unstructure_fn(
-        _resolve(cls), converter, _cattrs_omit_if_default=True, **overrides
-    )
+    return make_dict_unstructure_fn(_resolve(cls), converter, **_unstructure_overrides(cls))
 
 
 def configure_converter(converter: cattrs.Converter) -> None:
     """Teach *converter* the Kubernetes shape of the pod models.
 
     * attrs classes (de)serialise as camelCase dicts; unstructuring omits fields at their
-      default, structuring rejects unknown keys;
+      default (except where Kubernetes requires the key, as ``httpHeaders[].value``),
+      structuring rejects unknown keys;
     * scalars are taken strictly (``"8080"`` is not a port, ``"false"`` is not a bool),
       enums from their values, ``int | str`` ports as either;
     * :class:`~asyncpod.FrozenDict` from and to plain dicts, tuples from lists only.
@@ -244,8 +258,29 @@ def _join(path: str, name: str) -> str:
 class ManifestKey(NamedTuple):
     """A key a manifest may have: the schema of its value, and whether it is required."""
 
-    schema: Any  # a type, or a Mapping[str, ManifestKey] for a plain nested mapping
+    schema: Any  # a type, a Mapping[str, ManifestKey] for a plain nested mapping, or a rule
     required: bool
+
+
+class OutputOnly(NamedTuple):
+    """A key the system fills in (``status``, ``metadata.creationTimestamp``): it describes
+    an object, not what to run, and Kubernetes ignores it when a Pod is created; so does
+    asyncpod, whatever its value."""
+
+
+class Behaviour(NamedTuple):
+    """A Kubernetes field asyncpod does not model because it always behaves one way: the
+    key is accepted (and dropped) when its value says exactly that, unsupported otherwise."""
+
+    value: object
+
+
+#: Kubernetes fields that do not apply on one machine, at the value that says so.
+#: Podman's ``kube generate`` writes both.
+_SPEC_BEHAVIOURS: Final = {
+    "automountServiceAccountToken": Behaviour(False),  # there is no service account
+    "enableServiceLinks": Behaviour(False),  # nor services to link
+}
 
 
 @functools.cache
@@ -259,25 +294,36 @@ def _keys(cls: type) -> Mapping[str, ManifestKey]:
 
 @functools.cache
 def manifest_schema() -> Mapping[str, ManifestKey]:
-    """The keys of a Pod manifest, from the top: apiVersion, kind, metadata, spec."""
+    """The keys of a Pod manifest, from the top: apiVersion, kind, metadata, spec, status."""
     in_metadata = {_camel(name) for name in POD_METADATA}
     metadata = {key: known for key, known in _keys(Pod).items() if key in in_metadata}
+    metadata["creationTimestamp"] = ManifestKey(OutputOnly(), required=False)
     spec = {key: known for key, known in _keys(Pod).items() if key not in in_metadata}
+    spec |= {key: ManifestKey(rule, required=False) for key, rule in _SPEC_BEHAVIOURS.items()}
     return {
         "apiVersion": ManifestKey(str, required=True),
         "kind": ManifestKey(str, required=True),
         "metadata": ManifestKey(metadata, required=True),
         "spec": ManifestKey(spec, required=True),
+        "status": ManifestKey(OutputOnly(), required=False),
     }
 
 
-def normalize(value: Any, schema: Any, path: str, unsupported: list[str]) -> Any:
-    """A copy of the raw manifest *value* without the keys *schema* does not know.
+def says_nothing(value: object) -> bool:
+    """Null, empty, or a mapping of such values (``securityContext: {capabilities: {}}``)."""
+    if isinstance(value, Mapping):
+        return all(says_nothing(item) for item in value.values())
+    return value is None or (isinstance(value, list) and not value)
 
-    Each dropped key's path is appended to *unsupported*, unless its value is null or
-    empty (such a key says nothing). A null known field that has a default is dropped
-    too: in a manifest, null means "not set". Values of the wrong shape are kept as they
-    are, for structuring to report.
+
+def normalize(value: Any, schema: Any, path: str, unsupported: list[str]) -> Any:
+    """A copy of the raw manifest *value* without the keys *schema* does not model.
+
+    Each dropped key's path is appended to *unsupported*, unless its value says nothing
+    (see :func:`says_nothing`), the key is output only (:class:`OutputOnly`), or its value
+    is the one behaviour asyncpod has (:class:`Behaviour`). A null known field that has a
+    default is dropped too: in a manifest, null means "not set". Values of the wrong shape
+    are kept as they are, for structuring to report.
     """
     schema = _non_optional(schema)
     if isinstance(schema, type) and attrs.has(schema):
@@ -290,7 +336,13 @@ def normalize(value: Any, schema: Any, path: str, unsupported: list[str]) -> Any
             where = _join(path, str(key))
             known = schema.get(key)
             if known is None:
-                if not (item is None or (isinstance(item, (dict, list)) and not item)):
+                if not says_nothing(item):
+                    unsupported.append(where)
+            elif isinstance(known.schema, OutputOnly):
+                pass
+            elif isinstance(known.schema, Behaviour):
+                expected = known.schema.value
+                if item is not None and (type(item), item) != (type(expected), expected):
                     unsupported.append(where)
             elif item is not None or known.required:
                 result[key] = normalize(item, known.schema, where, unsupported)

@@ -10,8 +10,14 @@ fields, spelled as in Kubernetes (``initContainers``, ``hostIP``...).
 
 Nothing is silently ignored: a key asyncpod does not support is an
 :class:`~asyncpod.UnsupportedFieldError` listing every such key, unless ``strict=False``,
-which drops them with one warning. Only keys that say nothing (null, ``{}``, ``[]``, as in
-``status: {}``) are dropped silently.
+which drops them with one warning. Dropped without a word are only keys that say nothing
+(null, ``{}``, ``[]``, or mappings of those, as in ``securityContext: {capabilities: {}}``),
+what the system fills in (``status``, ``metadata.creationTimestamp``; Kubernetes ignores
+them when it creates a Pod), and fields that state what asyncpod always does
+(``automountServiceAccountToken: false``, ``enableServiceLinks: false``, and Podman's
+per-container option annotations at their defaults, such as
+``io.podman.annotations.privileged/<container>: "FALSE"``): what ``podman kube generate``
+writes for a pod loads as it is.
 
 ``depends_on`` is beyond Kubernetes, so a manifest spells it as one annotation per
 container, ``depends-on.asyncpod.io/<container>``, whose value lists the containers it waits
@@ -56,6 +62,19 @@ __all__ = ["DEPENDS_ON_ANNOTATION", "configure_converter", "dump_pod", "load_pod
 #: The annotation key prefix for a container's ``depends_on``; the container's name follows.
 DEPENDS_ON_ANNOTATION: Final = "depends-on.asyncpod.io/"
 
+#: Container options ``podman kube generate`` writes as annotations ``<key>/<container>``
+#: (and ``podman kube play`` reads), with the value that states what asyncpod does (any
+#: case); ``None`` for the exported pod's runtime state, which says nothing about a new one.
+_PODMAN_OPTIONS: Final[Mapping[str, str | None]] = {
+    "io.kubernetes.cri-o.ContainerType": "container",
+    "io.kubernetes.cri-o.SandboxID": None,
+    "io.kubernetes.cri-o.TTY": "false",
+    "io.podman.annotations.autoremove": "false",
+    "io.podman.annotations.init": "false",
+    "io.podman.annotations.privileged": "false",
+    "io.podman.annotations.publish-all": "false",
+}
+
 _API_VERSION: Final = "v1"
 _KIND: Final = "Pod"
 _CONTAINER_LISTS: Final = ("initContainers", "containers")
@@ -76,6 +95,7 @@ def load_pod(source: str | os.PathLike[str], *, strict: bool = True) -> Pod:
     document = _parse(_read(source))
     unsupported: list[str] = []
     manifest = normalize(document, manifest_schema(), "", unsupported)
+    _take_podman_options(manifest, unsupported)
     if unsupported:
         if strict:
             raise UnsupportedFieldError(unsupported)
@@ -104,6 +124,12 @@ def dump_pod(pod: Pod) -> str:
             raise SpecError(
                 _annotation_path(key),
                 "is reserved: set Container.depends_on instead of this annotation",
+            )
+        if _podman_option(key) is not None:
+            raise SpecError(
+                _annotation_path(key),
+                "is a Podman container option, which load_pod reads as such: "
+                "asyncpod cannot write it as an annotation",
             )
     for list_key, containers in zip(
         _CONTAINER_LISTS, (pod.init_containers, pod.containers), strict=True
@@ -168,6 +194,40 @@ def _section(manifest: Mapping[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise SpecError(key, f"must be a mapping, not {type(value).__name__} {value!r}")
     return dict(value)
+
+
+# Podman's container options in annotations
+
+
+def _podman_option(key: object) -> str | None:
+    """The option of a ``<option>/<container>`` annotation key of Podman's, or ``None``."""
+    if not isinstance(key, str):
+        return None
+    option, slash, _ = key.partition("/")
+    return option if slash and option in _PODMAN_OPTIONS else None
+
+
+def _take_podman_options(manifest: Mapping[str, Any], unsupported: list[str]) -> None:
+    """Remove Podman's container options from the annotations of *manifest*.
+
+    An option at the value asyncpod behaves as is dropped; any other is unsupported.
+    """
+    metadata = manifest.get("metadata")
+    if not isinstance(metadata, dict):
+        return  # structuring reports it
+    annotations = metadata.get("annotations")
+    if not isinstance(annotations, Mapping):
+        return
+    options = {key: _podman_option(key) for key in annotations}
+    for key, option in options.items():
+        if option is None:
+            continue
+        expected, value = _PODMAN_OPTIONS[option], annotations[key]
+        if expected is not None and not (
+            isinstance(value, str) and value.lower() == expected.lower()
+        ):
+            unsupported.append(_annotation_path(key))
+    metadata["annotations"] = {k: v for k, v in annotations.items() if options[k] is None}
 
 
 # depends_on <-> annotations
