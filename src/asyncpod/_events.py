@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import AsyncIterator
+from typing import TypeAlias
 
 import anyio.lowlevel
 import attrs
@@ -76,19 +77,36 @@ class PodEvent:
     restart_count: int = 0
 
 
+#: a :class:`PodEvent`'s fields, in order; what the log keeps (a tuple of plain values is
+#: cheap, and the garbage collector stops tracking it)
+EventTuple: TypeAlias = "tuple[float, EventReason, str | None, str, int | None, int]"
+
+
+def _event(fields: EventTuple) -> PodEvent:
+    time, reason, container, message, exit_code, restart_count = fields
+    return PodEvent(
+        time=time,
+        reason=reason,
+        container=container,
+        message=message,
+        exit_code=exit_code,
+        restart_count=restart_count,
+    )
+
+
 class EventLog:
     """The events of one pod run: a bounded history plus waiters for new ones."""
 
     __slots__ = ("_closed", "_count", "_events", "_signal")
 
     def __init__(self, size: int = EVENT_LOG_SIZE) -> None:
-        self._events: deque[PodEvent] = deque(maxlen=size)
+        self._events: deque[EventTuple] = deque(maxlen=size)
         self._count = 0  # events ever appended
         self._signal = Signal()
         self._closed = False
 
-    def append(self, event: PodEvent) -> None:
-        """Record *event* and wake the readers."""
+    def append(self, event: EventTuple) -> None:
+        """Record *event* (a :class:`PodEvent`'s fields) and wake the readers."""
         self._events.append(event)
         self._count += 1
         self._signal.fire()
@@ -100,7 +118,7 @@ class EventLog:
 
     def snapshot(self) -> tuple[PodEvent, ...]:
         """The events kept so far, oldest first."""
-        return tuple(self._events)
+        return tuple(map(_event, self._events))
 
     def follow(self) -> AsyncIterator[PodEvent]:
         """Every kept event, oldest first, then each new one until :meth:`close`.
@@ -133,7 +151,7 @@ class _Follower:
                 event = log._events[self._position - first]
                 self._position += 1
                 await anyio.lowlevel.checkpoint()
-                return event
+                return _event(event)
             if log._closed:
                 raise StopAsyncIteration
             await log._signal.wait()

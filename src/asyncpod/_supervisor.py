@@ -267,6 +267,11 @@ class _Supervisor:
         if detach:
             self.labels[LABEL_DETACHED] = "true"
         self.stop_ranks = self.plan.stop_ranks()
+        self.container_labels = {
+            **self.labels,
+            LABEL_GRACE: f"{pod.termination_grace_period_seconds:g}",
+        }
+        self.volumes = {v.name: v for v in pod.volumes}
         self.kill_event = kill_event
         #: the teardown kills instead of stopping gracefully
         self.killing = False
@@ -311,14 +316,7 @@ class _Supervisor:
         restart_count: int = 0,
     ) -> None:
         self.events.append(
-            PodEvent(
-                time=anyio.current_time(),
-                reason=reason,
-                container=container,
-                message=message,
-                exit_code=exit_code,
-                restart_count=restart_count,
-            )
+            (anyio.current_time(), reason, container, message, exit_code, restart_count)
         )
 
     def created(self) -> None:
@@ -426,9 +424,9 @@ class _Supervisor:
             raise self.failure
 
     def container_spec(self, container: Container, init: bool) -> ContainerSpec:
-        env = resolve_env(container.env)
+        env = resolve_env(container.env) if container.env else {}
         mounts = []
-        volumes = {v.name: v for v in self.pod.volumes}
+        volumes = self.volumes
         for mount in container.volume_mounts:
             volume = volumes[mount.name]
             if volume.host_path is not None:
@@ -461,10 +459,9 @@ class _Supervisor:
             mounts=tuple(mounts),
             init=init,
             labels={
-                **self.labels,
+                **self.container_labels,
                 LABEL_CONTAINER: container.name,
                 LABEL_STOP_RANK: str(self.stop_ranks[container.name]),
-                LABEL_GRACE: f"{self.pod.termination_grace_period_seconds:g}",
             },
         )
 
@@ -981,34 +978,25 @@ class _Runner:
         try:
             if self.cid is None or not isinstance(self.state, (Running, Waiting)):
                 return
-            container = self.container
-            # Killing the pod cancels the graceful part: the hook and the wait.
-            with anyio.CancelScope() as graceful:
-                if sup.killing:
-                    graceful.cancel()
-                sup.grace_scopes.add(graceful)
-                try:
-                    if (
-                        isinstance(self.state, Running)
-                        and container.lifecycle is not None
-                        and container.lifecycle.pre_stop is not None
-                        and sup.pod.termination_grace_period_seconds > 0
-                    ):
-                        await self._pre_stop(container.lifecycle.pre_stop, deadline)
-                    for name in self.step.stop_after:
-                        first = sup.runners[name]
-                        while first.stop_state < 2:
-                            await first.changed.wait()
-                finally:
-                    sup.grace_scopes.discard(graceful)
+            if sup.kill_event is None:
+                await self._before_stop(deadline)
+            else:
+                # Killing the pod cancels the graceful part: the hook and the wait.
+                with anyio.CancelScope() as graceful:
+                    if sup.killing:
+                        graceful.cancel()
+                    sup.grace_scopes.add(graceful)
+                    try:
+                        await self._before_stop(deadline)
+                    finally:
+                        sup.grace_scopes.discard(graceful)
             grace = 0.0 if sup.killing else max(deadline - anyio.current_time(), MIN_GRACE)
             self.emit(EventReason.KILLING, f"Stopping container {self.name}")
             started_at = self.state.started_at if isinstance(self.state, Running) else None
             code = 137
             try:
-                await self.sup.backend.stop_container(self.cid, grace=grace)
-                info = await self.sup.backend.inspect_container(self.cid)
-                code = 137 if info.exit_code is None else info.exit_code
+                exit_code = await self.sup.backend.stop_container(self.cid, grace=grace)
+                code = 137 if exit_code is None else exit_code
             except AsyncpodError as exc:
                 logger.error("stopping %s/%s: %s", self.sup.pod.name, self.name, exc)
             if not isinstance(self.state, Terminated):
@@ -1023,6 +1011,21 @@ class _Runner:
             if self.cid is not None:
                 await self.sup._quietly(self.sup.backend.remove_container(self.cid), self.name)
             self.sup.removed()
+
+    async def _before_stop(self, deadline: float) -> None:
+        """The graceful part of a teardown stop: preStop, then wait for our turn."""
+        lifecycle = self.container.lifecycle
+        if (
+            isinstance(self.state, Running)
+            and lifecycle is not None
+            and lifecycle.pre_stop is not None
+            and self.sup.pod.termination_grace_period_seconds > 0
+        ):
+            await self._pre_stop(lifecycle.pre_stop, deadline)
+        for name in self.step.stop_after:
+            first = self.sup.runners[name]
+            while first.stop_state < 2:
+                await first.changed.wait()
 
     async def _pre_stop(self, handler: LifecycleHandler, deadline: float) -> None:
         """Run the preStop hook until it ends or *deadline* (+2 s, as the kubelet grants)."""

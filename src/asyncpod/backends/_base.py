@@ -294,11 +294,12 @@ class Backend(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def stop_container(self, container: str, *, grace: float) -> None:
+    async def stop_container(self, container: str, *, grace: float) -> int | None:
         """Send the stop signal, wait up to *grace* seconds for exit, then kill.
 
-        Returns once the container has exited. Stopping a container that is not
-        running is not an error.
+        Returns once the container has exited, with its exit code (``None`` for a
+        container that never ran). Stopping a container that is not running is not an
+        error: it returns the exit code of its last run.
         """
 
     @abc.abstractmethod

@@ -805,18 +805,18 @@ class FakeBackend(Backend):
             "container", "died", container.id, container.spec.name, container.spec.labels, code
         )
 
-    async def stop_container(self, container: str, *, grace: float) -> None:
+    async def stop_container(self, container: str, *, grace: float) -> int | None:
         found = self._get_container(container)
         await self._enter("stop_container", found.short_name, found.spec.name, found.id)
         if found.state is not RuntimeState.RUNNING:
-            return
+            return found.exit_code
         ctx = found.context
         assert ctx is not None
         ctx._request_term()
         if not ctx.handle_term:
             self._terminate(found, 128 + _SIGTERM)
             if not found.runs(ctx):
-                return  # exited at once (an idle container)
+                return found.exit_code  # exited at once (an idle container)
         with anyio.move_on_after(max(grace, 0)):
             while found.runs(ctx):
                 await found.changed.wait()
@@ -824,6 +824,7 @@ class FakeBackend(Backend):
             self._terminate(found, 128 + _SIGKILL)
             while found.runs(ctx):
                 await found.changed.wait()
+        return found.exit_code
 
     async def kill_container(self, container: str, *, signal: int = _SIGKILL) -> None:
         found = self._get_container(container)

@@ -761,31 +761,34 @@ class PodmanBackend(Backend):
             return PodmanStatusError(exc.status, f"the pod's infra container: {exc.message}")
         return None
 
-    async def stop_container(self, container: str, *, grace: float) -> None:
+    async def stop_container(self, container: str, *, grace: float) -> int | None:
         # Not POST /stop: on 4.3 it takes 0.1-0.2 s even for a process that exits on the
         # signal at once. Send the stop signal, watch the state, kill at the deadline.
         with translate_errors(f"stop container {container!r}"):
             data = await self._inspect(container)
-            if self._info(container, data).state is not RuntimeState.RUNNING:
-                return
+            info = self._info(container, data)
+            if info.state is not RuntimeState.RUNNING:
+                return info.exit_code
             await self.kill_container(container, signal=_stop_signal(data))
             deadline = anyio.current_time() + max(grace, 0)
-            if await self._exited_by(container, deadline):
-                return
-            await self.kill_container(container, signal=9)
-            if not await self._exited_by(container, anyio.current_time() + self._timeout):
+            exited = await self._exited_by(container, deadline)
+            if exited is None:
+                await self.kill_container(container, signal=9)
+                exited = await self._exited_by(container, anyio.current_time() + self._timeout)
+            if exited is None:
                 raise BackendError(f"container {container!r} did not exit after SIGKILL")
+            return exited.exit_code
 
-    async def _exited_by(self, container: str, deadline: float) -> bool:
-        """Poll until the container is no longer running or *deadline* passes."""
+    async def _exited_by(self, container: str, deadline: float) -> ContainerInfo | None:
+        """Poll until the container is no longer running (its state) or *deadline* passes."""
         delay = 0.01
         while True:
-            state = self._info(container, await self._inspect(container)).state
-            if state is not RuntimeState.RUNNING:
-                return True
+            info = self._info(container, await self._inspect(container))
+            if info.state is not RuntimeState.RUNNING:
+                return info
             left = deadline - anyio.current_time()
             if left <= 0:
-                return False
+                return None
             await anyio.sleep(min(delay, left))
             delay = min(delay * 2, 0.2)
 

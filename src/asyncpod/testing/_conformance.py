@@ -304,11 +304,11 @@ async def check_logs_follow_cancels_promptly(fx: BackendFixture) -> None:
 async def check_stop_and_kill(fx: BackendFixture) -> None:
     async with _pod(fx) as pod:
         cid = await _run(fx, pod, "c", "sleep 1000")
-        await fx.backend.stop_container(cid, grace=2)
+        code = await fx.backend.stop_container(cid, grace=2)
         info = await fx.backend.inspect_container(cid)
         assert info.state is RuntimeState.EXITED, info
-        assert info.exit_code in (137, 143), info
-        await fx.backend.stop_container(cid, grace=2)  # not running: no error
+        assert info.exit_code == code == 137, (code, info)  # PID 1 ignores SIGTERM
+        assert await fx.backend.stop_container(cid, grace=2) == 137  # not running: no error
         await fx.backend.kill_container(cid)  # not running: no error
         await fx.backend.start_container(cid)
         await fx.backend.kill_container(cid)
