@@ -59,6 +59,8 @@ class EventReason(str, enum.Enum):
     TERMINATING = "Terminating"
     #: pod: every object is removed; the last event of a run
     TORN_DOWN = "TornDown"
+    #: pod: left running, unsupervised (``open_pod(detach=True)``); the last event of a run
+    DETACHED = "Detached"
 
 
 @attrs.frozen(kw_only=True)
@@ -144,13 +146,13 @@ class _Follower:
 
     async def __anext__(self) -> PodEvent:
         log = self._log
+        await anyio.lowlevel.checkpoint()  # before taking an event: a cancellation loses none
         while True:
             first = log._count - len(log._events)
             self._position = max(self._position, first)
             if self._position < log._count:
                 event = log._events[self._position - first]
                 self._position += 1
-                await anyio.lowlevel.checkpoint()
                 return _event(event)
             if log._closed:
                 raise StopAsyncIteration

@@ -128,11 +128,14 @@ def compute_phase(
     init_failed: bool,
     initialized: bool,
     restarting: Collection[str] = (),
+    all_final: bool = False,
 ) -> Phase:
     """The pod phase by the kubelet's rules (``getPhase``); terminated sidecars are ignored.
 
     *restarting* names app containers that exited but will run again (their own restart
-    policy or rules, KEP-5307): they count as running.
+    policy or rules, KEP-5307): they count as running. With *all_final*, no app container
+    will run again (their own policies said so): the exit codes decide, whatever the pod's
+    restart policy.
     """
     if init_failed:
         return Phase.FAILED
@@ -157,6 +160,8 @@ def compute_phase(
         return Phase.PENDING
     if running:
         return Phase.RUNNING
+    if all_final:
+        return Phase.SUCCEEDED if stopped == succeeded else Phase.FAILED
     if restart_policy == "Always":
         return Phase.RUNNING
     if stopped == succeeded:

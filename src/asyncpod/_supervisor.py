@@ -142,6 +142,8 @@ async def open_pod(
                 finally:
                     if left_running:
                         logger.info("pod %s left running (detached)", pod.name)
+                        supervisor.emit(EventReason.DETACHED)
+                        supervisor.events.close()
                     else:
                         with anyio.CancelScope(shield=True):
                             await supervisor.teardown()
@@ -230,9 +232,9 @@ class RunningPod:
         """The lifecycle events of this run, oldest first, as they happen.
 
         Replays the events kept so far (the last 1,000, from ``Created`` of the first
-        container on), then yields each new one, and ends after ``TornDown``. Iterate in a
-        task of a task group that outlives the ``async with`` block to see the teardown,
-        or inside it and cancel when done::
+        container on), then yields each new one, and ends after ``TornDown`` (or
+        ``Detached``). Iterate in a task of a task group that outlives the ``async with``
+        block to see the teardown, or inside it and cancel when done::
 
             async for event in running.events():
                 print(event.reason, event.container, event.message)
@@ -297,6 +299,7 @@ class _Supervisor:
         #: set once: the pod is up, or bring-up failed
         self.settled = anyio.Event()
         self.init_failed = False
+        self.retiring = False  # stopping the sidecars of a finished pod
         self.pending_removal = len(self.runners)
         self.all_removed = anyio.Event()
         self.events = EventLog()
@@ -332,6 +335,24 @@ class _Supervisor:
             logger.info("pod %s is up", self.pod.name)
             self.emit(EventReason.UP)
         self.notify()
+
+    def app_finished(self) -> None:
+        """An app container exited for good; once all have, stop the sidecars (kubelet)."""
+        if self.stopping or self.retiring or self.runs is None:
+            return
+        if all(r.final for r in self.ordered if r.kind is StepKind.APP) and any(
+            r.kind is StepKind.SIDECAR for r in self.ordered
+        ):
+            # As the kubelet does once every app container has terminated for good: stop
+            # the sidecars like a teardown would (preStop hooks at once, stop signals last
+            # declared first, one grace period), but keep them for status and logs.
+            self.retiring = True
+            self.deadline = anyio.current_time() + self.pod.termination_grace_period_seconds
+            for runner in self.ordered:
+                if runner.kind is StepKind.SIDECAR:
+                    runner.retired = True
+                    if runner.scope is not None:
+                        runner.scope.cancel()
 
     def removed(self) -> None:
         self.pending_removal -= 1
@@ -486,6 +507,8 @@ class _Supervisor:
                 for r in self.ordered
                 if r.kind is StepKind.APP and r.container.restart_policy and not r.final
             ],
+            all_final=not self.stopping
+            and all(r.final for r in self.ordered if r.kind is StepKind.APP),
         )
         containers_ready = all(
             s.ready for s in containers if s.kind is not StepKind.INIT
@@ -602,8 +625,8 @@ class _Runner:
 
     __slots__ = (
         "changed", "cid", "completed", "container", "done", "ever_ready", "ever_started",
-        "final", "kind", "last_state", "log_tail", "name", "ready", "restart_count",
-        "started", "state", "step", "stop_state", "sup",
+        "final", "kind", "last_state", "log_tail", "name", "ready", "removed", "restart_count",
+        "retired", "scope", "started", "state", "step", "stop_state", "sup",
     )  # fmt: skip
 
     def __init__(self, supervisor: _Supervisor, step: PlanStep) -> None:
@@ -626,6 +649,12 @@ class _Runner:
         self.ever_ready = False
         self.completed = False  # exited 0 at least once
         self.final = False  # terminated and will not run again
+        #: a sidecar stopped because every app container exited: it is not restarted
+        self.retired = False
+        #: sidecars only: cancelled to retire them (app containers are never cancelled
+        #: alone, and a scope per container is not free)
+        self.scope = anyio.CancelScope() if step.kind is StepKind.SIDECAR else None
+        self.removed = False
         self.restart_count = 0
         #: teardown progress: 0 not begun, 1 stopping, 2 stopped (dependents may go on)
         self.stop_state = 0
@@ -664,6 +693,11 @@ class _Runner:
             return self.ever_ready
         return self.completed
 
+    @property
+    def has_stopped(self) -> bool:
+        """Stopped by a teardown or retirement, or exited for good on its own."""
+        return self.stop_state == 2 or (self.final and not isinstance(self.state, Running))
+
     def restarts_after(self, exit_code: int) -> bool:
         """Whether the container is started again after exiting with *exit_code*.
 
@@ -671,6 +705,8 @@ class _Runner:
         says restart; without one, the container's restart policy, else the pod's, decides
         (``Always`` means ``OnFailure`` for a regular init container).
         """
+        if self.retired:  # a sidecar stopped because the app containers are done
+            return False
         if self.kind is StepKind.SIDECAR:
             return True
         container = self.container
@@ -693,30 +729,37 @@ class _Runner:
     async def run(self) -> None:
         """The runner's task: create, wait for prerequisites, run; stop when torn down."""
         try:
-            try:
-                await self.create()
-            except AsyncpodError as exc:
-                self.sup.fail(exc)
-                return
-            self.sup.created()
-            await self.sup.all_created.wait()
-            try:
-                for edge in self.step.after:
-                    await self._wait_edge(edge)
-            except DependencyFailedError as exc:
-                self.final = True
-                self.state = Waiting("DependencyFailed", str(exc))
-                self.emit(EventReason.DEPENDENCY_FAILED, str(exc))
-                self.notify()
-                self.sup.fail(exc)
-                return
-            await self._run_loop()
+            if self.scope is None:
+                await self._run()
+            else:
+                with self.scope:
+                    await self._run()
         finally:
-            if self.sup.stopping:
+            if self.sup.stopping or self.retired:
                 with anyio.CancelScope(shield=True):
                     await self.stop()
-            else:
-                self.done = True  # ended on its own, or cancelled from outside the pod
+            if not self.sup.stopping:
+                self.done = True  # ended on its own, retired, or cancelled from outside
+
+    async def _run(self) -> None:
+        try:
+            await self.create()
+        except AsyncpodError as exc:
+            self.sup.fail(exc)
+            return
+        self.sup.created()
+        await self.sup.all_created.wait()
+        try:
+            for edge in self.step.after:
+                await self._wait_edge(edge)
+        except DependencyFailedError as exc:
+            self.final = True
+            self.state = Waiting("DependencyFailed", str(exc))
+            self.emit(EventReason.DEPENDENCY_FAILED, str(exc))
+            self.notify()
+            self.sup.fail(exc)
+            return
+        await self._run_loop()
 
     async def _wait_edge(self, edge: Edge) -> None:
         target = self.sup.runners[edge.name]
@@ -735,6 +778,10 @@ class _Runner:
     async def _run_loop(self) -> None:
         backoff = 0.0
         while True:
+            if self.retired:  # a sidecar retired while it backed off
+                self.final = True
+                self.notify()
+                return
             started_at = anyio.current_time()
             code, reason = await self._run_once()
             finished_at = anyio.current_time()
@@ -776,6 +823,8 @@ class _Runner:
                     self.sup.fail(ContainerFailedError(self.name, code, why, self.log_tail))
                 self.final = True
                 self.notify()
+                if self.kind is StepKind.APP:
+                    self.sup.app_finished()
                 return
             if finished_at - started_at >= BACKOFF_RESET:
                 backoff = 0.0
@@ -801,7 +850,10 @@ class _Runner:
         backend = self.sup.backend
         assert self.cid is not None
         try:
-            await backend.start_container(self.cid)
+            # A start in flight completes: afterwards the state tells whether the
+            # container runs, and a teardown or retirement stops it.
+            with anyio.CancelScope(shield=True):
+                await backend.start_container(self.cid)
         except ObjectNotFoundError:
             return 137, "ContainerStatusUnknown"
         except BackendError as exc:
@@ -953,7 +1005,10 @@ class _Runner:
         if pre_stop is not None and probe is not None and grace > 0:
             await self._pre_stop(pre_stop, deadline)
         grace = max(deadline - anyio.current_time(), MIN_GRACE)
-        await self.sup.backend.stop_container(self.cid, grace=grace)
+        try:
+            await self.sup.backend.stop_container(self.cid, grace=grace)
+        except AsyncpodError as exc:  # the run loop sees whatever state it is in
+            logger.error("stopping %s/%s: %s", self.sup.pod.name, self.name, exc)
 
     async def _run_hook(self, handler: LifecycleHandler) -> bool:
         backend, sup = self.sup.backend, self.sup
@@ -968,49 +1023,65 @@ class _Runner:
         return True
 
     async def stop(self) -> None:
-        """Teardown: preStop, wait for containers that stop first, stop within the deadline,
-        then remove the container."""
-        if self.stop_state:
-            return
-        self.stop_state = 1
+        """Stop the container for good (teardown, or a sidecar retired), then, in a
+        teardown, remove it.
+
+        A running container gets its preStop hook, waits for the containers that stop
+        before it, and is stopped within the pod's grace period; one that is not running
+        (waiting to start or to restart, or exited) has nothing to stop.
+        """
+        sup = self.sup
+        if self.stop_state == 0:
+            self.stop_state = 1
+            try:
+                if self.cid is not None and isinstance(self.state, Running):
+                    await self._stop_running()
+                elif isinstance(self.state, Waiting) and self.last_state is not None:
+                    self.state = self.last_state  # it was backing off: its last run stands
+                self.ready = self.started = False
+                self.final = True
+            finally:
+                # Whoever waits for this container to stop may go on.
+                self.stop_state = 2
+                self.notify()
+        while self.stop_state < 2:  # stopped by the task that retired it
+            await self.changed.wait()
+        if sup.stopping and not self.removed:
+            self.removed = True
+            if self.cid is not None:
+                await sup._quietly(sup.backend.remove_container(self.cid), self.name)
+            sup.removed()
+
+    async def _stop_running(self) -> None:
+        assert self.cid is not None
+        assert isinstance(self.state, Running)
         sup = self.sup
         deadline = sup.deadline
+        if sup.kill_event is None:
+            await self._before_stop(deadline)
+        else:
+            # Killing the pod cancels the graceful part: the hook and the wait.
+            with anyio.CancelScope() as graceful:
+                if sup.killing:
+                    graceful.cancel()
+                sup.grace_scopes.add(graceful)
+                try:
+                    await self._before_stop(deadline)
+                finally:
+                    sup.grace_scopes.discard(graceful)
+        grace = 0.0 if sup.killing else max(deadline - anyio.current_time(), MIN_GRACE)
+        why = "" if sup.stopping else ": the app containers exited"
+        self.emit(EventReason.KILLING, f"Stopping container {self.name}{why}")
+        started_at = self.state.started_at
+        code = 137
         try:
-            if self.cid is None or not isinstance(self.state, (Running, Waiting)):
-                return
-            if sup.kill_event is None:
-                await self._before_stop(deadline)
-            else:
-                # Killing the pod cancels the graceful part: the hook and the wait.
-                with anyio.CancelScope() as graceful:
-                    if sup.killing:
-                        graceful.cancel()
-                    sup.grace_scopes.add(graceful)
-                    try:
-                        await self._before_stop(deadline)
-                    finally:
-                        sup.grace_scopes.discard(graceful)
-            grace = 0.0 if sup.killing else max(deadline - anyio.current_time(), MIN_GRACE)
-            self.emit(EventReason.KILLING, f"Stopping container {self.name}")
-            started_at = self.state.started_at if isinstance(self.state, Running) else None
-            code = 137
-            try:
-                exit_code = await self.sup.backend.stop_container(self.cid, grace=grace)
-                code = 137 if exit_code is None else exit_code
-            except AsyncpodError as exc:
-                logger.error("stopping %s/%s: %s", self.sup.pod.name, self.name, exc)
-            if not isinstance(self.state, Terminated):
-                reason = "Completed" if code == 0 else "Error"
-                self.state = Terminated(code, reason, started_at, anyio.current_time())
-                self.emit(EventReason.EXITED, reason, code)
-            self.ready = self.started = False
-        finally:
-            # Whoever waits for this container to stop may go on; removing it is ours.
-            self.stop_state = 2
-            self.notify()
-            if self.cid is not None:
-                await self.sup._quietly(self.sup.backend.remove_container(self.cid), self.name)
-            self.sup.removed()
+            exit_code = await sup.backend.stop_container(self.cid, grace=grace)
+            code = 137 if exit_code is None else exit_code
+        except AsyncpodError as exc:
+            logger.error("stopping %s/%s: %s", sup.pod.name, self.name, exc)
+        reason = "Completed" if code == 0 else "Error"
+        self.state = Terminated(code, reason, started_at, anyio.current_time())
+        self.emit(EventReason.EXITED, reason, code)
 
     async def _before_stop(self, deadline: float) -> None:
         """The graceful part of a teardown stop: preStop, then wait for our turn."""
@@ -1024,7 +1095,7 @@ class _Runner:
             await self._pre_stop(lifecycle.pre_stop, deadline)
         for name in self.step.stop_after:
             first = self.sup.runners[name]
-            while first.stop_state < 2:
+            while not first.has_stopped:
                 await first.changed.wait()
 
     async def _pre_stop(self, handler: LifecycleHandler, deadline: float) -> None:

@@ -756,7 +756,12 @@ class FakeBackend(Backend):
         found.starts += 1
         found.context = FakeContext(found, self)
         # A container with nothing to run is an idle server: it needs no task.
-        found.idle = self._program_for(found) is None and not _is_builtin(found.argv)
+        program = self._program_for(found)
+        found.idle = program is None and not _is_builtin(found.argv)
+        if program is None and not found.idle:
+            # PID 1 of a container ignores SIGTERM unless it handles it, and busybox's
+            # tools do not: they only die of the SIGKILL at the end of the grace period.
+            found.context.handle_term = True
         found.cancel_scope = None if found.idle else anyio.CancelScope()
         found.notify()
         self._emit("container", "start", found.id, found.spec.name, found.spec.labels)
@@ -984,10 +989,6 @@ async def _run_builtin(container: FakeContainer, argv: tuple[str, ...]) -> int:
     def err(data: bytes) -> None:
         container.write_log("stderr", data.rstrip(b"\n"))
 
-    if container.context is not None:
-        # PID 1 of a container ignores SIGTERM unless it handles it, and busybox's tools
-        # do not: they only die of the SIGKILL at the end of the grace period.
-        container.context.handle_term = True
     if argv and argv[0].rsplit("/", 1)[-1] == "httpd" and container.context is not None:
         port, root = _httpd_options(argv[1:])
         await container.context.serve_files(port, root)

@@ -796,3 +796,40 @@ async def check_lifecycle_readiness_flips(fx: BackendFixture) -> None:
         ("Exited", "web", 137),
         ("TornDown", None, None),
     ], events
+
+
+@_check
+async def check_lifecycle_sidecars_stop_when_the_job_is_done(fx: BackendFixture) -> None:
+    """Sidecars never block completion: once every app container exited for good, they
+    are stopped, last declared first, and not restarted; the pod has Succeeded."""
+    pod = _data_pod(
+        fx,
+        "job",
+        restart_policy=RestartPolicy.NEVER,
+        init_containers=[
+            _sh(fx, "first", "sleep 1000", restart_policy=RestartPolicy.ALWAYS),
+            _sh(fx, "second", "sleep 1000", restart_policy=RestartPolicy.ALWAYS),
+        ],
+        containers=[_sh(fx, "job", "test -f /data/input || touch /data/output")],
+    )
+
+    async def body(running: RunningPod) -> None:
+        with anyio.fail_after(30):
+            final = await running.wait()
+            assert final.phase is Phase.SUCCEEDED, final
+            await _next_event(running, EventReason.EXITED, "first")
+        status = running.status()
+        assert [c.exit_code for c in status.containers] == [137, 137, 0], status
+        assert [c.restart_count for c in status.containers] == [0, 0, 0], status
+        assert status.phase is Phase.SUCCEEDED, status
+
+    events = await _record(pod, fx.backend, body)
+    assert _trace(events, skip=_NOISE | {EventReason.READY})[4:] == [
+        ("Exited", "job", 0),
+        ("Killing", "second", None),
+        ("Exited", "second", 137),
+        ("Killing", "first", None),
+        ("Exited", "first", 137),
+        ("Terminating", None, None),
+        ("TornDown", None, None),
+    ], events

@@ -1,0 +1,212 @@
+"""Kubelet rules at the edges: sidecars retired when the app containers are done, teardown
+of containers that are not running, detached pods, escalation, event delivery."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+import asyncpod
+from asyncpod import (
+    Container,
+    EventReason,
+    ExecAction,
+    Lifecycle,
+    LifecycleHandler,
+    Phase,
+    Pod,
+    PodEvent,
+    Probe,
+    SleepAction,
+    Terminated,
+)
+from asyncpod._events import EventLog
+from asyncpod.backends import FakeBackend, Program
+
+pytestmark = pytest.mark.anyio
+
+IMAGE = "busybox:latest"
+
+
+def ctr(name: str, **kwargs: object) -> Container:
+    return Container(name=name, image=IMAGE, command=["sleep", "inf"], **kwargs)  # type: ignore[arg-type]
+
+
+def sidecar(name: str, **kwargs: object) -> Container:
+    return ctr(name, restart_policy="Always", **kwargs)
+
+
+async def record(
+    pod: Pod, backend: FakeBackend, seconds: float = 0, **kwargs: object
+) -> list[PodEvent]:
+    """Every event of a run of *pod* that lasts *seconds* (or until the pod is done)."""
+    events: list[PodEvent] = []
+
+    async def collect(running: asyncpod.RunningPod) -> None:
+        async for event in running.events():
+            events.append(event)
+
+    async with anyio.create_task_group() as tg:
+        async with asyncpod.open_pod(pod, backend=backend, **kwargs) as running:  # type: ignore[arg-type]
+            tg.start_soon(collect, running)
+            if seconds:
+                await anyio.sleep(seconds)
+            else:
+                with anyio.fail_after(3600):
+                    await running.wait()
+    return events
+
+
+def of(events: list[PodEvent], reason: EventReason, container: str | None) -> list[PodEvent]:
+    return [e for e in events if e.reason is reason and e.container == container]
+
+
+async def test_sidecar_backing_off_is_retired_without_restart(fake: FakeBackend) -> None:
+    """A crash-looping sidecar is not started again once the job is done."""
+    fake.programs["side"] = Program(exit_code=1, delay=1)
+    fake.programs["job"] = Program(exit_code=0, delay=25)
+    pod = Pod(
+        name="p", restart_policy="Never", init_containers=[sidecar("side")], containers=[ctr("job")]
+    )
+    events = await record(pod, fake)
+    (job_exit,) = of(events, EventReason.EXITED, "job")
+    assert [e for e in of(events, EventReason.RESTARTING, "side") if e.time > job_exit.time] == []
+    # the back-off is not waited out, and the old exit is not reported again
+    exits = of(events, EventReason.EXITED, "side")
+    assert all(e.time <= job_exit.time for e in exits), exits
+
+
+async def test_retired_sidecars_run_pre_stop_at_once_and_stop_in_reverse(
+    fake: FakeBackend,
+) -> None:
+    """Retirement is a teardown of the sidecars: hooks together, signals last-first."""
+    hook = Lifecycle(pre_stop=LifecycleHandler(sleep=SleepAction(seconds=8)))
+    fake.programs["job"] = Program(exit_code=0, delay=1)
+    pod = Pod(
+        name="p",
+        restart_policy="Never",
+        termination_grace_period_seconds=10,
+        init_containers=[sidecar("a", lifecycle=hook), sidecar("b", lifecycle=hook)],
+        containers=[ctr("job")],
+    )
+    events = await record(pod, fake, seconds=30)
+    kill_b, kill_a = (of(events, EventReason.KILLING, n)[0] for n in "ba")
+    exit_b, exit_a = (of(events, EventReason.EXITED, n)[0] for n in "ba")
+    assert kill_b.time == pytest.approx(1 + 8)  # its hook took 8 s (a's ran meanwhile)
+    assert kill_a.time == exit_b.time  # b, declared last, stops first
+    assert exit_a.time == pytest.approx(1 + 10 + 2)  # grace period, then the 2 s minimum
+    assert len(of(events, EventReason.KILLING, "a")) == 1  # teardown does not stop it again
+
+
+async def test_teardown_during_a_retirement_stops_nothing_twice(fake: FakeBackend) -> None:
+    hook = Lifecycle(pre_stop=LifecycleHandler(sleep=SleepAction(seconds=10)))
+    fake.programs["job"] = Program(exit_code=0, delay=1)
+    pod = Pod(
+        name="p",
+        restart_policy="Never",
+        init_containers=[sidecar("side", lifecycle=hook)],
+        containers=[ctr("job")],
+    )
+    events = await record(pod, fake, seconds=4)  # the block ends inside the retirement
+    assert len(of(events, EventReason.KILLING, "side")) == 1
+    assert len(of(events, EventReason.EXITED, "side")) == 1
+
+
+async def test_containers_with_their_own_never_policy_end_an_always_pod(
+    fake: FakeBackend,
+) -> None:
+    """KEP-5307: when no app container will run again, the exit codes decide the phase."""
+    fake.programs["ok"] = Program(exit_code=0, delay=5)
+    fake.programs["bad"] = Program(exit_code=2, delay=5)
+    for name, phase in (("ok", Phase.SUCCEEDED), ("bad", Phase.FAILED)):
+        pod = Pod(name=f"p-{name}", containers=[ctr(name, restart_policy="Never")])
+        async with asyncpod.open_pod(pod, backend=fake) as running:
+            with anyio.fail_after(60):
+                assert (await running.wait()).phase is phase
+
+
+async def test_teardown_during_back_off_reports_no_new_exit(fake: FakeBackend) -> None:
+    fake.programs["c"] = Program(exit_code=3, delay=1)
+    pod = Pod(name="p", containers=[ctr("c")])
+    events = await record(pod, fake, seconds=5)  # second run exited at 2: backing off 10 s
+    (terminating,) = of(events, EventReason.TERMINATING, None)
+    assert [e for e in of(events, EventReason.EXITED, "c") if e.time >= terminating.time] == []
+    assert of(events, EventReason.KILLING, "c") == []
+
+
+async def test_container_that_never_started_is_not_reported_exited(fake: FakeBackend) -> None:
+    fake.programs["init"] = Program(delay=100)
+    pod = Pod(name="p", init_containers=[ctr("init")], containers=[ctr("app")])
+    events: list[PodEvent] = []
+    with anyio.move_on_after(5):  # cancels the bring-up while "app" waits for "init"
+        async with anyio.create_task_group() as tg:
+            log_holder: list[EventLog] = []
+            real = asyncpod._supervisor._Supervisor.__init__
+
+            def spy(self: asyncpod._supervisor._Supervisor, *args: object, **kw: object) -> None:
+                real(self, *args, **kw)  # type: ignore[arg-type]
+                log_holder.append(self.events)
+
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(asyncpod._supervisor._Supervisor, "__init__", spy)
+                async with asyncpod.open_pod(pod, backend=fake):
+                    pass  # pragma: no cover - bring-up never finishes
+            tg.cancel_scope.cancel()
+    events = list(log_holder[0].snapshot())
+    assert of(events, EventReason.KILLING, "app") == []
+    assert of(events, EventReason.EXITED, "app") == []
+    assert of(events, EventReason.TORN_DOWN, None)
+
+
+async def test_failed_stop_after_a_probe_kill_does_not_break_the_pod(fake: FakeBackend) -> None:
+    """A backend error while stopping a container that failed its probe is logged."""
+    probe = Probe(exec=ExecAction(command=["false"]), period_seconds=1, failure_threshold=1)
+    pod = Pod(name="p", containers=[ctr("web", liveness_probe=probe)])
+    fake.inject("stop_container", target="web", error=asyncpod.BackendError("hiccup"), times=1)
+    async with asyncpod.open_pod(pod, backend=fake) as running:
+        await anyio.sleep(40)
+        assert running.status().phase is Phase.RUNNING
+
+
+async def test_detached_pod_ends_its_events(fake: FakeBackend) -> None:
+    pod = Pod(name="p", containers=[ctr("c")])
+    reasons: list[EventReason] = []
+    try:
+        async with anyio.create_task_group() as tg:
+            async with asyncpod.open_pod(pod, backend=fake, detach=True) as running:
+                events = running.events()
+
+                async def read() -> None:
+                    reasons.extend([e.reason async for e in events])
+
+                tg.start_soon(read)
+    finally:
+        await fake.remove_objects(await fake.list_objects({"io.asyncpod.pod": "p"}))
+    assert reasons[-1] is EventReason.DETACHED
+
+
+async def test_an_event_is_not_lost_to_a_cancelled_read() -> None:
+    log = EventLog()
+    reader = log.follow()
+    log.append((0.0, EventReason.STARTED, "a", "", None, 0))
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await reader.__anext__()
+    assert (await reader.__anext__()).reason is EventReason.STARTED
+
+
+async def test_retired_sidecar_shows_its_exit(fake: FakeBackend) -> None:
+    fake.programs["job"] = Program(exit_code=0, delay=1)
+    pod = Pod(
+        name="p", restart_policy="Never", init_containers=[sidecar("side")], containers=[ctr("job")]
+    )
+    async with asyncpod.open_pod(pod, backend=fake) as running:
+        with anyio.fail_after(60):
+            await running.wait()
+            async for event in running.events():
+                if event.reason is EventReason.EXITED and event.container == "side":
+                    break
+        assert isinstance(running.status().container("side").state, Terminated)
+        side = running.status().container("side")
+        assert side.exit_code == 137  # busybox's sleep ignores SIGTERM: killed after 2 s
+        assert side.restart_count == 0
