@@ -1,4 +1,4 @@
-"""Local test images for the Podman tests (no registry needed).
+"""Podman test support: local test images (no registry needed), and what a test left behind.
 
 Each is asyncpod's busybox rootfs (``asyncpod._images``) plus extra files, imported
 through the libpod API (``POST /libpod/images/import``) from synchronous session fixtures.
@@ -14,7 +14,7 @@ from typing import Any
 
 from asyncpod._images import BUSYBOX_CHANGES, busybox_rootfs
 
-__all__ = ["TEST_IMAGE", "ensure_test_image"]
+__all__ = ["TEST_IMAGE", "ensure_test_image", "left_behind"]
 
 #: the image every Podman test uses
 TEST_IMAGE = "localhost/asyncpod-test-busybox:latest"
@@ -49,3 +49,17 @@ def ensure_test_image(
         if error:
             raise RuntimeError(f"importing {image} failed: {error}")
     return image
+
+
+def left_behind(client: Any, key: str, value: str) -> list[str]:
+    """Every pod, container and volume labelled key=value, asked of Podman directly."""
+    filters = json.dumps({"label": [f"{key}={value}"]})
+    api = client.api
+    found = [
+        f"pod {p['Name']}" for p in api.get("/pods/json", params={"filters": filters}).json() or []
+    ]
+    containers = api.get("/containers/json", params={"filters": filters, "all": "true"}).json()
+    found += [f"container {c['Names'][0]}" for c in containers or []]
+    volumes = api.get("/volumes/json", params={"filters": filters}).json()
+    found += [f"volume {v['Name']}" for v in volumes or []]
+    return found

@@ -22,7 +22,7 @@ import asyncpod
 from asyncpod._cli import main
 from asyncpod._console import open_console
 from asyncpod._owner import LABEL_OWNER_HOST, LABEL_OWNER_PID, hostname
-from podman_images import TEST_IMAGE
+from podman_images import TEST_IMAGE, left_behind
 
 SEED = Path(__file__).parent.parent / "examples" / "javaweb-2.yaml"
 
@@ -364,22 +364,6 @@ def test_rich_renders_the_table_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -
 
 
 # Podman: up --detach, ps, logs, down, gc
-
-
-def left_behind(client: Any, key: str, value: str) -> list[str]:
-    """Every pod, container and volume labelled key=value, asked of Podman directly."""
-    filters = json.dumps({"label": [f"{key}={value}"]})
-    api = client.api
-    found = [
-        f"pod {p['Name']}" for p in api.get("/pods/json", params={"filters": filters}).json() or []
-    ]
-    containers = api.get("/containers/json", params={"filters": filters, "all": "true"}).json()
-    found += [f"container {c['Names'][0]}" for c in containers or []]
-    found += [
-        f"volume {v['Name']}"
-        for v in api.get("/volumes/json", params={"filters": filters}).json() or []
-    ]
-    return found
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ and the cancellation sweep (no mocks; skipped without Podman unless ASYNCPOD_REQ
 
 from __future__ import annotations
 
-import json
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from asyncpod._images import STAND_INS, WAR
 from asyncpod.backends import PodmanBackend
 from asyncpod.kube import load_pod
 from asyncpod.testing import CONFORMANCE_CHECKS, BackendFixture, run_check
-from podman_images import TEST_IMAGE, ensure_test_image
+from podman_images import TEST_IMAGE, ensure_test_image, left_behind
 
 pytestmark = [pytest.mark.podman, pytest.mark.anyio]
 
@@ -45,20 +44,6 @@ def seed_images(podman_client: Any) -> None:
         ensure_test_image(podman_client, reference, files)
 
 
-def _left_behind(client: Any, key: str, value: str) -> list[str]:
-    """Every pod, container and volume labelled key=value, asked of Podman directly."""
-    filters = json.dumps({"label": [f"{key}={value}"]})
-    api = client.api
-    found = [
-        f"pod {p['Name']}" for p in api.get("/pods/json", params={"filters": filters}).json() or []
-    ]
-    containers = api.get("/containers/json", params={"filters": filters, "all": "true"}).json()
-    found += [f"container {c['Names'][0]}" for c in containers or []]
-    volumes = api.get("/volumes/json", params={"filters": filters}).json()
-    found += [f"volume {v['Name']}" for v in volumes or []]
-    return found
-
-
 @pytest.mark.parametrize("check", CONFORMANCE_CHECKS.values(), ids=CONFORMANCE_CHECKS.keys())
 async def test_podman_backend_conforms(
     check: Callable[[BackendFixture], Awaitable[None]], podman: PodmanBackend, podman_client: Any
@@ -66,7 +51,7 @@ async def test_podman_backend_conforms(
     """PodmanBackend passes each conformance check, as the FakeBackend does."""
     fixture = BackendFixture(podman, TEST_IMAGE)
     await run_check(check, fixture)
-    assert _left_behind(podman_client, "io.asyncpod.run", fixture.run) == []
+    assert left_behind(podman_client, "io.asyncpod.run", fixture.run) == []
 
 
 async def test_seed_javaweb2_verbatim(
@@ -88,7 +73,7 @@ async def test_seed_javaweb2_verbatim(
                 except OSError:
                     await anyio.sleep(0.2)
         run = running.run_id
-    assert _left_behind(podman_client, "io.asyncpod.run", run) == []
+    assert left_behind(podman_client, "io.asyncpod.run", run) == []
 
 
 def _http_get(url: str) -> bytes:
@@ -207,4 +192,4 @@ async def test_cancellation_sweep_leaves_nothing(podman_url: str, podman_client:
             async with _CancelAt(podman_url, k, scope) as backend:
                 async with asyncpod.open_pod(pod, backend=backend):
                     pass
-        assert _left_behind(podman_client, "io.asyncpod.pod", pod.name) == [], f"cancelled at {k}"
+        assert left_behind(podman_client, "io.asyncpod.pod", pod.name) == [], f"cancelled at {k}"
