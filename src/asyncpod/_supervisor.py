@@ -626,7 +626,7 @@ class _Runner:
     __slots__ = (
         "changed", "cid", "completed", "container", "done", "ever_ready", "ever_started",
         "final", "kind", "last_state", "log_tail", "name", "ready", "removed", "restart_count",
-        "retired", "scope", "started", "state", "step", "stop_state", "sup",
+        "retired", "scope", "started", "starting", "state", "step", "stop_state", "sup",
     )  # fmt: skip
 
     def __init__(self, supervisor: _Supervisor, step: PlanStep) -> None:
@@ -655,6 +655,7 @@ class _Runner:
         #: alone, and a scope per container is not free)
         self.scope = anyio.CancelScope() if step.kind is StepKind.SIDECAR else None
         self.removed = False
+        self.starting = False
         self.restart_count = 0
         #: teardown progress: 0 not begun, 1 stopping, 2 stopped (dependents may go on)
         self.stop_state = 0
@@ -849,17 +850,16 @@ class _Runner:
         """Start the container, supervise it until it exits; return (exit code, reason)."""
         backend = self.sup.backend
         assert self.cid is not None
+        self.starting = True  # if cancelled meanwhile, it may or may not have started
         try:
-            # A start in flight completes: afterwards the state tells whether the
-            # container runs, and a teardown or retirement stops it.
-            with anyio.CancelScope(shield=True):
-                await backend.start_container(self.cid)
+            await backend.start_container(self.cid)
         except ObjectNotFoundError:
             return 137, "ContainerStatusUnknown"
         except BackendError as exc:
             logger.warning("container %s/%s failed to start: %s", self.sup.pod.name, self.name, exc)
             self.log_tail = (str(exc),)
             return 128, "StartError"
+        self.starting = False
         logger.debug("container %s/%s started", self.sup.pod.name, self.name)
         self.state = Running(anyio.current_time())
         self.emit(EventReason.STARTED)
@@ -1036,6 +1036,13 @@ class _Runner:
             try:
                 if self.cid is not None and isinstance(self.state, Running):
                     await self._stop_running()
+                elif self.cid is not None and self.starting:
+                    # Cancelled while starting: it may run; stop it, quietly (no status).
+                    grace = max(sup.deadline - anyio.current_time(), MIN_GRACE)
+                    try:
+                        await sup.backend.stop_container(self.cid, grace=grace)
+                    except AsyncpodError as exc:
+                        logger.error("stopping %s/%s: %s", sup.pod.name, self.name, exc)
                 elif isinstance(self.state, Waiting) and self.last_state is not None:
                     self.state = self.last_state  # it was backing off: its last run stands
                 self.ready = self.started = False
