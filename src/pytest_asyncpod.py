@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+import anyio
+import anyio.abc
 import pytest
 
 if TYPE_CHECKING:
@@ -130,10 +131,63 @@ async def asyncpod_backend(
         yield backend
 
 
+class _Pods:
+    """The pods of one test, each run by a child task of the fixture's own task group.
+
+    So a test's cancel scopes and task groups never interleave with a pod's, and a pod
+    that fails after it came up does not cancel the test: its error is raised at
+    teardown. Teardown stops the pods last first.
+    """
+
+    def __init__(self, task_group: anyio.abc.TaskGroup, backend: Backend) -> None:
+        self._task_group = task_group
+        self._backend = backend
+        self._up: list[tuple[anyio.Event, anyio.Event]] = []
+        self._errors: list[Exception] = []
+
+    async def start(self, pod: Pod) -> RunningPod:
+        running: RunningPod = await self._task_group.start(self._serve, pod)
+        return running
+
+    async def _serve(self, pod: Pod, *, task_status: anyio.abc.TaskStatus[RunningPod]) -> None:
+        from asyncpod import open_pod
+
+        stop, done = anyio.Event(), anyio.Event()
+        up = False
+        try:
+            async with open_pod(pod, backend=self._backend) as running:
+                self._up.append((stop, done))
+                up = True
+                task_status.started(running)
+                await stop.wait()
+        except Exception as exc:
+            if not up:
+                raise  # a failed bring-up: raised by start(), in the test
+            self._errors.append(exc)
+        finally:
+            done.set()
+
+    async def close(self) -> None:
+        """Tear the pods down, the last one first; raise the first error a pod had."""
+        for stop, done in reversed(self._up):
+            stop.set()
+            await done.wait()
+        if self._errors:
+            raise self._errors[0]
+
+
 @pytest.fixture
-async def asyncpod_pod(
-    asyncpod_backend: Backend, request: pytest.FixtureRequest
-) -> AsyncIterator[RunningPod]:
+async def _asyncpod_pods(asyncpod_backend: Backend) -> AsyncIterator[_Pods]:
+    async with anyio.create_task_group() as task_group:
+        pods = _Pods(task_group, asyncpod_backend)
+        try:
+            yield pods
+        finally:
+            await pods.close()
+
+
+@pytest.fixture
+async def asyncpod_pod(_asyncpod_pods: _Pods, request: pytest.FixtureRequest) -> RunningPod:
     """The pod named by the test's ``@pytest.mark.asyncpod_pod(pod)``, up on
     ``asyncpod_backend`` (as :func:`asyncpod.open_pod` yields it) and torn down after the
     test, whether it passed or failed.
@@ -141,8 +195,6 @@ async def asyncpod_pod(
     *pod* is an :class:`asyncpod.Pod`, a manifest's path (relative to the rootdir) or a
     manifest's text (a string with a newline).
     """
-    from asyncpod import open_pod
-
     marker = request.node.get_closest_marker("asyncpod_pod")
     if marker is None or len(marker.args) != 1 or marker.kwargs:
         got = "no marker" if marker is None else _call_text(marker)
@@ -151,33 +203,29 @@ async def asyncpod_pod(
             f"@pytest.mark.asyncpod_pod(pod_or_manifest); got {got}",
             pytrace=False,
         )
-    pod = _load(marker.args[0], request.config.rootpath)
-    async with open_pod(pod, backend=asyncpod_backend) as running:
-        yield running
+    return await _asyncpod_pods.start(_load(marker.args[0], request.config.rootpath))
 
 
 @pytest.fixture
-async def run_pod(
-    asyncpod_backend: Backend, request: pytest.FixtureRequest
-) -> AsyncIterator[Callable[[_PodSource], Awaitable[RunningPod]]]:
+def run_pod(
+    _asyncpod_pods: _Pods, request: pytest.FixtureRequest
+) -> Callable[[_PodSource], Awaitable[RunningPod]]:
     """``running = await run_pod(pod)`` brings *pod* up on ``asyncpod_backend``.
 
     *pod* is an :class:`asyncpod.Pod`, a manifest's path (relative to the rootdir) or a
     manifest's text (a string with a newline). A failed bring-up raises, as
-    :func:`asyncpod.open_pod` does, with nothing left behind. The pods are torn down after
-    the test, the last one first, whether it passed or failed.
+    :func:`asyncpod.open_pod` does, with nothing left behind. Each pod runs in a task of
+    its own, so the test may call this inside its cancel scopes and task groups; a pod
+    that fails after it came up does not interrupt the test, its error is raised at
+    teardown. The pods are torn down after the test, the last one first, whether it
+    passed or failed.
     """
-    from asyncpod import open_pod
-
     root = request.config.rootpath
-    async with AsyncExitStack() as stack:
 
-        async def run(pod: _PodSource) -> RunningPod:
-            return await stack.enter_async_context(
-                open_pod(_load(pod, root), backend=asyncpod_backend)
-            )
+    async def run(pod: _PodSource) -> RunningPod:
+        return await _asyncpod_pods.start(_load(pod, root))
 
-        yield run
+    return run
 
 
 def _load(source: object, root: Path) -> Pod:

@@ -361,3 +361,46 @@ def _podman_objects(client: Any, pod: str) -> list[str]:
         v["Name"] for v in client.api.get("/volumes/json", params={"filters": filters}).json()
     ]
     return found
+
+
+SCOPES = """
+import anyio
+import pytest
+import asyncpod
+
+pytestmark = pytest.mark.anyio
+
+def pod(name):
+    container = asyncpod.Container(name="c", image="busybox", command=["sleep", "99"])
+    return asyncpod.Pod(name=name, containers=[container])
+
+async def test_inside_a_timeout(run_pod):
+    with anyio.fail_after(30):
+        running = await run_pod(pod("timed"))
+    assert running.status().phase is asyncpod.Phase.RUNNING
+
+async def test_inside_a_task_group(run_pod):
+    async with anyio.create_task_group():
+        await run_pod(pod("grouped"))
+
+@pytest.mark.asyncpod_pod(pod("marked"))
+async def test_with_the_marker_pod_too(run_pod, asyncpod_pod, asyncpod_backend):
+    await run_pod(pod("extra"))
+    assert len(asyncpod_backend.objects()) == 4  # 2 pods, 2 containers
+
+async def test_a_pod_failing_later_fails_the_test_at_teardown(run_pod, asyncpod_backend):
+    await run_pod(pod("doomed"))
+    asyncpod_backend.inject("wait_container", error=RuntimeError("the backend broke"))
+    asyncpod_backend.crash("c")
+    await anyio.sleep(5)  # the test itself goes on
+"""
+
+
+def test_pods_run_in_tasks_of_their_own(project: pytest.Pytester) -> None:
+    """run_pod works inside the test's cancel scopes and task groups, beside the marker's
+    pod; a pod failing after bring-up does not cancel the test, its error comes at
+    teardown (and nothing hangs)."""
+    project.makepyfile(test_scopes=SCOPES)
+    result = project.runpytest("--timeout=60")
+    result.assert_outcomes(passed=8, errors=2)
+    result.stdout.fnmatch_lines(["*RuntimeError: the backend broke*"])
