@@ -1135,3 +1135,38 @@ def test_property_dump_load_round_trip(pod: Pod) -> None:
     text = dump_pod(pod)
     check_pod_manifest(yaml.safe_load(text))  # a valid Kubernetes Pod: no dependsOn key
     assert load_pod(text) == pod
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+        "  - name: a\n    image: busybox\n    command: [a]\n    command: [b]\n",
+        '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "name": "q"},'
+        ' "spec": {"containers": [{"name": "a", "image": "busybox"}]}}',
+    ],
+    ids=["yaml", "json"],
+)
+def test_a_key_twice_is_an_error(text: str) -> None:
+    """YAML and JSON parsers keep the last of two equal keys; a manifest may not have them."""
+    with pytest.raises(SpecError, match="duplicate key"):
+        load_pod(text)
+
+
+def test_dump_quotes_strings_other_yaml_readers_would_not_read_as_strings() -> None:
+    """y/n are booleans to Go's YAML (kubectl, Podman), 0o17 an integer to YAML 1.2."""
+    values = ["y", "N", "0o17", "no", "yes", "on", "1e3", "2.5E-1", "0x1F", "null"]
+    pod = Pod(
+        name="p",
+        containers=[
+            Container(
+                name="a",
+                image="busybox",
+                env=[EnvVar(name=f"V{i}", value=v) for i, v in enumerate(values)],
+            )
+        ],
+    )
+    text = dump_pod(pod)
+    for value in values:
+        assert f"value: '{value}'" in text, value
+    assert load_pod(text) == pod

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -161,16 +162,46 @@ def _read(source: str | os.PathLike[str]) -> str:
     return Path(source).read_text(encoding="utf-8")
 
 
+class _StrictLoader(_Loader):
+    """YAML that refuses a key twice in one mapping (PyYAML would keep the last value,
+    silently; kubectl's strict field validation refuses it too)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable):
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key twice (``json`` would keep the last value)."""
+    mapping: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in mapping:
+            raise SpecError("", f"not a valid manifest: duplicate key {key!r} in a JSON object")
+        mapping[key] = value
+    return mapping
+
+
 def _parse(text: str) -> Mapping[Any, Any]:
     documents: list[Any]
     try:
         if text.lstrip().startswith("{"):
             try:  # JSON has escapes (\/) and whitespace (tabs) YAML 1.1 does not
-                documents = [json.loads(text)]
+                documents = [json.loads(text, object_pairs_hook=_unique_keys)]
             except json.JSONDecodeError:
-                documents = list(yaml.load_all(text, Loader=_Loader))  # flow-style YAML
+                documents = list(yaml.load_all(text, Loader=_StrictLoader))  # flow style
         else:
-            documents = list(yaml.load_all(text, Loader=_Loader))
+            documents = list(yaml.load_all(text, Loader=_StrictLoader))
     except yaml.YAMLError as exc:
         raise SpecError("", f"not a valid YAML or JSON document: {exc}") from exc
     documents = [document for document in documents if document is not None]
@@ -314,6 +345,12 @@ def _relocate(error: SpecError, origins: Mapping[str, str]) -> SpecError:
 # Writing
 
 
+#: plain scalars other YAML readers take for something else than a string, which PyYAML
+#: (YAML 1.1) would write unquoted: y/n are booleans to Go's yaml.v2 (kubectl, Podman),
+#: 0o17 an integer and 1e3 a float to YAML 1.2 and Go
+_AMBIGUOUS = re.compile(r"[yYnN]|0o[0-7]+|[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
 class _Dumper(yaml.SafeDumper):
     """Writes multi-line strings as literal blocks (``|``) where YAML allows it."""
 
@@ -324,6 +361,8 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
         style = '"'  # YAML line breaks: only double quotes escape them (PyYAML folds \x85)
     elif "\n" in value:
         style = "|"
+    elif _AMBIGUOUS.fullmatch(value):
+        style = "'"
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
