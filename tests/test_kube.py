@@ -1170,3 +1170,30 @@ def test_dump_quotes_strings_other_yaml_readers_would_not_read_as_strings() -> N
     for value in values:
         assert f"value: '{value}'" in text, value
     assert load_pod(text) == pod
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "io.podman.annotations.seccomp/web",
+        "io.podman.annotations.privileged",
+        "container.apparmor.security.beta.kubernetes.io/web",
+        "seccomp.security.alpha.kubernetes.io/pod",
+    ],
+)
+def test_annotations_that_set_what_runs_are_unsupported(key: str) -> None:
+    """Security profiles and Podman options asyncpod does not honour are not kept silently."""
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "annotations": {key: "unconfined"}},
+        "spec": {"containers": [{"name": "web", "image": "busybox"}]},
+    }
+    with pytest.raises(UnsupportedFieldError) as info:
+        load_pod(json.dumps(manifest))
+    assert info.value.paths == (f"metadata.annotations[{json.dumps(key)}]",)
+    with pytest.raises(SpecError, match="does not honour"):
+        dump_pod(Pod(name="p", annotations={key: "x"}, containers=[Container(name="w", image="b")]))
+    kept = "io.podman.annotations.init.container.type"
+    manifest["metadata"]["annotations"] = {kept: "always"}  # type: ignore[index]
+    assert load_pod(json.dumps(manifest)).annotations == {kept: "always"}

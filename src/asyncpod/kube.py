@@ -76,6 +76,17 @@ _PODMAN_OPTIONS: Final[Mapping[str, str | None]] = {
     "io.podman.annotations.publish-all": "false",
 }
 
+#: Annotations that set what runs (security profiles, Podman container options) and that
+#: asyncpod does not honour: unsupported, like an unsupported field. Only the Podman pod
+#: option ``kube play`` alone reads, the init containers' type, is kept as an annotation.
+_UNHONOURED_PREFIXES: Final = (
+    "io.podman.annotations.",
+    "container.apparmor.security.beta.kubernetes.io/",
+    "container.seccomp.security.alpha.kubernetes.io/",
+    "seccomp.security.alpha.kubernetes.io/",
+)
+_KEPT_PODMAN_ANNOTATIONS: Final = frozenset({"io.podman.annotations.init.container.type"})
+
 _API_VERSION: Final = "v1"
 _KIND: Final = "Pod"
 _CONTAINER_LISTS: Final = ("initContainers", "containers")
@@ -126,11 +137,13 @@ def dump_pod(pod: Pod) -> str:
                 _annotation_path(key),
                 "is reserved: set Container.depends_on instead of this annotation",
             )
-        if _podman_option(key) is not None:
+        if _podman_option(key) is not None or (
+            key.startswith(_UNHONOURED_PREFIXES) and key not in _KEPT_PODMAN_ANNOTATIONS
+        ):
             raise SpecError(
                 _annotation_path(key),
-                "is a Podman container option, which load_pod reads as such: "
-                "asyncpod cannot write it as an annotation",
+                "sets what runs (a Podman container option or a security profile), which "
+                "asyncpod does not honour: it cannot write it as an annotation",
             )
     for list_key, containers in zip(
         _CONTAINER_LISTS, (pod.init_containers, pod.containers), strict=True
@@ -250,15 +263,24 @@ def _take_podman_options(manifest: Mapping[str, Any], unsupported: list[str]) ->
     if not isinstance(annotations, Mapping):
         return
     options = {key: _podman_option(key) for key in annotations}
+    taken = set()
     for key, option in options.items():
         if option is None:
+            if (
+                isinstance(key, str)
+                and key.startswith(_UNHONOURED_PREFIXES)
+                and key not in _KEPT_PODMAN_ANNOTATIONS
+            ):
+                unsupported.append(_annotation_path(key))
+                taken.add(key)
             continue
+        taken.add(key)
         expected, value = _PODMAN_OPTIONS[option], annotations[key]
         if expected is not None and not (
             isinstance(value, str) and value.lower() == expected.lower()
         ):
             unsupported.append(_annotation_path(key))
-    metadata["annotations"] = {k: v for k, v in annotations.items() if options[k] is None}
+    metadata["annotations"] = {k: v for k, v in annotations.items() if k not in taken}
 
 
 # depends_on <-> annotations
