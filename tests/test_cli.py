@@ -307,6 +307,23 @@ def test_ctrl_c_tears_down_and_a_second_kills(tmp_path: Path, second: bool) -> N
         proc.stdout.close()
 
 
+def test_ctrl_c_ends_the_demo_on_the_fake() -> None:
+    """Ctrl-C tears the demo's pod down and exits 130: the fake's containers outlive the
+    interrupted demo (they used to be cancelled with it, and the teardown then waited for
+    them forever). log-sidecar's scripts trap SIGTERM, as the fake honours."""
+    proc = start("demo", "log-sidecar", "--backend", "fake")
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        read_until(proc.stdout, "pod is up", seen)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
 # console
 
 

@@ -236,8 +236,9 @@ async def _unwrapped(
         exc: BaseException = group
         while isinstance(exc, BaseExceptionGroup):
             real = [e for e in exc.exceptions if not isinstance(e, cancelled)]
-            if len(real) != 1:
+            if not real:
                 raise
+            # Several at once (Podman gone under a fan-out): report the first one.
             exc = real[0]
         raise exc from exc.__cause__
 
@@ -368,14 +369,21 @@ async def _demo(args: argparse.Namespace) -> int:
 
     pod = _load(args.file)
     interrupted: list[int] = []
-    with anyio.CancelScope() as scope:
+    kill = anyio.Event()
+    # Only the demo is cancelled, not the backend: the fake's containers must live on
+    # for the teardown to stop them.
+    scope = anyio.CancelScope()
 
-        def on_signal(signum: int, count: int) -> None:
+    def on_signal(signum: int, count: int) -> None:
+        if count == 1:
             interrupted.append(signum)
             scope.cancel()
+        else:
+            kill.set()
 
-        async with _signals(on_signal), demo_backend(args.backend, args.url, pod) as backend:
-            return await run_demo(pod, backend)
+    async with _signals(on_signal), demo_backend(args.backend, args.url, pod) as backend:
+        with scope:
+            return await run_demo(pod, backend, kill_event=kill)
     raise Interrupted(interrupted[0])
 
 
@@ -545,6 +553,13 @@ class _Up:
                     raise
                 deadline.deadline = float("inf")
                 if args.detach:
+                    status = r.status()
+                    if not status.conditions.ready:  # it ended instead: tear it down
+                        raise CliError(
+                            await _failure(r, status)
+                            or f"pod {pod.name} is {status.phase.value}, never ready",
+                            EXIT_FAILED,
+                        )
                     self.outcome = (
                         f"pod {pod.name} is ready and left running on Podman; "
                         f"'asyncpod down {pod.name}' stops it"
@@ -773,7 +788,7 @@ async def _logs(args: argparse.Namespace) -> int:
         console = open_console()
         prefixed = len(containers) > 1
         names = [c.labels.get(LABEL_CONTAINER, c.name) for c in containers]
-        width = max(len(n) for n in names)
+        width = max((len(n) for n in names), default=0)
 
         async def show(index: int, obj: OwnedObject, name: str) -> None:
             try:

@@ -198,7 +198,7 @@ class _RichConsole(Console):
         super().__init__(stream, colour=True)
         from rich.console import Console as RichConsole
 
-        self._console = RichConsole(file=stream, highlight=False)
+        self._console = RichConsole(file=stream, highlight=False, emoji=False)
         self._live: Any = None
 
     def _write(self, text: str) -> None:
@@ -256,8 +256,8 @@ def open_console(stream: IO[str] | None = None) -> Console:
     """The right console for *stream* (standard output by default)."""
     stream = stream if stream is not None else sys.stdout
     isatty = getattr(stream, "isatty", None)
-    if not (isatty and isatty()):
-        return Console(stream)
+    if not (isatty and isatty()) or os.environ.get("TERM") == "dumb":
+        return Console(stream)  # a line per change: no cursor movement
     if use_colour(stream):
         try:
             import rich  # noqa: F401

@@ -173,7 +173,7 @@ async def demo_backend(choice: str, url: str | None, pod: Pod) -> AsyncIterator[
         yield podman
 
 
-async def run_demo(pod: Pod, backend: Backend) -> int:
+async def run_demo(pod: Pod, backend: Backend, *, kill_event: anyio.Event | None = None) -> int:
     """Run *pod* on *backend*, printing what happens; return an exit code."""
     start = anyio.current_time()
 
@@ -193,7 +193,7 @@ async def run_demo(pod: Pod, backend: Backend) -> int:
                     print(f"{stamp()} {what:<13} {event.action}{extra}")
 
             tg.start_soon(show_events)
-            async with open_pod(pod, backend=backend) as running:
+            async with open_pod(pod, backend=backend, kill_event=kill_event) as running:
                 print(f"{stamp()} pod is up")
                 _print_status(running.status())
                 for port in _container_ports(pod):

@@ -170,9 +170,16 @@ def _read(source: str | os.PathLike[str]) -> str:
     if isinstance(source, str):
         # os.path.isfile, unlike Path.is_file, is False for names too long or with NULs.
         if "\n" not in source and os.path.isfile(source):
-            return Path(source).read_text(encoding="utf-8")
+            return _read_file(Path(source))
         return source
-    return Path(source).read_text(encoding="utf-8")
+    return _read_file(Path(source))
+
+
+def _read_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError("", f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
 
 
 class _StrictLoader(_Loader):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import re
 import shlex
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
@@ -379,7 +380,7 @@ class FakeContainer:
     __slots__ = (
         "_fs", "cancel_scope", "changed", "context", "exec_results", "exit_code", "finished_at",
         "id", "idle", "image_files", "kill_code", "logs", "mounts", "spec", "started_at", "starts",
-        "state",
+        "state", "term_code",
     )  # fmt: skip
 
     def __init__(self, cid: str, spec: ContainerSpec, image_files: dict[str, bytes]) -> None:
@@ -400,6 +401,8 @@ class FakeContainer:
         self.exec_results: dict[tuple[str, ...], int] = {}
         self.starts = 0
         self.idle = False
+        #: the exit code SIGTERM gives (a shell's ``trap 'exit N' TERM`` makes it N)
+        self.term_code = 128 + _SIGTERM
 
     @property
     def fs(self) -> _FileSystem:
@@ -758,10 +761,16 @@ class FakeBackend(Backend):
         # A container with nothing to run is an idle server: it needs no task.
         program = self._program_for(found)
         found.idle = program is None and not _is_builtin(found.argv)
+        found.term_code = 128 + _SIGTERM
         if program is None and not found.idle:
             # PID 1 of a container ignores SIGTERM unless it handles it, and busybox's
-            # tools do not: they only die of the SIGKILL at the end of the grace period.
-            found.context.handle_term = True
+            # tools do not: they only die of the SIGKILL at the end of the grace period,
+            # unless a shell script traps it to exit.
+            trapped = _trapped_exit(found.argv)
+            if trapped is None:
+                found.context.handle_term = True
+            else:
+                found.term_code = trapped
         found.cancel_scope = None if found.idle else anyio.CancelScope()
         found.notify()
         self._emit("container", "start", found.id, found.spec.name, found.spec.labels)
@@ -819,7 +828,7 @@ class FakeBackend(Backend):
         assert ctx is not None
         ctx._request_term()
         if not ctx.handle_term:
-            self._terminate(found, 128 + _SIGTERM)
+            self._terminate(found, found.term_code)
             if not found.runs(ctx):
                 return found.exit_code  # exited at once (an idle container)
         with anyio.move_on_after(max(grace, 0)):
@@ -997,6 +1006,18 @@ async def _run_builtin(container: FakeContainer, argv: tuple[str, ...]) -> int:
         await anyio.sleep_forever()  # an unknown program: a server that runs until stopped
     assert code is not None
     return code
+
+
+_TRAP = re.compile(r"""\btrap\s+(['"])exit(?:\s+(\d+))?\1\s+(?:SIG)?(?:TERM|15)\b""")
+
+
+def _trapped_exit(argv: tuple[str, ...]) -> int | None:
+    """The exit code of a ``sh -c`` script's ``trap 'exit N' TERM``, if it has one."""
+    if len(argv) >= 3 and argv[0].rsplit("/", 1)[-1] == "sh" and argv[1] == "-c":
+        found = _TRAP.search(argv[2])
+        if found is not None:
+            return int(found.group(2) or 0)
+    return None
 
 
 def _is_builtin(argv: tuple[str, ...]) -> bool:

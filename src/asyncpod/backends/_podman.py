@@ -317,8 +317,10 @@ class PodmanBackend(Backend):
         _log.info("starting a private Podman service: %s", " ".join(argv))
         try:
             with log_path.open("wb") as log_file:
+                # A session of its own: a Ctrl-C meant for us must not stop the service
+                # the teardown still needs.
                 process = await anyio.open_process(
-                    argv, stdin=None, stdout=log_file, stderr=log_file
+                    argv, stdin=None, stdout=log_file, stderr=log_file, start_new_session=True
                 )
         except OSError as exc:
             _remove_dir(directory)

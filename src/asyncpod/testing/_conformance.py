@@ -314,6 +314,10 @@ async def check_stop_and_kill(fx: BackendFixture) -> None:
         await fx.backend.kill_container(cid)
         assert await fx.backend.wait_container(cid) == 137
         await fx.backend.remove_container(cid)
+        # A shell that traps SIGTERM exits as its trap says, well within the grace period.
+        trapping = await _run(fx, pod, "t", "trap 'exit 0' TERM; while true; do sleep 0.2; done")
+        with anyio.fail_after(5):
+            assert await fx.backend.stop_container(trapping, grace=30) == 0
 
 
 @_check
