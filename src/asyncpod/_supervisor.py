@@ -779,10 +779,6 @@ class _Runner:
     async def _run_loop(self) -> None:
         backoff = 0.0
         while True:
-            if self.retired:  # a sidecar retired while it backed off
-                self.final = True
-                self.notify()
-                return
             started_at = anyio.current_time()
             code, reason = await self._run_once()
             finished_at = anyio.current_time()
