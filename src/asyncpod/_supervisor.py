@@ -336,13 +336,15 @@ class _Supervisor:
             self.emit(EventReason.UP)
         self.notify()
 
+    def apps_finished(self) -> bool:
+        """Whether no app container will run again."""
+        return all(r.final for r in self.ordered if r.kind is StepKind.APP)
+
     def app_finished(self) -> None:
         """An app container exited for good; once all have, stop the sidecars (kubelet)."""
         if self.stopping or self.retiring or self.runs is None:
             return
-        if all(r.final for r in self.ordered if r.kind is StepKind.APP) and any(
-            r.kind is StepKind.SIDECAR for r in self.ordered
-        ):
+        if self.apps_finished() and any(r.kind is StepKind.SIDECAR for r in self.ordered):
             # As the kubelet does once every app container has terminated for good: stop
             # the sidecars like a teardown would (preStop hooks at once, stop signals last
             # declared first, one grace period), but keep them for status and logs.
@@ -507,8 +509,7 @@ class _Supervisor:
                 for r in self.ordered
                 if r.kind is StepKind.APP and r.container.restart_policy and not r.final
             ],
-            all_final=not self.stopping
-            and all(r.final for r in self.ordered if r.kind is StepKind.APP),
+            all_final=not self.stopping and self.apps_finished(),
         )
         containers_ready = all(
             s.ready for s in containers if s.kind is not StepKind.INIT
@@ -1000,11 +1001,17 @@ class _Runner:
         pre_stop = self.container.lifecycle.pre_stop if self.container.lifecycle else None
         if pre_stop is not None and probe is not None and grace > 0:
             await self._pre_stop(pre_stop, deadline)
-        grace = max(deadline - anyio.current_time(), MIN_GRACE)
+        # On a failure the run loop sees whatever state the container is in.
+        await self._stop_container(max(deadline - anyio.current_time(), MIN_GRACE))
+
+    async def _stop_container(self, grace: float) -> int | None:
+        """Stop the container; its exit code, or ``None`` if that failed (logged)."""
+        assert self.cid is not None
         try:
-            await self.sup.backend.stop_container(self.cid, grace=grace)
-        except AsyncpodError as exc:  # the run loop sees whatever state it is in
+            return await self.sup.backend.stop_container(self.cid, grace=grace)
+        except AsyncpodError as exc:
             logger.error("stopping %s/%s: %s", self.sup.pod.name, self.name, exc)
+            return None
 
     async def _run_hook(self, handler: LifecycleHandler) -> bool:
         backend, sup = self.sup.backend, self.sup
@@ -1034,11 +1041,7 @@ class _Runner:
                     await self._stop_running()
                 elif self.cid is not None and self.starting:
                     # Cancelled while starting: it may run; stop it, quietly (no status).
-                    grace = max(sup.deadline - anyio.current_time(), MIN_GRACE)
-                    try:
-                        await sup.backend.stop_container(self.cid, grace=grace)
-                    except AsyncpodError as exc:
-                        logger.error("stopping %s/%s: %s", sup.pod.name, self.name, exc)
+                    await self._stop_container(max(sup.deadline - anyio.current_time(), MIN_GRACE))
                 elif isinstance(self.state, Waiting) and self.last_state is not None:
                     self.state = self.last_state  # it was backing off: its last run stands
                 self.ready = self.started = False
@@ -1076,12 +1079,8 @@ class _Runner:
         why = "" if sup.stopping else ": the app containers exited"
         self.emit(EventReason.KILLING, f"Stopping container {self.name}{why}")
         started_at = self.state.started_at
-        code = 137
-        try:
-            exit_code = await sup.backend.stop_container(self.cid, grace=grace)
-            code = 137 if exit_code is None else exit_code
-        except AsyncpodError as exc:
-            logger.error("stopping %s/%s: %s", sup.pod.name, self.name, exc)
+        exit_code = await self._stop_container(grace)
+        code = 137 if exit_code is None else exit_code
         reason = "Completed" if code == 0 else "Error"
         self.state = Terminated(code, reason, started_at, anyio.current_time())
         self.emit(EventReason.EXITED, reason, code)
