@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from ._base import Backend as Backend
 from ._base import BackendEvent as BackendEvent
+from ._base import ContainerExit as ContainerExit
 from ._base import ContainerInfo as ContainerInfo
 from ._base import ContainerSpec as ContainerSpec
 from ._base import ExecResult as ExecResult
+from ._base import ExitWatcher as ExitWatcher
 from ._base import LogRecord as LogRecord
 from ._base import Mount as Mount
 from ._base import OwnedObject as OwnedObject
@@ -27,9 +29,11 @@ from ._registry import get_backend as get_backend
 __all__ = [
     "Backend",
     "BackendEvent",
+    "ContainerExit",
     "ContainerInfo",
     "ContainerSpec",
     "ExecResult",
+    "ExitWatcher",
     "FakeBackend",
     "FakeContext",
     "get_backend",

@@ -22,21 +22,24 @@ from __future__ import annotations
 
 import abc
 import enum
+import math
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 
 import anyio.abc
 import attrs
 
-from .._exceptions import BackendError, ImageError
+from .._exceptions import BackendError, ImageError, ObjectNotFoundError
 from .._models import FrozenDict, PullPolicy
 
 __all__ = [
     "Backend",
     "BackendEvent",
+    "ContainerExit",
     "ContainerInfo",
     "ContainerSpec",
+    "ExitWatcher",
     "RuntimeState",
     "ExecResult",
     "LogRecord",
@@ -181,6 +184,74 @@ class BackendEvent:
     exit_code: int | None = None
 
 
+@attrs.frozen
+class ContainerExit:
+    """A watched container exited (see :class:`ExitWatcher`)."""
+
+    container: str
+    #: ``None`` if the container was removed before its exit was seen
+    exit_code: int | None
+
+
+class ExitWatcher(abc.ABC):
+    """Reports the exits of the containers it is asked to watch.
+
+    :meth:`Backend.watch_exits` opens one. Each call of :meth:`watch` is answered by one
+    :class:`ContainerExit` from the watcher's async iterator, in the order the exits
+    happen; the iterator never ends by itself. This is how the supervisor follows every
+    container of a pod without a task waiting on each.
+    """
+
+    def __init__(self) -> None:
+        self._send, self._receive = anyio.create_memory_object_stream[ContainerExit](math.inf)
+
+    @abc.abstractmethod
+    def watch(self, container: str) -> None:
+        """Report the next exit of *container*, which the caller has just started.
+
+        If it has exited already, that exit is reported. If it is removed before it
+        exits, the report says ``exit_code=None`` -- unless the exit that the removal
+        caused was seen first (137, killed).
+        """
+
+    def report(self, container: str, exit_code: int | None) -> None:
+        """Deliver the exit of *container* to the iterator (for implementations)."""
+        try:
+            self._send.send_nowait(ContainerExit(container, exit_code))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass  # closed: nobody listens any more
+
+    def close(self) -> None:
+        """Stop reporting (when the context of :meth:`Backend.watch_exits` ends)."""
+        self._send.close()
+        self._receive.close()
+
+    def __aiter__(self) -> ExitWatcher:
+        return self
+
+    async def __anext__(self) -> ContainerExit:
+        return await self._receive.receive()
+
+
+class _WaitingExitWatcher(ExitWatcher):
+    """Waits for each watched container with :meth:`Backend.wait_container`, a task each."""
+
+    def __init__(self, backend: Backend, tg: anyio.abc.TaskGroup) -> None:
+        super().__init__()
+        self._backend = backend
+        self._tg = tg
+
+    def watch(self, container: str) -> None:
+        self._tg.start_soon(self._wait, container)
+
+    async def _wait(self, container: str) -> None:
+        try:
+            exit_code: int | None = await self._backend.wait_container(container)
+        except ObjectNotFoundError:
+            exit_code = None
+        self.report(container, exit_code)
+
+
 @attrs.frozen(kw_only=True)
 class OwnedObject:
     """An object found by :meth:`Backend.list_objects`."""
@@ -319,6 +390,26 @@ class Backend(abc.ABC):
         if it is removed meanwhile -- unless the wait saw the exit that the removal caused
         first, in which case it returns that exit code (137, killed).
         """
+
+    def watch_exits(self) -> AbstractAsyncContextManager[ExitWatcher]:
+        """Open an :class:`ExitWatcher` for the duration of the context.
+
+        Leaving the context stops watching. The default waits for each watched container
+        with :meth:`wait_container` in a task of its own, and lets a failure of such a
+        wait (other than the container being removed) out of the context; a backend that
+        can learn of exits without a task per container overrides this.
+        """
+        return self._waiting_exit_watcher()
+
+    @asynccontextmanager
+    async def _waiting_exit_watcher(self) -> AsyncIterator[ExitWatcher]:
+        async with anyio.create_task_group() as tg:
+            watcher = _WaitingExitWatcher(self, tg)
+            try:
+                yield watcher
+            finally:
+                tg.cancel_scope.cancel()
+                watcher.close()
 
     @abc.abstractmethod
     async def inspect_container(self, container: str) -> ContainerInfo:

@@ -42,6 +42,7 @@ from .._exceptions import (
     ObjectNotFoundError,
     PortInUseError,
 )
+from .._lowlevel import bound_checkpoint
 from .._signal import Signal
 from ._base import (
     Backend,
@@ -49,6 +50,7 @@ from ._base import (
     ContainerInfo,
     ContainerSpec,
     ExecResult,
+    ExitWatcher,
     LogRecord,
     OwnedObject,
     PodSpec,
@@ -379,13 +381,15 @@ class FakeContainer:
 
     __slots__ = (
         "_fs", "cancel_scope", "changed", "context", "exec_results", "exit_code", "finished_at",
-        "id", "idle", "image_files", "kill_code", "logs", "mounts", "spec", "started_at", "starts",
-        "state", "term_code",
+        "id", "idle", "image_files", "kill_code", "logs", "mounts", "short_name", "spec",
+        "started_at", "starts", "state", "term_code", "watchers",
     )  # fmt: skip
 
     def __init__(self, cid: str, spec: ContainerSpec, image_files: dict[str, bytes]) -> None:
         self.id = cid
         self.spec = spec
+        #: the name asyncpod gave it in its pod, else its own
+        self.short_name: str = spec.labels.get("io.asyncpod.container", spec.name)
         self.state = RuntimeState.CREATED
         self.exit_code: int | None = None
         self.started_at: float | None = None
@@ -403,6 +407,8 @@ class FakeContainer:
         self.idle = False
         #: the exit code SIGTERM gives (a shell's ``trap 'exit N' TERM`` makes it N)
         self.term_code = 128 + _SIGTERM
+        #: exit watchers waiting for this container's next exit
+        self.watchers: list[_FakeExitWatcher] | None = None
 
     @property
     def fs(self) -> _FileSystem:
@@ -410,10 +416,6 @@ class FakeContainer:
         if self._fs is None:
             self._fs = _FileSystem(self.image_files, self.mounts)
         return self._fs
-
-    @property
-    def short_name(self) -> str:
-        return self.spec.labels.get("io.asyncpod.container", self.spec.name)
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -437,6 +439,33 @@ class FakeContainer:
         for line in data.splitlines() or [b""]:
             self.logs.append(LogRecord(stream, line))
         self.notify()
+
+    def report_exit(self, exit_code: int | None) -> None:
+        """Tell the exit watchers waiting for this container (``None``: it is gone)."""
+        watchers, self.watchers = self.watchers, None
+        for watcher in watchers or ():
+            watcher.report(self.id, exit_code)
+
+
+class _FakeExitWatcher(ExitWatcher):
+    """Exits reported by the fake containers themselves: no task per container."""
+
+    def __init__(self, backend: FakeBackend) -> None:
+        super().__init__()
+        self._backend = backend
+
+    def watch(self, container: str) -> None:
+        try:
+            found = self._backend._get_container(container)
+        except ObjectNotFoundError:
+            self.report(container, None)
+            return
+        if found.state is RuntimeState.EXITED and found.exit_code is not None:
+            self.report(found.id, found.exit_code)
+        elif found.watchers is None:
+            found.watchers = [self]
+        else:
+            found.watchers.append(self)
 
 
 @attrs.define
@@ -487,6 +516,7 @@ class FakeBackend(Backend):
         self._ids = itertools.count(1)
         self._tg: anyio.abc.TaskGroup | None = None
         self._tg_cm: AbstractAsyncContextManager[anyio.abc.TaskGroup] | None = None
+        self._checkpoint: Callable[[], Awaitable[None]] | None = None  # bound while open
         #: every operation called, in order, as (operation, target)
         self.calls: list[tuple[str, str]] = []
 
@@ -556,7 +586,9 @@ class FakeBackend(Backend):
 
     async def _enter(self, operation: str, target: str = "", *aliases: str) -> None:
         self.calls.append((operation, target))
-        await anyio.lowlevel.checkpoint()
+        await (self._checkpoint or anyio.lowlevel.checkpoint)()
+        if not self._faults:
+            return
         for fault in list(self._faults):
             if fault.operation != operation:
                 continue
@@ -637,10 +669,12 @@ class FakeBackend(Backend):
             raise RuntimeError("this FakeBackend is already open")
         self._tg_cm = anyio.create_task_group()
         self._tg = await self._tg_cm.__aenter__()
+        self._checkpoint = bound_checkpoint()
 
     async def aclose(self) -> None:
         tg, cm = self._tg, self._tg_cm
         self._tg = self._tg_cm = None
+        self._checkpoint = None
         if tg is None or cm is None:
             return
         tg.cancel_scope.cancel()
@@ -815,6 +849,7 @@ class FakeBackend(Backend):
         container.finished_at = time.time()
         container.cancel_scope = None
         container.notify()
+        container.report_exit(code)
         self._emit(
             "container", "died", container.id, container.spec.name, container.spec.labels, code
         )
@@ -877,6 +912,7 @@ class FakeBackend(Backend):
         for volume in self._volumes.values():
             volume.mounted_by.discard(found.id)
         found.notify()
+        found.report_exit(None)
         self._emit("container", "remove", found.id, found.spec.name, found.spec.labels)
 
     async def wait_container(self, container: str) -> int:
@@ -889,6 +925,18 @@ class FakeBackend(Backend):
         if found.id not in self._containers:
             raise ObjectNotFoundError(f"container {found.spec.name!r} was removed")
         return found.exit_code
+
+    def watch_exits(self) -> AbstractAsyncContextManager[ExitWatcher]:
+        return self._watch_exits()
+
+    @asynccontextmanager
+    async def _watch_exits(self) -> AsyncIterator[ExitWatcher]:
+        await self._enter("watch_exits")
+        watcher = _FakeExitWatcher(self)
+        try:
+            yield watcher
+        finally:
+            watcher.close()
 
     async def inspect_container(self, container: str) -> ContainerInfo:
         found = self._get_container(container)

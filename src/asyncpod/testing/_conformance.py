@@ -37,7 +37,9 @@ from .._status import Phase, Running, Waiting
 from .._supervisor import LABEL_RUN, RunningPod, open_pod
 from ..backends._base import (
     Backend,
+    ContainerExit,
     ContainerSpec,
+    ExitWatcher,
     Mount,
     PodSpec,
     RuntimeState,
@@ -220,6 +222,33 @@ async def check_wait_on_created_container(fx: BackendFixture) -> None:
             await anyio.sleep(0.2)
             await fx.backend.start_container(cid)
         assert codes == [5]
+
+
+@_check
+async def check_watch_exits(fx: BackendFixture) -> None:
+    async with _pod(fx) as pod, fx.backend.watch_exits() as exits:
+        done = await _run(fx, pod, "done", "exit 4")
+        assert await fx.backend.wait_container(done) == 4
+        exits.watch(done)  # exited already: reported at once
+        quick = await _run(fx, pod, "quick", "sleep 0.2; exit 3")
+        exits.watch(quick)
+        slow = await _run(fx, pod, "slow", "sleep 1000")
+        exits.watch(slow)
+        with anyio.fail_after(60):
+            seen = {(e.container, e.exit_code) async for e in _take(exits, 2)}
+            assert seen == {(done, 4), (quick, 3)}, seen
+            await fx.backend.start_container(quick)  # watched again after a restart
+            exits.watch(quick)
+            assert [(e.container, e.exit_code) async for e in _take(exits, 1)] == [(quick, 3)]
+            await fx.backend.remove_container(slow)  # gone: None, or the kill it took (137)
+            [gone] = [e async for e in _take(exits, 1)]
+            assert gone.container == slow, gone
+            assert gone.exit_code in (None, 137), gone
+
+
+async def _take(exits: ExitWatcher, count: int) -> AsyncIterator[ContainerExit]:
+    for _ in range(count):
+        yield await exits.__anext__()
 
 
 @_check
