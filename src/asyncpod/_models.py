@@ -100,6 +100,12 @@ class FrozenDict(Mapping[str, str]):
     def __getitem__(self, key: str) -> str:
         return self._data[key]
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def get(self, key: str, default: Any = None) -> Any:  # dict's, not Mapping's slow one
+        return self._data.get(key, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 
