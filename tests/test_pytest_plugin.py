@@ -390,7 +390,8 @@ async def test_with_the_marker_pod_too(run_pod, asyncpod_pod, asyncpod_backend):
 
 async def test_a_pod_failing_later_fails_the_test_at_teardown(run_pod, asyncpod_backend):
     await run_pod(pod("doomed"))
-    asyncpod_backend.inject("wait_container", error=RuntimeError("the backend broke"))
+    # The crashed container is restarted, and the restart meets a bug.
+    asyncpod_backend.inject("start_container", error=RuntimeError("the backend broke"))
     asyncpod_backend.crash("c")
     await anyio.sleep(5)  # the test itself goes on
 """

@@ -525,6 +525,33 @@ class TestTeardown:
                 assert fake.objects() == [], f"left behind after cancelling at call {k}"
 
 
+class TestScale:
+    async def test_idle_containers_have_no_task_of_their_own(self, fake: FakeBackend) -> None:
+        """Once up, a pod of plain containers keeps a few tasks, not one per container."""
+        pod = Pod(name="big", containers=[Container(name=f"c{i}", image=IMAGE) for i in range(300)])
+        async with asyncpod.open_pod(pod, backend=fake) as running:
+            await anyio.sleep(1)  # the bring-up's workers end
+            assert running.status().phase is Phase.RUNNING
+            assert len(anyio.get_running_tasks()) < 20
+        assert fake.objects() == []
+
+    async def test_a_deep_chain_comes_up_in_order_and_down_in_reverse(
+        self, fake: FakeBackend
+    ) -> None:
+        """Each of 2,000 containers waits for the previous one: no recursion, no task each."""
+        names = [f"c{i}" for i in range(2000)]
+        pod = Pod(
+            name="chain",
+            containers=[
+                Container(name=name, image=IMAGE, depends_on=names[i - 1 : i])
+                for i, name in enumerate(names)
+            ],
+        )
+        async with asyncpod.open_pod(pod, backend=fake):
+            assert starts(fake) == names
+        assert stops(fake) == names[::-1]
+
+
 class TestDetachAndKill:
     async def test_detach_leaves_the_pod_running_with_its_labels(self, fake: FakeBackend) -> None:
         """Leaving a detached pod's block keeps every object, labelled for `asyncpod down`."""

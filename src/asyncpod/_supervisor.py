@@ -28,9 +28,11 @@ from ._exceptions import (
     DependencyFailedError,
     ObjectNotFoundError,
 )
+from ._lowlevel import bound_clock
 from ._models import Condition, Container, LifecycleHandler, Pod, Probe, PullPolicy, RestartPolicy
 from ._owner import owner_labels
-from ._plan import Edge, PlanStep, StartupPlan, StepKind
+from ._plan import PlanStep, StartupPlan, StepKind
+from ._pool import Pool
 from ._probes import check_exec, check_http, check_tcp
 from ._signal import Signal
 from ._status import (
@@ -48,6 +50,7 @@ from .backends._base import (
     Backend,
     ContainerSpec,
     ExecResult,
+    ExitWatcher,
     LogRecord,
     Mount,
     PodSpec,
@@ -253,6 +256,15 @@ class RunningPod:
 
 
 class _Supervisor:
+    """Runs one pod: state, the plan's bookkeeping, bring-up and teardown.
+
+    No task waits on an idle container. Backend calls (create, start, stop, remove) are
+    jobs for a :class:`~asyncpod._pool.Pool`; a container's start is submitted once its
+    last start edge holds (the edges are counted, not awaited); exits arrive through one
+    :class:`~asyncpod.backends.ExitWatcher`. A container only gets a task of its own while
+    it has something to wait for: hooks and probes, a back-off, reading its last logs.
+    """
+
     def __init__(
         self,
         pod: Pod,
@@ -263,6 +275,8 @@ class _Supervisor:
     ) -> None:
         self.pod = pod
         self.backend = backend
+        #: anyio.current_time, bound to the running loop (it is read for every event)
+        self.now = bound_clock()
         self.plan = StartupPlan.from_pod(pod)
         self.run_id = uuid.uuid4().hex[:12]
         self.labels = {LABEL_POD: pod.name, LABEL_RUN: self.run_id, **owner_labels()}
@@ -277,20 +291,28 @@ class _Supervisor:
         self.kill_event = kill_event
         #: the teardown kills instead of stopping gracefully
         self.killing = False
-        #: cancelled when killing starts: preStop hooks and waits for other containers
+        #: cancelled when killing starts: preStop hooks
         self.grace_scopes: set[anyio.CancelScope] = set()
+        #: the stoppers at work (a retirement, a teardown): killing hurries them
+        self.stoppers: set[_Stopper] = set()
         self.pod_id: str | None = None
         self.volume_ids: dict[str, str] = {}
-        #: the task group running the runners; teardown cancels it once, not per runner
-        self.runs: anyio.abc.TaskGroup | None = None
         self.runners: dict[str, _Runner] = {s.name: _Runner(self, s) for s in self.plan.steps}
         # Status lists containers in spec order: init containers, then app containers.
         self.ordered = [self.runners[c.name] for c in pod.all_containers]
+        #: who waits for whom to start, and who must stop before whom, both in spec order
+        self.dependents: dict[str, list[tuple[_Runner, Condition]]] = {}
+        self.stop_before: dict[str, list[_Runner]] = {}
+        for runner in self.ordered:
+            for edge in runner.step.after:
+                self.dependents.setdefault(edge.name, []).append((runner, edge.condition))
+            for name in runner.step.stop_after:
+                self.stop_before.setdefault(name, []).append(runner)
+        self.by_cid: dict[str, _Runner] = {}
         self.changed = Signal()
         self.stopping = False
         self.deadline = 0.0  # when the grace period of a teardown runs out
         self.failure: AsyncpodError | None = None
-        self.all_created = anyio.Event()
         self.pending_create = len(self.runners)
         # Every container reaches its "up" milestone once: an init container by completing,
         # a sidecar or an app container by starting.
@@ -300,9 +322,14 @@ class _Supervisor:
         self.settled = anyio.Event()
         self.init_failed = False
         self.retiring = False  # stopping the sidecars of a finished pod
-        self.pending_removal = len(self.runners)
-        self.all_removed = anyio.Event()
         self.events = EventLog()
+        # Set by _serve, which runs the pod's jobs and tasks until the teardown.
+        self.serving = False
+        self.serve_scope = anyio.CancelScope()
+        self.serve_done = anyio.Event()
+        self.runs: anyio.abc.TaskGroup | None = None
+        self.pool: Pool | None = None
+        self.exits: ExitWatcher | None = None
 
     # Notifications
 
@@ -318,14 +345,16 @@ class _Supervisor:
         exit_code: int | None = None,
         restart_count: int = 0,
     ) -> None:
-        self.events.append(
-            (anyio.current_time(), reason, container, message, exit_code, restart_count)
-        )
+        self.events.append((self.now(), reason, container, message, exit_code, restart_count))
 
     def created(self) -> None:
         self.pending_create -= 1
         if self.pending_create == 0:
-            self.all_created.set()
+            # Every container exists: start those that wait for nothing.
+            assert self.pool is not None
+            for runner in self.ordered:
+                if runner.unmet == 0:
+                    self.pool.submit(runner.start)
 
     def reached_up_milestone(self) -> None:
         self.pending_up -= 1
@@ -349,17 +378,16 @@ class _Supervisor:
             # the sidecars like a teardown would (preStop hooks at once, stop signals last
             # declared first, one grace period), but keep them for status and logs.
             self.retiring = True
-            self.deadline = anyio.current_time() + self.pod.termination_grace_period_seconds
-            for runner in self.ordered:
-                if runner.kind is StepKind.SIDECAR:
-                    runner.retired = True
-                    if runner.scope is not None:
-                        runner.scope.cancel()
+            self.deadline = self.now() + self.pod.termination_grace_period_seconds
+            sidecars = [r for r in self.ordered if r.kind is StepKind.SIDECAR]
+            for runner in sidecars:
+                runner.retired = True
+                runner.cancel_activity()
+            self.runs.start_soon(self._retire, sidecars, name=f"asyncpod:{self.pod.name} retire")
 
-    def removed(self) -> None:
-        self.pending_removal -= 1
-        if self.pending_removal == 0:
-            self.all_removed.set()
+    async def _retire(self, sidecars: list[_Runner]) -> None:
+        with anyio.CancelScope(shield=True):  # a teardown waits for it
+            await _Stopper(self, sidecars, remove=False).run()
 
     def fail(self, error: AsyncpodError) -> None:
         if self.failure is None and not self.is_up:
@@ -436,15 +464,31 @@ class _Supervisor:
                 ),
             ]
         )
-        # Each runner creates its container, then waits until all are created (init
-        # containers must exist before anything in the pod starts) and for its edges.
-        self.runs = tg
+        await tg.start(self._serve, name=f"asyncpod:{pod.name}")
+        # Every container is created before anything starts (init containers must exist
+        # before anything in the pod runs); then each starts once its edges hold.
+        assert self.pool is not None
         for runner in self.ordered:
-            runner.done = False
-            tg.start_soon(runner.run, name=f"asyncpod:{pod.name}/{runner.name}")
+            self.pool.submit(runner.create)
         await self.settled.wait()
         if self.failure is not None:
             raise self.failure
+
+    async def _serve(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        """Run the pod's jobs and tasks, and hand each exit to its runner, until cancelled."""
+        self.serving = True
+        try:
+            with self.serve_scope:
+                async with self.backend.watch_exits() as exits, anyio.create_task_group() as runs:
+                    self.exits, self.runs, self.pool = exits, runs, Pool(runs)
+                    task_status.started()
+                    by_cid = self.by_cid
+                    async for ended in exits:
+                        runner = by_cid.get(ended.container)
+                        if runner is not None:
+                            runner.on_exit(ended.exit_code)
+        finally:
+            self.serve_done.set()
 
     def container_spec(self, container: Container, init: bool) -> ContainerSpec:
         env = resolve_env(container.env) if container.env else {}
@@ -527,26 +571,20 @@ class _Supervisor:
     # Teardown
 
     async def teardown(self) -> None:
-        """Stop in reverse plan order within one grace budget, then remove everything.
-
-        Each live runner stops its own container (in its own task, shielded), waiting for
-        the containers that must stop first; runners whose task already ended are
-        stopped here.
-        """
+        """Stop in reverse plan order within one grace budget, then remove everything."""
         self.stopping = True
-        self.deadline = anyio.current_time() + self.pod.termination_grace_period_seconds
+        self.deadline = self.now() + self.pod.termination_grace_period_seconds
         self.emit(EventReason.TERMINATING)
         self.notify()
-        if self.runs is not None:
-            # Each runner's task stops its own container, shielded, once cancelled.
-            self.runs.cancel_scope.cancel()
         async with anyio.create_task_group() as tg:
             if self.kill_event is not None:
                 tg.start_soon(self._kill_when_set, self.kill_event)
-            for runner in self.ordered:
-                if runner.done:
-                    tg.start_soon(runner.stop)
-            await self.all_removed.wait()
+            if self.serving:
+                # Cancel bring-up, probes and back-offs; a start under way ends first, so
+                # that what it did is known (a retirement under way finishes, shielded).
+                self.serve_scope.cancel()
+                await self.serve_done.wait()
+            await _Stopper(self, self.ordered, remove=True).run()
             tg.cancel_scope.cancel()
         if self.pod_id is not None:
             await self._quietly(self.backend.remove_pod(self.pod_id), "pod")
@@ -559,12 +597,14 @@ class _Supervisor:
         self.events.close()
 
     async def _kill_when_set(self, event: anyio.Event) -> None:
-        """Once *event* is set, kill every container at once; the runners then remove them."""
+        """Once *event* is set, kill every container at once; the stoppers then remove them."""
         await event.wait()
         logger.warning("killing every container of pod %s", self.pod.name)
         self.killing = True
         for scope in self.grace_scopes:
             scope.cancel()
+        for stopper in self.stoppers:
+            stopper.hurry()
 
         async def kill(runner: _Runner) -> None:
             assert runner.cid is not None
@@ -576,9 +616,11 @@ class _Supervisor:
                 logger.error("killing %s/%s: %s", self.pod.name, runner.name, exc)
 
         async with anyio.create_task_group() as tg:
+            pool = Pool(tg)
             for runner in self.ordered:
                 if runner.cid is not None and runner.stop_state < 2:
-                    tg.start_soon(kill, runner)
+                    pool.submit(kill, runner)
+            pool.close()
 
     async def _sweep(self) -> None:
         """Remove anything of this run a cancelled create left behind."""
@@ -621,13 +663,112 @@ async def _gather(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:
         raise failure[0]
 
 
+class _Stopper:
+    """Stops a group of containers in teardown order, and in a teardown removes them.
+
+    Every running container's preStop hook starts at once; a container's stop signal is
+    sent once its hook is done and every container of the group it must stop after
+    (its ``stop_after``) has stopped. Independent containers stop in parallel, as jobs of
+    one pool; only the hooks get tasks of their own.
+    """
+
+    def __init__(self, supervisor: _Supervisor, runners: list[_Runner], *, remove: bool) -> None:
+        self.sup = supervisor
+        self.runners = runners
+        self.remove = remove
+        self.members = {r.name for r in runners}
+        self.pending = len(runners)
+        self.done = anyio.Event()
+        self.pool: Pool | None = None
+
+    async def run(self) -> None:
+        sup = self.sup
+        if not self.runners:
+            return
+        # A container that has stopped already (exited for good, or retired) owes its
+        # successors nothing; the others let them go on once stopped.
+        for runner in self.runners:
+            runner.owes = not runner.has_stopped
+            runner.stop_submitted = False
+        members, runners = self.members, sup.runners
+        for runner in self.runners:
+            runner.blockers = sum(
+                1 for name in runner.step.stop_after if name in members and runners[name].owes
+            )
+        async with anyio.create_task_group() as tg:
+            self.pool = Pool(tg)
+            sup.stoppers.add(self)
+            try:
+                for runner in self.runners:
+                    runner.hook_pending = runner.has_pre_stop()
+                    if runner.hook_pending:
+                        tg.start_soon(self._pre_stop, runner)
+                    else:
+                        self._ready(runner)
+                await self.done.wait()
+            finally:
+                sup.stoppers.discard(self)
+            tg.cancel_scope.cancel()
+
+    def hurry(self) -> None:
+        """Killing: stop every container now, whatever the order (hooks are cancelled)."""
+        for runner in self.runners:
+            self._ready(runner)
+
+    def _ready(self, runner: _Runner) -> None:
+        if runner.stop_submitted or runner.hook_pending:
+            return
+        if runner.blockers == 0 or self.sup.killing:
+            runner.stop_submitted = True
+            assert self.pool is not None
+            self.pool.submit(self._stop, runner)
+
+    async def _pre_stop(self, runner: _Runner) -> None:
+        sup = self.sup
+        with anyio.CancelScope() as graceful:
+            sup.grace_scopes.add(graceful)
+            try:
+                if not sup.killing:
+                    await runner.pre_stop()
+            finally:
+                sup.grace_scopes.discard(graceful)
+        runner.hook_pending = False
+        self._ready(runner)
+
+    async def _stop(self, runner: _Runner) -> None:
+        await runner.stop()
+        if runner.owes:
+            runner.owes = False
+            for successor in self.sup.stop_before.get(runner.name, ()):
+                if successor.name in self.members:
+                    successor.blockers -= 1
+                    self._ready(successor)
+        if self.remove:
+            await runner.remove()
+        self.pending -= 1
+        if self.pending == 0:
+            self.done.set()
+
+
+#: the first state of every container: shared, as frozen values may be
+_POD_INITIALIZING = Waiting("PodInitializing")
+_CONTAINER_CREATING = Waiting("ContainerCreating")
+
+
 class _Runner:
-    """Runs one container: waits for its prerequisites, starts, probes, restarts, stops."""
+    """One container's state and lifecycle: start, probes, restarts, stop.
+
+    Its methods run as pool jobs (create, start, stop, remove), from the exit watcher
+    (:meth:`on_exit`), or in a task of its own while it has something to wait for (its
+    *activity*: hooks and probes, a back-off, reading its last logs).
+    """
 
     __slots__ = (
-        "changed", "cid", "completed", "container", "done", "ever_ready", "ever_started",
-        "final", "kind", "last_state", "log_tail", "name", "ready", "removed", "restart_count",
-        "retired", "scope", "started", "starting", "state", "step", "stop_state", "sup",
+        "activity", "backoff", "blockers", "cid", "completed", "container", "ever_ready",
+        "ever_started", "final", "hook_pending", "kind", "last_state", "log_tail", "name",
+        "owes", "ready", "removed", "restart_count", "retired", "run_started_at",
+        "start_pending", "started", "starting", "state", "step", "stop_state",
+        "stop_submitted", "sup", "unmet",
     )  # fmt: skip
 
     def __init__(self, supervisor: _Supervisor, step: PlanStep) -> None:
@@ -637,11 +778,10 @@ class _Runner:
         self.kind = step.kind
         self.container = step.container
         self.cid: str | None = None
-        self.changed = Signal()
-        self.state: ContainerState = Waiting(
-            "PodInitializing"
+        self.state: ContainerState = (
+            _POD_INITIALIZING
             if step.kind is StepKind.APP and supervisor.pod.init_containers
-            else "ContainerCreating"
+            else _CONTAINER_CREATING
         )
         self.last_state: Terminated | None = None
         self.ready = False
@@ -652,22 +792,31 @@ class _Runner:
         self.final = False  # terminated and will not run again
         #: a sidecar stopped because every app container exited: it is not restarted
         self.retired = False
-        #: sidecars only: cancelled to retire them (app containers are never cancelled
-        #: alone, and a scope per container is not free)
-        self.scope = anyio.CancelScope() if step.kind is StepKind.SIDECAR else None
         self.removed = False
+        #: the container may have been started by a start that was cancelled
         self.starting = False
+        #: a start job is under way
+        self.start_pending = False
         self.restart_count = 0
-        #: teardown progress: 0 not begun, 1 stopping, 2 stopped (dependents may go on)
+        self.backoff = 0.0  # the next back-off delay
+        self.run_started_at = 0.0
+        #: start edges that do not hold yet
+        self.unmet = len(step.after)
+        #: the task the container has while it waits for something (see the class doc)
+        self.activity: anyio.CancelScope | None = None
+        #: teardown progress: 0 not begun, 1 stopping, 2 stopped (successors may go on)
         self.stop_state = 0
-        #: no task runs this runner (not launched yet, or ended): teardown stops it itself
-        self.done = True
+        # A stopper's bookkeeping: containers it waits for, a preStop hook under way,
+        # the stop submitted, successors to release once stopped.
+        self.blockers = 0
+        self.hook_pending = False
+        self.stop_submitted = False
+        self.owes = False
         self.log_tail: tuple[str, ...] = ()
 
     # Bookkeeping
 
     def notify(self) -> None:
-        self.changed.fire()
         self.sup.notify()
 
     def emit(self, reason: EventReason, message: str = "", exit_code: int | None = None) -> None:
@@ -723,157 +872,203 @@ class _Runner:
 
     # Lifecycle
 
+    def _spawn(self, activity: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Run *activity* in a task of its own, cancelled by :meth:`cancel_activity`."""
+        sup = self.sup
+        assert sup.runs is not None
+        self.activity = scope = anyio.CancelScope()
+        sup.runs.start_soon(
+            self._run_activity, scope, activity, args, name=f"asyncpod:{sup.pod.name}/{self.name}"
+        )
+
+    async def _run_activity(
+        self, scope: anyio.CancelScope, activity: Callable[..., Awaitable[None]], args: Any
+    ) -> None:
+        with scope:
+            await activity(*args)
+        if self.activity is scope:
+            self.activity = None
+
+    def cancel_activity(self) -> None:
+        if self.activity is not None:
+            self.activity.cancel()
+            self.activity = None
+
     async def create(self) -> None:
-        spec = self.sup.container_spec(self.container, init=self.kind is StepKind.INIT)
-        self.cid = await self.sup.backend.create_container(spec)
-        self.emit(EventReason.CREATED)
-
-    async def run(self) -> None:
-        """The runner's task: create, wait for prerequisites, run; stop when torn down."""
+        """Job: create the container."""
+        sup = self.sup
         try:
-            if self.scope is None:
-                await self._run()
-            else:
-                with self.scope:
-                    await self._run()
-        finally:
-            if self.sup.stopping or self.retired:
-                with anyio.CancelScope(shield=True):
-                    await self.stop()
-            if not self.sup.stopping:
-                self.done = True  # ended on its own, retired, or cancelled from outside
-
-    async def _run(self) -> None:
-        try:
-            await self.create()
+            spec = sup.container_spec(self.container, init=self.kind is StepKind.INIT)
+            self.cid = await sup.backend.create_container(spec)
         except AsyncpodError as exc:
-            self.sup.fail(exc)
+            sup.fail(exc)
             return
-        self.sup.created()
-        await self.sup.all_created.wait()
-        try:
-            for edge in self.step.after:
-                await self._wait_edge(edge)
-        except DependencyFailedError as exc:
-            self.final = True
-            self.state = Waiting("DependencyFailed", str(exc))
-            self.emit(EventReason.DEPENDENCY_FAILED, str(exc))
-            self.notify()
-            self.sup.fail(exc)
-            return
-        await self._run_loop()
+        sup.by_cid[self.cid] = self
+        self.emit(EventReason.CREATED)
+        sup.created()
 
-    async def _wait_edge(self, edge: Edge) -> None:
-        target = self.sup.runners[edge.name]
-        while not target.satisfies(edge.condition):
-            if target.final:
+    def _satisfied(self, condition: Condition) -> None:
+        """This container reached *condition*: start whoever waited only for that."""
+        sup = self.sup
+        for dependent, wanted in sup.dependents.get(self.name, ()):
+            if wanted is condition:
+                dependent.unmet -= 1
+                if dependent.unmet == 0 and not dependent.final and not sup.stopping:
+                    assert sup.pool is not None
+                    sup.pool.submit(dependent.start)
+
+    def _fail_dependents(self) -> None:
+        """This container will not run again: so will not those that wait for it in vain."""
+        sup = self.sup
+        failed = deque([self])
+        while failed:
+            target = failed.popleft()
+            for dependent, condition in sup.dependents.get(target.name, ()):
+                if dependent.final or dependent.unmet == 0 or target.satisfies(condition):
+                    continue
                 exit_code = target.state.exit_code if isinstance(target.state, Terminated) else None
-                raise DependencyFailedError(
+                error = DependencyFailedError(
                     target.name,
                     exit_code,
-                    f"will never be {edge.condition.value}, which {self.name!r} waits for",
+                    f"will never be {condition.value}, which {dependent.name!r} waits for",
                     target.log_tail,
-                    dependent=self.name,
+                    dependent=dependent.name,
                 )
-            await target.changed.wait()
+                dependent.final = True
+                dependent.state = Waiting("DependencyFailed", str(error))
+                dependent.emit(EventReason.DEPENDENCY_FAILED, str(error))
+                dependent.notify()
+                sup.fail(error)
+                failed.append(dependent)
 
-    async def _run_loop(self) -> None:
-        backoff = 0.0
-        while True:
-            started_at = anyio.current_time()
-            code, reason = await self._run_once()
-            finished_at = anyio.current_time()
-            terminated = Terminated(
-                exit_code=code,
-                reason=reason or ("Completed" if code == 0 else "Error"),
-                started_at=started_at,
-                finished_at=finished_at,
-            )
-            self.state = terminated
-            self.ready = False
-            self.started = False
-            self.emit(EventReason.EXITED, terminated.reason, code)
-            if code == 0 and not self.completed:
-                self.completed = True
-                if self.kind is StepKind.INIT:
-                    self.ready = True
-                    self.sup.reached_up_milestone()
-            self.notify()
-            if self.sup.stopping:
-                return
-            if not self.restarts_after(code):
+    async def start(self) -> None:
+        """Job: start the container; its exit comes back through :meth:`on_exit`."""
+        sup = self.sup
+        if sup.stopping or self.retired:
+            return
+        assert self.cid is not None
+        self.start_pending = True
+        self.starting = True  # if cancelled meanwhile, it may or may not have started
+        self.run_started_at = self.sup.now()
+        try:
+            await sup.backend.start_container(self.cid)
+        except ObjectNotFoundError:
+            self.starting = False
+            self._exited(137, "ContainerStatusUnknown")
+            return
+        except BackendError as exc:
+            self.starting = False
+            logger.warning("container %s/%s failed to start: %s", sup.pod.name, self.name, exc)
+            self.log_tail = (str(exc),)
+            self._exited(128, "StartError")
+            return
+        finally:
+            self.start_pending = False
+            sup.notify()  # a retirement may wait for this start to end
+        self.starting = False
+        logger.debug("container %s/%s started", sup.pod.name, self.name)
+        self.state = Running(self.sup.now())
+        self.emit(EventReason.STARTED)
+        assert sup.exits is not None
+        sup.exits.watch(self.cid)
+        if self.container.has_hooks_or_probes:
+            self._spawn(self._after_start)
+        else:
+            self._mark_started()
+
+    def on_exit(self, exit_code: int | None) -> None:
+        """The exit watcher saw the container exit (``None``: it is gone)."""
+        if (
+            not isinstance(self.state, Running)
+            or self.stop_state
+            or self.retired
+            or self.sup.stopping
+        ):
+            return  # a stop is recording this exit
+        if exit_code is None:
+            self._exited(137, "ContainerStatusUnknown")
+        else:
+            self._exited(exit_code, None)
+
+    def _exited(self, code: int, reason: str | None) -> None:
+        """Record an exit, then restart the container, or let it be final."""
+        sup = self.sup
+        self.cancel_activity()  # its hooks and probes
+        started_at = self.run_started_at
+        finished_at = self.sup.now()
+        terminated = Terminated(
+            exit_code=code,
+            reason=reason or ("Completed" if code == 0 else "Error"),
+            started_at=started_at,
+            finished_at=finished_at,
+        )
+        self.state = terminated
+        self.ready = False
+        self.started = False
+        self.emit(EventReason.EXITED, terminated.reason, code)
+        if code == 0 and not self.completed:
+            self.completed = True
+            if self.kind is StepKind.INIT:
+                self.ready = True
+                sup.reached_up_milestone()
+            self._satisfied(Condition.COMPLETED)
+        self.notify()
+        if sup.stopping:
+            return
+        if not self.restarts_after(code):
+            if code != 0:
                 # Read the logs before anyone can see this container as final, so that the
                 # error naming it (not a dependent's) is the one bring-up reports.
-                if code != 0:
-                    await self._collect_log_tail()
-                if code != 0 and self.kind is StepKind.INIT:
-                    self.sup.init_failed = True
-                    self.sup.fail(
-                        ContainerFailedError(
-                            self.name, code, "init container failed", self.log_tail
-                        )
-                    )
-                elif not self.ever_started:
-                    # It will never start, so the pod can never come up.
-                    why = (
-                        "failed to start" if reason == "StartError" else "exited before it started"
-                    )
-                    self.sup.fail(ContainerFailedError(self.name, code, why, self.log_tail))
-                self.final = True
-                self.notify()
-                if self.kind is StepKind.APP:
-                    self.sup.app_finished()
-                return
-            if finished_at - started_at >= BACKOFF_RESET:
-                backoff = 0.0
-            delay, backoff = (
-                backoff,
-                (BACKOFF_INITIAL if backoff == 0 else min(backoff * 2, BACKOFF_MAX)),
+                self._spawn(self._finish_with_logs, code, reason)
+            else:
+                self._finish(code, reason)
+            return
+        if finished_at - started_at >= BACKOFF_RESET:
+            self.backoff = 0.0
+        delay = self.backoff
+        self.backoff = BACKOFF_INITIAL if delay == 0 else min(delay * 2, BACKOFF_MAX)
+        self.last_state = terminated
+        if delay > 0:
+            self.state = Waiting(
+                "CrashLoopBackOff",
+                f"back-off {delay:g}s restarting failed container {self.name}",
             )
-            self.last_state = terminated
-            if delay > 0:
-                self.state = Waiting(
-                    "CrashLoopBackOff",
-                    f"back-off {delay:g}s restarting failed container {self.name}",
-                )
-                self.notify()
-                logger.info("container %s/%s: back-off %gs", self.sup.pod.name, self.name, delay)
-                self.emit(EventReason.BACK_OFF, self.state.message)
-                await anyio.sleep(delay)
-            self.restart_count += 1
-            self.emit(EventReason.RESTARTING)
+            self.notify()
+            logger.info("container %s/%s: back-off %gs", sup.pod.name, self.name, delay)
+            self.emit(EventReason.BACK_OFF, self.state.message)
+            self._spawn(self._back_off, delay)
+        else:
+            self._restart()
 
-    async def _run_once(self) -> tuple[int, str | None]:
-        """Start the container, supervise it until it exits; return (exit code, reason)."""
-        backend = self.sup.backend
-        assert self.cid is not None
-        self.starting = True  # if cancelled meanwhile, it may or may not have started
-        try:
-            await backend.start_container(self.cid)
-        except ObjectNotFoundError:
-            return 137, "ContainerStatusUnknown"
-        except BackendError as exc:
-            logger.warning("container %s/%s failed to start: %s", self.sup.pod.name, self.name, exc)
-            self.log_tail = (str(exc),)
-            return 128, "StartError"
-        self.starting = False
-        logger.debug("container %s/%s started", self.sup.pod.name, self.name)
-        self.state = Running(anyio.current_time())
-        self.emit(EventReason.STARTED)
-        if not self.container.has_hooks_or_probes:
-            self._mark_started()
-            try:
-                return await backend.wait_container(self.cid), None
-            except ObjectNotFoundError:
-                return 137, "ContainerStatusUnknown"
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._after_start)
-            try:
-                result: tuple[int, str | None] = (await backend.wait_container(self.cid), None)
-            except ObjectNotFoundError:
-                result = 137, "ContainerStatusUnknown"
-            tg.cancel_scope.cancel()
-        return result
+    async def _back_off(self, delay: float) -> None:
+        await anyio.sleep(delay)
+        self._restart()
+
+    def _restart(self) -> None:
+        self.restart_count += 1
+        self.emit(EventReason.RESTARTING)
+        assert self.sup.pool is not None
+        self.sup.pool.submit(self.start)
+
+    async def _finish_with_logs(self, code: int, reason: str | None) -> None:
+        await self._collect_log_tail()
+        self._finish(code, reason)
+
+    def _finish(self, code: int, reason: str | None) -> None:
+        """The container exited and will not run again."""
+        sup = self.sup
+        if code != 0 and self.kind is StepKind.INIT:
+            sup.init_failed = True
+            sup.fail(ContainerFailedError(self.name, code, "init container failed", self.log_tail))
+        elif not self.ever_started:
+            # It will never start, so the pod can never come up.
+            why = "failed to start" if reason == "StartError" else "exited before it started"
+            sup.fail(ContainerFailedError(self.name, code, why, self.log_tail))
+        self.final = True
+        self.notify()
+        if self.kind is StepKind.APP:
+            sup.app_finished()
+        self._fail_dependents()
 
     def _mark_started(self) -> None:
         self.started = True
@@ -881,6 +1076,7 @@ class _Runner:
             self.ever_started = True
             if self.kind is not StepKind.INIT:
                 self.sup.reached_up_milestone()
+            self._satisfied(Condition.STARTED)
         if self.container.readiness_probe is None and self.kind is not StepKind.INIT:
             self._set_ready(True)
         else:
@@ -909,8 +1105,10 @@ class _Runner:
     def _set_ready(self, ready: bool) -> None:
         if ready != self.ready:
             self.ready = ready
-            self.ever_ready = self.ever_ready or ready
             self.emit(EventReason.READY if ready else EventReason.NOT_READY)
+            if ready and not self.ever_ready:
+                self.ever_ready = True
+                self._satisfied(Condition.READY)
             self.notify()
 
     async def _probe(self, probe: Probe) -> bool:
@@ -997,12 +1195,12 @@ class _Runner:
         self.emit(EventReason.KILLING, f"Container {self.name} {why}, will be stopped")
         self._set_ready(False)
         self.notify()
-        deadline = anyio.current_time() + grace
+        deadline = self.sup.now() + grace
         pre_stop = self.container.lifecycle.pre_stop if self.container.lifecycle else None
         if pre_stop is not None and probe is not None and grace > 0:
             await self._pre_stop(pre_stop, deadline)
         # On a failure the run loop sees whatever state the container is in.
-        await self._stop_container(max(deadline - anyio.current_time(), MIN_GRACE))
+        await self._stop_container(max(deadline - self.sup.now(), MIN_GRACE))
 
     async def _stop_container(self, grace: float) -> int | None:
         """Stop the container; its exit code, or ``None`` if that failed (logged)."""
@@ -1025,85 +1223,78 @@ class _Runner:
             await anyio.sleep(handler.sleep.seconds)
         return True
 
-    async def stop(self) -> None:
-        """Stop the container for good (teardown, or a sidecar retired), then, in a
-        teardown, remove it.
+    def has_pre_stop(self) -> bool:
+        """Whether stopping the container for good runs its preStop hook first."""
+        lifecycle = self.container.lifecycle
+        return (
+            self.stop_state == 0
+            and self.cid is not None
+            and isinstance(self.state, Running)
+            and lifecycle is not None
+            and lifecycle.pre_stop is not None
+            and self.sup.pod.termination_grace_period_seconds > 0
+            and not self.sup.killing
+        )
 
-        A running container gets its preStop hook, waits for the containers that stop
-        before it, and is stopped within the pod's grace period; one that is not running
-        (waiting to start or to restart, or exited) has nothing to stop.
+    async def pre_stop(self) -> None:
+        """The preStop hook of a teardown or retirement, within the grace period."""
+        lifecycle = self.container.lifecycle
+        assert lifecycle is not None
+        assert lifecycle.pre_stop is not None
+        await self._pre_stop(lifecycle.pre_stop, self.sup.deadline)
+
+    async def stop(self) -> None:
+        """Job: stop the container for good (teardown, or a sidecar retired).
+
+        The stopper has seen to the order. A running container is stopped within what is
+        left of the grace period; one that is not running (waiting to start or to
+        restart, or exited) has nothing to stop.
         """
         sup = self.sup
-        if self.stop_state == 0:
-            self.stop_state = 1
-            try:
-                if self.cid is not None and isinstance(self.state, Running):
-                    await self._stop_running()
-                elif self.cid is not None and self.starting:
-                    # Cancelled while starting: it may run; stop it, quietly (no status).
-                    await self._stop_container(max(sup.deadline - anyio.current_time(), MIN_GRACE))
-                elif isinstance(self.state, Waiting) and self.last_state is not None:
-                    self.state = self.last_state  # it was backing off: its last run stands
-                self.ready = self.started = False
-                self.final = True
-            finally:
-                # Whoever waits for this container to stop may go on.
-                self.stop_state = 2
-                self.notify()
-        while self.stop_state < 2:  # stopped by the task that retired it
-            await self.changed.wait()
-        if sup.stopping and not self.removed:
+        if self.stop_state:
+            return
+        self.stop_state = 1
+        try:
+            while self.start_pending:  # a retirement met a start under way: let it end
+                await sup.changed.wait()
+            if self.cid is not None and isinstance(self.state, Running):
+                await self._stop_running()
+            elif self.cid is not None and self.starting:
+                # Cancelled while starting: it may run; stop it, quietly (no status).
+                await self._stop_container(max(sup.deadline - self.sup.now(), MIN_GRACE))
+            elif isinstance(self.state, Waiting) and self.last_state is not None:
+                self.state = self.last_state  # it was backing off: its last run stands
+            self.ready = self.started = False
+            self.final = True
+        finally:
+            self.stop_state = 2
+            self.notify()
+
+    async def remove(self) -> None:
+        """Job: remove the stopped container (teardown)."""
+        if not self.removed:
             self.removed = True
             if self.cid is not None:
-                await sup._quietly(sup.backend.remove_container(self.cid), self.name)
-            sup.removed()
+                await self.sup._quietly(self.sup.backend.remove_container(self.cid), self.name)
 
     async def _stop_running(self) -> None:
         assert self.cid is not None
         assert isinstance(self.state, Running)
         sup = self.sup
-        deadline = sup.deadline
-        if sup.kill_event is None:
-            await self._before_stop(deadline)
-        else:
-            # Killing the pod cancels the graceful part: the hook and the wait.
-            with anyio.CancelScope() as graceful:
-                if sup.killing:
-                    graceful.cancel()
-                sup.grace_scopes.add(graceful)
-                try:
-                    await self._before_stop(deadline)
-                finally:
-                    sup.grace_scopes.discard(graceful)
-        grace = 0.0 if sup.killing else max(deadline - anyio.current_time(), MIN_GRACE)
+        grace = 0.0 if sup.killing else max(sup.deadline - self.sup.now(), MIN_GRACE)
         why = "" if sup.stopping else ": the app containers exited"
         self.emit(EventReason.KILLING, f"Stopping container {self.name}{why}")
         started_at = self.state.started_at
         exit_code = await self._stop_container(grace)
         code = 137 if exit_code is None else exit_code
         reason = "Completed" if code == 0 else "Error"
-        self.state = Terminated(code, reason, started_at, anyio.current_time())
+        self.state = Terminated(code, reason, started_at, self.sup.now())
         self.emit(EventReason.EXITED, reason, code)
-
-    async def _before_stop(self, deadline: float) -> None:
-        """The graceful part of a teardown stop: preStop, then wait for our turn."""
-        lifecycle = self.container.lifecycle
-        if (
-            isinstance(self.state, Running)
-            and lifecycle is not None
-            and lifecycle.pre_stop is not None
-            and self.sup.pod.termination_grace_period_seconds > 0
-        ):
-            await self._pre_stop(lifecycle.pre_stop, deadline)
-        for name in self.step.stop_after:
-            first = self.sup.runners[name]
-            while not first.has_stopped:
-                await first.changed.wait()
 
     async def _pre_stop(self, handler: LifecycleHandler, deadline: float) -> None:
         """Run the preStop hook until it ends or *deadline* (+2 s, as the kubelet grants)."""
         failure = "preStop hook failed"
-        with anyio.move_on_after(max(deadline - anyio.current_time(), 0) + MIN_GRACE) as scope:
+        with anyio.move_on_after(max(deadline - self.sup.now(), 0) + MIN_GRACE) as scope:
             try:
                 if await self._run_hook(handler):
                     return
