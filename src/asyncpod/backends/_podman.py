@@ -2,9 +2,10 @@
 
 podman-py is synchronous, so every call runs in a worker thread (``anyio.to_thread``)
 behind a :class:`anyio.CapacityLimiter` sized to the connection pool of the client it uses.
-There are two clients: one for short requests (with timeouts) and one for long ones
-(waits, pulls, exec sessions, log and event streams) so that long requests never starve
-short ones. Where podman-py's typed API is wrong or missing (see
+There are three clients: one for short requests (with timeouts), one for long ones (waits,
+pulls) so that long requests never starve short ones, and one for streams (exec sessions,
+logs, events) whose pool never keeps a connection: each stream opens its own and closes it
+at the end (see :mod:`._podman_stream`). Where podman-py's typed API is wrong or missing (see
 ``shared/reference/podman-api.md``), raw libpod JSON goes through ``client.api``.
 
 Failures are translated in one place, :func:`._podman_errors.translate_errors`.
@@ -49,7 +50,7 @@ from ._base import (
 from ._podman_errors import PodmanStatusError, translate_errors
 from ._podman_netns import connect_in_netns
 from ._podman_service import candidate_urls, podman_binary, service_argv, unix_path
-from ._podman_stream import FrameDecoder, HTTPStream, LineSplitter, socket_of
+from ._podman_stream import FrameDecoder, HTTPStream, LineSplitter, detach, socket_of
 
 __all__ = ["PodmanBackend"]
 
@@ -214,6 +215,7 @@ class PodmanBackend(Backend):
         self._url: str | None = None
         self._client: Any = None
         self._long_client: Any = None
+        self._stream_client: Any = None
         self._limiter = anyio.CapacityLimiter(self._pool_size)
         self._long_limiter = anyio.CapacityLimiter(self._stream_pool_size)
         self._version: tuple[int, ...] = (0,)
@@ -278,6 +280,7 @@ class PodmanBackend(Backend):
         self._url = url
         self._client = client
         self._long_client = self._make_client(url, self._stream_pool_size)
+        self._stream_client = self._make_client(url, 1)
         self._version_text = version
         self._version = _parse_version(version) if version else (0,)
         _log.debug("connected to Podman %s at %s", version or "?", url)
@@ -371,11 +374,11 @@ class PodmanBackend(Backend):
     async def aclose(self) -> None:
         for stream in list(self._streams):
             stream.close()
-        for client in (self._client, self._long_client):
+        for client in (self._client, self._long_client, self._stream_client):
             if client is not None:
                 with contextlib.suppress(Exception):
                     client.close()
-        self._client = self._long_client = None
+        self._client = self._long_client = self._stream_client = None
         await self._stop_service()
 
     # HTTP plumbing
@@ -468,8 +471,11 @@ class PodmanBackend(Backend):
     ) -> HTTPStream:
         """Send a request and return its body as a stream once the headers arrived.
 
-        If the caller is cancelled before the headers arrive, the worker thread closes the
-        response itself when they do, so no connection is left open.
+        The request goes out on a new connection, which the stream owns and closes: never a
+        pooled keep-alive one (Podman takes an exec start's connection over), and never
+        pooled again (closing the stream shuts its socket down). If the caller is cancelled
+        before the headers arrive, the worker thread closes the response itself when they
+        do, so no connection is left open.
         """
         self._check_open()
         lock = threading.Lock()
@@ -484,7 +490,7 @@ class PodmanBackend(Backend):
             while True:
                 try:
                     response = self._send_blocking(
-                        self._long_client,
+                        self._stream_client,
                         method,
                         path,
                         params,
@@ -499,6 +505,7 @@ class PodmanBackend(Backend):
                     with lock:
                         if abandoned:
                             raise
+            detach(response)
             sock = socket_of(response)
             if sock is not None:
                 sock.settimeout(None)

@@ -5,6 +5,10 @@ so they cannot be cancelled. Here the backend keeps the ``requests`` response, r
 chunk by chunk in worker threads (``raw.read1``), and on close shuts the socket down
 (``shutdown(SHUT_RDWR)``), which wakes a worker blocked in ``recv`` (a plain ``close()``
 from another thread does not, on Linux).
+
+A stream owns its connection (:func:`detach`): urllib3 would hand it back to its pool as
+soon as the body is complete, and shutting down a pooled socket would cut off whichever
+request took it meanwhile.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 import anyio
 
-__all__ = ["FrameDecoder", "HTTPStream", "socket_of"]
+__all__ = ["FrameDecoder", "HTTPStream", "detach", "socket_of"]
 
 _log = logging.getLogger("asyncpod.podman")
 
@@ -38,8 +42,24 @@ def socket_of(response: Any) -> socket.socket | None:
     return sock if isinstance(sock, socket.socket) else None
 
 
+def detach(response: Any) -> None:
+    """Keep the connection of a streaming ``requests`` response out of its pool for good.
+
+    urllib3 returns a connection to its pool once the body has been read to the end (an
+    empty body: at the first read), while the stream still holds its socket. Detached, the
+    connection is the response's alone, and closing the response closes it (urllib3 2.x
+    private attribute: without a pool, ``release_conn`` does nothing).
+    """
+    raw = getattr(response, "raw", None)
+    if raw is not None and hasattr(raw, "_pool"):
+        raw._pool = None
+
+
 class HTTPStream:
-    """An open streaming HTTP response whose body is read in worker threads."""
+    """An open streaming HTTP response whose body is read in worker threads.
+
+    The response must be :func:`detach`-ed: :meth:`close` shuts its socket down.
+    """
 
     def __init__(
         self,

@@ -1,0 +1,187 @@
+"""PodmanBackend's streams against a scripted libpod stand-in on a Unix socket (no Podman).
+
+The stand-in answers just the requests these tests make, and records which connection
+each request came on, so connection handling can be checked without a real service.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import socketserver
+import struct
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from asyncpod.backends import PodmanBackend
+from asyncpod.backends._base import ExecResult
+
+pytestmark = pytest.mark.anyio
+
+_EXEC_START = "/exec/e1/start"
+
+
+def _frame(stream: int, payload: bytes) -> bytes:
+    return struct.pack(">BxxxI", stream, len(payload)) + payload
+
+
+class _Libpod(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, _Handler)
+        self.lock = threading.Lock()
+        self.connections = 0
+        #: (connection number, index of the request on that connection, path)
+        self.requests: list[tuple[int, int, str]] = []
+        self.exec_started = threading.Event()
+        self.answer_exec = threading.Event()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as Podman does
+    server: _Libpod
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
+            self.connection_number = self.server.connections
+        self.served = 0
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _path(self) -> str:
+        path = self.path.split("?")[0]
+        return "/" + path.split("/libpod/", 1)[1] if "/libpod/" in path else path
+
+    def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _record(self) -> str:
+        path = self._path()
+        self.served += 1
+        with self.server.lock:
+            self.server.requests.append((self.connection_number, self.served, path))
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        return path
+
+    def do_GET(self) -> None:
+        path = self._record()
+        if path == "/_ping":
+            self._answer(200, b"OK", {"Libpod-API-Version": "4.3.1"})
+        elif path == "/containers/c1/logs":
+            # A finished log: a complete body, so urllib3 is done with the connection
+            # after the last read.
+            self._answer(200, _frame(1, b"hello\n"))
+        elif path == "/exec/e1/json":
+            self._answer(200, json.dumps({"Running": False, "ExitCode": 0}).encode())
+        else:
+            self._answer(404, b'{"message": "no such thing"}')
+
+    def do_POST(self) -> None:
+        path = self._record()
+        if path == "/images/pull":
+            self._answer(200, b'{"id": "i1"}')
+        elif path == "/containers/c1/exec":
+            self._answer(201, b'{"Id": "e1"}')
+        elif path == _EXEC_START:
+            # Like Podman: take the connection over, answer once the test says so, close.
+            self.server.exec_started.set()
+            self.close_connection = True
+            if not self.server.answer_exec.wait(10):
+                return
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n"
+            try:
+                self.wfile.write(head + _frame(1, b"ok\n"))
+            except OSError:
+                pass  # the client is gone: what the test checks for
+        else:
+            self._answer(404, b'{"message": "no such thing"}')
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Real time: the stand-in answers from threads."""
+    return str(request.param)
+
+
+@pytest.fixture
+def libpod() -> Iterator[_Libpod]:
+    directory = tempfile.mkdtemp(prefix="asyncpod-")  # short: a socket path has ~100 bytes
+    server = _Libpod(str(Path(directory) / "libpod.sock"))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.answer_exec.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+async def backend(libpod: _Libpod) -> AsyncIterator[PodmanBackend]:
+    async with PodmanBackend(f"unix://{libpod.server_address}", start_service=False) as backend:
+        yield backend
+
+
+async def test_closing_a_read_stream_spares_the_next_request(
+    libpod: _Libpod, backend: PodmanBackend
+) -> None:
+    """A log stream read to its end, closed while an exec starts, leaves that exec alone.
+
+    urllib3 pools a connection again once its body is read; the stream used to shut that
+    connection's socket down on close even so, cutting off whichever request had taken it
+    from the pool meanwhile (in the conformance suite: an exec right after a container
+    exited, while the supervisor read that container's last log lines).
+    """
+    results: list[ExecResult] = []
+
+    async def run_exec() -> None:
+        results.append(await backend.exec("c1", ("true",)))
+
+    with anyio.fail_after(15):
+        async with anyio.create_task_group() as tg:
+            async with backend.logs("c1") as records:
+                assert [record.text async for record in records] == ["hello"]
+                tg.start_soon(run_exec)
+                assert await anyio.to_thread.run_sync(libpod.exec_started.wait, 10)
+            libpod.answer_exec.set()
+    assert results == [ExecResult(0, b"ok\n", b"")]
+
+
+async def test_streams_start_on_a_connection_of_their_own(
+    libpod: _Libpod, backend: PodmanBackend
+) -> None:
+    """A stream (a hijacked exec start above all) never rides a pooled keep-alive connection.
+
+    A pull leaves one in the pool of long requests.
+    """
+    libpod.answer_exec.set()
+    with anyio.fail_after(15):
+        for _ in range(2):
+            await backend.pull_image("localhost/i:1")
+            assert await backend.exec("c1", ("true",)) == ExecResult(0, b"ok\n", b"")
+            async with backend.logs("c1") as records:
+                assert [record.text async for record in records] == ["hello"]
+    streamed = [
+        index for _, index, path in libpod.requests if path in (_EXEC_START, "/containers/c1/logs")
+    ]
+    assert streamed == [1, 1, 1, 1], libpod.requests
