@@ -3,7 +3,10 @@ of containers that are not running, detached pods, escalation, event delivery.""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import anyio
+import anyio.lowlevel
 import pytest
 
 import asyncpod
@@ -210,3 +213,72 @@ async def test_retired_sidecar_shows_its_exit(fake: FakeBackend) -> None:
         side = running.status().container("side")
         assert side.exit_code == 137  # busybox's sleep ignores SIGTERM: killed after 2 s
         assert side.restart_count == 0
+
+
+def slow_starts(fake: FakeBackend, name: str, seconds: float, *, shielded: bool = False) -> None:
+    """Make starting container *name* take *seconds*; *shielded*: a cancelled start still
+    goes through, as on Podman (whose short calls are waited for when cancelled)."""
+    start = fake.start_container
+
+    async def slow_start(cid: str) -> None:
+        if fake.container(cid).short_name != name:
+            await start(cid)
+        elif shielded:
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(seconds)
+                await start(cid)
+            await anyio.lowlevel.checkpoint()
+        else:
+            await anyio.sleep(seconds)
+            await start(cid)
+
+    fake.start_container = slow_start  # type: ignore[method-assign]
+
+
+async def test_sidecar_retired_while_restarting_is_stopped_and_probed_no_more(
+    fake: FakeBackend,
+) -> None:
+    """The start under way ends, the sidecar is stopped, and no probe runs after that."""
+    fake.programs["job"] = Program(delay=None)
+    fake.programs["side"] = Program(delay=None)
+    probe = Probe(exec=ExecAction(command=["true"]), period_seconds=1)
+    pod = Pod(
+        name="p",
+        restart_policy="Never",
+        init_containers=[sidecar("side", readiness_probe=probe)],
+        containers=[ctr("job")],
+    )
+    async with asyncpod.open_pod(pod, backend=fake) as running:
+        slow_starts(fake, "side", 1)
+        fake.crash("side", 1)
+        await anyio.sleep(0.1)  # its restart is starting
+        fake.crash("job", 0)  # the job is done: the sidecar retires
+        await anyio.sleep(30)
+        side = fake.container("side")
+        assert side.state is asyncpod.backends.RuntimeState.EXITED
+        status = running.status().container("side")
+        assert not status.started
+        assert not status.ready
+        late = [e async for e in _replay(running) if e.container == "side" and e.time > 5]
+        assert late == []
+
+
+async def _replay(running: asyncpod.RunningPod) -> AsyncIterator[PodEvent]:
+    with anyio.move_on_after(0.01):
+        async for event in running.events():
+            yield event
+
+
+async def test_kill_event_kills_a_container_whose_cancelled_start_went_through(
+    fake: FakeBackend,
+) -> None:
+    fake.programs["slow"] = Program(delay=None, ignore_term=True)
+    slow_starts(fake, "slow", 1, shielded=True)
+    pod = Pod(name="p", containers=[ctr("slow")], termination_grace_period_seconds=30)
+    kill = anyio.Event()
+    kill.set()
+    started = anyio.current_time()
+    with anyio.move_on_after(0.5):  # cancelled while the start is under way
+        async with asyncpod.open_pod(pod, backend=fake, kill_event=kill):
+            pass
+    assert anyio.current_time() - started < 2

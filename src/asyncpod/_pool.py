@@ -19,22 +19,22 @@ __all__ = ["MAX_WORKERS", "Pool"]
 
 #: at most this many calls run at once per pool
 MAX_WORKERS = 256
-#: idle workers kept for later jobs; the others end
+#: idle workers :meth:`Pool.trim` keeps
 KEEP_IDLE = 4
 
 
 class Pool:
     """Run submitted jobs in worker tasks of *tg*, in submission order, ``limit`` at once.
 
-    Workers are started on demand; once the queue is empty, a few wait for more work and
-    the others end (a pod's bring-up is a burst, then calls are rare). Cancelling *tg*
+    Workers are started on demand, then wait for more work until :meth:`trim` (after a
+    burst, such as a pod's bring-up) or :meth:`close` ends them. Cancelling *tg*
     cancels the running jobs and drops the queued ones. A job is a coroutine function and
     its arguments; it must handle its own errors (one escaping fails *tg*). Jobs that wait
     for something other than the backend belong in a task of their own: a job blocks its
     worker until it ends.
     """
 
-    __slots__ = ("_closed", "_idle", "_limit", "_queue", "_tg", "_workers")
+    __slots__ = ("_closed", "_excess", "_idle", "_limit", "_queue", "_tg", "_workers")
 
     def __init__(self, tg: anyio.abc.TaskGroup, limit: int = MAX_WORKERS) -> None:
         self._tg = tg
@@ -43,6 +43,7 @@ class Pool:
         self._idle: deque[anyio.Event] = deque()
         self._workers = 0
         self._closed = False
+        self._excess = 0  # idle workers asked to end
 
     def submit(self, job: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Queue ``job(*args)``."""
@@ -52,6 +53,12 @@ class Pool:
         elif self._workers < self._limit:
             self._workers += 1
             self._tg.start_soon(self._work, name="asyncpod worker")
+
+    def trim(self, keep: int = KEEP_IDLE) -> None:
+        """End the idle workers but *keep* of them."""
+        while len(self._idle) > keep:
+            self._excess += 1
+            self._idle.popleft().set()
 
     def close(self) -> None:
         """No more jobs: each worker ends once the queue is empty (so *tg* can end)."""
@@ -65,9 +72,13 @@ class Pool:
             while queue:
                 job, args = queue.popleft()
                 await job(*args)
-            if self._closed or len(self._idle) >= KEEP_IDLE:
+            if self._closed:
                 self._workers -= 1
                 return
             wake = anyio.Event()
             self._idle.append(wake)
             await wake.wait()
+            if self._excess and not queue:
+                self._excess -= 1
+                self._workers -= 1
+                return

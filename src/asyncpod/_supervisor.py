@@ -361,6 +361,8 @@ class _Supervisor:
         if self.pending_up == 0:
             self.is_up = True
             self.settled.set()
+            if self.pool is not None:
+                self.pool.trim()  # the bring-up's burst is over
             logger.info("pod %s is up", self.pod.name)
             self.emit(EventReason.UP)
         self.notify()
@@ -941,10 +943,14 @@ class _Runner:
                 sup.fail(error)
                 failed.append(dependent)
 
+    def _being_stopped(self) -> bool:
+        """Stopped for good, or about to be (teardown, retirement)."""
+        return self.sup.stopping or self.retired or self.stop_state != 0
+
     async def start(self) -> None:
         """Job: start the container; its exit comes back through :meth:`on_exit`."""
         sup = self.sup
-        if sup.stopping or self.retired:
+        if self._being_stopped():
             return
         assert self.cid is not None
         self.start_pending = True
@@ -965,6 +971,8 @@ class _Runner:
         finally:
             self.start_pending = False
             sup.notify()  # a retirement may wait for this start to end
+        if self._being_stopped():
+            return  # retired meanwhile: the container may run, its stop will see to it
         self.starting = False
         logger.debug("container %s/%s started", sup.pod.name, self.name)
         self.state = Running(self.sup.now())
@@ -1260,8 +1268,9 @@ class _Runner:
             if self.cid is not None and isinstance(self.state, Running):
                 await self._stop_running()
             elif self.cid is not None and self.starting:
-                # Cancelled while starting: it may run; stop it, quietly (no status).
-                await self._stop_container(max(sup.deadline - self.sup.now(), MIN_GRACE))
+                # Cancelled (or retired) while starting: it may run; stop it, quietly (no
+                # status change).
+                await self._stop_container(self._grace_left())
             elif isinstance(self.state, Waiting) and self.last_state is not None:
                 self.state = self.last_state  # it was backing off: its last run stands
             self.ready = self.started = False
@@ -1269,6 +1278,12 @@ class _Runner:
         finally:
             self.stop_state = 2
             self.notify()
+
+    def _grace_left(self) -> float:
+        """The grace period of a stop for good: what is left of the pod's, or none."""
+        if self.sup.killing:
+            return 0.0
+        return max(self.sup.deadline - self.sup.now(), MIN_GRACE)
 
     async def remove(self) -> None:
         """Job: remove the stopped container (teardown)."""
@@ -1281,7 +1296,7 @@ class _Runner:
         assert self.cid is not None
         assert isinstance(self.state, Running)
         sup = self.sup
-        grace = 0.0 if sup.killing else max(sup.deadline - self.sup.now(), MIN_GRACE)
+        grace = self._grace_left()
         why = "" if sup.stopping else ": the app containers exited"
         self.emit(EventReason.KILLING, f"Stopping container {self.name}{why}")
         started_at = self.state.started_at
