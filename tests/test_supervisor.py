@@ -625,3 +625,11 @@ class TestDetachAndKill:
             t0 = anyio.current_time()
         assert anyio.current_time() - t0 < 1
         assert fake.objects() == []
+
+
+async def test_a_failing_exit_watcher_fails_bring_up_and_leaves_nothing(fake: FakeBackend) -> None:
+    fake.inject("watch_exits", error=asyncpod.BackendError("no exit watcher today"))
+    with pytest.raises(asyncpod.BackendError, match="no exit watcher today"):
+        async with asyncpod.open_pod(seed_pod(), backend=fake):
+            pass
+    assert fake.objects() == []

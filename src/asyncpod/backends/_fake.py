@@ -479,7 +479,7 @@ class _Fault:
 
 _OPERATIONS = frozenset(
     name for name, value in vars(Backend).items() if getattr(value, "__isabstractmethod__", False)
-) | {"ensure_image"}
+) | {"ensure_image", "watch_exits"}
 
 
 class FakeBackend(Backend):
