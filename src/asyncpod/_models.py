@@ -103,7 +103,8 @@ class FrozenDict(Mapping[str, str]):
     def __contains__(self, key: object) -> bool:
         return key in self._data
 
-    def get(self, key: str, default: Any = None) -> Any:  # dict's, not Mapping's slow one
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of *key*, else *default*; as fast as ``dict.get``."""
         return self._data.get(key, default)
 
     def __iter__(self) -> Iterator[str]:
