@@ -746,7 +746,7 @@ _SECOND = {"name": "Bad_Name", "image": "busybox"}
         ),
         (_set("metadata.name", _DELETE), "metadata.name", "is required"),
         (_set("metadata.name", "Java_Web"), "metadata.name", "not a valid pod name"),
-        (_set("metadata.labels", {"version": 1}), "metadata.labels['version']", "string"),
+        (_set("metadata.labels", {"version": 1}), 'metadata.labels["version"]', "string"),
         (_set("metadata.labels", ["a"]), "metadata.labels", "must be a mapping"),
         (_set("metadata", ["a"]), "metadata", "must be a mapping"),
         (_set("spec", _DELETE), "spec", "is required"),
@@ -954,7 +954,10 @@ _ENV = st.lists(
 )
 _SUB_PATH = st.lists(_LABEL, min_size=1, max_size=2).map("/".join)
 _LABEL_KEY = _LABEL | st.builds("{}.io/{}".format, _LABEL, _LABEL)
-_STRING_MAP = st.dictionaries(_LABEL_KEY, _TEXT, max_size=3)
+_LABEL_VALUE = st.from_regex(r"(([A-Za-z0-9][-A-Za-z0-9_.]{0,10})?[A-Za-z0-9])?", fullmatch=True)
+_LABELS = st.dictionaries(_LABEL_KEY, _LABEL_VALUE, max_size=3)
+_ANNOTATION_KEY = _LABEL_KEY | st.builds("{}.IO/{}".format, _LABEL, _LABEL.map(str.upper))
+_ANNOTATIONS = st.dictionaries(_ANNOTATION_KEY, _TEXT, max_size=3)
 _VOLUME_SOURCE = st.one_of(
     st.builds(
         EmptyDirVolumeSource,
@@ -1124,8 +1127,8 @@ def pods(draw: st.DrawFn) -> Pod:
         termination_grace_period_seconds=grace,
         hostname=draw(_optional(_LABEL)),
         share_process_namespace=draw(st.booleans()),
-        labels=draw(_STRING_MAP),
-        annotations=draw(_STRING_MAP),
+        labels=draw(_LABELS),
+        annotations=draw(_ANNOTATIONS),
     )
 
 

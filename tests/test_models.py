@@ -216,6 +216,52 @@ class TestPod:
         )
         assert error(lambda: pod(labels={"bad key!": "x"})).path.startswith("metadata.labels")
 
+    @pytest.mark.parametrize(
+        ("labels", "path", "match"),
+        [
+            ({"Bad Key": "x"}, 'metadata.labels["Bad Key"]', "invalid name part"),
+            ({"a" * 64: "x"}, f'metadata.labels["{"a" * 64}"]', "invalid name part"),
+            ({"/app": "x"}, 'metadata.labels["/app"]', "empty prefix"),
+            ({"example.com/": "x"}, 'metadata.labels["example.com/"]', "empty name part"),
+            ({"a/b/c": "x"}, 'metadata.labels["a/b/c"]', "more than one '/'"),
+            ({"Example.com/app": "x"}, 'metadata.labels["Example.com/app"]', "invalid prefix"),
+            ({"a" * 254 + "/app": "x"}, "metadata.labels", "invalid prefix"),
+            ({"app": "bad value!"}, 'metadata.labels["app"]', "not a valid label value"),
+            ({"app": "-web"}, 'metadata.labels["app"]', "not a valid label value"),
+            ({"app": "v" * 64}, 'metadata.labels["app"]', "not a valid label value"),
+            ({1: "x"}, "metadata.labels[1]", "must be a string key"),
+            ({"app": 1}, 'metadata.labels["app"]', "must be a string"),
+        ],
+    )
+    def test_labels_follow_kubernetes(self, labels: object, path: str, match: str) -> None:
+        """Label keys are qualified names, values at most 63 characters of the same kind."""
+        err = error(lambda: pod(labels=labels))
+        assert err.path.startswith(path)
+        assert match in err.reason
+
+    def test_valid_labels_and_annotations(self) -> None:
+        """What Kubernetes accepts is accepted: empty values, long prefixes, capitals."""
+        prefix = ".".join(["a" * 63] * 4)[:253]
+        labels = {f"{prefix}/{'n' * 63}": "v" * 63, "app": "", "A_b.c-D": "x.Y_z-1"}
+        assert pod(labels=labels).labels == labels
+        # annotation keys are checked lower-cased; values are any text
+        annotations = {"Example.COM/Owner": "any text: ✓ \n", "note": ""}
+        assert pod(annotations=annotations).annotations == annotations
+
+    def test_annotations_follow_kubernetes(self) -> None:
+        """Annotation keys are qualified names; all of them hold at most 256 KiB."""
+        err = error(lambda: pod(annotations={"bad key": "x"}))
+        assert err.path == 'metadata.annotations["bad key"]'
+        assert "not a valid annotation key" in err.reason
+        limit = 256 * 1024
+        assert pod(annotations={"a": "x" * (limit - 1)}).annotations["a"] == "x" * (limit - 1)
+        err = error(lambda: pod(annotations={"a": "x" * limit}))
+        assert err.path == "metadata.annotations"
+        assert f"at most {limit} bytes" in err.reason
+        # bytes of UTF-8, as Go counts them: two per "é"
+        err = error(lambda: pod(annotations={"a": "é" * (limit // 2)}))
+        assert err.path == "metadata.annotations"
+
     def test_sleep_hook_within_grace_period(self) -> None:
         """A sleep hook may not outlast the pod's grace period."""
         hook = Lifecycle(pre_stop=LifecycleHandler(sleep=SleepAction(seconds=60)))

@@ -10,6 +10,7 @@ the ``depends_on`` graph), so an invalid pod never reaches a backend.
 from __future__ import annotations
 
 import enum
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -133,10 +134,9 @@ _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
 _IANA_SVC_NAME = re.compile(r"(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
 _QUANTITY = re.compile(r"([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?\Z")
-_LABEL_KEY = re.compile(
-    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z"
-)
+# k8s.io/apimachinery/pkg/util/validation: the name part of a qualified name, and a label
+# value (which may also be empty); both ASCII only and at most 63 characters.
+_QUALIFIED_NAME_PART = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
 # The docker/OCI reference grammar (distribution/reference): [domain/]path[:tag][@digest].
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _IMAGE_REF = re.compile(
@@ -299,14 +299,94 @@ def _to_frozen_dict(value: Any) -> Any:
     return value
 
 
+def _key_path(path: str, key: object) -> str:
+    """``metadata.labels["app"]``: a map entry's path, its key quoted as JSON when a str."""
+    return f"{path}[{json.dumps(key) if isinstance(key, str) else repr(key)}]"
+
+
+def _qualified_name_problem(key: str) -> str | None:
+    """What makes *key* not a Kubernetes qualified name, or ``None``.
+
+    The rule of ``IsQualifiedName`` (k8s.io/apimachinery/pkg/util/validation): an optional
+    prefix, a DNS-1123 subdomain of at most 253 characters, and a ``/``; then a name part
+    of 1 to 63 characters matching ``([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]``.
+    """
+    prefix, slash, name = key.rpartition("/")
+    if slash:
+        if "/" in prefix:
+            return "has more than one '/'"
+        if not prefix:
+            return "has an empty prefix before '/'"
+        if len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix):
+            return (
+                f"has an invalid prefix {prefix!r} (a DNS subdomain of at most 253 characters: "
+                "lower-case letters, digits, '-' and '.')"
+            )
+    if not name:
+        return "has an empty name part"
+    if len(name) > 63 or not _QUALIFIED_NAME_PART.match(name):
+        return (
+            f"has an invalid name part {name!r} (at most 63 characters: letters, digits, '-', "
+            "'_' and '.', starting and ending with a letter or digit)"
+        )
+    return None
+
+
 def _string_map(path: str, value: object) -> None:
     if not isinstance(value, FrozenDict):
         raise _fail(path, f"must be a mapping of strings, not {type(value).__name__}")
+
+
+def _labels(path: str, value: object) -> None:
+    """Kubernetes' ``ValidateLabels``: qualified-name keys, label values."""
+    _string_map(path, value)
+    assert isinstance(value, FrozenDict)
     items: list[tuple[object, object]] = list(value._data.items())  # keys may be any type
     for key, item in items:
-        if not isinstance(key, str) or len(key) > 316 or not _LABEL_KEY.match(key):
-            raise _fail(f"{path}[{key!r}]", "is not a valid key ([prefix/]name)")
-        _check_type(f"{path}[{key!r}]", item, str, "a string")
+        where = _key_path(path, key)
+        _check_type(where, key, str, "a string key")
+        assert isinstance(key, str)
+        problem = _qualified_name_problem(key)
+        if problem is not None:
+            raise _fail(where, f"is not a valid label key ([prefix/]name): it {problem}")
+        _check_type(where, item, str, "a string")
+        assert isinstance(item, str)
+        if item and (len(item) > 63 or not _QUALIFIED_NAME_PART.match(item)):
+            raise _fail(
+                where,
+                f"{item!r} is not a valid label value (empty, or at most 63 characters: "
+                "letters, digits, '-', '_' and '.', starting and ending with a letter or digit)",
+            )
+
+
+#: ``TotalAnnotationSizeLimitB`` of k8s.io/apimachinery/pkg/api/validation: 256 KiB.
+_ANNOTATIONS_MAX_BYTES = 256 * 1024
+
+
+def _annotations(path: str, value: object) -> None:
+    """Kubernetes' ``ValidateAnnotations``: keys are qualified names once lower-cased (a
+    prefix may have capitals), values any strings; keys and values hold at most 256 KiB
+    of UTF-8 in all."""
+    _string_map(path, value)
+    assert isinstance(value, FrozenDict)
+    items: list[tuple[object, object]] = list(value._data.items())  # keys may be any type
+    size = 0
+    for key, item in items:
+        where = _key_path(path, key)
+        _check_type(where, key, str, "a string key")
+        assert isinstance(key, str)
+        problem = _qualified_name_problem(key.lower())
+        if problem is not None:
+            raise _fail(where, f"is not a valid annotation key ([prefix/]name): it {problem}")
+        _check_type(where, item, str, "a string")
+        assert isinstance(item, str)
+        size += len((key + item).encode("utf-8", "surrogatepass"))  # bytes, as Go counts
+    if size > _ANNOTATIONS_MAX_BYTES:
+        raise _fail(
+            path,
+            f"must hold at most {_ANNOTATIONS_MAX_BYTES} bytes of keys and values in all "
+            f"(256 KiB), not {size}",
+        )
 
 
 def _exactly_one(path: str, owner: object, names: tuple[str, ...], what: str) -> None:
@@ -781,6 +861,10 @@ class Pod:
     ``init_containers`` run one at a time, in order, each to completion, before the
     ``containers`` start; an init container with ``restart_policy="Always"`` is a native
     sidecar: started in order and kept running beside the app containers.
+
+    *labels* and *annotations* are validated as Kubernetes validates ``metadata``: keys
+    are qualified names (``[prefix/]name``), label values at most 63 characters of
+    letters, digits, ``-``, ``_`` and ``.`` (or empty), annotations at most 256 KiB in all.
     """
 
     name: str = attrs.field()
@@ -824,8 +908,8 @@ def is_sidecar(container: Container) -> bool:
 
 def _validate_pod(pod: Pod) -> None:
     _pod_name("metadata.name", pod.name)
-    _string_map("metadata.labels", pod.labels)
-    _string_map("metadata.annotations", pod.annotations)
+    _labels("metadata.labels", pod.labels)
+    _annotations("metadata.annotations", pod.annotations)
     _int_range("spec.terminationGracePeriodSeconds", pod.termination_grace_period_seconds, 0)
     if pod.hostname is not None:
         _dns_label("spec.hostname", pod.hostname)
