@@ -277,6 +277,53 @@ class TestPod:
         assert isinstance(err, asyncpod.AsyncpodError)
 
 
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+_EXEC = ExecAction(command=["true"])
+
+
+@pytest.mark.parametrize(
+    ("build", "path", "high"),
+    [
+        (lambda v: Probe(exec=_EXEC, initial_delay_seconds=v), "initialDelaySeconds", INT32_MAX),
+        (lambda v: Probe(exec=_EXEC, period_seconds=v), "periodSeconds", INT32_MAX),
+        (lambda v: Probe(exec=_EXEC, timeout_seconds=v), "timeoutSeconds", INT32_MAX),
+        (lambda v: Probe(exec=_EXEC, success_threshold=v), "successThreshold", INT32_MAX),
+        (lambda v: Probe(exec=_EXEC, failure_threshold=v), "failureThreshold", INT32_MAX),
+        (
+            lambda v: Probe(exec=_EXEC, termination_grace_period_seconds=v),
+            "terminationGracePeriodSeconds",
+            INT64_MAX,
+        ),
+        (lambda v: SleepAction(seconds=v), "seconds", INT64_MAX),
+        (
+            lambda v: pod(termination_grace_period_seconds=v),
+            "spec.terminationGracePeriodSeconds",
+            INT64_MAX,
+        ),
+    ],
+)
+def test_integers_fit_their_kubernetes_type(build: object, path: str, high: int) -> None:
+    """An int32 or int64 field of Kubernetes takes no value its Go type cannot hold."""
+    build(high)  # type: ignore[operator]
+    err = error(lambda: build(high + 1))  # type: ignore[operator]
+    assert err.path == path
+    assert f"must be at most {high}" in err.reason
+    assert error(lambda: build(2**200)).path == path  # type: ignore[operator]
+
+
+def test_quantities_are_exact_and_fit_an_int64() -> None:
+    """sizeLimit is parsed without floating point and must fit in an int64 of bytes."""
+    assert EmptyDirVolumeSource(size_limit="7Ei").size_bytes == 7 * 2**60
+    assert EmptyDirVolumeSource(size_limit="0.5Ki").size_bytes == 512
+    assert EmptyDirVolumeSource(size_limit="1.0001").size_bytes == 2  # rounded up
+    assert EmptyDirVolumeSource(size_limit="123456789012345678").size_bytes == 123456789012345678
+    for too_large in ("8Ei", "9" * 400):
+        err = error(lambda: EmptyDirVolumeSource(size_limit=too_large))  # noqa: B023
+        assert err.path == "sizeLimit"
+        assert "too large" in err.reason
+
+
 def test_public_names_are_exported_and_sorted() -> None:
     """The facade's __all__ is complete, sorted case-insensitively, and shows asyncpod.X."""
     assert asyncpod.__all__ == sorted(asyncpod.__all__, key=str.lower)

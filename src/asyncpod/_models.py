@@ -10,7 +10,9 @@ the ``depends_on`` graph), so an invalid pod never reaches a backend.
 from __future__ import annotations
 
 import enum
+import fractions
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -184,12 +186,39 @@ def _dns_label(path: str, value: object) -> None:
         )
 
 
-def _int_range(path: str, value: object, low: int, high: int | None = None) -> None:
+#: The largest values of Go's int32 and int64, the types of Kubernetes' integer fields: the
+#: API server refuses a manifest whose value does not fit its field's type.
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+
+
+def _int_range(path: str, value: object, low: int, high: int) -> None:
     _check_type(path, value, int, "an integer")
     assert isinstance(value, int)
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise _fail(path, f"must be {bound}, not {value}")
+    if not low <= value <= high:
+        raise _fail(path, f"must be between {low} and {high}, not {value}")
+
+
+def _bounded_int(low: int, high: int, kind: str) -> Any:
+    def validate(path: str, value: object) -> None:
+        _check_type(path, value, int, "an integer")
+        assert isinstance(value, int)
+        if value < low:
+            raise _fail(path, f"must be at least {low}, not {value}")
+        if value > high:
+            raise _fail(path, f"must be at most {high} (an {kind} in Kubernetes), not {value}")
+
+    return validate
+
+
+def _int32(low: int) -> Any:
+    """The check of a Kubernetes int32 field whose values start at *low*."""
+    return _bounded_int(low, _INT32_MAX, "int32")
+
+
+def _int64(low: int) -> Any:
+    """The check of a Kubernetes int64 field whose values start at *low*."""
+    return _bounded_int(low, _INT64_MAX, "int64")
 
 
 def _port(path: str, value: object) -> None:
@@ -457,7 +486,7 @@ class TCPSocketAction:
 class SleepAction:
     """Sleep for *seconds* (run by asyncpod, not in the container)."""
 
-    seconds: int = _field(lambda p, v: _int_range(p, v, 0))
+    seconds: int = _field(_int64(0))
 
 
 _HANDLERS = ("exec", "http_get", "tcp_socket")
@@ -465,19 +494,21 @@ _HANDLERS = ("exec", "http_get", "tcp_socket")
 
 @attrs.frozen(kw_only=True)
 class Probe:
-    """A startup, readiness or liveness probe (Kubernetes defaults and minimums)."""
+    """A startup, readiness or liveness probe (Kubernetes defaults and minimums).
+
+    The timings and thresholds are int32 in Kubernetes, *termination_grace_period_seconds*
+    int64: larger values are refused.
+    """
 
     exec: ExecAction | None = _model(ExecAction, "an exec action")
     http_get: HTTPGetAction | None = _model(HTTPGetAction, "an httpGet action")
     tcp_socket: TCPSocketAction | None = _model(TCPSocketAction, "a tcpSocket action")
-    initial_delay_seconds: int = _field(lambda p, v: _int_range(p, v, 0), default=0)
-    period_seconds: int = _field(lambda p, v: _int_range(p, v, 1), default=10)
-    timeout_seconds: int = _field(lambda p, v: _int_range(p, v, 1), default=1)
-    success_threshold: int = _field(lambda p, v: _int_range(p, v, 1), default=1)
-    failure_threshold: int = _field(lambda p, v: _int_range(p, v, 1), default=3)
-    termination_grace_period_seconds: int | None = _field(
-        _optional(lambda p, v: _int_range(p, v, 1)), default=None
-    )
+    initial_delay_seconds: int = _field(_int32(0), default=0)
+    period_seconds: int = _field(_int32(1), default=10)
+    timeout_seconds: int = _field(_int32(1), default=1)
+    success_threshold: int = _field(_int32(1), default=1)
+    failure_threshold: int = _field(_int32(1), default=3)
+    termination_grace_period_seconds: int | None = _field(_optional(_int64(1)), default=None)
 
     def __attrs_post_init__(self) -> None:
         _exactly_one("", self, _HANDLERS, "handler")
@@ -754,6 +785,10 @@ def _quantity(path: str, value: object) -> None:
     assert isinstance(value, str)
     if not _QUANTITY.match(value):
         raise _fail(path, f"{value!r} is not a valid quantity (for example '64Mi', '1Gi')")
+    # Kubernetes reads a quantity's size as an int64 (Quantity.Value), and so do Podman
+    # and the kernel's tmpfs: a larger one would not reach them intact.
+    if parse_quantity(value) > _INT64_MAX:
+        raise _fail(path, f"{value!r} is too large: at most {_INT64_MAX} bytes (an int64)")
 
 
 @attrs.frozen(kw_only=True)
@@ -833,11 +868,15 @@ _UNITS = {
 
 
 def parse_quantity(text: str) -> int:
-    """Turn a Kubernetes quantity such as ``64Mi`` into a whole number of bytes."""
+    """Turn a Kubernetes quantity such as ``64Mi`` into a whole number of bytes.
+
+    Exact (no floating point), and a fraction of a byte is rounded up, as Kubernetes'
+    ``Quantity.Value`` does.
+    """
     match = _QUANTITY.match(text)
     if match is None:
         raise SpecError("", f"{text!r} is not a valid quantity")
-    return int(float(match.group(1)) * _UNITS[match.group(3) or ""])
+    return math.ceil(fractions.Fraction(match.group(1)) * _UNITS[match.group(3) or ""])
 
 
 # The pod
@@ -910,7 +949,7 @@ def _validate_pod(pod: Pod) -> None:
     _pod_name("metadata.name", pod.name)
     _labels("metadata.labels", pod.labels)
     _annotations("metadata.annotations", pod.annotations)
-    _int_range("spec.terminationGracePeriodSeconds", pod.termination_grace_period_seconds, 0)
+    _int64(0)("spec.terminationGracePeriodSeconds", pod.termination_grace_period_seconds)
     if pod.hostname is not None:
         _dns_label("spec.hostname", pod.hostname)
     _check_type("spec.shareProcessNamespace", pod.share_process_namespace, bool, "true or false")
