@@ -521,6 +521,32 @@ def test_meaningful_security_context_is_unsupported() -> None:
     assert info.value.paths == ("spec.containers[0].securityContext",)
 
 
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        # Kubernetes: "must specify one of: `fieldRef`, `resourceFieldRef`, ..."
+        ("spec.containers.0.env", [{"name": "X", "valueFrom": {}}]),
+        ("spec.containers.0.env", [{"name": "X", "valueFrom": {"secretKeyRef": None}}]),
+        # Kubernetes: seccompProfile.type is required
+        ("spec.containers.0.securityContext", {"seccompProfile": {}}),
+        # a second handler or source, empty: Kubernetes refuses two of them
+        ("spec.containers.0.livenessProbe", {"exec": {"command": ["true"]}, "grpc": {}}),
+        ("spec.volumes.0.configMap", {}),
+        ("spec.os", {}),
+    ],
+)
+def test_empty_objects_kubernetes_refuses_are_not_dropped_silently(path: str, value: Any) -> None:
+    """An empty object says nothing only where Kubernetes takes it as not set."""
+    doc = seed_doc()
+    _set(path, value)(doc)
+    with pytest.raises(UnsupportedFieldError) as info:
+        load_doc(doc)
+    [where] = info.value.paths
+    assert where.startswith(re.sub(r"\.(\d+)", r"[\1]", path))
+    with pytest.warns(UserWarning, match=re.escape(where)):
+        load_doc(doc, strict=False)
+
+
 def test_null_known_field_means_unset() -> None:
     doc = seed_doc()
     doc["spec"]["containers"][0]["args"] = None

@@ -11,9 +11,11 @@ fields, spelled as in Kubernetes (``initContainers``, ``hostIP``...).
 Nothing is silently ignored: a key asyncpod does not support is an
 :class:`~asyncpod.UnsupportedFieldError` listing every such key, unless ``strict=False``,
 which drops them with one warning. Dropped without a word are only keys that say nothing
-(null, ``{}``, ``[]``, or mappings of those, as in ``securityContext: {capabilities: {}}``),
-what the system fills in (``status``, ``metadata.creationTimestamp``; Kubernetes ignores
-them when it creates a Pod), and fields that state what asyncpod always does
+(null, ``[]``, and the objects Kubernetes takes as not set when empty, as in
+``resources: {}`` or ``securityContext: {capabilities: {}}``; an empty ``valueFrom: {}``,
+which Kubernetes refuses, is unsupported like any other), what the system fills in
+(``status``, ``metadata.creationTimestamp``; Kubernetes ignores them when it creates a
+Pod), and fields that state what asyncpod always does
 (``automountServiceAccountToken: false``, ``enableServiceLinks: false``, and Podman's
 per-container option annotations at their defaults, such as
 ``io.podman.annotations.privileged/<container>: "FALSE"``): what ``podman kube generate``
