@@ -14,6 +14,7 @@ from asyncpod import (
     ContainerRestartRule,
     ContainerRestartRuleOnExitCodes,
     EmptyDirVolumeSource,
+    EnvVar,
     ExecAction,
     HostPathVolumeSource,
     Lifecycle,
@@ -322,6 +323,24 @@ def test_quantities_are_exact_and_fit_an_int64() -> None:
         err = error(lambda: EmptyDirVolumeSource(size_limit=too_large))  # noqa: B023
         assert err.path == "sizeLimit"
         assert "too large" in err.reason
+
+
+@pytest.mark.parametrize(
+    ("build", "path"),
+    [
+        (lambda: c(command=["sh", "-c", "echo \ud800"]), "command[2]"),
+        (lambda: EnvVar(name="X", value="\udc00"), "value"),
+        (lambda: c(working_dir="/\udfff"), "workingDir"),
+        (lambda: HostPathVolumeSource(path="/data/\ud800"), "path"),
+        (lambda: pod(annotations={"note": "a\ud800"}), 'metadata.annotations["note"]'),
+    ],
+)
+def test_lone_surrogates_are_refused(build: object, path: str) -> None:
+    """A str may hold a lone surrogate, UTF-8 (YAML, JSON, Podman's API) cannot."""
+    err = error(build)
+    assert err.path == path
+    assert "lone surrogate" in err.reason
+    str(err).encode("utf-8")  # the message escapes it
 
 
 def test_public_names_are_exported_and_sorted() -> None:

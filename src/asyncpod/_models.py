@@ -4,7 +4,9 @@ Field names are the Kubernetes ones in snake_case (``init_containers``, ``volume
 ``mount_path``...). Every model validates itself when it is built and raises
 :class:`~asyncpod.SpecError` naming the offending field with its Kubernetes path; the
 :class:`Pod` adds the checks that span containers (unique names, volume references, ports,
-the ``depends_on`` graph), so an invalid pod never reaches a backend.
+the ``depends_on`` graph), so an invalid pod never reaches a backend. Every string must
+be text UTF-8 can encode (no lone surrogates), and every integer fit the Go type
+(int32, int64) of its Kubernetes field.
 """
 
 from __future__ import annotations
@@ -169,6 +171,24 @@ def _fail(path: str, reason: str) -> SpecError:
 def _check_type(path: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
     if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
         raise _fail(path, f"must be {what}, not {type(value).__name__} {value!r}")
+    if isinstance(value, str) and not value.isascii():
+        _check_unicode(path, value)
+
+
+#: A UTF-16 surrogate: a Python str may hold one alone (JSON's "\ud800" escape decodes to
+#: it), but UTF-8 cannot encode it (RFC 3629, section 3), so neither a YAML or JSON
+#: manifest nor Podman's API can carry it; Kubernetes' Go decoder would replace it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_unicode(path: str, value: str) -> None:
+    found = _SURROGATE.search(value)
+    if found is not None:
+        raise _fail(
+            path,
+            f"{value!r} is not Unicode text: it holds a lone surrogate {found.group()!r} at "
+            f"index {found.start()}, which UTF-8 cannot encode",
+        )
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
@@ -409,7 +429,7 @@ def _annotations(path: str, value: object) -> None:
             raise _fail(where, f"is not a valid annotation key ([prefix/]name): it {problem}")
         _check_type(where, item, str, "a string")
         assert isinstance(item, str)
-        size += len((key + item).encode("utf-8", "surrogatepass"))  # bytes, as Go counts
+        size += len((key + item).encode("utf-8"))  # bytes, as Go counts them
     if size > _ANNOTATIONS_MAX_BYTES:
         raise _fail(
             path,

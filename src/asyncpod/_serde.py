@@ -368,7 +368,8 @@ def normalize(value: Any, schema: Any, path: str, unsupported: list[str]) -> Any
             return value
         result: dict[Any, Any] = {}
         for key, item in value.items():
-            where = _join(path, str(key))
+            # a key may hold a lone surrogate (JSON's "\ud800"): escape it in the path
+            where = _join(path, str(key).encode("utf-8", "backslashreplace").decode("utf-8"))
             known = schema.get(key)
             if known is None:
                 if not says_nothing(item, key):

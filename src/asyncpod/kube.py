@@ -49,7 +49,7 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 from ._exceptions import SpecError, UnsupportedFieldError
-from ._models import Condition, Dependency, Pod
+from ._models import _SURROGATE, Condition, Dependency, Pod
 from ._serde import (
     POD_METADATA,
     configure_converter,
@@ -215,6 +215,15 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _parse(text: str) -> Mapping[Any, Any]:
+    surrogate = _SURROGATE.search(text)
+    if surrogate is not None:  # libyaml would fail to encode it; a file cannot hold it
+        at = surrogate.start()
+        line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+        raise SpecError(
+            "",
+            f"not Unicode text: a lone surrogate {surrogate.group()!r} at line {line}, column "
+            f"{column}, which UTF-8 cannot encode",
+        )
     documents: list[Any]
     try:
         if text.lstrip().startswith("{"):
