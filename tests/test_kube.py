@@ -521,6 +521,32 @@ def test_meaningful_security_context_is_unsupported() -> None:
     assert info.value.paths == ("spec.containers[0].securityContext",)
 
 
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        # Kubernetes: "must specify one of: `fieldRef`, `resourceFieldRef`, ..."
+        ("spec.containers.0.env", [{"name": "X", "valueFrom": {}}]),
+        ("spec.containers.0.env", [{"name": "X", "valueFrom": {"secretKeyRef": None}}]),
+        # Kubernetes: seccompProfile.type is required
+        ("spec.containers.0.securityContext", {"seccompProfile": {}}),
+        # a second handler or source, empty: Kubernetes refuses two of them
+        ("spec.containers.0.livenessProbe", {"exec": {"command": ["true"]}, "grpc": {}}),
+        ("spec.volumes.0.configMap", {}),
+        ("spec.os", {}),
+    ],
+)
+def test_empty_objects_kubernetes_refuses_are_not_dropped_silently(path: str, value: Any) -> None:
+    """An empty object says nothing only where Kubernetes takes it as not set."""
+    doc = seed_doc()
+    _set(path, value)(doc)
+    with pytest.raises(UnsupportedFieldError) as info:
+        load_doc(doc)
+    [where] = info.value.paths
+    assert where.startswith(re.sub(r"\.(\d+)", r"[\1]", path))
+    with pytest.warns(UserWarning, match=re.escape(where)):
+        load_doc(doc, strict=False)
+
+
 def test_null_known_field_means_unset() -> None:
     doc = seed_doc()
     doc["spec"]["containers"][0]["args"] = None
@@ -746,7 +772,7 @@ _SECOND = {"name": "Bad_Name", "image": "busybox"}
         ),
         (_set("metadata.name", _DELETE), "metadata.name", "is required"),
         (_set("metadata.name", "Java_Web"), "metadata.name", "not a valid pod name"),
-        (_set("metadata.labels", {"version": 1}), "metadata.labels['version']", "string"),
+        (_set("metadata.labels", {"version": 1}), 'metadata.labels["version"]', "string"),
         (_set("metadata.labels", ["a"]), "metadata.labels", "must be a mapping"),
         (_set("metadata", ["a"]), "metadata", "must be a mapping"),
         (_set("spec", _DELETE), "spec", "is required"),
@@ -954,7 +980,10 @@ _ENV = st.lists(
 )
 _SUB_PATH = st.lists(_LABEL, min_size=1, max_size=2).map("/".join)
 _LABEL_KEY = _LABEL | st.builds("{}.io/{}".format, _LABEL, _LABEL)
-_STRING_MAP = st.dictionaries(_LABEL_KEY, _TEXT, max_size=3)
+_LABEL_VALUE = st.from_regex(r"(([A-Za-z0-9][-A-Za-z0-9_.]{0,10})?[A-Za-z0-9])?", fullmatch=True)
+_LABELS = st.dictionaries(_LABEL_KEY, _LABEL_VALUE, max_size=3)
+_ANNOTATION_KEY = _LABEL_KEY | st.builds("{}.IO/{}".format, _LABEL, _LABEL.map(str.upper))
+_ANNOTATIONS = st.dictionaries(_ANNOTATION_KEY, _TEXT, max_size=3)
 _VOLUME_SOURCE = st.one_of(
     st.builds(
         EmptyDirVolumeSource,
@@ -1124,8 +1153,8 @@ def pods(draw: st.DrawFn) -> Pod:
         termination_grace_period_seconds=grace,
         hostname=draw(_optional(_LABEL)),
         share_process_namespace=draw(st.booleans()),
-        labels=draw(_STRING_MAP),
-        annotations=draw(_STRING_MAP),
+        labels=draw(_LABELS),
+        annotations=draw(_ANNOTATIONS),
     )
 
 
@@ -1197,3 +1226,73 @@ def test_annotations_that_set_what_runs_are_unsupported(key: str) -> None:
     kept = "io.podman.annotations.init.container.type"
     manifest["metadata"]["annotations"] = {kept: "always"}  # type: ignore[index]
     assert load_pod(json.dumps(manifest)).annotations == {kept: "always"}
+
+
+# Lone surrogates: a Python str can hold one (JSON's "\ud800"), UTF-8 cannot
+
+
+def _json_manifest(container: dict[str, Any], **metadata: Any) -> str:
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", **metadata},
+        "spec": {"containers": [{"name": "a", "image": "busybox", **container}]},
+    }
+    return json.dumps(doc)  # ASCII: the surrogates travel as \ud800 escapes
+
+
+@pytest.mark.parametrize(
+    ("container", "metadata", "path"),
+    [
+        ({"command": ["sh", "\ud800"]}, {}, "spec.containers[0].command[1]"),
+        ({"args": ["a\udc00b"]}, {}, "spec.containers[0].args[0]"),
+        ({"env": [{"name": "X", "value": "\ud800"}]}, {}, "spec.containers[0].env[0].value"),
+        ({"workingDir": "/\ud800"}, {}, "spec.containers[0].workingDir"),
+        ({}, {"annotations": {"note": "\udfff"}}, 'metadata.annotations["note"]'),
+        ({}, {"labels": {"\ud800": "x"}}, 'metadata.labels["\\ud800"]'),
+    ],
+)
+def test_lone_surrogates_are_spec_errors_naming_the_field(
+    container: dict[str, Any], metadata: dict[str, Any], path: str
+) -> None:
+    """What dump_pod could not write as a manifest that loads back is refused on load."""
+    with pytest.raises(SpecError) as info:
+        load_pod(_json_manifest(container, **metadata))
+    assert info.value.path == path
+    str(info.value).encode("utf-8")  # the message itself can be printed and logged
+
+
+def test_lone_surrogate_in_the_text_is_a_spec_error() -> None:
+    """libyaml cannot read such a str (UnicodeEncodeError); the error says where it is."""
+    text = SEED.replace("name: tomcat", "name: tom\ud800cat")
+    with pytest.raises(SpecError, match=r"lone surrogate .* at line 15, column 14"):
+        load_pod(text)
+
+
+def test_unsupported_key_with_a_lone_surrogate_is_printable() -> None:
+    with pytest.raises(UnsupportedFieldError) as info:
+        load_pod(_json_manifest({"\ud800x": 1}))
+    assert info.value.paths == ("spec.containers[0].\\ud800x",)
+    str(info.value).encode("utf-8")
+
+
+@settings(max_examples=100, deadline=None)
+# st.text drops surrogates whatever its alphabet: join the characters instead
+@given(st.lists(st.characters() | st.characters(categories=["Cs"]), max_size=6).map("".join))
+def test_property_any_string_round_trips_or_is_a_spec_error(text: str) -> None:
+    """Any str, surrogates included: a valid pod that round-trips, or a SpecError."""
+    try:
+        pod = Pod(
+            name="p",
+            annotations={"note": text},
+            containers=[
+                Container(
+                    name="a", image="busybox", command=[text], env=[EnvVar(name="X", value=text)]
+                )
+            ],
+        )
+    except SpecError as exc:
+        assert "lone surrogate" in exc.reason
+        assert re.search("[\ud800-\udfff]", text)
+        return
+    assert load_pod(dump_pod(pod)) == pod

@@ -14,6 +14,7 @@ from asyncpod import (
     ContainerRestartRule,
     ContainerRestartRuleOnExitCodes,
     EmptyDirVolumeSource,
+    EnvVar,
     ExecAction,
     HostPathVolumeSource,
     Lifecycle,
@@ -216,6 +217,52 @@ class TestPod:
         )
         assert error(lambda: pod(labels={"bad key!": "x"})).path.startswith("metadata.labels")
 
+    @pytest.mark.parametrize(
+        ("labels", "path", "match"),
+        [
+            ({"Bad Key": "x"}, 'metadata.labels["Bad Key"]', "invalid name part"),
+            ({"a" * 64: "x"}, f'metadata.labels["{"a" * 64}"]', "invalid name part"),
+            ({"/app": "x"}, 'metadata.labels["/app"]', "empty prefix"),
+            ({"example.com/": "x"}, 'metadata.labels["example.com/"]', "empty name part"),
+            ({"a/b/c": "x"}, 'metadata.labels["a/b/c"]', "more than one '/'"),
+            ({"Example.com/app": "x"}, 'metadata.labels["Example.com/app"]', "invalid prefix"),
+            ({"a" * 254 + "/app": "x"}, "metadata.labels", "invalid prefix"),
+            ({"app": "bad value!"}, 'metadata.labels["app"]', "not a valid label value"),
+            ({"app": "-web"}, 'metadata.labels["app"]', "not a valid label value"),
+            ({"app": "v" * 64}, 'metadata.labels["app"]', "not a valid label value"),
+            ({1: "x"}, "metadata.labels[1]", "must be a string key"),
+            ({"app": 1}, 'metadata.labels["app"]', "must be a string"),
+        ],
+    )
+    def test_labels_follow_kubernetes(self, labels: object, path: str, match: str) -> None:
+        """Label keys are qualified names, values at most 63 characters of the same kind."""
+        err = error(lambda: pod(labels=labels))
+        assert err.path.startswith(path)
+        assert match in err.reason
+
+    def test_valid_labels_and_annotations(self) -> None:
+        """What Kubernetes accepts is accepted: empty values, long prefixes, capitals."""
+        prefix = ".".join(["a" * 63] * 4)[:253]
+        labels = {f"{prefix}/{'n' * 63}": "v" * 63, "app": "", "A_b.c-D": "x.Y_z-1"}
+        assert pod(labels=labels).labels == labels
+        # annotation keys are checked lower-cased; values are any text
+        annotations = {"Example.COM/Owner": "any text: ✓ \n", "note": ""}
+        assert pod(annotations=annotations).annotations == annotations
+
+    def test_annotations_follow_kubernetes(self) -> None:
+        """Annotation keys are qualified names; all of them hold at most 256 KiB."""
+        err = error(lambda: pod(annotations={"bad key": "x"}))
+        assert err.path == 'metadata.annotations["bad key"]'
+        assert "not a valid annotation key" in err.reason
+        limit = 256 * 1024
+        assert pod(annotations={"a": "x" * (limit - 1)}).annotations["a"] == "x" * (limit - 1)
+        err = error(lambda: pod(annotations={"a": "x" * limit}))
+        assert err.path == "metadata.annotations"
+        assert f"at most {limit} bytes" in err.reason
+        # bytes of UTF-8, as Go counts them: two per "é"
+        err = error(lambda: pod(annotations={"a": "é" * (limit // 2)}))
+        assert err.path == "metadata.annotations"
+
     def test_sleep_hook_within_grace_period(self) -> None:
         """A sleep hook may not outlast the pod's grace period."""
         hook = Lifecycle(pre_stop=LifecycleHandler(sleep=SleepAction(seconds=60)))
@@ -229,6 +276,71 @@ class TestPod:
         err = error(lambda: c("BAD"))
         assert isinstance(err, ValueError)
         assert isinstance(err, asyncpod.AsyncpodError)
+
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+_EXEC = ExecAction(command=["true"])
+
+
+@pytest.mark.parametrize(
+    ("build", "path", "high"),
+    [
+        (lambda v: Probe(exec=_EXEC, initial_delay_seconds=v), "initialDelaySeconds", INT32_MAX),
+        (lambda v: Probe(exec=_EXEC, period_seconds=v), "periodSeconds", INT32_MAX),
+        (lambda v: Probe(exec=_EXEC, timeout_seconds=v), "timeoutSeconds", INT32_MAX),
+        (lambda v: Probe(exec=_EXEC, success_threshold=v), "successThreshold", INT32_MAX),
+        (lambda v: Probe(exec=_EXEC, failure_threshold=v), "failureThreshold", INT32_MAX),
+        (
+            lambda v: Probe(exec=_EXEC, termination_grace_period_seconds=v),
+            "terminationGracePeriodSeconds",
+            INT64_MAX,
+        ),
+        (lambda v: SleepAction(seconds=v), "seconds", INT64_MAX),
+        (
+            lambda v: pod(termination_grace_period_seconds=v),
+            "spec.terminationGracePeriodSeconds",
+            INT64_MAX,
+        ),
+    ],
+)
+def test_integers_fit_their_kubernetes_type(build: object, path: str, high: int) -> None:
+    """An int32 or int64 field of Kubernetes takes no value its Go type cannot hold."""
+    build(high)  # type: ignore[operator]
+    err = error(lambda: build(high + 1))  # type: ignore[operator]
+    assert err.path == path
+    assert f"must be at most {high}" in err.reason
+    assert error(lambda: build(2**200)).path == path  # type: ignore[operator]
+
+
+def test_quantities_are_exact_and_fit_an_int64() -> None:
+    """sizeLimit is parsed without floating point and must fit in an int64 of bytes."""
+    assert EmptyDirVolumeSource(size_limit="7Ei").size_bytes == 7 * 2**60
+    assert EmptyDirVolumeSource(size_limit="0.5Ki").size_bytes == 512
+    assert EmptyDirVolumeSource(size_limit="1.0001").size_bytes == 2  # rounded up
+    assert EmptyDirVolumeSource(size_limit="123456789012345678").size_bytes == 123456789012345678
+    for too_large in ("8Ei", "9" * 400):
+        err = error(lambda: EmptyDirVolumeSource(size_limit=too_large))  # noqa: B023
+        assert err.path == "sizeLimit"
+        assert "too large" in err.reason
+
+
+@pytest.mark.parametrize(
+    ("build", "path"),
+    [
+        (lambda: c(command=["sh", "-c", "echo \ud800"]), "command[2]"),
+        (lambda: EnvVar(name="X", value="\udc00"), "value"),
+        (lambda: c(working_dir="/\udfff"), "workingDir"),
+        (lambda: HostPathVolumeSource(path="/data/\ud800"), "path"),
+        (lambda: pod(annotations={"note": "a\ud800"}), 'metadata.annotations["note"]'),
+    ],
+)
+def test_lone_surrogates_are_refused(build: object, path: str) -> None:
+    """A str may hold a lone surrogate, UTF-8 (YAML, JSON, Podman's API) cannot."""
+    err = error(build)
+    assert err.path == path
+    assert "lone surrogate" in err.reason
+    str(err).encode("utf-8")  # the message escapes it
 
 
 def test_public_names_are_exported_and_sorted() -> None:

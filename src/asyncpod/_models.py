@@ -4,12 +4,17 @@ Field names are the Kubernetes ones in snake_case (``init_containers``, ``volume
 ``mount_path``...). Every model validates itself when it is built and raises
 :class:`~asyncpod.SpecError` naming the offending field with its Kubernetes path; the
 :class:`Pod` adds the checks that span containers (unique names, volume references, ports,
-the ``depends_on`` graph), so an invalid pod never reaches a backend.
+the ``depends_on`` graph), so an invalid pod never reaches a backend. Every string must
+be text UTF-8 can encode (no lone surrogates), and every integer fit the Go type
+(int32, int64) of its Kubernetes field.
 """
 
 from __future__ import annotations
 
 import enum
+import fractions
+import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -134,10 +139,9 @@ _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
 _IANA_SVC_NAME = re.compile(r"(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
 _QUANTITY = re.compile(r"([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?\Z")
-_LABEL_KEY = re.compile(
-    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z"
-)
+# k8s.io/apimachinery/pkg/util/validation: the name part of a qualified name, and a label
+# value (which may also be empty); both ASCII only and at most 63 characters.
+_QUALIFIED_NAME_PART = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
 # The docker/OCI reference grammar (distribution/reference): [domain/]path[:tag][@digest].
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _IMAGE_REF = re.compile(
@@ -168,6 +172,24 @@ def _fail(path: str, reason: str) -> SpecError:
 def _check_type(path: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
     if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
         raise _fail(path, f"must be {what}, not {type(value).__name__} {value!r}")
+    if isinstance(value, str) and not value.isascii():
+        _check_unicode(path, value)
+
+
+#: A UTF-16 surrogate: a Python str may hold one alone (JSON's "\ud800" escape decodes to
+#: it), but UTF-8 cannot encode it (RFC 3629, section 3), so neither a YAML or JSON
+#: manifest nor Podman's API can carry it; Kubernetes' Go decoder would replace it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_unicode(path: str, value: str) -> None:
+    found = _SURROGATE.search(value)
+    if found is not None:
+        raise _fail(
+            path,
+            f"{value!r} is not Unicode text: it holds a lone surrogate {found.group()!r} at "
+            f"index {found.start()}, which UTF-8 cannot encode",
+        )
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
@@ -185,12 +207,39 @@ def _dns_label(path: str, value: object) -> None:
         )
 
 
-def _int_range(path: str, value: object, low: int, high: int | None = None) -> None:
+#: The largest values of Go's int32 and int64, the types of Kubernetes' integer fields: the
+#: API server refuses a manifest whose value does not fit its field's type.
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+
+
+def _int_range(path: str, value: object, low: int, high: int) -> None:
     _check_type(path, value, int, "an integer")
     assert isinstance(value, int)
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise _fail(path, f"must be {bound}, not {value}")
+    if not low <= value <= high:
+        raise _fail(path, f"must be between {low} and {high}, not {value}")
+
+
+def _bounded_int(low: int, high: int, kind: str) -> Any:
+    def validate(path: str, value: object) -> None:
+        _check_type(path, value, int, "an integer")
+        assert isinstance(value, int)
+        if value < low:
+            raise _fail(path, f"must be at least {low}, not {value}")
+        if value > high:
+            raise _fail(path, f"must be at most {high} (an {kind} in Kubernetes), not {value}")
+
+    return validate
+
+
+def _int32(low: int) -> Any:
+    """The check of a Kubernetes int32 field whose values start at *low*."""
+    return _bounded_int(low, _INT32_MAX, "int32")
+
+
+def _int64(low: int) -> Any:
+    """The check of a Kubernetes int64 field whose values start at *low*."""
+    return _bounded_int(low, _INT64_MAX, "int64")
 
 
 def _port(path: str, value: object) -> None:
@@ -300,14 +349,94 @@ def _to_frozen_dict(value: Any) -> Any:
     return value
 
 
+def _key_path(path: str, key: object) -> str:
+    """``metadata.labels["app"]``: a map entry's path, its key quoted as JSON when a str."""
+    return f"{path}[{json.dumps(key) if isinstance(key, str) else repr(key)}]"
+
+
+def _qualified_name_problem(key: str) -> str | None:
+    """What makes *key* not a Kubernetes qualified name, or ``None``.
+
+    The rule of ``IsQualifiedName`` (k8s.io/apimachinery/pkg/util/validation): an optional
+    prefix, a DNS-1123 subdomain of at most 253 characters, and a ``/``; then a name part
+    of 1 to 63 characters matching ``([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]``.
+    """
+    prefix, slash, name = key.rpartition("/")
+    if slash:
+        if "/" in prefix:
+            return "has more than one '/'"
+        if not prefix:
+            return "has an empty prefix before '/'"
+        if len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix):
+            return (
+                f"has an invalid prefix {prefix!r} (a DNS subdomain of at most 253 characters: "
+                "lower-case letters, digits, '-' and '.')"
+            )
+    if not name:
+        return "has an empty name part"
+    if len(name) > 63 or not _QUALIFIED_NAME_PART.match(name):
+        return (
+            f"has an invalid name part {name!r} (at most 63 characters: letters, digits, '-', "
+            "'_' and '.', starting and ending with a letter or digit)"
+        )
+    return None
+
+
 def _string_map(path: str, value: object) -> None:
     if not isinstance(value, FrozenDict):
         raise _fail(path, f"must be a mapping of strings, not {type(value).__name__}")
+
+
+def _labels(path: str, value: object) -> None:
+    """Kubernetes' ``ValidateLabels``: qualified-name keys, label values."""
+    _string_map(path, value)
+    assert isinstance(value, FrozenDict)
     items: list[tuple[object, object]] = list(value._data.items())  # keys may be any type
     for key, item in items:
-        if not isinstance(key, str) or len(key) > 316 or not _LABEL_KEY.match(key):
-            raise _fail(f"{path}[{key!r}]", "is not a valid key ([prefix/]name)")
-        _check_type(f"{path}[{key!r}]", item, str, "a string")
+        where = _key_path(path, key)
+        _check_type(where, key, str, "a string key")
+        assert isinstance(key, str)
+        problem = _qualified_name_problem(key)
+        if problem is not None:
+            raise _fail(where, f"is not a valid label key ([prefix/]name): it {problem}")
+        _check_type(where, item, str, "a string")
+        assert isinstance(item, str)
+        if item and (len(item) > 63 or not _QUALIFIED_NAME_PART.match(item)):
+            raise _fail(
+                where,
+                f"{item!r} is not a valid label value (empty, or at most 63 characters: "
+                "letters, digits, '-', '_' and '.', starting and ending with a letter or digit)",
+            )
+
+
+#: ``TotalAnnotationSizeLimitB`` of k8s.io/apimachinery/pkg/api/validation: 256 KiB.
+_ANNOTATIONS_MAX_BYTES = 256 * 1024
+
+
+def _annotations(path: str, value: object) -> None:
+    """Kubernetes' ``ValidateAnnotations``: keys are qualified names once lower-cased (a
+    prefix may have capitals), values any strings; keys and values hold at most 256 KiB
+    of UTF-8 in all."""
+    _string_map(path, value)
+    assert isinstance(value, FrozenDict)
+    items: list[tuple[object, object]] = list(value._data.items())  # keys may be any type
+    size = 0
+    for key, item in items:
+        where = _key_path(path, key)
+        _check_type(where, key, str, "a string key")
+        assert isinstance(key, str)
+        problem = _qualified_name_problem(key.lower())
+        if problem is not None:
+            raise _fail(where, f"is not a valid annotation key ([prefix/]name): it {problem}")
+        _check_type(where, item, str, "a string")
+        assert isinstance(item, str)
+        size += len((key + item).encode("utf-8"))  # bytes, as Go counts them
+    if size > _ANNOTATIONS_MAX_BYTES:
+        raise _fail(
+            path,
+            f"must hold at most {_ANNOTATIONS_MAX_BYTES} bytes of keys and values in all "
+            f"(256 KiB), not {size}",
+        )
 
 
 def _exactly_one(path: str, owner: object, names: tuple[str, ...], what: str) -> None:
@@ -378,7 +507,7 @@ class TCPSocketAction:
 class SleepAction:
     """Sleep for *seconds* (run by asyncpod, not in the container)."""
 
-    seconds: int = _field(lambda p, v: _int_range(p, v, 0))
+    seconds: int = _field(_int64(0))
 
 
 _HANDLERS = ("exec", "http_get", "tcp_socket")
@@ -386,19 +515,21 @@ _HANDLERS = ("exec", "http_get", "tcp_socket")
 
 @attrs.frozen(kw_only=True)
 class Probe:
-    """A startup, readiness or liveness probe (Kubernetes defaults and minimums)."""
+    """A startup, readiness or liveness probe (Kubernetes defaults and minimums).
+
+    The timings and thresholds are int32 in Kubernetes, *termination_grace_period_seconds*
+    int64: larger values are refused.
+    """
 
     exec: ExecAction | None = _model(ExecAction, "an exec action")
     http_get: HTTPGetAction | None = _model(HTTPGetAction, "an httpGet action")
     tcp_socket: TCPSocketAction | None = _model(TCPSocketAction, "a tcpSocket action")
-    initial_delay_seconds: int = _field(lambda p, v: _int_range(p, v, 0), default=0)
-    period_seconds: int = _field(lambda p, v: _int_range(p, v, 1), default=10)
-    timeout_seconds: int = _field(lambda p, v: _int_range(p, v, 1), default=1)
-    success_threshold: int = _field(lambda p, v: _int_range(p, v, 1), default=1)
-    failure_threshold: int = _field(lambda p, v: _int_range(p, v, 1), default=3)
-    termination_grace_period_seconds: int | None = _field(
-        _optional(lambda p, v: _int_range(p, v, 1)), default=None
-    )
+    initial_delay_seconds: int = _field(_int32(0), default=0)
+    period_seconds: int = _field(_int32(1), default=10)
+    timeout_seconds: int = _field(_int32(1), default=1)
+    success_threshold: int = _field(_int32(1), default=1)
+    failure_threshold: int = _field(_int32(1), default=3)
+    termination_grace_period_seconds: int | None = _field(_optional(_int64(1)), default=None)
 
     def __attrs_post_init__(self) -> None:
         _exactly_one("", self, _HANDLERS, "handler")
@@ -675,6 +806,10 @@ def _quantity(path: str, value: object) -> None:
     assert isinstance(value, str)
     if not _QUANTITY.match(value):
         raise _fail(path, f"{value!r} is not a valid quantity (for example '64Mi', '1Gi')")
+    # Kubernetes reads a quantity's size as an int64 (Quantity.Value), and so do Podman
+    # and the kernel's tmpfs: a larger one would not reach them intact.
+    if parse_quantity(value) > _INT64_MAX:
+        raise _fail(path, f"{value!r} is too large: at most {_INT64_MAX} bytes (an int64)")
 
 
 @attrs.frozen(kw_only=True)
@@ -754,11 +889,15 @@ _UNITS = {
 
 
 def parse_quantity(text: str) -> int:
-    """Turn a Kubernetes quantity such as ``64Mi`` into a whole number of bytes."""
+    """Turn a Kubernetes quantity such as ``64Mi`` into a whole number of bytes.
+
+    Exact (no floating point), and a fraction of a byte is rounded up, as Kubernetes'
+    ``Quantity.Value`` does.
+    """
     match = _QUANTITY.match(text)
     if match is None:
         raise SpecError("", f"{text!r} is not a valid quantity")
-    return int(float(match.group(1)) * _UNITS[match.group(3) or ""])
+    return math.ceil(fractions.Fraction(match.group(1)) * _UNITS[match.group(3) or ""])
 
 
 # The pod
@@ -782,6 +921,10 @@ class Pod:
     ``init_containers`` run one at a time, in order, each to completion, before the
     ``containers`` start; an init container with ``restart_policy="Always"`` is a native
     sidecar: started in order and kept running beside the app containers.
+
+    *labels* and *annotations* are validated as Kubernetes validates ``metadata``: keys
+    are qualified names (``[prefix/]name``), label values at most 63 characters of
+    letters, digits, ``-``, ``_`` and ``.`` (or empty), annotations at most 256 KiB in all.
     """
 
     name: str = attrs.field()
@@ -825,9 +968,9 @@ def is_sidecar(container: Container) -> bool:
 
 def _validate_pod(pod: Pod) -> None:
     _pod_name("metadata.name", pod.name)
-    _string_map("metadata.labels", pod.labels)
-    _string_map("metadata.annotations", pod.annotations)
-    _int_range("spec.terminationGracePeriodSeconds", pod.termination_grace_period_seconds, 0)
+    _labels("metadata.labels", pod.labels)
+    _annotations("metadata.annotations", pod.annotations)
+    _int64(0)("spec.terminationGracePeriodSeconds", pod.termination_grace_period_seconds)
     if pod.hostname is not None:
         _dns_label("spec.hostname", pod.hostname)
     _check_type("spec.shareProcessNamespace", pod.share_process_namespace, bool, "true or false")

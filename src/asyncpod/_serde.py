@@ -309,10 +309,44 @@ def manifest_schema() -> Mapping[str, ManifestKey]:
     }
 
 
-def says_nothing(value: object) -> bool:
-    """Null, empty, or a mapping of such values (``securityContext: {capabilities: {}}``)."""
+#: Keys of the Kubernetes objects whose fields are all optional and validated one by one,
+#: so that Kubernetes takes an empty one (``{}``) as not set: ResourceRequirements and its
+#: ResourceLists, (Pod)SecurityContext and its parts, Affinity and its parts, PodDNSConfig,
+#: and maps of strings. An empty object under any other key is not nothing: Kubernetes
+#: refuses, for instance, an empty ``valueFrom`` ("must specify one of: `fieldRef`,
+#: `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`", validateEnvVarValueFrom in
+#: pkg/apis/core/validation), or a ``seccompProfile`` without its required ``type``.
+_EMPTY_IS_UNSET: Final = frozenset(
+    {
+        "resources",
+        "limits",
+        "requests",
+        "securityContext",
+        "capabilities",
+        "seLinuxOptions",
+        "windowsOptions",
+        "affinity",
+        "nodeAffinity",
+        "podAffinity",
+        "podAntiAffinity",
+        "dnsConfig",
+        "nodeSelector",
+        "overhead",
+    }
+)
+
+
+def says_nothing(value: object, key: object = None) -> bool:
+    """Whether the value of the unknown key *key* means the same as no key at all.
+
+    Null and ``[]`` do (Kubernetes validates an empty list as an absent one); ``{}`` does
+    only for the keys of objects that Kubernetes takes as not set when empty, and mappings
+    of such values do too (``securityContext: {capabilities: {}}``). Nothing else does:
+    ``env: [{name: X, valueFrom: {}}]`` is invalid in Kubernetes, not an EnvVar without a
+    source.
+    """
     if isinstance(value, Mapping):
-        return all(says_nothing(item) for item in value.values())
+        return key in _EMPTY_IS_UNSET and all(says_nothing(v, k) for k, v in value.items())
     return value is None or (isinstance(value, list) and not value)
 
 
@@ -320,8 +354,9 @@ def normalize(value: Any, schema: Any, path: str, unsupported: list[str]) -> Any
     """A copy of the raw manifest *value* without the keys *schema* does not model.
 
     Each dropped key's path is appended to *unsupported*, unless its value says nothing
-    (see :func:`says_nothing`), the key is output only (:class:`OutputOnly`), or its value
-    is the one behaviour asyncpod has (:class:`Behaviour`). A null known field that has a
+    (see :func:`says_nothing`: ``null``, ``[]``, ``resources: {}``, but not
+    ``valueFrom: {}``), the key is output only (:class:`OutputOnly`), or its value is the
+    one behaviour asyncpod has (:class:`Behaviour`). A null known field that has a
     default is dropped too: in a manifest, null means "not set". Values of the wrong shape
     are kept as they are, for structuring to report.
     """
@@ -333,10 +368,11 @@ def normalize(value: Any, schema: Any, path: str, unsupported: list[str]) -> Any
             return value
         result: dict[Any, Any] = {}
         for key, item in value.items():
-            where = _join(path, str(key))
+            # a key may hold a lone surrogate (JSON's "\ud800"): escape it in the path
+            where = _join(path, str(key).encode("utf-8", "backslashreplace").decode("utf-8"))
             known = schema.get(key)
             if known is None:
-                if not says_nothing(item):
+                if not says_nothing(item, key):
                     unsupported.append(where)
             elif isinstance(known.schema, OutputOnly):
                 pass

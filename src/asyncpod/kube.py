@@ -11,9 +11,11 @@ fields, spelled as in Kubernetes (``initContainers``, ``hostIP``...).
 Nothing is silently ignored: a key asyncpod does not support is an
 :class:`~asyncpod.UnsupportedFieldError` listing every such key, unless ``strict=False``,
 which drops them with one warning. Dropped without a word are only keys that say nothing
-(null, ``{}``, ``[]``, or mappings of those, as in ``securityContext: {capabilities: {}}``),
-what the system fills in (``status``, ``metadata.creationTimestamp``; Kubernetes ignores
-them when it creates a Pod), and fields that state what asyncpod always does
+(null, ``[]``, and the objects Kubernetes takes as not set when empty, as in
+``resources: {}`` or ``securityContext: {capabilities: {}}``; an empty ``valueFrom: {}``,
+which Kubernetes refuses, is unsupported like any other), what the system fills in
+(``status``, ``metadata.creationTimestamp``; Kubernetes ignores them when it creates a
+Pod), and fields that state what asyncpod always does
 (``automountServiceAccountToken: false``, ``enableServiceLinks: false``, and Podman's
 per-container option annotations at their defaults, such as
 ``io.podman.annotations.privileged/<container>: "FALSE"``): what ``podman kube generate``
@@ -47,7 +49,7 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 from ._exceptions import SpecError, UnsupportedFieldError
-from ._models import Condition, Dependency, Pod
+from ._models import _SURROGATE, Condition, Dependency, Pod
 from ._serde import (
     POD_METADATA,
     configure_converter,
@@ -213,6 +215,15 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _parse(text: str) -> Mapping[Any, Any]:
+    surrogate = _SURROGATE.search(text)
+    if surrogate is not None:  # libyaml would fail to encode it; a file cannot hold it
+        at = surrogate.start()
+        line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+        raise SpecError(
+            "",
+            f"not Unicode text: a lone surrogate {surrogate.group()!r} at line {line}, column "
+            f"{column}, which UTF-8 cannot encode",
+        )
     documents: list[Any]
     try:
         if text.lstrip().startswith("{"):
