@@ -3,6 +3,7 @@ Podman, up --detach / ps / logs / down / gc."""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -12,7 +13,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -324,6 +326,234 @@ def test_ctrl_c_ends_the_demo_on_the_fake() -> None:
         proc.stdout.close()
 
 
+HARNESS = str(Path(__file__).parent / "cli_harness.py")
+
+
+def harness(mode: list[str], *argv: str, **kwargs: Any) -> subprocess.Popen[str]:
+    """The command line in a process of its own, against stand-ins (see cli_harness.py)."""
+    return subprocess.Popen(
+        [sys.executable, HARNESS, *mode, "--", *argv],
+        text=True,
+        **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kwargs},
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("command", "signum"),
+    [(["up", str(SEED)], signal.SIGINT), (["ps"], signal.SIGTERM), (["demo"], signal.SIGINT)],
+    ids=["up-sigint", "ps-sigterm", "demo-sigint"],
+)
+def test_a_signal_during_backend_setup_stops_at_once_and_leaves_no_service(
+    tmp_path: Path, command: list[str], signum: int
+) -> None:
+    """Starting a private Podman service takes seconds (10 until it gives up): a signal
+    meanwhile ends the command at once, with 128+N, and the service is stopped. (It used to
+    be ignored until the set-up ended, or, for SIGTERM, to kill us and leave the service.)"""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    pid_file = tmp_path / "service.pid"
+    stand_in = bin_dir / "podman"  # a service that never answers
+    stand_in.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
+    stand_in.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env.pop("CONTAINER_HOST", None)
+    proc = harness(["no-service"], *command, env=env)
+    service = 0
+    try:
+        for _ in range(200):
+            if pid_file.exists() and pid_file.read_text().strip():
+                break
+            time.sleep(0.05)
+        service = int(pid_file.read_text())
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        proc.send_signal(signum)
+        assert proc.wait(timeout=20) == 128 + signum
+        assert time.monotonic() - t0 < 5
+        assert "Traceback" not in proc.communicate()[1]
+        for _ in range(50):
+            if not alive(service):
+                break
+            time.sleep(0.1)
+        assert not alive(service)
+    finally:
+        proc.kill()
+        proc.communicate()
+        if service and alive(service):
+            os.kill(service, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("pods", [1, 2000], ids=["buffered", "while-printing"])
+def test_a_closed_stdout_ends_quietly_with_141(pods: int) -> None:
+    """`asyncpod ps | head -1`: once the reader is gone, no traceback and no error line,
+    exit code 128 + SIGPIPE, as for a process SIGPIPE kills (it used to say
+    'asyncpod: error: Broken pipe' and exit 1, or fail at exit)."""
+    proc = harness(["fake", str(pods)], "ps")
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before anything is written
+    _, err = proc.communicate(timeout=60)
+    assert err == ""
+    assert proc.returncode == 141
+
+
+def test_ps_into_a_pipe_still_prints_everything() -> None:
+    proc = harness(["fake", "3"], "ps")
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (0, "")
+    assert [line.split()[0] for line in out.splitlines()] == ["POD", "p0", "p1", "p2"]
+
+
+def test_a_socket_of_another_user_is_a_backend_error_with_a_hint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Permission denied on the socket: exit code 3 and a hint that says what to do."""
+    import asyncpod.backends._podman as podman_module
+
+    monkeypatch.setattr(podman_module, "_probe_unix", lambda path: os.strerror(errno.EACCES))
+    assert main(["ps", "--url", "unix:///run/podman/podman.sock"]) == 3
+    assert capsys.readouterr().err.splitlines() == [
+        "asyncpod: error: no Podman service could be reached (tried "
+        "unix:///run/podman/podman.sock: Permission denied)",
+        "asyncpod: hint: the Podman socket belongs to another user: run as that user "
+        "(root's is /run/podman/podman.sock), or use your own, "
+        "'systemctl --user start podman.socket'",
+    ]
+
+
+def test_an_unreadable_manifest_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def denied(arg: str) -> Any:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), arg)
+
+    monkeypatch.setattr("asyncpod._cli._load", denied)
+    assert main(["up", "--backend", "fake", "secret.yaml"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "asyncpod: error: secret.yaml: Permission denied"
+    ]
+
+
+# down and gc on the fake: who owns what
+
+
+class Owned:
+    """The pod objects (their labels) that ps, down and gc find, and what the last command
+    left of them."""
+
+    def __init__(self) -> None:
+        self.pods: list[dict[str, str]] = []
+        self.left: list[str] = []
+
+
+@pytest.fixture
+def owned(monkeypatch: pytest.MonkeyPatch) -> Owned:
+    """ps, down and gc find a FakeBackend holding the pods of :class:`Owned`, not Podman."""
+    from asyncpod.backends import FakeBackend, PodSpec
+
+    owned = Owned()
+
+    @asynccontextmanager
+    async def backend(url: str | None) -> AsyncIterator[FakeBackend]:
+        async with FakeBackend() as fake:
+            for labels in owned.pods:
+                name = labels["io.asyncpod.pod"]
+                await fake.create_pod(PodSpec(name=name, hostname=name, labels=labels))
+            try:
+                yield fake
+            finally:
+                owned.left = [o.labels["io.asyncpod.pod"] for o in fake.objects()]
+                await fake.remove_objects(fake.objects())
+
+    monkeypatch.setattr("asyncpod._cli._podman", backend)
+    return owned
+
+
+def labelled(name: str, pid: int | str, **extra: str) -> dict[str, str]:
+    return {
+        "io.asyncpod.pod": name,
+        "io.asyncpod.run": f"run-{name}",
+        LABEL_OWNER_PID: str(pid),
+        LABEL_OWNER_HOST: hostname(),
+        **extra,
+    }
+
+
+def dead_pid() -> int:
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(child.stdout)
+
+
+def test_down_never_signals_a_pid_it_cannot_prove_is_the_owner(
+    owned: Owned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a start time (no /proc where the owner ran) a live pid may be an unrelated
+    process that reused it: down refuses instead of sending it SIGTERM (it used to)."""
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        owned.pods.append(labelled("web", bystander.pid))
+        assert main(["down", "web"]) == 1
+        assert capsys.readouterr().err.splitlines() == [
+            f"asyncpod: error: pod web is run by process {bystander.pid} on this host, "
+            "which cannot be proven to be its owner (no start time)",
+            "asyncpod: hint: stop that process, or pass --force to stop the pod from here",
+        ]
+        assert bystander.poll() is None
+        assert owned.left == ["web"]
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_gc_collects_a_detached_run_whose_owner_died_during_bring_up(
+    owned: Owned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`up --detach` killed before the pod was ready: its objects say detached=true but
+    have no marker, so gc collects them (it used to leave them for ever)."""
+    owned.pods.append(labelled("half", dead_pid(), **{"io.asyncpod.detached": "true"}))
+    assert main(["gc"]) == 0
+    out = capsys.readouterr().out
+    assert "removed pod half (run run-half): 1 pod" in out
+    assert "left alone" not in out
+    assert owned.left == []
+
+
+def test_gc_on_a_remote_service_leaves_what_it_cannot_judge(
+    owned: Owned,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Over ssh:// or tcp:// the host name may be another machine's: a pid is not judged
+    (it used to be, by this machine's processes), the pod is reported and left alone."""
+    monkeypatch.setattr("asyncpod._cli._is_local", lambda backend: False)
+    pid = dead_pid()
+    owned.pods.append(labelled("far", pid))
+    assert main(["gc"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "nothing to remove",
+        f"left alone, owner unknown (it cannot be checked from here): far (pid {pid}@"
+        f"{hostname()}) ('asyncpod down --force NAME' once it is garbage)",
+    ]
+    assert owned.left == ["far"]
+    assert main(["down", "far"]) == 1
+    assert "cannot be checked from here" in capsys.readouterr().err
+    assert owned.left == ["far"]
+    assert main(["down", "--force", "far"]) == 0
+    assert owned.left == []
+
+
 # console
 
 
@@ -535,7 +765,7 @@ def test_down_asks_a_live_up_to_tear_down(
         read_until(proc.stdout, f"pod {pod_name}: Running, Ready", seen)
         assert main(["down", "--url", podman_url, pod_name]) == 0
         assert capsys.readouterr().out.splitlines() == [
-            f"pod {pod_name} is run by process {proc.pid}: sending it SIGTERM ...",
+            f"pod {pod_name} is run by process {proc.pid}: sent it SIGTERM ...",
             f"pod {pod_name} stopped and removed by process {proc.pid}",
         ]
         assert proc.wait(timeout=20) == 143

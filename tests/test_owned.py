@@ -10,8 +10,14 @@ import pytest
 
 import asyncpod
 from asyncpod import Container, Pod
-from asyncpod._owned import find_pods, remove_pod, stop_pod
-from asyncpod._owner import LABEL_OWNER_PID, LABEL_OWNER_START, OwnerState
+from asyncpod._owned import describe, find_pods, remove_pod, stop_pod
+from asyncpod._owner import (
+    LABEL_OWNER_HOST,
+    LABEL_OWNER_PID,
+    LABEL_OWNER_START,
+    OwnerState,
+    hostname,
+)
 from asyncpod.backends import FakeBackend, PodSpec
 
 pytestmark = pytest.mark.anyio
@@ -47,7 +53,8 @@ async def test_a_detached_pod_is_found_and_stopped_in_rank_order(fake: FakeBacke
     await stop_pod(fake, found)
     assert [t for op, t in fake.calls if op == "stop_container"] == ["web", "api", "db", "side"]
     removed = await remove_pod(fake, found)
-    assert sorted(o.type for o in removed) == ["container"] * 4 + ["pod"]
+    assert sorted(o.type for o in removed) == ["container"] * 4 + ["pod", "volume"]
+    assert describe(removed) == "4 containers, 1 pod"  # not the marker volume
     assert fake.objects() == []
     assert await find_pods(fake, "shop") == []
 
@@ -74,3 +81,26 @@ async def test_a_dead_owner_makes_garbage(fake: FakeBackend, dead_pid: str) -> N
         assert pods["b"].orphaned
         assert pods["b"].grace == 30.0  # no container says otherwise
         await fake.remove_pod(orphan)
+
+
+async def test_a_detached_run_is_detached_once_left_running(fake: FakeBackend) -> None:
+    """Until open_pod(detach=True) leaves its block, the run is only "detaching": were its
+    owner killed then, gc would collect it."""
+    async with asyncpod.open_pod(Pod(name="d", containers=[ctr("x")]), backend=fake, detach=True):
+        [found] = await find_pods(fake)
+        assert (found.detached, found.detaching) == (False, True)
+    [found] = await find_pods(fake)
+    assert (found.detached, found.detaching, found.orphaned) == (True, False, False)
+    await remove_pod(fake, found)
+
+
+async def test_a_remote_backend_makes_no_garbage(fake: FakeBackend, dead_pid: str) -> None:
+    """A dead pid on a remote service may be another machine's: unknown, not garbage."""
+    labels = {"io.asyncpod.pod": "r", "io.asyncpod.run": "r1", LABEL_OWNER_PID: dead_pid}
+    labels[LABEL_OWNER_HOST] = hostname()
+    await fake.create_pod(PodSpec(name="r", hostname="r", labels=labels))
+    [here] = await find_pods(fake)
+    [remote] = await find_pods(fake, local=False)
+    assert (here.owner, here.orphaned) == (OwnerState.GONE, True)
+    assert (remote.owner, remote.orphaned) == (OwnerState.UNKNOWN, False)
+    await remove_pod(fake, remote)

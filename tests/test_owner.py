@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -13,9 +14,11 @@ from asyncpod._owner import (
     LABEL_OWNER_PID,
     LABEL_OWNER_START,
     OwnerState,
+    hostname,
     owner_labels,
     owner_state,
     process_start,
+    signal_owner,
 )
 
 needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="no /proc")
@@ -61,3 +64,31 @@ def test_a_reused_pid_is_gone() -> None:
 )
 def test_other_hosts_and_missing_labels_are_unknown(labels: dict[str, str]) -> None:
     assert owner_state(labels) is OwnerState.UNKNOWN
+
+
+def test_a_remote_service_owner_is_unknown() -> None:
+    """Over ssh:// or tcp:// this host name may be another machine's: no pid is judged."""
+    labels = {**owner_labels(), LABEL_OWNER_PID: str(dead_pid())}
+    assert owner_state(labels, local=False) is OwnerState.UNKNOWN
+    assert not signal_owner(owner_labels(), signal.SIGTERM, local=False)
+
+
+@needs_proc
+def test_only_a_proven_owner_is_signalled() -> None:
+    """A live pid is signalled only if its start time matches the label: without the label,
+    or with another start time, it may be an unrelated process."""
+    with subprocess.Popen(["sleep", "30"]) as child:
+        try:
+            labels = {LABEL_OWNER_PID: str(child.pid), LABEL_OWNER_HOST: hostname()}
+            assert owner_state(labels) is OwnerState.ALIVE  # for gc: leave it
+            assert not signal_owner(labels, signal.SIGTERM)
+            start = process_start(child.pid)
+            assert start is not None
+            other = {**labels, LABEL_OWNER_START: str(int(start) + 1)}
+            assert not signal_owner(other, signal.SIGTERM)
+            assert child.poll() is None
+            assert signal_owner({**labels, LABEL_OWNER_START: start}, signal.SIGTERM)
+            assert child.wait(timeout=10) == -signal.SIGTERM
+        finally:
+            child.kill()
+    assert not signal_owner({**labels, LABEL_OWNER_START: start}, signal.SIGTERM)  # gone

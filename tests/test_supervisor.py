@@ -567,8 +567,10 @@ class TestDetachAndKill:
         containers = {
             o.labels["io.asyncpod.container"]: o for o in objects if o.type == "container"
         }
-        assert {o.type for o in objects} == {"pod", "container"}
+        assert {o.type for o in objects} == {"pod", "container", "volume"}
         assert all(o.labels["io.asyncpod.detached"] == "true" for o in objects)
+        [marker] = [o for o in objects if o.type == "volume"]  # it was left running
+        assert marker.labels["io.asyncpod.marker"] == "detached"
         ranks = {name: o.labels["io.asyncpod.stop-rank"] for name, o in containers.items()}
         assert ranks == {"api": "0", "db": "1", "side": "2"}
         assert {o.labels["io.asyncpod.grace-period"] for o in containers.values()} == {"12"}

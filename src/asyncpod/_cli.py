@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import select
 import signal
 import sys
 import time
@@ -30,7 +32,7 @@ from ._exceptions import (
 from ._images import stand_in
 from ._models import Pod
 from ._owned import OwnedPod, describe, find_pods, remove_pod, stop_pod
-from ._owner import OwnerState, hostname
+from ._owner import OwnerState, hostname, signal_owner
 from ._plan import StartupPlan, StepKind
 from ._status import Phase, PodStatus, Running
 from ._supervisor import LABEL_CONTAINER, LABEL_POD, LABEL_RUN, RunningPod, open_pod
@@ -202,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    commands: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+    commands: dict[str, Callable[[argparse.Namespace, _Stop], Awaitable[int]]] = {
         "up": _up,
         "down": _down,
         "ps": _ps,
@@ -211,9 +213,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _demo,
     }
     try:
-        if args.command == "plan":
-            return _plan(args)
-        return anyio.run(_unwrapped, commands[args.command], args)
+        try:
+            if args.command == "plan":
+                code = _plan(args)
+            else:
+                code = anyio.run(_run, commands[args.command], args)
+            sys.stdout.flush()  # now, to see a closed pipe here
+            return code
+        except BrokenPipeError:
+            if not _stdout_closed():
+                raise
+            return _stdout_gone()
     except Interrupted as exc:
         return 128 + exc.signum
     except KeyboardInterrupt:
@@ -225,12 +235,74 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exit_code(exc)
 
 
-async def _unwrapped(
-    command: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Namespace
-) -> int:
-    """Run *command*, raising the one real error out of the groups task groups wrap it in."""
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader is gone."""
     try:
-        return await command(args)
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # replaced (tests) or closed
+        return False
+    try:
+        poll = select.poll()
+    except AttributeError:  # pragma: no cover - no poll() on this system
+        return True
+    poll.register(fd, select.POLLOUT)
+    return any(event & select.POLLERR for _, event in poll.poll(0))
+
+
+def _stdout_gone() -> int:
+    """End quietly once the reader of standard output went away (``asyncpod ps | head -1``):
+    no traceback, and exit code 141 (128 + SIGPIPE), as a process killed by SIGPIPE gives.
+    What is still buffered goes to /dev/null, so that Python's flush at exit cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    return 128 + signal.SIGPIPE
+
+
+class _Stop:
+    """What SIGINT and SIGTERM do while a command runs (the library installs no handlers).
+
+    By default the first one cancels the whole command, whatever it is doing: setting up
+    the backend too, which stops the private Podman service it may have started. A second
+    one changes nothing: the clean-up left is short. A command with a graceful stop of its
+    own (``up``, ``demo``) sets :attr:`handler` for the part it applies to.
+    """
+
+    def __init__(self) -> None:
+        self.scope = anyio.CancelScope()
+        #: the signals received, first first
+        self.signals: list[int] = []
+        #: called with (signum, count) instead of cancelling :attr:`scope`
+        self.handler: Callable[[int, int], None] | None = None
+
+    def __call__(self, signum: int, count: int) -> None:
+        if count == 1:
+            self.signals.append(signum)
+        if self.handler is not None:
+            self.handler(signum, count)
+        else:
+            self.scope.cancel()
+
+    def interrupted(self) -> Interrupted | None:
+        """The exception that ends a command a signal stopped, or ``None``."""
+        return Interrupted(self.signals[0]) if self.signals else None
+
+
+async def _run(
+    command: Callable[[argparse.Namespace, _Stop], Awaitable[int]], args: argparse.Namespace
+) -> int:
+    """Run *command* with SIGINT and SIGTERM handled by a :class:`_Stop`, raising the one
+    real error out of the groups task groups wrap it in."""
+    stop = _Stop()
+    try:
+        async with _signals(stop):
+            with stop.scope:
+                return await command(args, stop)
+        interrupted = stop.interrupted()
+        assert interrupted is not None  # only a signal cancels stop.scope
+        raise interrupted
     except BaseExceptionGroup as group:
         cancelled = anyio.get_cancelled_exc_class()
         exc: BaseException = group
@@ -248,6 +320,9 @@ def _exit_code(exc: BaseException) -> int:
         return exc.code
     if isinstance(exc, (SpecError, FileNotFoundError, IsADirectoryError)):
         return EXIT_USAGE
+    if isinstance(exc, PermissionError):
+        # A file named on the command line, else (a socket) the backend
+        return EXIT_USAGE if exc.filename else EXIT_UNAVAILABLE
     if isinstance(exc, BackendUnavailableError):
         return EXIT_UNAVAILABLE
     if isinstance(exc, ObjectNotFoundError):
@@ -274,9 +349,22 @@ def _report(exc: BaseException) -> None:
         print(f"asyncpod: hint: {hint}", file=sys.stderr)
 
 
+_DENIED = (os.strerror(errno.EACCES), os.strerror(errno.EPERM))
+
+
 def _hint(exc: BaseException) -> str:
     if isinstance(exc, CliError):
         return exc.hint
+    if isinstance(exc, PermissionError) and exc.filename:
+        return ""
+    denied = isinstance(exc, PermissionError) or (
+        isinstance(exc, BackendUnavailableError) and any(d in str(exc) for d in _DENIED)
+    )
+    if denied:
+        return (
+            "the Podman socket belongs to another user: run as that user (root's is "
+            "/run/podman/podman.sock), or use your own, 'systemctl --user start podman.socket'"
+        )
     if isinstance(exc, BackendUnavailableError):
         return (
             "install Podman and start its service (see 'asyncpod demo'), pass --url, "
@@ -364,33 +452,32 @@ def _plan(args: argparse.Namespace) -> int:
 # demo
 
 
-async def _demo(args: argparse.Namespace) -> int:
+async def _demo(args: argparse.Namespace, stop: _Stop) -> int:
     from ._demo import demo_backend, run_demo
 
     pod = _load(args.file)
-    interrupted: list[int] = []
     kill = anyio.Event()
-    # Only the demo is cancelled, not the backend: the fake's containers must live on
-    # for the teardown to stop them.
+    # Once the backend is up, only the demo is cancelled, not the backend: the fake's
+    # containers must live on for the teardown to stop them.
     scope = anyio.CancelScope()
 
     def on_signal(signum: int, count: int) -> None:
         if count == 1:
-            interrupted.append(signum)
             scope.cancel()
         else:
             kill.set()
 
-    async with _signals(on_signal), demo_backend(args.backend, args.url, pod) as backend:
+    async with demo_backend(args.backend, args.url, pod) as backend:
+        stop.handler = on_signal
         with scope:
             return await run_demo(pod, backend, kill_event=kill)
-    raise Interrupted(interrupted[0])
+    raise stop.interrupted() or AssertionError("the demo was cancelled without a signal")
 
 
 # up
 
 
-async def _up(args: argparse.Namespace) -> int:
+async def _up(args: argparse.Namespace, stop: _Stop) -> int:
     pod = _load(args.file)
     if args.detach and args.backend != "podman":
         raise CliError(
@@ -400,14 +487,12 @@ async def _up(args: argparse.Namespace) -> int:
     ready_within = args.timeout if args.timeout is not None else (120.0 if args.detach else None)
     console = open_console()
     kill = anyio.Event()
-    interrupted: list[int] = []
     main = anyio.CancelScope()
     code = EXIT_FAILED
     up = _Up(pod, console)
 
     def on_signal(signum: int, count: int) -> None:
         if count == 1:
-            interrupted.append(signum)
             up.stopping = True
             up.refresh_now()
             console.message(f"{signal.Signals(signum).name}: stopping pod {pod.name} ...")
@@ -416,7 +501,10 @@ async def _up(args: argparse.Namespace) -> int:
             kill.set()  # the supervisor logs that it kills
 
     try:
-        async with _log_to(console), _signals(on_signal), _backend(args, pod) as backend:
+        async with _log_to(console), _backend(args, pod) as backend:
+            # Until here a signal cancels everything (the backend's set-up too); from
+            # here on the pod gets its graceful teardown, and a second signal kills.
+            stop.handler = on_signal
             up.backend_name = backend.name
             async with anyio.create_task_group() as ui:
                 ui.start_soon(up.show_events, backend)
@@ -428,8 +516,9 @@ async def _up(args: argparse.Namespace) -> int:
         console.close()
     if up.outcome:
         console.message(up.outcome)
-    if interrupted:
-        raise Interrupted(interrupted[0])
+    interrupted = stop.interrupted()
+    if interrupted is not None:
+        raise interrupted
     return code
 
 
@@ -653,8 +742,20 @@ async def _follow_logs(up: _Up, running: RunningPod) -> None:
 # down, ps, logs, gc
 
 
+def _is_local(backend: Backend) -> bool:
+    """Whether *backend* runs on this machine (its pids are ours): the fake, or Podman
+    over a unix socket. Over ``ssh://`` or ``tcp://`` the same host name may be another
+    machine's."""
+    from .backends._podman import PodmanBackend
+    from .backends._podman_service import is_local_unix
+
+    if isinstance(backend, PodmanBackend):
+        return backend.url is not None and is_local_unix(backend.url)
+    return True
+
+
 async def _find(backend: Backend, name: str) -> list[OwnedPod]:
-    pods = await find_pods(backend, name)
+    pods = await find_pods(backend, name, local=_is_local(backend))
     if not pods:
         raise CliError(
             f"no pod named {name!r} is owned by asyncpod here",
@@ -664,16 +765,21 @@ async def _find(backend: Backend, name: str) -> list[OwnedPod]:
     return pods
 
 
-async def _down(args: argparse.Namespace) -> int:
+async def _down(args: argparse.Namespace, stop: _Stop) -> int:
     async with _podman(args.url) as backend:
         for pod in await _find(backend, args.name):
             state = pod.owner
             if not pod.detached and state is not OwnerState.GONE and not args.force:
-                if state is OwnerState.ALIVE:
-                    await _stop_owner(backend, pod)
+                if state is OwnerState.ALIVE and await _stop_owner(backend, pod):
                     continue
+                where = (
+                    # a live pid without a matching start time may be anybody's
+                    "on this host, which cannot be proven to be its owner (no start time)"
+                    if state is OwnerState.ALIVE
+                    else f"on {pod.owner_host}, which cannot be checked from here"
+                )
                 raise CliError(
-                    f"pod {pod.name} is run by process {pod.owner_pid} on {pod.owner_host}",
+                    f"pod {pod.name} is run by process {pod.owner_pid} {where}",
                     EXIT_FAILED,
                     "stop that process, or pass --force to stop the pod from here",
                 )
@@ -684,14 +790,25 @@ async def _down(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _stop_owner(backend: Backend, pod: OwnedPod) -> None:
-    """Ask the live ``asyncpod up`` running *pod* to tear it down (SIGTERM), and wait."""
+async def _stop_owner(backend: Backend, pod: OwnedPod) -> bool:
+    """Ask the live ``asyncpod up`` running *pod* to tear it down (SIGTERM), and wait.
+
+    Returns ``False`` without sending anything unless that process is provably the owner
+    (its start time matches the label): a pid from a label may have been reused by an
+    unrelated process, which must not get the signal.
+    """
     pid = int(pod.owner_pid)
-    print(f"pod {pod.name} is run by process {pid}: sending it SIGTERM ...")
     try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+        sent = signal_owner(pod.labels, signal.SIGTERM, local=pod.local)
+    except PermissionError:
+        raise CliError(
+            f"pod {pod.name} is run by process {pid}, which belongs to another user",
+            EXIT_FAILED,
+            f"run 'asyncpod down {pod.name}' as that user, or pass --force to stop it from here",
+        ) from None
+    if not sent:
+        return False
+    print(f"pod {pod.name} is run by process {pid}: sent it SIGTERM ...")
     with anyio.move_on_after(pod.grace + 30) as scope:
         # Another process does the work: poll until its objects are gone.
         while await backend.list_objects({LABEL_RUN: pod.run}):  # noqa: ASYNC110
@@ -703,19 +820,24 @@ async def _stop_owner(backend: Backend, pod: OwnedPod) -> None:
             f"'asyncpod down --force {pod.name}' stops it from here",
         )
     print(f"pod {pod.name} stopped and removed by process {pid}")
+    return True
 
 
 def _owner_text(pod: OwnedPod) -> str:
     if pod.detached:
         return "detached"
-    where = "" if pod.owner_host == hostname() else f"@{pod.owner_host}"
-    state = {OwnerState.ALIVE: "", OwnerState.GONE: " (gone)", OwnerState.UNKNOWN: ""}
-    return f"pid {pod.owner_pid}{where}{state[pod.owner]}"
+    state = pod.owner
+    # An owner that cannot be checked is named with its host, even one named like this one.
+    here = state is not OwnerState.UNKNOWN and pod.owner_host == hostname()
+    where = "" if here else f"@{pod.owner_host}"
+    text = {OwnerState.ALIVE: "", OwnerState.GONE: " (gone)", OwnerState.UNKNOWN: " (unknown)"}
+    detaching = " (detaching)" if pod.detaching and state is OwnerState.ALIVE else ""
+    return f"pid {pod.owner_pid}{where}{text[state]}{detaching}"
 
 
-async def _ps(args: argparse.Namespace) -> int:
+async def _ps(args: argparse.Namespace, stop: _Stop) -> int:
     async with _podman(args.url) as backend:
-        pods = await find_pods(backend)
+        pods = await find_pods(backend, local=_is_local(backend))
         rows: list[tuple[str, ...]] = [("POD", "RUN", "OWNER", "CONTAINER", "STATE")]
         for pod in pods:
             infos = await _inspect_all(backend, pod.containers)
@@ -773,7 +895,7 @@ def _state_text(info: ContainerInfo | None) -> str:
     return str(info.state.value)
 
 
-async def _logs(args: argparse.Namespace) -> int:
+async def _logs(args: argparse.Namespace, stop: _Stop) -> int:
     async with _podman(args.url) as backend:
         found = [c for pod in await _find(backend, args.name) for c in pod.containers]
         containers = [obj for obj, _ in await _inspect_all(backend, found)]
@@ -801,29 +923,20 @@ async def _logs(args: argparse.Namespace) -> int:
             except ObjectNotFoundError:
                 pass  # removed meanwhile
 
-        interrupted: list[int] = []
-        with anyio.CancelScope() as scope:
-
-            def on_signal(signum: int, count: int) -> None:
-                interrupted.append(signum)
-                scope.cancel()
-
-            async with _signals(on_signal):
-                if args.follow:
-                    async with anyio.create_task_group() as tg:
-                        for index, (obj, name) in enumerate(zip(containers, names, strict=True)):
-                            tg.start_soon(show, index, obj, name)
-                else:
-                    for index, (obj, name) in enumerate(zip(containers, names, strict=True)):
-                        await show(index, obj, name)
-        if interrupted:
-            raise Interrupted(interrupted[0])
+        if args.follow:
+            async with anyio.create_task_group() as tg:
+                for index, (obj, name) in enumerate(zip(containers, names, strict=True)):
+                    tg.start_soon(show, index, obj, name)
+        else:
+            for index, (obj, name) in enumerate(zip(containers, names, strict=True)):
+                await show(index, obj, name)
     return EXIT_OK
 
 
-async def _gc(args: argparse.Namespace) -> int:
+async def _gc(args: argparse.Namespace, stop: _Stop) -> int:
     async with _podman(args.url) as backend:
-        pods = [p for p in await find_pods(backend) if not args.names or p.name in args.names]
+        found = await find_pods(backend, local=_is_local(backend))
+        pods = [p for p in found if not args.names or p.name in args.names]
         garbage = [p for p in pods if p.orphaned]
 
         async def collect(pod: OwnedPod) -> None:
@@ -842,8 +955,18 @@ async def _gc(args: argparse.Namespace) -> int:
                 else:
                     tg.start_soon(collect, pod)
         detached = [p.name for p in pods if p.detached]
+        unknown = [
+            f"{p.name} (pid {p.owner_pid}@{p.owner_host})"
+            for p in pods
+            if not p.detached and p.owner is OwnerState.UNKNOWN
+        ]
     if not garbage:
         print("nothing to remove")
     if detached:
         print(f"left alone, detached on purpose: {', '.join(detached)} ('asyncpod down NAME')")
+    if unknown:
+        print(
+            f"left alone, owner unknown (it cannot be checked from here): {', '.join(unknown)} "
+            "('asyncpod down --force NAME' once it is garbage)"
+        )
     return EXIT_OK

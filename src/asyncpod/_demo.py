@@ -168,6 +168,10 @@ async def demo_backend(choice: str, url: str | None, pod: Pod) -> AsyncIterator[
         async with fake_backend(pod) as fake:
             yield fake
         return
+    except BaseException:  # a cancellation too: a private service it started must stop
+        with anyio.CancelScope(shield=True):
+            await podman.aclose()
+        raise
     async with podman:
         await ensure_stand_ins(podman, pod)
         yield podman

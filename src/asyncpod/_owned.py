@@ -19,6 +19,7 @@ from ._supervisor import (
     LABEL_CONTAINER,
     LABEL_DETACHED,
     LABEL_GRACE,
+    LABEL_MARKER,
     LABEL_POD,
     LABEL_RUN,
     LABEL_STOP_RANK,
@@ -41,6 +42,8 @@ class OwnedPod:
     name: str
     run: str
     objects: tuple[OwnedObject, ...]
+    #: whether the backend is a service on this machine (see :func:`owner_state`)
+    local: bool = True
 
     @property
     def labels(self) -> Mapping[str, str]:
@@ -60,13 +63,20 @@ class OwnedPod:
 
     @property
     def detached(self) -> bool:
-        """Whether it was left running on purpose (``open_pod(..., detach=True)``)."""
-        return self.labels.get(LABEL_DETACHED) == "true"
+        """Whether it was left running on purpose (``open_pod(..., detach=True)``): its
+        marker volume exists."""
+        return any(o.labels.get(LABEL_MARKER) == "detached" for o in self.objects)
+
+    @property
+    def detaching(self) -> bool:
+        """Whether it is meant to be left running but was not (yet): its owner is still
+        bringing it up, or died doing so."""
+        return self.labels.get(LABEL_DETACHED) == "true" and not self.detached
 
     @property
     def owner(self) -> OwnerState:
         """Whether the process that created it still runs."""
-        return owner_state(self.labels)
+        return owner_state(self.labels, local=self.local)
 
     @property
     def owner_pid(self) -> str:
@@ -78,7 +88,8 @@ class OwnedPod:
 
     @property
     def orphaned(self) -> bool:
-        """Whether it is garbage: not detached, and its owner on this host is gone."""
+        """Whether it is garbage: not detached (a detached run that never got its marker
+        is), and its owner on this machine is gone."""
         return not self.detached and self.owner is OwnerState.GONE
 
     @property
@@ -99,16 +110,18 @@ def _rank(obj: OwnedObject) -> int:
         return 0
 
 
-async def find_pods(backend: Backend, name: str | None = None) -> list[OwnedPod]:
+async def find_pods(
+    backend: Backend, name: str | None = None, *, local: bool = True
+) -> list[OwnedPod]:
     """Every run of a pod that asyncpod created on *backend* (of pod *name* only, if given),
-    sorted by pod name."""
+    sorted by pod name. *local* says whether *backend* is a service on this machine."""
     objects = await backend.list_objects({LABEL_POD: name} if name else {})
     runs: dict[tuple[str, str], list[OwnedObject]] = {}
     for obj in objects:
         pod, run = obj.labels.get(LABEL_POD), obj.labels.get(LABEL_RUN)
         if pod and run:
             runs.setdefault((pod, run), []).append(obj)
-    return [OwnedPod(pod, run, tuple(objs)) for (pod, run), objs in sorted(runs.items())]
+    return [OwnedPod(pod, run, tuple(objs), local) for (pod, run), objs in sorted(runs.items())]
 
 
 async def stop_pod(backend: Backend, pod: OwnedPod, *, grace: float | None = None) -> None:
@@ -147,9 +160,11 @@ async def remove_pod(backend: Backend, pod: OwnedPod) -> list[OwnedObject]:
 
 
 def describe(objects: Iterable[OwnedObject]) -> str:
-    """``2 containers, 1 pod, 1 volume``."""
+    """``2 containers, 1 pod, 1 volume`` (a detached pod's marker volume not counted)."""
     counts: dict[str, int] = {}
     for obj in objects:
+        if LABEL_MARKER in obj.labels:  # not the pod's own
+            continue
         counts[obj.type] = counts.get(obj.type, 0) + 1
     parts = [f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(counts.items())]
     return ", ".join(parts) or "nothing"

@@ -2,13 +2,16 @@
 
 Every object of a run carries the owner's pid, host name and, where ``/proc`` tells it,
 the process start time (clock ticks since boot). The start time tells a live owner from
-an unrelated process that got the same pid later.
+an unrelated process that got the same pid later. The host name is trusted only for the
+objects of a local service: a remote one (``ssh://``, ``tcp://``) may serve another
+machine of the same name.
 """
 
 from __future__ import annotations
 
 import enum
 import os
+import signal
 import socket
 from collections.abc import Mapping
 
@@ -20,6 +23,7 @@ __all__ = [
     "owner_labels",
     "owner_state",
     "process_start",
+    "signal_owner",
 ]
 
 LABEL_OWNER_PID = "io.asyncpod.owner-pid"
@@ -60,26 +64,41 @@ def owner_labels() -> dict[str, str]:
 class OwnerState(str, enum.Enum):
     """Whether the process that owns an object still runs."""
 
-    #: it runs on this host
+    #: it runs on this machine
     ALIVE = "alive"
-    #: it ran on this host and is gone (or its pid now belongs to another process)
+    #: it ran on this machine and is gone (or its pid now belongs to another process)
     GONE = "gone"
-    #: it runs, or ran, on another host, or the labels do not say
+    #: it runs, or ran, on another machine, or the labels do not say
     UNKNOWN = "unknown"
 
 
-def owner_state(labels: Mapping[str, str]) -> OwnerState:
-    """Whether the owner named by *labels* still runs.
+def _owner_pid(labels: Mapping[str, str], *, local: bool) -> int | None:
+    """The owner's pid if the owner ran on this machine, else ``None``.
 
-    Only an owner on this host can be checked. A pid that exists but started at another
-    time than the label says was reused: the owner is gone. Without a start label (an
-    owner on a system without ``/proc``), a reused pid counts as alive.
+    That is known only for the objects of a *local* service (a unix socket here) whose
+    owner-host label names this host: a remote service (``ssh://``, ``tcp://``) may hold
+    objects of another machine with the same name, whose pids mean nothing here.
     """
     try:
         pid = int(labels[LABEL_OWNER_PID])
     except (KeyError, ValueError):
-        return OwnerState.UNKNOWN
-    if labels.get(LABEL_OWNER_HOST) != hostname() or pid <= 0:
+        return None
+    if not local or pid <= 0 or labels.get(LABEL_OWNER_HOST) != hostname():
+        return None
+    return pid
+
+
+def owner_state(labels: Mapping[str, str], *, local: bool = True) -> OwnerState:
+    """Whether the owner named by *labels* still runs.
+
+    Only an owner on this machine can be checked: the objects must be those of a *local*
+    backend, and their owner-host label must name this host. A pid that exists
+    but started at another time than the label says was reused: the owner is gone.
+    Without a start label (an owner on a system without ``/proc``), a reused pid counts as
+    alive.
+    """
+    pid = _owner_pid(labels, local=local)
+    if pid is None:
         return OwnerState.UNKNOWN
     try:
         os.kill(pid, 0)
@@ -93,3 +112,43 @@ def owner_state(labels: Mapping[str, str]) -> OwnerState:
         if actual is not None and actual != expected:
             return OwnerState.GONE
     return OwnerState.ALIVE
+
+
+def signal_owner(labels: Mapping[str, str], signum: int, *, local: bool = True) -> bool:
+    """Send *signum* to the owner named by *labels* if it provably is that process.
+
+    Proof is the owner-start label matching the start time of the process with that pid
+    now, on this machine; without it (no ``/proc``, labels without a start time) nothing is
+    sent: the pid may belong to an unrelated process. Where the system has pidfds, the
+    process is pinned before its start time is read, so that it cannot be replaced
+    between the check and the signal. Returns whether the signal was sent; raises
+    :class:`PermissionError` if the process belongs to another user.
+    """
+    pid = _owner_pid(labels, local=local)
+    expected = labels.get(LABEL_OWNER_START)
+    if pid is None or expected is None:
+        return False
+    pidfd_open = getattr(os, "pidfd_open", None)
+    send = getattr(signal, "pidfd_send_signal", None)
+    if pidfd_open is None or send is None:  # pragma: no cover - Linux before 5.3
+        if process_start(pid) != expected:
+            return False
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            return False
+        return True
+    try:
+        fd = pidfd_open(pid)
+    except ProcessLookupError:
+        return False
+    try:
+        if process_start(pid) != expected:
+            return False
+        try:
+            send(fd, signum)
+        except ProcessLookupError:
+            return False
+        return True
+    finally:
+        os.close(fd)

@@ -65,6 +65,7 @@ __all__ = [
     "LABEL_CONTAINER",
     "LABEL_DETACHED",
     "LABEL_GRACE",
+    "LABEL_MARKER",
     "LABEL_POD",
     "LABEL_RUN",
     "LABEL_STOP_RANK",
@@ -77,8 +78,12 @@ logger = logging.getLogger("asyncpod")
 LABEL_POD = "io.asyncpod.pod"
 LABEL_RUN = "io.asyncpod.run"
 LABEL_CONTAINER = "io.asyncpod.container"
-#: "true" on every object of a pod opened with ``detach=True``: it outlives its owner
+#: "true" on every object of a pod opened with ``detach=True``: it is meant to outlive its
+#: owner, which it does once the marker volume (below) exists
 LABEL_DETACHED = "io.asyncpod.detached"
+#: "detached" on the volume created when a detached pod is left running: the proof that it
+#: was, not a run whose owner died half-way through bring-up (labels cannot be changed)
+LABEL_MARKER = "io.asyncpod.marker"
 #: on containers: teardown layer (:meth:`StartupPlan.stop_ranks`), lowest stops first
 LABEL_STOP_RANK = "io.asyncpod.stop-rank"
 #: on containers: the pod's termination grace period, in seconds
@@ -120,9 +125,11 @@ async def open_pod(
 
     With *detach*, leaving the block without an exception leaves the pod running: its
     containers go on under the backend (Podman), but nothing supervises them any more (no
-    probes, no restarts). Its objects carry ``io.asyncpod.detached=true``, so that
+    probes, no restarts). Its objects carry ``io.asyncpod.detached=true`` and, once it is
+    left running, a marker volume (``io.asyncpod.marker=detached``) says so, so that
     ``asyncpod gc`` leaves them alone; ``asyncpod down NAME`` stops and removes them. A
-    failure, an exception or a cancellation still tears the pod down.
+    failure, an exception or a cancellation still tears the pod down, and a run whose
+    owner died before leaving the block has no marker: ``asyncpod gc`` collects it.
 
     Setting *kill_event* makes a teardown, in progress or to come, stop waiting: every
     container is killed at once (no preStop hook, no grace period), then removed. Set it
@@ -141,7 +148,9 @@ async def open_pod(
                 try:
                     await supervisor.bring_up(tg)
                     yield RunningPod(supervisor)
-                    left_running = detach  # the block ended without an exception
+                    if detach:  # the block ended without an exception
+                        await supervisor.mark_detached()
+                        left_running = True
                 finally:
                     if left_running:
                         logger.info("pod %s left running (detached)", pod.name)
@@ -568,6 +577,15 @@ class _Supervisor:
                 initialized=initialized, containers_ready=containers_ready, ready=ready
             ),
             containers=containers,
+        )
+
+    async def mark_detached(self) -> None:
+        """Create the volume that marks this run as left running on purpose."""
+        await self.backend.create_volume(
+            VolumeSpec(
+                name=f"asyncpod-detached-{self.run_id}",
+                labels={**self.labels, LABEL_MARKER: "detached"},
+            )
         )
 
     # Teardown
