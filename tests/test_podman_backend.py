@@ -427,6 +427,30 @@ async def test_stop_kill_wait(backend: PodmanBackend, labels: dict[str, str], pr
     assert await backend.wait_container(other) == 137
 
 
+async def test_waits_do_not_hold_up_execs(
+    podman_url: str, labels: dict[str, str], prefix: str
+) -> None:
+    """More running containers than long-call slots: their waits (each blocks a thread for
+    as long as the container runs) leave an exec its own way through."""
+    async with PodmanBackend(podman_url, stream_pool_size=2) as backend:
+        pod = await _pod(backend, prefix, labels)
+        sleepers = [
+            await _ctr(backend, pod, f"{prefix}-s{i}", labels, "exec sleep 1000") for i in range(3)
+        ]
+        async with backend.watch_exits() as exits:
+            for sleeper in sleepers:
+                await backend.start_container(sleeper)
+                exits.watch(sleeper)
+            await anyio.sleep(3)  # every wait is past its polls, blocked on the service
+            with anyio.fail_after(8):  # a wait slice lasts 10 s
+                result = await backend.exec(sleepers[0], ("echo", "through"))
+            assert result.stdout == b"through\n"
+            await backend.kill_container(sleepers[0])
+            with anyio.fail_after(8):
+                ended = await exits.__anext__()
+            assert (ended.container, ended.exit_code) == (sleepers[0], 137)
+
+
 async def test_command_args_env_workdir(
     backend: PodmanBackend, labels: dict[str, str], prefix: str
 ) -> None:

@@ -2,10 +2,11 @@
 
 podman-py is synchronous, so every call runs in a worker thread (``anyio.to_thread``)
 behind a :class:`anyio.CapacityLimiter` sized to the connection pool of the client it uses.
-There are three clients: one for short requests (with timeouts), one for long ones (waits,
-pulls) so that long requests never starve short ones, and one for streams (exec sessions,
-logs, events) whose pool never keeps a connection: each stream opens its own and closes it
-at the end (see :mod:`._podman_stream`). Where podman-py's typed API is wrong or missing (see
+There are four clients: one for short requests (with timeouts), one for long ones (pulls)
+so that long requests never starve short ones, one for waits (a running container is
+waited on all its life), and one for streams (exec sessions, logs, events) whose pool never
+keeps a connection: each stream opens its own and closes it at the end (see
+:mod:`._podman_stream`). Where podman-py's typed API is wrong or missing (see
 ``shared/reference/podman-api.md``), raw libpod JSON goes through ``client.api``.
 
 Failures are translated in one place, :func:`._podman_errors.translate_errors`.
@@ -59,6 +60,7 @@ _log = logging.getLogger("asyncpod.podman")
 _SUBPATH_VERSION = (4, 4, 0)
 _TMPFS_SIZE_VERSION = (4, 8, 0)
 _WAIT_SLICE = 10.0  # seconds one wait request may block before it is re-issued
+_MAX_WAITS = 1024  # waits under way at once (threads blocked on the service)
 _CREATED_POLL = 0.2  # seconds between checks whether a waited-on container has started
 # Podman 4.3 answers POST /wait about 0.25 s after the exit, while inspect shows it within
 # ~10 ms: poll the state first, backing off, then fall back to the blocking wait (which
@@ -216,8 +218,13 @@ class PodmanBackend(Backend):
         self._client: Any = None
         self._long_client: Any = None
         self._stream_client: Any = None
+        self._wait_client: Any = None
         self._limiter = anyio.CapacityLimiter(self._pool_size)
         self._long_limiter = anyio.CapacityLimiter(self._stream_pool_size)
+        # A running container is waited on all its life (a blocked thread each): waits
+        # have their own limiter, so that a pod of many containers never makes execs,
+        # log streams and pulls queue behind them.
+        self._wait_limiter = anyio.CapacityLimiter(_MAX_WAITS)
         self._version: tuple[int, ...] = (0,)
         self._version_text = ""
         self._service: anyio.abc.Process | None = None
@@ -281,6 +288,7 @@ class PodmanBackend(Backend):
         self._client = client
         self._long_client = self._make_client(url, self._stream_pool_size)
         self._stream_client = self._make_client(url, 1)
+        self._wait_client = self._make_client(url, _MAX_WAITS)
         self._version_text = version
         self._version = _parse_version(version) if version else (0,)
         _log.debug("connected to Podman %s at %s", version or "?", url)
@@ -374,11 +382,11 @@ class PodmanBackend(Backend):
     async def aclose(self) -> None:
         for stream in list(self._streams):
             stream.close()
-        for client in (self._client, self._long_client, self._stream_client):
+        for client in (self._client, self._long_client, self._stream_client, self._wait_client):
             if client is not None:
                 with contextlib.suppress(Exception):
                     client.close()
-        self._client = self._long_client = self._stream_client = None
+        self._client = self._long_client = self._stream_client = self._wait_client = None
         await self._stop_service()
 
     # HTTP plumbing
@@ -831,7 +839,7 @@ class PodmanBackend(Backend):
         timeout = (_PING_TIMEOUT, _WAIT_SLICE)
         try:
             reply = self._call_blocking(
-                self._long_client,
+                self._wait_client,
                 "POST",
                 f"/containers/{_q(container)}/wait",
                 params,
@@ -870,7 +878,7 @@ class PodmanBackend(Backend):
                 code = await anyio.to_thread.run_sync(
                     self._wait_slice_blocking,
                     container,
-                    limiter=self._long_limiter,
+                    limiter=self._wait_limiter,
                     abandon_on_cancel=True,
                 )
                 if code is not None:
