@@ -15,6 +15,7 @@ Failures are translated in one place, :func:`._podman_errors.translate_errors`.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import functools
 import json
 import logging
@@ -34,7 +35,7 @@ from urllib.parse import quote
 import anyio
 import anyio.abc
 
-from .._exceptions import BackendError, BackendUnavailableError, ImageError
+from .._exceptions import BackendError, BackendUnavailableError, ImageError, ObjectNotFoundError
 from ._base import (
     Backend,
     BackendEvent,
@@ -993,10 +994,14 @@ class PodmanBackend(Backend):
     @contextlib.asynccontextmanager
     async def _events(self, labels: dict[str, str]) -> AsyncIterator[AsyncIterator[BackendEvent]]:
         filters = json.dumps({"type": ["container", "pod", "volume"]})
+        params = {"stream": "true", "filters": filters}
         with translate_errors("subscribe to events"):
-            stream = await self._open_stream(
-                "GET", "/events", params={"stream": "true", "filters": filters}
-            )
+            # Podman's file event logger may replay old events to a new subscriber (after
+            # it rotated its log): ask for those from now on, by the service's own clock.
+            date = (await self._call("GET", "/_ping")).headers.get("Date")
+            if date:
+                params["since"] = str(int(email.utils.parsedate_to_datetime(date).timestamp()))
+            stream = await self._open_stream("GET", "/events", params=params)
         try:
             iterator = _EventIterator(self, stream, labels)
             with translate_errors("subscribe to events"):
@@ -1175,8 +1180,11 @@ class _EventIterator(AsyncIterator[BackendEvent]):
             ident = name
         labels: dict[str, str] | None = self._known.get((kind, ident))
         if labels is None and action != "remove":
-            with translate_errors(f"inspect {kind} {name!r}"):
-                labels = await self._backend._object_labels(kind, ident)
+            try:
+                with translate_errors(f"inspect {kind} {name!r}"):
+                    labels = await self._backend._object_labels(kind, ident)
+            except ObjectNotFoundError:
+                labels = None  # removed meanwhile
             if labels is not None:
                 self._known[kind, ident] = labels
         if labels is None:

@@ -26,6 +26,7 @@ __all__ = ["PodmanStatusError", "translate_errors"]
 _log = logging.getLogger("asyncpod.podman")
 
 _PORT_MARKERS = ("address already in use", "port is already allocated")
+_GONE_MARKERS = ("no such container", "no such pod", "no such volume")
 _EXISTS_MARKERS = ("already in use", "already exists", "name is in use")
 _IMAGE_MARKERS = (
     "image not known",
@@ -71,9 +72,10 @@ def _from_status(
         return PortInUseError(text)
     if image is not None and (pull or any(marker in lower for marker in _IMAGE_MARKERS)):
         return ImageError(image, message)
-    if exc.status == 404 or (exc.status == 500 and "no such container" in lower):
-        # Podman answers 500 "does not exist in database: no such container" for a
-        # container removed while the request ran.
+    if exc.status == 404 or (exc.status == 500 and any(m in lower for m in _GONE_MARKERS)):
+        # Podman answers 500 "does not exist in database: no such container" (or "no pod
+        # with ID ... found in database: no such pod") for an object removed while the
+        # request ran.
         return ObjectNotFoundError(text)
     if exc.status in (409, 500) and any(marker in lower for marker in _EXISTS_MARKERS):
         return ObjectExistsError(text)

@@ -1,0 +1,58 @@
+"""How Podman's answers become asyncpod errors, and what the event reader makes of them
+(no Podman needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from asyncpod import BackendError, ObjectExistsError, ObjectNotFoundError, PortInUseError
+from asyncpod.backends._podman import PodmanBackend, _EventIterator
+from asyncpod.backends._podman_errors import PodmanStatusError, translate_errors
+
+
+def _raised(status: int, message: str, cause: str = "") -> BaseException:
+    with pytest.raises(BackendError) as info, translate_errors("inspect it"):
+        raise PodmanStatusError(status, message, cause)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "cause"),
+    [
+        (404, "no pod with name or ID p found: no such pod", "no such pod"),
+        # Answers for an object removed while the request ran:
+        (500, "container 1f2e does not exist in database: no such container", "no such container"),
+        (500, "no pod with ID 4ace found in database: no such pod", "no such pod"),
+        (500, "no volume with name v found: no such volume", "no such volume"),
+    ],
+)
+def test_an_object_gone_is_not_found(status: int, message: str, cause: str) -> None:
+    error = _raised(status, message, cause)
+    assert isinstance(error, ObjectNotFoundError)
+    assert str(error) == f"inspect it: {message}"
+
+
+def test_other_answers() -> None:
+    assert isinstance(_raised(409, "name is in use", "name is in use"), ObjectExistsError)
+    assert isinstance(_raised(500, "address already in use"), PortInUseError)
+    error = _raised(500, "something else broke")
+    assert type(error) is BackendError
+
+
+@pytest.mark.anyio
+async def test_an_event_of_a_pod_removed_meanwhile_is_skipped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Podman 4.3 pod events carry no labels: the reader looks them up; a pod removed
+    meanwhile (HTTP 500 "no such pod" while it is being removed) is no error."""
+    backend = PodmanBackend("unix:///nonexistent.sock")
+
+    async def lookup(kind: str, ident: str) -> dict[str, str] | None:
+        raise PodmanStatusError(500, f"no pod with ID {ident} found in database", "no such pod")
+
+    monkeypatch.setattr(backend, "_object_labels", lookup)
+    reader = _EventIterator(backend, stream=None, labels={})  # type: ignore[arg-type]
+    raw: dict[str, Any] = {"Type": "pod", "Action": "stop", "Actor": {"ID": "4ace"}}
+    assert await reader._convert(raw) is None
