@@ -52,7 +52,7 @@ def bench(session: nox.Session) -> None:
     Extra arguments go to the script: ``nox -s bench -- --sizes 1000``,
     ``nox -s bench -- podman --runs 5 --variants a b d``.
     """
-    session.install("-e", ".")
+    session.install("-e", ".[trio]")  # the fake benchmark runs on asyncio and trio
     args = list(session.posargs)
     if args[:1] == ["podman"]:
         session.install("podman-compose")
