@@ -25,6 +25,7 @@ from asyncpod._cli import main
 from asyncpod._console import open_console
 from asyncpod._owner import LABEL_OWNER_HOST, LABEL_OWNER_PID, hostname
 from podman_images import TEST_IMAGE, left_behind
+from processes import dead_pid
 
 SEED = Path(__file__).parent.parent / "examples" / "javaweb-2.yaml"
 
@@ -484,16 +485,6 @@ def labelled(name: str, pid: int | str, **extra: str) -> dict[str, str]:
         LABEL_OWNER_HOST: hostname(),
         **extra,
     }
-
-
-def dead_pid() -> int:
-    child = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(child.stdout)
 
 
 def test_down_never_signals_a_pid_it_cannot_prove_is_the_owner(

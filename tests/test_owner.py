@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 
 import pytest
 
@@ -20,19 +19,9 @@ from asyncpod._owner import (
     process_start,
     signal_owner,
 )
+from processes import dead_pid
 
 needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="no /proc")
-
-
-def dead_pid() -> int:
-    """The pid of a process that has exited (and been reaped)."""
-    child = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return int(child.stdout)
 
 
 def test_this_process_is_alive() -> None:
