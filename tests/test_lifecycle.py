@@ -20,11 +20,12 @@ from asyncpod import (
     Pod,
     PodEvent,
     Probe,
+    Running,
     SleepAction,
     Terminated,
 )
 from asyncpod._events import EventLog
-from asyncpod.backends import FakeBackend, Program
+from asyncpod.backends import ExecResult, FakeBackend, FakeContext, Program, RuntimeState
 
 pytestmark = pytest.mark.anyio
 
@@ -282,3 +283,71 @@ async def test_kill_event_kills_a_container_whose_cancelled_start_went_through(
         async with asyncpod.open_pod(pod, backend=fake, kill_event=kill):
             pass
     assert anyio.current_time() - started < 2
+
+
+async def test_a_teardown_during_a_retirement_keeps_the_retirement_grace(
+    fake: FakeBackend,
+) -> None:
+    """The job ends at 1: the sidecars' grace runs out at 11. "a" ends its 9 s preStop at
+    10 and gets the 2 s minimum: killed at 12. A teardown from 3 on grants no more (in
+    Kubernetes a deletion may only shorten a grace period under way)."""
+    fake.programs.update(
+        job=Program(exit_code=0, delay=1),
+        a=Program(delay=None, ignore_term=True),
+        b=Program(delay=None),
+    )
+    hook = Lifecycle(pre_stop=LifecycleHandler(sleep=SleepAction(seconds=9)))
+    pod = Pod(
+        name="p",
+        restart_policy="Never",
+        termination_grace_period_seconds=10,
+        init_containers=[sidecar("a", lifecycle=hook), sidecar("b")],
+        containers=[ctr("job")],
+    )
+    started = anyio.current_time()
+    events = await record(pod, fake, seconds=3)
+    (exited,) = of(events, EventReason.EXITED, "a")
+    assert exited.time - started == pytest.approx(12)
+
+
+async def test_a_probe_kill_under_way_spares_the_next_run(fake: FakeBackend) -> None:
+    """A liveness kill is under way (its stop goes through though cancelled, as Podman's
+    does) when the container crashes on its own: the restart waits for the kill to end,
+    so the kill hits the old run, not the new one."""
+
+    async def web(ctx: FakeContext) -> None:
+        run = fake.container("web").starts
+
+        async def check(argv: tuple[str, ...]) -> ExecResult:
+            return ExecResult(1 if run == 1 else 0)  # only the first run is unhealthy
+
+        ctx.exec_handler = check
+        await anyio.sleep_forever()
+
+    fake.programs["web"] = web
+    kill = fake.kill_container
+
+    async def slow_stop(cid: str, *, grace: float) -> int | None:
+        found = fake.container(cid)
+        with anyio.CancelScope(shield=True):  # the stop request is under way
+            await anyio.sleep(0.5)
+            await kill(cid, signal=15)
+        while found.state is RuntimeState.RUNNING:
+            await found.changed.wait()
+        return found.exit_code
+
+    fake.stop_container = slow_stop  # type: ignore[method-assign]
+    probe = Probe(
+        exec=ExecAction(command=["check"]),
+        initial_delay_seconds=1,
+        period_seconds=5,
+        failure_threshold=1,
+    )
+    pod = Pod(name="p", containers=[ctr("web", liveness_probe=probe)])
+    async with asyncpod.open_pod(pod, backend=fake) as running:
+        await anyio.sleep(1.2)  # the probe failed at 1; the stop signal goes out at 1.5
+        fake.crash("web", 1)
+        await anyio.sleep(5)
+        web_status = running.status().container("web")
+        assert web_status.restart_count == 1
+        assert isinstance(web_status.state, Running)

@@ -320,7 +320,6 @@ class _Supervisor:
         self.by_cid: dict[str, _Runner] = {}
         self.changed = Signal()
         self.stopping = False
-        self.deadline = 0.0  # when the grace period of a teardown runs out
         self.failure: AsyncpodError | None = None
         self.pending_create = len(self.runners)
         # Every container reaches its "up" milestone once: an init container by completing,
@@ -389,7 +388,6 @@ class _Supervisor:
             # the sidecars like a teardown would (preStop hooks at once, stop signals last
             # declared first, one grace period), but keep them for status and logs.
             self.retiring = True
-            self.deadline = self.now() + self.pod.termination_grace_period_seconds
             sidecars = [r for r in self.ordered if r.kind is StepKind.SIDECAR]
             for runner in sidecars:
                 runner.retired = True
@@ -398,7 +396,11 @@ class _Supervisor:
 
     async def _retire(self, sidecars: list[_Runner]) -> None:
         with anyio.CancelScope(shield=True):  # a teardown waits for it
-            await _Stopper(self, sidecars, remove=False).run()
+            await _Stopper(self, sidecars, remove=False, deadline=self.grace_deadline()).run()
+
+    def grace_deadline(self) -> float:
+        """When a grace period starting now runs out."""
+        return self.now() + self.pod.termination_grace_period_seconds
 
     def fail(self, error: AsyncpodError) -> None:
         if self.failure is None and not self.is_up:
@@ -593,7 +595,7 @@ class _Supervisor:
     async def teardown(self) -> None:
         """Stop in reverse plan order within one grace budget, then remove everything."""
         self.stopping = True
-        self.deadline = self.now() + self.pod.termination_grace_period_seconds
+        deadline = self.grace_deadline()  # a retirement under way keeps its own
         self.emit(EventReason.TERMINATING)
         self.notify()
         async with anyio.create_task_group() as tg:
@@ -604,7 +606,7 @@ class _Supervisor:
                 # that what it did is known (a retirement under way finishes, shielded).
                 self.serve_scope.cancel()
                 await self.serve_done.wait()
-            await _Stopper(self, self.ordered, remove=True).run()
+            await _Stopper(self, self.ordered, remove=True, deadline=deadline).run()
             tg.cancel_scope.cancel()
         if self.pod_id is not None:
             await self._quietly(self.backend.remove_pod(self.pod_id), "pod")
@@ -692,10 +694,14 @@ class _Stopper:
     one pool; only the hooks get tasks of their own.
     """
 
-    def __init__(self, supervisor: _Supervisor, runners: list[_Runner], *, remove: bool) -> None:
+    def __init__(
+        self, supervisor: _Supervisor, runners: list[_Runner], *, remove: bool, deadline: float
+    ) -> None:
         self.sup = supervisor
         self.runners = runners
         self.remove = remove
+        #: when the grace period of these stops runs out
+        self.deadline = deadline
         self.members = {r.name for r in runners}
         self.pending = len(runners)
         self.done = anyio.Event()
@@ -749,14 +755,14 @@ class _Stopper:
             sup.grace_scopes.add(graceful)
             try:
                 if not sup.killing:
-                    await runner.pre_stop()
+                    await runner.pre_stop(self.deadline)
             finally:
                 sup.grace_scopes.discard(graceful)
         runner.hook_pending = False
         self._ready(runner)
 
     async def _stop(self, runner: _Runner) -> None:
-        await runner.stop()
+        await runner.stop(self.deadline)
         if runner.owes:
             runner.owes = False
             for successor in self.sup.stop_before.get(runner.name, ()):
@@ -784,9 +790,9 @@ class _Runner:
     """
 
     __slots__ = (
-        "activity", "backoff", "blockers", "cid", "completed", "container", "ever_ready",
-        "ever_started", "final", "hook_pending", "kind", "last_state", "log_tail", "name",
-        "owes", "ready", "removed", "restart_count", "retired", "run_started_at",
+        "activity", "activity_ended", "backoff", "blockers", "cid", "completed", "container",
+        "ever_ready", "ever_started", "final", "hook_pending", "kind", "last_state", "log_tail",
+        "name", "owes", "ready", "removed", "restart_count", "retired", "run_started_at",
         "start_pending", "started", "starting", "state", "step", "stop_state",
         "stop_submitted", "sup", "unmet",
     )  # fmt: skip
@@ -824,6 +830,7 @@ class _Runner:
         self.unmet = len(step.after)
         #: the task the container has while it waits for something (see the class doc)
         self.activity: anyio.CancelScope | None = None
+        self.activity_ended: anyio.Event | None = None
         #: teardown progress: 0 not begun, 1 stopping, 2 stopped (successors may go on)
         self.stop_state = 0
         # A stopper's bookkeeping: containers it waits for, a preStop hook under way,
@@ -897,22 +904,38 @@ class _Runner:
         sup = self.sup
         assert sup.runs is not None
         self.activity = scope = anyio.CancelScope()
+        self.activity_ended = ended = anyio.Event()
         sup.runs.start_soon(
-            self._run_activity, scope, activity, args, name=f"asyncpod:{sup.pod.name}/{self.name}"
+            self._run_activity,
+            scope,
+            ended,
+            activity,
+            args,
+            name=f"asyncpod:{sup.pod.name}/{self.name}",
         )
 
     async def _run_activity(
-        self, scope: anyio.CancelScope, activity: Callable[..., Awaitable[None]], args: Any
+        self,
+        scope: anyio.CancelScope,
+        ended: anyio.Event,
+        activity: Callable[..., Awaitable[None]],
+        args: Any,
     ) -> None:
-        with scope:
-            await activity(*args)
-        if self.activity is scope:
-            self.activity = None
+        try:
+            with scope:
+                await activity(*args)
+        finally:
+            ended.set()
+            if self.activity is scope:
+                self.activity = self.activity_ended = None
 
-    def cancel_activity(self) -> None:
+    def cancel_activity(self) -> anyio.Event | None:
+        """Cancel the activity; an event set once it has ended, if it has not yet."""
+        ended = self.activity_ended
         if self.activity is not None:
             self.activity.cancel()
-            self.activity = None
+        self.activity = self.activity_ended = None
+        return ended
 
     async def create(self) -> None:
         """Job: create the container."""
@@ -1019,7 +1042,9 @@ class _Runner:
     def _exited(self, code: int, reason: str | None) -> None:
         """Record an exit, then restart the container, or let it be final."""
         sup = self.sup
-        self.cancel_activity()  # its hooks and probes
+        # Its hooks and probes end; a probe's kill may still be under way (a stop that the
+        # backend finishes though cancelled): the restart waits, lest the kill hit it.
+        unwinding = self.cancel_activity()
         started_at = self.run_started_at
         finished_at = self.sup.now()
         terminated = Terminated(
@@ -1062,12 +1087,18 @@ class _Runner:
             self.notify()
             logger.info("container %s/%s: back-off %gs", sup.pod.name, self.name, delay)
             self.emit(EventReason.BACK_OFF, self.state.message)
-            self._spawn(self._back_off, delay)
+            self._spawn(self._back_off, delay, unwinding)
+        elif unwinding is not None:
+            self._spawn(self._back_off, 0.0, unwinding)
         else:
             self._restart()
 
-    async def _back_off(self, delay: float) -> None:
-        await anyio.sleep(delay)
+    async def _back_off(self, delay: float, unwinding: anyio.Event | None) -> None:
+        """Restart after *delay*, and once the activity of the last run has ended."""
+        if delay:
+            await anyio.sleep(delay)
+        if unwinding is not None:
+            await unwinding.wait()
         self._restart()
 
     def _restart(self) -> None:
@@ -1262,19 +1293,19 @@ class _Runner:
             and not self.sup.killing
         )
 
-    async def pre_stop(self) -> None:
+    async def pre_stop(self, deadline: float) -> None:
         """The preStop hook of a teardown or retirement, within the grace period."""
         lifecycle = self.container.lifecycle
         assert lifecycle is not None
         assert lifecycle.pre_stop is not None
-        await self._pre_stop(lifecycle.pre_stop, self.sup.deadline)
+        await self._pre_stop(lifecycle.pre_stop, deadline)
 
-    async def stop(self) -> None:
+    async def stop(self, deadline: float) -> None:
         """Job: stop the container for good (teardown, or a sidecar retired).
 
         The stopper has seen to the order. A running container is stopped within what is
-        left of the grace period; one that is not running (waiting to start or to
-        restart, or exited) has nothing to stop.
+        left of the grace period, until *deadline*; one that is not running (waiting to
+        start or to restart, or exited) has nothing to stop.
         """
         sup = self.sup
         if self.stop_state:
@@ -1284,11 +1315,11 @@ class _Runner:
             while self.start_pending:  # a retirement met a start under way: let it end
                 await sup.changed.wait()
             if self.cid is not None and isinstance(self.state, Running):
-                await self._stop_running()
+                await self._stop_running(deadline)
             elif self.cid is not None and self.starting:
                 # Cancelled (or retired) while starting: it may run; stop it, quietly (no
                 # status change).
-                await self._stop_container(self._grace_left())
+                await self._stop_container(self._grace_left(deadline))
             elif isinstance(self.state, Waiting) and self.last_state is not None:
                 self.state = self.last_state  # it was backing off: its last run stands
             self.ready = self.started = False
@@ -1297,11 +1328,11 @@ class _Runner:
             self.stop_state = 2
             self.notify()
 
-    def _grace_left(self) -> float:
-        """The grace period of a stop for good: what is left of the pod's, or none."""
+    def _grace_left(self, deadline: float) -> float:
+        """The grace period of a stop for good: what is left until *deadline*, or none."""
         if self.sup.killing:
             return 0.0
-        return max(self.sup.deadline - self.sup.now(), MIN_GRACE)
+        return max(deadline - self.sup.now(), MIN_GRACE)
 
     async def remove(self) -> None:
         """Job: remove the stopped container (teardown)."""
@@ -1310,11 +1341,11 @@ class _Runner:
             if self.cid is not None:
                 await self.sup._quietly(self.sup.backend.remove_container(self.cid), self.name)
 
-    async def _stop_running(self) -> None:
+    async def _stop_running(self, deadline: float) -> None:
         assert self.cid is not None
         assert isinstance(self.state, Running)
         sup = self.sup
-        grace = self._grace_left()
+        grace = self._grace_left(deadline)
         why = "" if sup.stopping else ": the app containers exited"
         self.emit(EventReason.KILLING, f"Stopping container {self.name}{why}")
         started_at = self.state.started_at
