@@ -340,6 +340,53 @@ async def test_events(backend: PodmanBackend, labels: dict[str, str], prefix: st
                 pytest.fail(f"unexpected event {event}")
 
 
+def _rotate_event_log(podman_client: Any) -> None:
+    """Rotate the service's event log the way Podman does past ``events_logfile_max_size``.
+
+    Podman 4.3 keeps the newer half of the log in a new file, renamed over the old one,
+    holding the log's lock. Only the file event logger (no journald) has such a log.
+    """
+    import fcntl
+
+    info = podman_client.info()
+    host = info.get("host") or {}
+    if host.get("eventLogger") != "file":
+        pytest.skip(f"the service logs events to {host.get('eventLogger')!r}, not a file")
+    if (host.get("security") or {}).get("rootless"):
+        log = Path(os.environ["XDG_RUNTIME_DIR"]) / "libpod" / "tmp" / "events" / "events.log"
+    else:
+        log = Path("/run/libpod/events/events.log")
+    with open(f"{log}.lock", "a") as lock:
+        fcntl.lockf(lock, fcntl.LOCK_EX)
+        data = log.read_bytes()
+        newer = data[len(data) // 2 :]
+        newer = newer[newer.index(b"\n") + 1 :]
+        fd, tmp = tempfile.mkstemp(dir=log.parent)
+        with os.fdopen(fd, "wb") as file:
+            file.write(newer)
+        os.rename(tmp, log)
+
+
+async def test_events_outlive_a_rotation_of_the_event_log(
+    backend: PodmanBackend, labels: dict[str, str], prefix: str, podman_client: Any
+) -> None:
+    """A subscription goes on, sending neither old events nor any event twice."""
+
+    async def next_event() -> tuple[str, str, str]:
+        with anyio.fail_after(15):
+            event = await events.__anext__()
+        return (event.type, event.action, event.name)
+
+    async with backend.events(labels) as events:
+        await backend.create_volume(VolumeSpec(name=f"{prefix}-v1", labels=labels))
+        assert await next_event() == ("volume", "create", f"{prefix}-v1")
+        await anyio.to_thread.run_sync(_rotate_event_log, podman_client)
+        await backend.create_volume(VolumeSpec(name=f"{prefix}-v2", labels=labels))
+        assert await next_event() == ("volume", "create", f"{prefix}-v2")
+        await backend.remove_volume(f"{prefix}-v1")
+        assert await next_event() == ("volume", "remove", f"{prefix}-v1")
+
+
 async def test_images(backend: PodmanBackend, labels: dict[str, str], prefix: str) -> None:
     assert await backend.image_exists(TEST_IMAGE)
     missing = "localhost/asyncpod-test-missing:never"

@@ -15,6 +15,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import pytest
@@ -42,6 +43,11 @@ class _Libpod(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self.requests: list[tuple[int, int, str]] = []
         self.exec_started = threading.Event()
         self.answer_exec = threading.Event()
+        #: What each /events subscription is sent, in turn: lines, then the end of the
+        #: stream, or (for the last one) nothing more until the server shuts down.
+        self.event_streams: list[list[bytes]] = []
+        self.event_queries: list[dict[str, list[str]]] = []
+        self.shutting_down = threading.Event()
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -80,9 +86,26 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.rfile.read(length)
         return path
 
+    def _events(self) -> None:
+        with self.server.lock:
+            self.server.event_queries.append(parse_qs(urlsplit(self.path).query))
+            number = len(self.server.event_queries)
+            lines = self.server.event_streams[number - 1]
+            last = number == len(self.server.event_streams)
+        self.close_connection = True
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
+        self.wfile.write(b"".join(line + b"\n" for line in lines))
+        self.wfile.flush()
+        if last:
+            self.server.shutting_down.wait(10)
+
     def do_GET(self) -> None:
         path = self._record()
-        if path == "/_ping":
+        if path == "/events":
+            self._events()
+        elif path in ("/pods/json", "/volumes/json"):
+            self._answer(200, b"[]")
+        elif path == "/_ping":
             self._answer(200, b"OK", {"Libpod-API-Version": "4.3.1"})
         elif path == "/containers/c1/logs":
             # A finished log: a complete body, so urllib3 is done with the connection
@@ -130,6 +153,7 @@ def libpod() -> Iterator[_Libpod]:
         yield server
     finally:
         server.answer_exec.set()
+        server.shutting_down.set()
         server.shutdown()
         server.server_close()
         thread.join(5)
@@ -185,3 +209,64 @@ async def test_streams_start_on_a_connection_of_their_own(
         index for _, index, path in libpod.requests if path in (_EXEC_START, "/containers/c1/logs")
     ]
     assert streamed == [1, 1, 1, 1], libpod.requests
+
+
+def _event(name: str, seconds: int) -> bytes:
+    return json.dumps(
+        {
+            "Type": "container",
+            "Action": "start",
+            "Actor": {"ID": f"id-{name}", "Attributes": {"name": name}},
+            "time": seconds,
+            "timeNano": seconds * 1_000_000_000 + 5,
+        }
+    ).encode()
+
+
+async def test_an_ended_event_stream_is_subscribed_again(
+    libpod: _Libpod, backend: PodmanBackend
+) -> None:
+    """Podman's file event logger ends a subscription with ``since`` when it rotates its log.
+
+    The iterator subscribes again from a little before the newest event read, and skips the
+    events sent twice.
+    """
+    first, second, third = _event("a", 1_000), _event("b", 1_010), _event("c", 1_011)
+    libpod.event_streams = [[first, second], [], [second, third]]
+    names = []
+    with anyio.fail_after(15):
+        async with backend.events() as events:
+            async for event in events:
+                names.append(event.name)
+                if len(names) == 3:
+                    break
+    assert names == ["a", "b", "c"]
+    first_since, *later = (int(query["since"][0]) for query in libpod.event_queries)
+    assert first_since > 1_700_000_000  # now, by the Date header of a ping
+    assert later == [first_since, first_since]  # never before the subscription
+
+    libpod.event_queries.clear()
+    libpod.event_streams = [[first, second], [second, third]]
+    with anyio.fail_after(15):
+        async with backend.events() as events:
+            # The same, as if the subscription had been made long ago.
+            events._since = 1  # type: ignore[attr-defined]
+            names = [(await events.__anext__()).name for _ in range(3)]
+    assert names == ["a", "b", "c"]
+    assert int(libpod.event_queries[1]["since"][0]) == 1_008  # 2 s before "b"
+
+
+async def test_an_event_stream_that_keeps_ending_is_given_up(
+    libpod: _Libpod, backend: PodmanBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asyncpod import BackendUnavailableError
+    from asyncpod.backends._podman import _EventIterator
+
+    monkeypatch.setattr(_EventIterator, "_EMPTY_ENDS", 2)
+    libpod.event_streams = [[_event("a", 1_000)], [], [], [], []]
+    with anyio.fail_after(15):
+        async with backend.events() as events:
+            assert (await events.__anext__()).name == "a"
+            with pytest.raises(BackendUnavailableError, match="keeps ending"):
+                await events.__anext__()
+    assert len(libpod.event_queries) == 4

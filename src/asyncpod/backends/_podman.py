@@ -14,6 +14,7 @@ Failures are translated in one place, :func:`._podman_errors.translate_errors`.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import email.utils
 import functools
@@ -993,22 +994,13 @@ class PodmanBackend(Backend):
 
     @contextlib.asynccontextmanager
     async def _events(self, labels: dict[str, str]) -> AsyncIterator[AsyncIterator[BackendEvent]]:
-        filters = json.dumps({"type": ["container", "pod", "volume"]})
-        params = {"stream": "true", "filters": filters}
-        with translate_errors("subscribe to events"):
-            # Podman's file event logger may replay old events to a new subscriber (after
-            # it rotated its log): ask for those from now on, by the service's own clock.
-            date = (await self._call("GET", "/_ping")).headers.get("Date")
-            if date:
-                params["since"] = str(int(email.utils.parsedate_to_datetime(date).timestamp()))
-            stream = await self._open_stream("GET", "/events", params=params)
+        iterator = _EventIterator(self, labels)
         try:
-            iterator = _EventIterator(self, stream, labels)
             with translate_errors("subscribe to events"):
-                await iterator.seed()
+                await iterator.subscribe()
             yield iterator
         finally:
-            stream.close()
+            iterator.close()
 
     async def _object_labels(self, kind: str, ident: str) -> dict[str, str] | None:
         """Labels of a pod or volume, or ``None`` if it is gone."""
@@ -1108,20 +1100,47 @@ class _EventIterator(AsyncIterator[BackendEvent]):
     Podman 4.3 puts labels on container events only (pod and volume events carry just the
     name), so the labels of pods and volumes are looked up (and cached) by this iterator;
     events of the pods' infra containers are left out.
+
+    Podman's file event logger (the one used without journald) tails a log that it
+    rotates at ``events_logfile_max_size``, by replacing the file with its newer half. A
+    subscription without ``since`` is then sent that half again, old events included; one
+    with ``since`` ends. So this iterator subscribes with ``since`` (from the service's
+    clock: it has whole seconds, so events of up to a second before the subscription may
+    come too) and, when the stream ends, subscribes again from a little before the last
+    event it read, skipping the events it already had.
     """
 
-    def __init__(self, backend: PodmanBackend, stream: HTTPStream, labels: dict[str, str]):
+    _FILTERS = json.dumps({"type": ["container", "pod", "volume"]})
+    # How far before the newest event read a new subscription starts: Podman stamps an
+    # event before it takes the log's lock, so the log is in time order only roughly.
+    _OVERLAP_NS = 2_000_000_000
+    # A stream that ends before sending anything is retried this often in a row.
+    _EMPTY_ENDS = 10
+
+    def __init__(self, backend: PodmanBackend, labels: dict[str, str]):
         self._backend = backend
-        self._stream = stream
         self._labels = labels
+        self._stream: HTTPStream | None = None
+        self._since = 0  # seconds since the epoch; 0 until subscribed
         self._buffer = b""
         self._lines: list[bytes] = []
         self._known: dict[tuple[str, str], dict[str, str]] = {}
+        # The lines read in the last _OVERLAP_NS before the newest event, for skipping them
+        # when a new subscription sends them again.
+        self._newest_ns = 0
+        self._recent: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._recent_lines: set[bytes] = set()
+        self._empty_ends = 0
+        self._got_data = False
 
-    async def seed(self) -> None:
-        """Remember the labels of the pods and volumes that exist now."""
-        params = {"filters": _label_filters(self._labels)} if self._labels else {}
+    async def subscribe(self) -> None:
+        """Subscribe from now on, and remember the labels of the pods and volumes there are."""
         backend = self._backend
+        date = (await backend._call("GET", "/_ping")).headers.get("Date")
+        if date:
+            self._since = int(email.utils.parsedate_to_datetime(date).timestamp())
+        await self._open()
+        params = {"filters": _label_filters(self._labels)} if self._labels else {}
         for pod in (await backend._call("GET", "/pods/json", params=params)).json() or []:
             labels = dict(pod.get("Labels") or {})
             self._known["pod", pod["Id"]] = labels
@@ -1129,16 +1148,62 @@ class _EventIterator(AsyncIterator[BackendEvent]):
         for vol in (await backend._call("GET", "/volumes/json", params=params)).json() or []:
             self._known["volume", vol["Name"]] = dict(vol.get("Labels") or {})
 
+    async def _open(self) -> None:
+        since = self._since
+        if self._newest_ns:
+            since = max(since, (self._newest_ns - self._OVERLAP_NS) // 1_000_000_000)
+        params = {"stream": "true", "filters": self._FILTERS}
+        if since:
+            params["since"] = str(since)
+        self._stream = await self._backend._open_stream("GET", "/events", params=params)
+        self._got_data = False
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    async def _resubscribe(self) -> None:
+        self._buffer = b""  # a cut line comes again, with the events after it
+        self._empty_ends = 0 if self._got_data else self._empty_ends + 1
+        if self._empty_ends > self._EMPTY_ENDS:
+            raise BackendUnavailableError("the Podman event stream keeps ending")
+        _log.debug("the Podman event stream ended (its log was rotated?): subscribing again")
+        if not self._got_data:
+            await anyio.sleep(0.1)
+        with translate_errors("subscribe to events"):
+            await self._open()
+
     async def _next_line(self) -> bytes:
-        while not self._lines:
-            with translate_errors("events"):
-                data = await self._stream.read()
-            if not data:
-                raise BackendUnavailableError("the Podman event stream ended")
-            self._buffer += data
-            *lines, self._buffer = self._buffer.split(b"\n")
-            self._lines.extend(line for line in lines if line.strip())
-        return self._lines.pop(0)
+        while True:
+            while not self._lines:
+                if self._stream is None:
+                    await self._resubscribe()
+                assert self._stream is not None
+                with translate_errors("events"):
+                    data = await self._stream.read()
+                if not data:
+                    self.close()
+                    continue
+                self._got_data = True
+                self._buffer += data
+                *lines, self._buffer = self._buffer.split(b"\n")
+                self._lines.extend(line for line in lines if line.strip())
+            line = self._lines.pop(0)
+            if line not in self._recent_lines:
+                return line
+
+    def _remember(self, line: bytes, raw: dict[str, Any]) -> None:
+        """Note an event read, for skipping it should a new subscription send it again."""
+        stamp = raw.get("timeNano")
+        if not isinstance(stamp, int):
+            return
+        self._newest_ns = max(self._newest_ns, stamp)
+        self._recent.append((stamp, line))
+        self._recent_lines.add(line)
+        horizon = self._newest_ns - self._OVERLAP_NS - 1_000_000_000
+        while self._recent and self._recent[0][0] < horizon:
+            self._recent_lines.discard(self._recent.popleft()[1])
 
     async def __anext__(self) -> BackendEvent:
         while True:
@@ -1148,6 +1213,7 @@ class _EventIterator(AsyncIterator[BackendEvent]):
             except ValueError:
                 _log.debug("skipping a malformed Podman event: %r", line)
                 continue
+            self._remember(line, raw)
             event = await self._convert(raw)
             if event is not None and _matches(event.labels, self._labels):
                 return event
