@@ -53,6 +53,6 @@ async def test_an_event_of_a_pod_removed_meanwhile_is_skipped(
         raise PodmanStatusError(500, f"no pod with ID {ident} found in database", "no such pod")
 
     monkeypatch.setattr(backend, "_object_labels", lookup)
-    reader = _EventIterator(backend, stream=None, labels={})  # type: ignore[arg-type]
+    reader = _EventIterator(backend, labels={})
     raw: dict[str, Any] = {"Type": "pod", "Action": "stop", "Actor": {"ID": "4ace"}}
     assert await reader._convert(raw) is None
