@@ -360,7 +360,7 @@ def _rotate_event_log(podman_client: Any) -> None:
         fcntl.lockf(lock, fcntl.LOCK_EX)
         data = log.read_bytes()
         newer = data[len(data) // 2 :]
-        newer = newer[newer.index(b"\n") + 1 :]
+        newer = newer[newer.find(b"\n") + 1 :]  # from the first whole line, as Podman
         fd, tmp = tempfile.mkstemp(dir=log.parent)
         with os.fdopen(fd, "wb") as file:
             file.write(newer)
