@@ -453,6 +453,58 @@ class TestEvents:
         ]
         assert ("Up", None) in reasons
 
+    async def test_on_event_follows_bring_up_and_teardown(self, fake: FakeBackend) -> None:
+        """on_event gets every event as it happens, bring-up included, as readers get them."""
+        pod = Pod(name="p", init_containers=[ctr("init", "true")], containers=[ctr("web")])
+        seen: list[PodEvent] = []
+        read: list[PodEvent] = []
+
+        async def reader(events: AsyncIterator[PodEvent]) -> None:
+            read.extend([e async for e in events])
+
+        async with anyio.create_task_group() as tg:
+            async with asyncpod.open_pod(pod, backend=fake, on_event=seen.append) as running:
+                assert EventReason.UP in [e.reason for e in seen]  # before the block runs
+                up = len(seen)
+                tg.start_soon(reader, running.events())
+        assert seen == read
+        assert [(e.reason.value, e.container) for e in seen[up:]] == [
+            ("Terminating", None),
+            ("Killing", "web"),
+            ("Exited", "web"),
+            ("TornDown", None),
+        ]
+
+    async def test_on_event_sees_a_failed_bring_up(self, fake: FakeBackend) -> None:
+        pod = seed_pod(init_containers=[ctr("war", "sh", "-c", "exit 3")], restart_policy="Never")
+        seen: list[PodEvent] = []
+        with pytest.raises(ContainerFailedError):
+            async with asyncpod.open_pod(pod, backend=fake, on_event=seen.append):
+                pytest.fail("the pod came up")
+        exited = next(e for e in seen if e.reason is EventReason.EXITED)
+        assert (exited.container, exited.exit_code) == ("war", 3)
+        assert [e.reason for e in seen][-2:] == [EventReason.TERMINATING, EventReason.TORN_DOWN]
+        assert EventReason.FAILED in [e.reason for e in seen]
+
+    async def test_on_event_raising_is_logged_and_changes_nothing(
+        self, fake: FakeBackend, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        seen: list[EventReason] = []
+
+        def on_event(event: PodEvent) -> None:
+            seen.append(event.reason)
+            if event.reason is EventReason.STARTED:
+                raise RuntimeError("a broken display")
+
+        pod = Pod(name="p", containers=[ctr("web")])
+        with caplog.at_level("ERROR", logger="asyncpod"):
+            async with asyncpod.open_pod(pod, backend=fake, on_event=on_event) as running:
+                assert running.status().phase is Phase.RUNNING
+        assert seen[-1] is EventReason.TORN_DOWN
+        [record] = [r for r in caplog.records if r.exc_info]
+        assert "on_event raised on Started" in record.getMessage()
+        assert str(record.exc_info[1]) == "a broken display"  # type: ignore[index]
+
     async def test_readers_skip_what_the_bounded_log_dropped(self) -> None:
         """The log keeps its last N events; a slow reader goes on from the oldest kept."""
         log = EventLog(size=3)

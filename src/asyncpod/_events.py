@@ -18,7 +18,7 @@ import attrs
 
 from ._signal import Signal
 
-__all__ = ["EventLog", "EventReason", "PodEvent"]
+__all__ = ["EventLog", "EventReason", "PodEvent", "pod_event"]
 
 #: events a pod keeps for late subscribers; older ones are dropped
 EVENT_LOG_SIZE = 1000
@@ -84,7 +84,7 @@ class PodEvent:
 EventTuple: TypeAlias = "tuple[float, EventReason, str | None, str, int | None, int]"
 
 
-def _event(fields: EventTuple) -> PodEvent:
+def pod_event(fields: EventTuple) -> PodEvent:
     time, reason, container, message, exit_code, restart_count = fields
     return PodEvent(
         time=time,
@@ -120,7 +120,7 @@ class EventLog:
 
     def snapshot(self) -> tuple[PodEvent, ...]:
         """The events kept so far, oldest first."""
-        return tuple(map(_event, self._events))
+        return tuple(map(pod_event, self._events))
 
     def follow(self) -> AsyncIterator[PodEvent]:
         """Every kept event, oldest first, then each new one until :meth:`close`.
@@ -153,7 +153,7 @@ class _Follower:
             if self._position < log._count:
                 event = log._events[self._position - first]
                 self._position += 1
-                return _event(event)
+                return pod_event(event)
             if log._closed:
                 raise StopAsyncIteration
             await log._signal.wait()

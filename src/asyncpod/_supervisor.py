@@ -20,7 +20,7 @@ import anyio
 import anyio.abc
 
 from ._env import expand_all, resolve_env
-from ._events import EventLog, EventReason, PodEvent
+from ._events import EventLog, EventReason, PodEvent, pod_event
 from ._exceptions import (
     AsyncpodError,
     BackendError,
@@ -106,6 +106,7 @@ async def open_pod(
     backend: Backend | None = None,
     detach: bool = False,
     kill_event: anyio.Event | None = None,
+    on_event: Callable[[PodEvent], object] | None = None,
 ) -> AsyncIterator[RunningPod]:
     """Run *pod* for the duration of the ``async with`` block.
 
@@ -135,13 +136,21 @@ async def open_pod(
     container is killed at once (no preStop hook, no grace period), then removed. Set it
     when a graceful teardown takes too long, e.g. on a second Ctrl-C; one event may serve
     many pods.
+
+    *on_event* is called with each :class:`~asyncpod.PodEvent` as it happens, from the first
+    ``Created`` to ``TornDown`` (or ``Detached``): what :meth:`RunningPod.events` yields,
+    but from the start of bring-up, so that a slow or failing bring-up can be followed. It
+    is called synchronously, so it must not block; an exception it raises is logged and
+    changes nothing.
     """
     async with AsyncExitStack() as stack:
         if backend is None:
             from .backends._podman import PodmanBackend
 
             backend = await stack.enter_async_context(PodmanBackend())
-        supervisor = _Supervisor(pod, backend, detach=detach, kill_event=kill_event)
+        supervisor = _Supervisor(
+            pod, backend, detach=detach, kill_event=kill_event, on_event=on_event
+        )
         try:
             async with anyio.create_task_group() as tg:
                 left_running = False
@@ -281,8 +290,10 @@ class _Supervisor:
         *,
         detach: bool = False,
         kill_event: anyio.Event | None = None,
+        on_event: Callable[[PodEvent], object] | None = None,
     ) -> None:
         self.pod = pod
+        self.on_event = on_event
         self.backend = backend
         #: anyio.current_time, bound to the running loop (it is read for every event)
         self.now = bound_clock()
@@ -353,7 +364,13 @@ class _Supervisor:
         exit_code: int | None = None,
         restart_count: int = 0,
     ) -> None:
-        self.events.append((self.now(), reason, container, message, exit_code, restart_count))
+        event = (self.now(), reason, container, message, exit_code, restart_count)
+        self.events.append(event)
+        if self.on_event is not None:
+            try:
+                self.on_event(pod_event(event))
+            except Exception:
+                logger.exception("on_event raised on %s; ignored", reason.value)
 
     def created(self) -> None:
         self.pending_create -= 1
