@@ -61,11 +61,45 @@ def test_demo_on_the_fake_serves_the_war(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["demo", "--backend", "fake"]) == 0
     out = capsys.readouterr().out
     assert "pod 'javaweb-2' on the fake backend" in out
-    events = re.findall(r"^\[\s*[\d.]+s\] (\S+)\s+(start|died)", out, re.M)
-    assert events[:3] == [("war", "start"), ("war", "died"), ("tomcat", "start")]
-    assert "/app.war inside the pod -> b'PK\\x03\\x04 javaweb-2 stand-in war\\n'" in out
+    assert _demo_lines(out) == _demo_expected(host=False)
     assert re.search(r"war +init +Terminated \(Completed, exit code 0\)", out)
     assert out.rstrip().endswith("objects left: 0")
+
+
+def _demo_lines(out: str) -> list[str]:
+    """The time-stamped lines of the demo's output, without the stamps and the padding."""
+    return [" ".join(line.split()) for line in re.findall(r"^\[ *[\d.]+s\] (.*)$", out, re.M)]
+
+
+def _demo_expected(*, host: bool) -> list[str]:
+    war = "/app.war inside the pod -> b'PK\\x03\\x04 javaweb-2 stand-in war\\n'"
+    from_host = "GET http://127.0.0.1:8001/app.war from the host -> "
+    return [
+        "war Started",
+        "war Exited (exit code 0)",
+        "tomcat Started",
+        "tomcat Ready",
+        "pod is up",
+        f"GET http://localhost:8080{war}",
+        *([from_host + "b'PK\\x03\\x04 javaweb-2 stand-in war\\n'"] if host else []),
+        "(pod) Terminating",
+        "tomcat Killing: Stopping container tomcat",
+        "tomcat Exited (exit code 0)",  # start.sh traps SIGTERM
+        "(pod) TornDown",
+        "pod removed; objects left: 0",
+    ]
+
+
+@pytest.mark.podman
+def test_demo_on_podman(
+    podman_url: str, podman_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's first command on Podman: the same story, the war served on the host too."""
+    assert main(["demo", "--backend", "podman", "--url", podman_url]) == 0
+    out = capsys.readouterr().out
+    assert "pod 'javaweb-2' on the podman backend" in out
+    assert _demo_lines(out) == _demo_expected(host=True)
+    assert left_behind(podman_client, "io.asyncpod.pod", "javaweb-2") == []
 
 
 def test_demo_of_the_log_sidecar_shows_collected_lines(

@@ -8,6 +8,7 @@ are stand-ins made locally from busybox-static (see :mod:`asyncpod._images`).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,13 +18,14 @@ import anyio
 import anyio.abc
 
 from ._console import open_console
+from ._events import EventReason, PodEvent
 from ._exceptions import AsyncpodError, BackendUnavailableError
 from ._images import BUSYBOX_CHANGES, STAND_INS, WAR, busybox_path, busybox_rootfs, stand_in
 from ._models import Pod
 from ._status import PodStatus, Running, Terminated, Waiting
-from ._supervisor import LABEL_CONTAINER, LABEL_POD, RunningPod, open_pod
+from ._supervisor import LABEL_POD, RunningPod, open_pod
 from .backends._base import Backend
-from .backends._fake import FakeBackend, FakeContext
+from .backends._fake import FakeBackend, FakeContext, ProgramFn
 
 __all__ = [
     "EXAMPLES",
@@ -82,6 +84,7 @@ def fake_backend(pod: Pod | None = None) -> FakeBackend:
     shared log every second and its collector logs each new line.
     """
 
+    @_trap_term
     async def tomcat(ctx: FakeContext) -> int:
         ctx.log("Tomcat 7.0 (asyncpod stand-in) serving webapps on :8080")
         await ctx.serve_files(8080, WEBAPPS)
@@ -107,6 +110,30 @@ def _bundled(name: str) -> Pod | None:
     return load_pod(found / f"{name}.yaml") if found is not None else None
 
 
+def _trap_term(program: Callable[[FakeContext], Awaitable[int]]) -> ProgramFn:
+    """*program*, ending with exit code 0 on SIGTERM, as the scripts it stands in for do
+    (``trap 'exit 0' TERM``)."""
+
+    @functools.wraps(program)
+    async def trapping(ctx: FakeContext) -> int:
+        ctx.handle_term = True
+        code = 0
+
+        async def run() -> None:
+            nonlocal code
+            code = await program(ctx)
+            tg.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            await ctx.terminated.wait()
+            tg.cancel_scope.cancel()
+        return code
+
+    return trapping
+
+
+@_trap_term
 async def _log_writer(ctx: FakeContext) -> int:
     while True:
         line = f"{time.strftime('%a %b %d %H:%M:%S UTC %Y', time.gmtime())} hello\n"
@@ -115,6 +142,7 @@ async def _log_writer(ctx: FakeContext) -> int:
         await anyio.sleep(1)
 
 
+@_trap_term
 async def _log_collector(ctx: FakeContext) -> int:
     seen = 0
     while True:
@@ -177,6 +205,10 @@ async def demo_backend(choice: str, url: str | None, pod: Pod) -> AsyncIterator[
         yield podman
 
 
+#: events the demo leaves out: the pod's status says as much
+_QUIET = frozenset({EventReason.CREATED, EventReason.UP})
+
+
 async def run_demo(pod: Pod, backend: Backend, *, kill_event: anyio.Event | None = None) -> int:
     """Run *pod* on *backend*, printing what happens; return an exit code."""
     start = anyio.current_time()
@@ -185,38 +217,37 @@ async def run_demo(pod: Pod, backend: Backend, *, kill_event: anyio.Event | None
         return f"[{anyio.current_time() - start:6.3f}s]"
 
     print(f"asyncpod demo: pod {pod.name!r} on the {backend.name} backend")
-    async with anyio.create_task_group() as tg:
-        async with backend.events({LABEL_POD: pod.name}) as events:
 
-            async def show_events() -> None:
-                async for event in events:
-                    if event.type != "container" or event.action not in ("start", "died"):
-                        continue
-                    what = event.labels.get(LABEL_CONTAINER, event.name)
-                    extra = f" (exit code {event.exit_code})" if event.action == "died" else ""
-                    print(f"{stamp()} {what:<13} {event.action}{extra}")
+    def show(event: PodEvent) -> None:
+        # asyncpod's own events, printed as they happen: Podman's event stream (with its
+        # file logger) comes a few tenths of a second late, after later output.
+        if event.reason in _QUIET:
+            return
+        who = event.container or "(pod)"
+        if event.exit_code is not None:
+            detail = f" (exit code {event.exit_code})"
+        else:
+            detail = f": {event.message}" if event.message else ""
+        print(f"[{event.time - start:6.3f}s] {who:<13} {event.reason.value}{detail}")
 
-            tg.start_soon(show_events)
-            async with open_pod(pod, backend=backend, kill_event=kill_event) as running:
-                print(f"{stamp()} pod is up")
-                _print_status(running.status())
-                for port in _container_ports(pod):
-                    body = await _fetch(backend, running.id, port, "/app.war")
-                    url = f"http://localhost:{port}/app.war"
-                    print(f"{stamp()} GET {url} inside the pod -> {body!r}")
-                if backend.name != "fake":  # the fake publishes no ports on the host
-                    for port in _host_ports(pod):
-                        body = await _fetch_host(port, "/app.war")
-                        url = f"http://127.0.0.1:{port}/app.war"
-                        print(f"{stamp()} GET {url} from the host -> {body!r}")
-                if not _container_ports(pod):
-                    await _show_logs(running, lines=4, seconds=10)
-                print(f"{stamp()} tearing down")
-            print(
-                f"{stamp()} pod removed; objects left: "
-                f"{len(await backend.list_objects({LABEL_POD: pod.name}))}"
-            )
-            tg.cancel_scope.cancel()
+    async with open_pod(pod, backend=backend, kill_event=kill_event, on_event=show) as running:
+        print(f"{stamp()} pod is up")
+        _print_status(running.status())
+        for port in _container_ports(pod):
+            body = await _fetch(backend, running.id, port, "/app.war")
+            url = f"http://localhost:{port}/app.war"
+            print(f"{stamp()} GET {url} inside the pod -> {body!r}")
+        if backend.name != "fake":  # the fake publishes no ports on the host
+            for port in _host_ports(pod):
+                body = await _fetch_host(port, "/app.war")
+                url = f"http://127.0.0.1:{port}/app.war"
+                print(f"{stamp()} GET {url} from the host -> {body!r}")
+        if not _container_ports(pod):
+            await _show_logs(running, lines=4, seconds=10)
+    print(
+        f"{stamp()} pod removed; objects left: "
+        f"{len(await backend.list_objects({LABEL_POD: pod.name}))}"
+    )
     return 0
 
 
