@@ -47,6 +47,8 @@ class _Libpod(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         #: stream, or (for the last one) nothing more until the server shuts down.
         self.event_streams: list[list[bytes]] = []
         self.event_queries: list[dict[str, list[str]]] = []
+        #: numbers (from 1) of further subscriptions that stay open after their lines
+        self.event_holds: set[int] = set()
         self.shutting_down = threading.Event()
 
 
@@ -91,7 +93,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.server.event_queries.append(parse_qs(urlsplit(self.path).query))
             number = len(self.server.event_queries)
             lines = self.server.event_streams[number - 1]
-            last = number == len(self.server.event_streams)
+            last = number == len(self.server.event_streams) or number in self.server.event_holds
         self.close_connection = True
         self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
         self.wfile.write(b"".join(line + b"\n" for line in lines))
@@ -270,3 +272,69 @@ async def test_an_event_stream_that_keeps_ending_is_given_up(
             with pytest.raises(BackendUnavailableError, match="keeps ending"):
                 await events.__anext__()
     assert len(libpod.event_queries) == 4
+
+
+async def test_closing_the_subscription_ends_a_waiting_reader(
+    libpod: _Libpod, backend: PodmanBackend
+) -> None:
+    """Leaving ``events()`` while a task waits for an event ends that task's iteration.
+
+    Closing the stream makes the waiting read see the stream's end, which the iterator
+    took for a rotation of the log: it subscribed again, and nothing closed that stream.
+    """
+    libpod.event_streams = [[_event("a", 1_000)], [_event("b", 1_001)]]
+    libpod.event_holds = {1}
+    got: list[object] = []
+
+    async def read(events: AsyncIterator[object]) -> None:
+        got.extend([event async for event in events])
+        got.append("ended")
+
+    with anyio.fail_after(15):
+        async with anyio.create_task_group() as tg:
+            async with backend.events() as events:
+                assert (await events.__anext__()).name == "a"  # type: ignore[attr-defined]
+                tg.start_soon(read, events)
+                await anyio.sleep(0.5)  # the reader waits in a read of the stream
+    assert got == ["ended"]
+    assert len(libpod.event_queries) == 1  # no subscription after the close
+
+
+async def test_a_stream_that_only_replays_what_was_read_is_given_up(
+    libpod: _Libpod, backend: PodmanBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream that ends after sending only events already read made no progress.
+
+    It used to reset the count of fruitless ends and be subscribed again at once: a hot
+    loop of subscriptions that never gave up.
+    """
+    from asyncpod import BackendUnavailableError
+    from asyncpod.backends._podman import _EventIterator
+
+    monkeypatch.setattr(_EventIterator, "_EMPTY_ENDS", 2)
+    a = _event("a", 1_000)
+    libpod.event_streams = [[a]] * 40 + [[]]
+    with anyio.fail_after(10):
+        async with backend.events() as events:
+            assert (await events.__anext__()).name == "a"
+            with pytest.raises(BackendUnavailableError, match="keeps ending"):
+                await events.__anext__()
+    assert len(libpod.event_queries) <= 5
+
+
+async def test_cancelled_waits_do_not_count_as_ended_streams(
+    libpod: _Libpod, backend: PodmanBackend
+) -> None:
+    """One fruitless end, then a caller polling with short timeouts.
+
+    Each wait cancelled in the pause before a new subscription used to count as one more
+    ended stream: after ten polls the iterator gave up though only one stream had ended.
+    """
+    libpod.event_streams = [[_event("a", 1_000)], [], [_event("b", 1_001)]]
+    with anyio.fail_after(15):
+        async with backend.events() as events:
+            assert (await events.__anext__()).name == "a"
+            for _ in range(15):
+                with anyio.move_on_after(0.03):
+                    await events.__anext__()
+            assert (await events.__anext__()).name == "b"

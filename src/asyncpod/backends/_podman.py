@@ -1130,8 +1130,10 @@ class _EventIterator(AsyncIterator[BackendEvent]):
         self._newest_ns = 0
         self._recent: collections.deque[tuple[int, bytes]] = collections.deque()
         self._recent_lines: set[bytes] = set()
-        self._empty_ends = 0
-        self._got_data = False
+        self._empty_ends = 0  # streams in a row that ended with no new event
+        self._progress = False  # the stream sent a new event
+        self._pause = False  # wait before subscribing again: the last stream sent nothing new
+        self._closed = False
 
     async def subscribe(self) -> None:
         """Subscribe from now on, and remember the labels of the pods and volumes there are."""
@@ -1155,37 +1157,54 @@ class _EventIterator(AsyncIterator[BackendEvent]):
         params = {"stream": "true", "filters": self._FILTERS}
         if since:
             params["since"] = str(since)
-        self._stream = await self._backend._open_stream("GET", "/events", params=params)
-        self._got_data = False
+        stream = await self._backend._open_stream("GET", "/events", params=params)
+        if self._closed:  # meanwhile, by another task
+            stream.close()
+            raise StopAsyncIteration
+        self._stream = stream
+        self._progress = False
 
     def close(self) -> None:
+        """End the subscription; a reader waiting for an event ends too."""
+        self._closed = True
+        self._drop_stream()
+
+    def _drop_stream(self) -> None:
         if self._stream is not None:
             self._stream.close()
             self._stream = None
 
-    async def _resubscribe(self) -> None:
+    def _stream_ended(self) -> None:
+        self._drop_stream()
         self._buffer = b""  # a cut line comes again, with the events after it
-        self._empty_ends = 0 if self._got_data else self._empty_ends + 1
+        self._empty_ends = 0 if self._progress else self._empty_ends + 1
         if self._empty_ends > self._EMPTY_ENDS:
             raise BackendUnavailableError("the Podman event stream keeps ending")
+        self._pause = not self._progress
         _log.debug("the Podman event stream ended (its log was rotated?): subscribing again")
-        if not self._got_data:
-            await anyio.sleep(0.1)
-        with translate_errors("subscribe to events"):
-            await self._open()
+
+    async def _read(self) -> bytes:
+        if self._stream is None:
+            if self._pause:
+                await anyio.sleep(0.1)
+                self._pause = False
+            with translate_errors("subscribe to events"):
+                await self._open()
+            assert self._stream is not None
+        with translate_errors("events"):
+            return await self._stream.read()
 
     async def _next_line(self) -> bytes:
         while True:
             while not self._lines:
-                if self._stream is None:
-                    await self._resubscribe()
-                assert self._stream is not None
-                with translate_errors("events"):
-                    data = await self._stream.read()
+                if self._closed:
+                    raise StopAsyncIteration
+                data = await self._read()
+                if self._closed:
+                    raise StopAsyncIteration
                 if not data:
-                    self.close()
+                    self._stream_ended()
                     continue
-                self._got_data = True
                 self._buffer += data
                 *lines, self._buffer = self._buffer.split(b"\n")
                 self._lines.extend(line for line in lines if line.strip())
@@ -1198,6 +1217,7 @@ class _EventIterator(AsyncIterator[BackendEvent]):
         stamp = raw.get("timeNano")
         if not isinstance(stamp, int):
             return
+        self._progress = True
         self._newest_ns = max(self._newest_ns, stamp)
         self._recent.append((stamp, line))
         self._recent_lines.add(line)

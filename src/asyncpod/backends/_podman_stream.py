@@ -82,9 +82,14 @@ class HTTPStream:
         """The next chunk of the body, ``b""`` at its end (or once closed)."""
         if self._closed:
             return b""
-        data = await anyio.to_thread.run_sync(
-            self._read_blocking, limiter=self._limiter, abandon_on_cancel=True
-        )
+        try:
+            data = await anyio.to_thread.run_sync(
+                self._read_blocking, limiter=self._limiter, abandon_on_cancel=True
+            )
+        except Exception:
+            if self.closed:  # meanwhile: the reader thread may fail in any way
+                return b""
+            raise
         return b"" if self.closed else data  # closed meanwhile: the data may be cut
 
     @property
