@@ -687,3 +687,30 @@ async def test_a_failing_exit_watcher_fails_bring_up_and_leaves_nothing(fake: Fa
         async with asyncpod.open_pod(seed_pod(), backend=fake):
             pass
     assert fake.objects() == []
+
+
+class _Abort(BaseException):
+    """What a callback may raise that is no Exception (SystemExit, KeyboardInterrupt...)."""
+
+
+@pytest.mark.parametrize(
+    "when", [EventReason.STARTED, EventReason.TERMINATING, EventReason.KILLING]
+)
+async def test_on_event_raising_a_base_exception_still_tears_down(
+    fake: FakeBackend, when: EventReason
+) -> None:
+    """A BaseException of on_event ends the run, but never in the middle of the teardown.
+
+    It used to stop the teardown where it was raised: containers kept running, nothing was
+    removed, and readers of running.events() never saw the log closed.
+    """
+
+    def on_event(event: PodEvent) -> None:
+        if event.reason is when:
+            raise _Abort
+
+    pod = Pod(name="p", containers=[ctr("web")])
+    with pytest.raises(_Abort):
+        async with asyncpod.open_pod(pod, backend=fake, on_event=on_event):
+            pass
+    assert fake.objects() == []

@@ -140,8 +140,9 @@ async def open_pod(
     *on_event* is called with each :class:`~asyncpod.PodEvent` as it happens, from the first
     ``Created`` to ``TornDown`` (or ``Detached``): what :meth:`RunningPod.events` yields,
     but from the start of bring-up, so that a slow or failing bring-up can be followed. It
-    is called synchronously, so it must not block; an exception it raises is logged and
-    changes nothing.
+    is called synchronously, so it must not block. An :class:`Exception` it raises is
+    logged and changes nothing; any other (``KeyboardInterrupt``...) ends the run as if
+    raised in the block, and one raised during the teardown is raised once it is done.
     """
     async with AsyncExitStack() as stack:
         if backend is None:
@@ -169,6 +170,8 @@ async def open_pod(
                         with anyio.CancelScope(shield=True):
                             await supervisor.teardown()
                     tg.cancel_scope.cancel()
+                    if supervisor.interrupted is not None:
+                        raise supervisor.interrupted
         except BaseExceptionGroup as group:
             _raise_single(group)
 
@@ -341,6 +344,8 @@ class _Supervisor:
         self.settled = anyio.Event()
         self.init_failed = False
         self.retiring = False  # stopping the sidecars of a finished pod
+        #: what on_event raised during the teardown that is no Exception, raised after it
+        self.interrupted: BaseException | None = None
         self.events = EventLog()
         # Set by _serve, which runs the pod's jobs and tasks until the teardown.
         self.serving = False
@@ -371,6 +376,11 @@ class _Supervisor:
                 self.on_event(pod_event(event))
             except Exception:
                 logger.exception("on_event raised on %s; ignored", reason.value)
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit...
+                if not self.stopping:
+                    raise  # as from anywhere else in the supervisor: the pod is torn down
+                # Not from the middle of the teardown: once it is done.
+                self.interrupted = self.interrupted or exc
 
     def created(self) -> None:
         self.pending_create -= 1
