@@ -201,6 +201,29 @@ containers:
     ]
 
 
+def test_up_shows_a_crash_looping_init_container(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While the pod comes up: each run's exit and new log lines, then the back-off."""
+    spec = """
+initContainers:
+- {name: prep, image: IMAGE, command: [sh, -c, 'echo nope >&2; exit 1']}
+containers:
+- {name: work, image: IMAGE}
+"""
+    path = write(tmp_path, "crash", pod_yaml("crash", spec))
+    assert main(["up", "--backend", "fake", "--timeout", "1", path]) == 5
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "prep: started",
+        "prep: exited (1)",
+        "prep | nope",
+        "prep: started",  # the first restart comes at once
+        "prep: exited (1)",
+        "prep | nope",
+        "prep: back-off 10s restarting failed container prep",
+    ]
+
+
 def test_up_timeout_exits_5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = """
 containers:

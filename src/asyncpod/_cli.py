@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import math
 import os
 import select
 import signal
@@ -17,8 +18,10 @@ from typing import Any
 
 import anyio
 import anyio.abc
+from anyio.streams.memory import MemoryObjectSendStream
 
 from ._console import Console, format_duration, open_console, state_text
+from ._events import EventReason, PodEvent
 from ._exceptions import (
     AsyncpodError,
     BackendUnavailableError,
@@ -507,7 +510,7 @@ async def _up(args: argparse.Namespace, stop: _Stop) -> int:
             stop.handler = on_signal
             up.backend_name = backend.name
             async with anyio.create_task_group() as ui:
-                ui.start_soon(up.show_events, backend)
+                await ui.start(up.show_events, backend)
                 with main:
                     code = await up.run(backend, args, ready_within, kill, ui)
                 ui.cancel_scope.cancel()
@@ -546,6 +549,18 @@ async def _log_to(console: Console) -> AsyncIterator[None]:
         logger.propagate = True
 
 
+#: events shown while a pod comes up, besides its containers' starts and exits
+_SHOWN_DURING_BRING_UP = frozenset(
+    {
+        EventReason.BACK_OFF,
+        EventReason.UNHEALTHY,
+        EventReason.KILLING,
+        EventReason.FAILED_POST_START_HOOK,
+        EventReason.DEPENDENCY_FAILED,
+    }
+)
+
+
 class _Up:
     """The state of one ``asyncpod up``: what is shown, and how the pod ended."""
 
@@ -558,6 +573,8 @@ class _Up:
         self.started = time.monotonic()
         #: log lines seen of each container that failed during bring-up
         self._shown: dict[str, int] = {}
+        #: the pod's events during bring-up, from on_event to show_events
+        self._events: MemoryObjectSendStream[PodEvent] | None = None
         #: said once the display is closed
         self.outcome = ""
 
@@ -574,33 +591,60 @@ class _Up:
     def _age(self) -> str:
         return format_duration(time.monotonic() - self.started)
 
-    async def show_events(self, backend: Backend) -> None:
-        """Until the pod is up, say when a container starts or dies."""
-        try:
-            async with backend.events({LABEL_POD: self.pod.name}) as events:
-                async for event in events:
-                    if self.running is not None:
-                        return
-                    if event.type == "container" and event.action in ("start", "died"):
-                        name = event.labels.get(LABEL_CONTAINER, event.name)
-                        what = "started" if event.action == "start" else "exited"
-                        code = f" ({event.exit_code})" if event.action == "died" else ""
-                        self.console.message(f"{name}: {what}{code}")
-                        if event.action == "died" and event.exit_code:
-                            await self._show_tail(backend, event.id, name)
-        except AsyncpodError as exc:  # the display is no reason to fail
-            logging.getLogger("asyncpod").debug("events: %s", exc)
+    def on_event(self, event: PodEvent) -> None:
+        """Called by the supervisor with each event as it happens (see :meth:`show_events`)."""
+        if self._events is not None and self.running is None:  # then the status tells
+            self._events.send_nowait(event)
 
-    async def _show_tail(self, backend: Backend, container: str, name: str) -> None:
+    async def show_events(
+        self,
+        backend: Backend,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Until the pod is up, say when a container starts, exits or backs off.
+
+        A container that exits with an error shows its last log lines.
+        """
+        send, receive = anyio.create_memory_object_stream[PodEvent](math.inf)
+        with send, receive:
+            self._events = send
+            task_status.started()
+            async for event in receive:
+                await self._show(backend, event)
+
+    async def _show(self, backend: Backend, event: PodEvent) -> None:
+        name = event.container
+        if self.running is not None or name is None:
+            return
+        if event.reason is EventReason.STARTED:
+            self.console.message(f"{name}: started")
+        elif event.reason is EventReason.EXITED:
+            self.console.message(f"{name}: exited ({event.exit_code})")
+            if event.exit_code:
+                await self._show_tail(backend, name)
+        elif event.reason in _SHOWN_DURING_BRING_UP:
+            self.console.message(f"{name}: {event.message or event.reason.value}")
+
+    async def _show_tail(self, backend: Backend, name: str) -> None:
         """The last log lines of a container that failed during bring-up."""
-        tail: deque[str] = deque(maxlen=LOG_TAIL)
-        seen = 0
-        with anyio.move_on_after(5):
-            async with backend.logs(container) as lines:
-                async for record in lines:
-                    seen += 1
-                    if seen > self._shown.get(container, 0):  # not shown after an earlier exit
-                        tail.append(record.text)
+        labels = {LABEL_POD: self.pod.name, LABEL_CONTAINER: name}
+        try:
+            found = [o for o in await backend.list_objects(labels) if o.type == "container"]
+            if not found:
+                return
+            container = found[0].id
+            tail: deque[str] = deque(maxlen=LOG_TAIL)
+            seen = 0
+            with anyio.move_on_after(5):
+                async with backend.logs(container) as lines:
+                    async for record in lines:
+                        seen += 1
+                        if seen > self._shown.get(container, 0):  # not shown after an earlier exit
+                            tail.append(record.text)
+        except AsyncpodError as exc:  # the display is no reason to fail
+            logging.getLogger("asyncpod").debug("logs of %s: %s", name, exc)
+            return
         self._shown[container] = seen
         names = [c.name for c in self.pod.all_containers]
         index = names.index(name) if name in names else 0
@@ -630,7 +674,9 @@ class _Up:
         failure = ""
         not_ready: PodStatus | None = None
         with deadline:
-            async with open_pod(pod, backend=backend, detach=args.detach, kill_event=kill) as r:
+            async with open_pod(
+                pod, backend=backend, detach=args.detach, kill_event=kill, on_event=self.on_event
+            ) as r:
                 self.running = r
                 ui.start_soon(self.refresh)
                 if args.logs:
