@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import math
@@ -594,7 +595,8 @@ class _Up:
     def on_event(self, event: PodEvent) -> None:
         """Called by the supervisor with each event as it happens (see :meth:`show_events`)."""
         if self._events is not None and self.running is None:  # then the status tells
-            self._events.send_nowait(event)
+            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._events.send_nowait(event)  # unless the display is gone
 
     async def show_events(
         self,
