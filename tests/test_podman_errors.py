@@ -56,3 +56,81 @@ async def test_an_event_of_a_pod_removed_meanwhile_is_skipped(
     reader = _EventIterator(backend, labels={})
     raw: dict[str, Any] = {"Type": "pod", "Action": "stop", "Actor": {"ID": "4ace"}}
     assert await reader._convert(raw) is None
+
+
+class _Reply:
+    def __init__(self, data: object) -> None:
+        self._data = data
+
+    def json(self) -> object:
+        return self._data
+
+
+def _scripted(
+    monkeypatch: pytest.MonkeyPatch, backend: PodmanBackend, answers: dict[str, list[object]]
+) -> list[str]:
+    """Make *backend* answer each request from *answers* (path -> replies, in turn; an
+    exception is raised); return the list of requests made."""
+    calls: list[str] = []
+
+    async def call(method: str, path: str, **kwargs: Any) -> _Reply:
+        calls.append(f"{method} {path}")
+        answer = answers[path].pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return _Reply(answer)
+
+    monkeypatch.setattr(backend, "_call", call)
+    return calls
+
+
+_INFRA_STOPPED = PodmanStatusError(
+    500,
+    "cannot get namespace path unless container i1 is running: container is stopped",
+    "container is stopped",
+)
+
+
+@pytest.mark.anyio
+async def test_a_start_that_found_the_infra_stopped_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two members of a pod started at once: Podman 4.3 may fail one of them, saying that
+    the infra container is stopped, though it runs (CI saw it)."""
+    backend = PodmanBackend("unix:///nonexistent.sock")
+    calls = _scripted(
+        monkeypatch,
+        backend,
+        {
+            "/containers/c1/start": [_INFRA_STOPPED, None],
+            "/containers/c1/json": [{"Pod": "p1"}],
+            "/pods/p1/json": [{"InfraContainerID": "i1"}],
+            "/containers/i1/start": [None],  # running already (304)
+        },
+    )
+    await backend.start_container("c1")
+    assert calls == [
+        "POST /containers/c1/start",
+        "GET /containers/c1/json",
+        "GET /pods/p1/json",
+        "POST /containers/i1/start",
+        "POST /containers/c1/start",
+    ]
+
+
+@pytest.mark.anyio
+async def test_other_start_failures_are_not_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = PodmanBackend("unix:///nonexistent.sock")
+    missing = PodmanStatusError(500, 'runc: exec: "nope": executable file not found in $PATH')
+    _scripted(
+        monkeypatch,
+        backend,
+        {
+            "/containers/c1/start": [missing, None],
+            "/containers/c1/json": [{"Pod": "p1"}],
+            "/pods/p1/json": [{"InfraContainerID": "i1"}],
+            "/containers/i1/start": [None],
+        },
+    )
+    with pytest.raises(BackendError, match="executable file not found"):
+        await backend.start_container("c1")
