@@ -213,8 +213,8 @@ async def run_demo(pod: Pod, backend: Backend, *, kill_event: anyio.Event | None
     """Run *pod* on *backend*, printing what happens; return an exit code."""
     start = anyio.current_time()
 
-    def stamp() -> str:
-        return f"[{anyio.current_time() - start:6.3f}s]"
+    def stamp(at: float | None = None) -> str:
+        return f"[{(anyio.current_time() if at is None else at) - start:6.3f}s]"
 
     print(f"asyncpod demo: pod {pod.name!r} on the {backend.name} backend")
 
@@ -228,7 +228,7 @@ async def run_demo(pod: Pod, backend: Backend, *, kill_event: anyio.Event | None
             detail = f" (exit code {event.exit_code})"
         else:
             detail = f": {event.message}" if event.message else ""
-        print(f"[{event.time - start:6.3f}s] {who:<13} {event.reason.value}{detail}")
+        print(f"{stamp(event.time)} {who:<13} {event.reason.value}{detail}")
 
     async with open_pod(pod, backend=backend, kill_event=kill_event, on_event=show) as running:
         print(f"{stamp()} pod is up")

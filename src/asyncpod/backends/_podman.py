@@ -1128,7 +1128,7 @@ class _EventIterator(AsyncIterator[BackendEvent]):
     # How far before the newest event read a new subscription starts: Podman stamps an
     # event before it takes the log's lock, so the log is in time order only roughly.
     _OVERLAP_NS = 2_000_000_000
-    # A stream that ends before sending anything is retried this often in a row.
+    # Streams that end without a new event are subscribed again this often in a row.
     _EMPTY_ENDS = 10
 
     def __init__(self, backend: PodmanBackend, labels: dict[str, str]):
@@ -1146,7 +1146,6 @@ class _EventIterator(AsyncIterator[BackendEvent]):
         self._recent_lines: set[bytes] = set()
         self._empty_ends = 0  # streams in a row that ended with no new event
         self._progress = False  # the stream sent a new event
-        self._pause = False  # wait before subscribing again: the last stream sent nothing new
         self._closed = False
 
     async def subscribe(self) -> None:
@@ -1194,14 +1193,12 @@ class _EventIterator(AsyncIterator[BackendEvent]):
         self._empty_ends = 0 if self._progress else self._empty_ends + 1
         if self._empty_ends > self._EMPTY_ENDS:
             raise BackendUnavailableError("the Podman event stream keeps ending")
-        self._pause = not self._progress
         _log.debug("the Podman event stream ended (its log was rotated?): subscribing again")
 
     async def _read(self) -> bytes:
         if self._stream is None:
-            if self._pause:
+            if self._empty_ends:  # the last stream sent nothing new: not at once
                 await anyio.sleep(0.1)
-                self._pause = False
             with translate_errors("subscribe to events"):
                 await self._open()
             assert self._stream is not None
