@@ -23,7 +23,8 @@ import pytest
 import asyncpod
 from asyncpod._cli import main
 from asyncpod._console import open_console
-from asyncpod._owner import LABEL_OWNER_HOST, LABEL_OWNER_PID, hostname
+from asyncpod._labels import LABEL_OWNER_HOST, LABEL_OWNER_PID
+from asyncpod._owner import hostname
 from podman_images import TEST_IMAGE, left_behind
 from processes import dead_pid
 

@@ -10,14 +10,9 @@ import pytest
 
 import asyncpod
 from asyncpod import Container, Pod
+from asyncpod._labels import LABEL_OWNER_HOST, LABEL_OWNER_PID, LABEL_OWNER_START
 from asyncpod._owned import describe, find_pods, remove_pod, stop_pod
-from asyncpod._owner import (
-    LABEL_OWNER_HOST,
-    LABEL_OWNER_PID,
-    LABEL_OWNER_START,
-    OwnerState,
-    hostname,
-)
+from asyncpod._owner import OwnerState, hostname
 from asyncpod.backends import FakeBackend, PodSpec
 
 pytestmark = pytest.mark.anyio

@@ -8,10 +8,8 @@ import subprocess
 
 import pytest
 
+from asyncpod._labels import LABEL_OWNER_HOST, LABEL_OWNER_PID, LABEL_OWNER_START
 from asyncpod._owner import (
-    LABEL_OWNER_HOST,
-    LABEL_OWNER_PID,
-    LABEL_OWNER_START,
     OwnerState,
     hostname,
     owner_labels,

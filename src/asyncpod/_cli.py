@@ -34,12 +34,13 @@ from ._exceptions import (
     SpecError,
 )
 from ._images import stand_in
+from ._labels import LABEL_CONTAINER, LABEL_POD, LABEL_RUN
 from ._models import Pod
 from ._owned import OwnedPod, describe, find_pods, remove_pod, stop_pod
 from ._owner import OwnerState, hostname, signal_owner
 from ._plan import StartupPlan, StepKind
 from ._status import Phase, PodStatus, Running
-from ._supervisor import LABEL_CONTAINER, LABEL_POD, LABEL_RUN, RunningPod, open_pod
+from ._supervisor import RunningPod, open_pod
 from .backends._base import Backend, ContainerInfo, OwnedObject, RuntimeState
 
 if sys.version_info < (3, 11):  # pragma: no cover

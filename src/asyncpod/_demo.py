@@ -21,9 +21,10 @@ from ._console import open_console
 from ._events import EventReason, PodEvent
 from ._exceptions import AsyncpodError, BackendUnavailableError
 from ._images import BUSYBOX_CHANGES, STAND_INS, WAR, busybox_path, busybox_rootfs, stand_in
+from ._labels import LABEL_POD
 from ._models import Pod
 from ._status import PodStatus, Running, Terminated, Waiting
-from ._supervisor import LABEL_POD, RunningPod, open_pod
+from ._supervisor import RunningPod, open_pod
 from .backends._base import Backend
 from .backends._fake import FakeBackend, FakeContext, ProgramFn
 

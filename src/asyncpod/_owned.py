@@ -14,17 +14,19 @@ import anyio
 import attrs
 
 from ._exceptions import AsyncpodError, ObjectNotFoundError
-from ._owner import LABEL_OWNER_HOST, LABEL_OWNER_PID, OwnerState, owner_state
-from ._supervisor import (
+from ._labels import (
     LABEL_CONTAINER,
     LABEL_DETACHED,
     LABEL_GRACE,
     LABEL_MARKER,
+    LABEL_OWNER_HOST,
+    LABEL_OWNER_PID,
     LABEL_POD,
     LABEL_RUN,
     LABEL_STOP_RANK,
-    MIN_GRACE,
 )
+from ._owner import OwnerState, owner_state
+from ._supervisor import MIN_GRACE
 from .backends._base import Backend, OwnedObject
 
 __all__ = ["DEFAULT_GRACE", "OwnedPod", "find_pods", "remove_pod", "stop_pod"]

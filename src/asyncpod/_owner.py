@@ -15,20 +15,15 @@ import signal
 import socket
 from collections.abc import Mapping
 
+from ._labels import LABEL_OWNER_HOST, LABEL_OWNER_PID, LABEL_OWNER_START
+
 __all__ = [
-    "LABEL_OWNER_HOST",
-    "LABEL_OWNER_PID",
-    "LABEL_OWNER_START",
     "OwnerState",
     "owner_labels",
     "owner_state",
     "process_start",
     "signal_owner",
 ]
-
-LABEL_OWNER_PID = "io.asyncpod.owner-pid"
-LABEL_OWNER_HOST = "io.asyncpod.owner-host"
-LABEL_OWNER_START = "io.asyncpod.owner-start"
 
 
 def hostname() -> str:

@@ -28,6 +28,15 @@ from ._exceptions import (
     DependencyFailedError,
     ObjectNotFoundError,
 )
+from ._labels import (
+    LABEL_CONTAINER,
+    LABEL_DETACHED,
+    LABEL_GRACE,
+    LABEL_MARKER,
+    LABEL_POD,
+    LABEL_RUN,
+    LABEL_STOP_RANK,
+)
 from ._lowlevel import bound_clock
 from ._models import Condition, Container, LifecycleHandler, Pod, Probe, PullPolicy, RestartPolicy
 from ._owner import owner_labels
@@ -62,32 +71,11 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
-    "LABEL_CONTAINER",
-    "LABEL_DETACHED",
-    "LABEL_GRACE",
-    "LABEL_MARKER",
-    "LABEL_POD",
-    "LABEL_RUN",
-    "LABEL_STOP_RANK",
     "RunningPod",
     "open_pod",
 ]
 
 logger = logging.getLogger("asyncpod")
-
-LABEL_POD = "io.asyncpod.pod"
-LABEL_RUN = "io.asyncpod.run"
-LABEL_CONTAINER = "io.asyncpod.container"
-#: "true" on every object of a pod opened with ``detach=True``: it is meant to outlive its
-#: owner, which it does once the marker volume (below) exists
-LABEL_DETACHED = "io.asyncpod.detached"
-#: "detached" on the volume created when a detached pod is left running: the proof that it
-#: was, not a run whose owner died half-way through bring-up (labels cannot be changed)
-LABEL_MARKER = "io.asyncpod.marker"
-#: on containers: teardown layer (:meth:`StartupPlan.stop_ranks`), lowest stops first
-LABEL_STOP_RANK = "io.asyncpod.stop-rank"
-#: on containers: the pod's termination grace period, in seconds
-LABEL_GRACE = "io.asyncpod.grace-period"
 
 #: the kubelet never stops a container with less than this grace period
 MIN_GRACE = 2.0
@@ -559,6 +547,7 @@ class _Supervisor:
             name=f"{self.pod.name}-{container.name}",
             pod=self.pod_id or "",
             image=container.image,
+            short_name=container.name,
             command=expand_all(container.command, env) if container.command else None,
             args=expand_all(container.args, env) if container.args else None,
             env=tuple(env.items()),

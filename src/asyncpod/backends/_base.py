@@ -115,6 +115,8 @@ class ContainerSpec:
     name: str
     pod: str  # the id returned by create_pod
     image: str
+    #: the container's name within its pod (Kubernetes' ``name``); empty means *name*
+    short_name: str = ""
     command: tuple[str, ...] | None = None
     args: tuple[str, ...] | None = None
     env: tuple[tuple[str, str], ...] = ()

@@ -132,7 +132,7 @@ class FakeContext:
 
     @property
     def name(self) -> str:
-        """The container's name in the pod (its ``io.asyncpod.container`` label)."""
+        """The container's name in the pod (:attr:`ContainerSpec.short_name`)."""
         return self._container.short_name
 
     @property
@@ -389,7 +389,7 @@ class FakeContainer:
         self.id = cid
         self.spec = spec
         #: the name asyncpod gave it in its pod, else its own
-        self.short_name: str = spec.labels.get("io.asyncpod.container", spec.name)
+        self.short_name: str = spec.short_name or spec.name
         self.state = RuntimeState.CREATED
         self.exit_code: int | None = None
         self.started_at: float | None = None
@@ -746,7 +746,7 @@ class FakeBackend(Backend):
         await super().ensure_image(image, policy)
 
     async def create_container(self, spec: ContainerSpec) -> str:
-        short = spec.labels.get("io.asyncpod.container", spec.name)
+        short = spec.short_name or spec.name
         await self._enter("create_container", short, spec.name, spec.image)
         pod = self._get_pod(spec.pod)
         if self.images is not None and spec.image not in self.images:

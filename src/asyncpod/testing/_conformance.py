@@ -17,6 +17,7 @@ import attrs
 
 from .._events import EventReason, PodEvent
 from .._exceptions import ImageError, ObjectExistsError
+from .._labels import LABEL_CONFORMANCE, LABEL_POD, LABEL_RUN
 from .._models import (
     Container,
     ContainerPort,
@@ -34,7 +35,7 @@ from .._models import (
     VolumeMount,
 )
 from .._status import Phase, Running, Waiting
-from .._supervisor import LABEL_RUN, RunningPod, open_pod
+from .._supervisor import RunningPod, open_pod
 from ..backends._base import (
     Backend,
     ContainerExit,
@@ -62,7 +63,7 @@ class BackendFixture:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {LABEL_RUN: self.run, "io.asyncpod.conformance": "1"}
+        return {LABEL_RUN: self.run, LABEL_CONFORMANCE: "1"}
 
     def name(self, suffix: str) -> str:
         return f"conf-{self.run}-{suffix}"
@@ -119,8 +120,9 @@ def _spec(
         name=fx.name(suffix),
         pod=pod,
         image=fx.image,
+        short_name=suffix,
         command=("sh", "-c", script),
-        labels={**fx.labels, "io.asyncpod.container": suffix},
+        labels=fx.labels,
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -386,9 +388,10 @@ async def check_connect_into_pod(fx: BackendFixture) -> None:
                 name=fx.name("web"),
                 pod=pod,
                 image=fx.image,
+                short_name="web",
                 command=("httpd", "-f", "-p", "8080", "-h", "/www"),
                 mounts=mounts,
-                labels={**fx.labels, "io.asyncpod.container": "web"},
+                labels=fx.labels,
             )
         )
         await fx.backend.start_container(cid)
@@ -439,7 +442,7 @@ def _seed_pod(fx: BackendFixture, name: str, restart: RestartPolicy = RestartPol
     """The seed's javaweb-2 shape: an init container fills a volume a web server serves."""
     return Pod(
         name=name,
-        labels={"io.asyncpod.conformance": "1"},
+        labels={LABEL_CONFORMANCE: "1"},
         init_containers=[
             Container(
                 name="war",
@@ -496,7 +499,7 @@ async def check_open_pod_init_failure(fx: BackendFixture) -> None:
     except ContainerFailedError as exc:
         assert (exc.container, exc.exit_code) == ("war", 2), exc
         assert "broken" in exc.logs, exc.logs
-    assert await fx.backend.list_objects({"io.asyncpod.pod": pod.name}) == []
+    assert await fx.backend.list_objects({LABEL_POD: pod.name}) == []
 
 
 # Kubernetes lifecycle scenarios: the same events, in the same order, on every backend.
@@ -561,7 +564,7 @@ def _data_pod(fx: BackendFixture, suffix: str, **kwargs: object) -> Pod:
             kwargs[key] = with_data(kwargs[key])
     return Pod(
         name=fx.name(suffix),
-        labels={"io.asyncpod.conformance": "1"},
+        labels={LABEL_CONFORMANCE: "1"},
         volumes=[Volume(name="data", empty_dir=EmptyDirVolumeSource())],
         **{"termination_grace_period_seconds": 2, **kwargs},  # type: ignore[arg-type]
     )
