@@ -36,6 +36,9 @@ def lint(session: nox.Session) -> None:
     """ruff: lint and formatting checks."""
     session.install(*_group("lint"))
     session.run("ruff", "check", "src", "tests", "bench", "docs", "noxfile.py")
+    # the Python files only: the docs' Markdown keeps its examples as written
+    python = ("src", "tests", "bench", "docs/conf.py", "docs/_ext", "docs/examples", "noxfile.py")
+    session.run("ruff", "format", "--check", *python)
 
 
 @nox.session
