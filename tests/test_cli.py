@@ -586,7 +586,9 @@ def test_gc_on_a_remote_service_leaves_what_it_cannot_judge(
 ) -> None:
     """Over ssh:// or tcp:// the host name may be another machine's: a pid is not judged
     (it used to be, by this machine's processes), the pod is reported and left alone."""
-    monkeypatch.setattr("asyncpod._cli._is_local", lambda backend: False)
+    from asyncpod.backends import FakeBackend
+
+    monkeypatch.setattr(FakeBackend, "is_local", property(lambda self: False))
     pid = dead_pid()
     owned.pods.append(labelled("far", pid))
     assert main(["gc"]) == 0

@@ -791,20 +791,8 @@ async def _follow_logs(up: _Up, running: RunningPod) -> None:
 # down, ps, logs, gc
 
 
-def _is_local(backend: Backend) -> bool:
-    """Whether *backend* runs on this machine (its pids are ours): the fake, or Podman
-    over a unix socket. Over ``ssh://`` or ``tcp://`` the same host name may be another
-    machine's."""
-    from .backends._podman import PodmanBackend
-    from .backends._podman_service import is_local_unix
-
-    if isinstance(backend, PodmanBackend):
-        return backend.url is not None and is_local_unix(backend.url)
-    return True
-
-
 async def _find(backend: Backend, name: str) -> list[OwnedPod]:
-    pods = await find_pods(backend, name, local=_is_local(backend))
+    pods = await find_pods(backend, name, local=backend.is_local)
     if not pods:
         raise CliError(
             f"no pod named {name!r} is owned by asyncpod here",
@@ -886,7 +874,7 @@ def _owner_text(pod: OwnedPod) -> str:
 
 async def _ps(args: argparse.Namespace, stop: _Stop) -> int:
     async with _podman(args.url) as backend:
-        pods = await find_pods(backend, local=_is_local(backend))
+        pods = await find_pods(backend, local=backend.is_local)
         rows: list[tuple[str, ...]] = [("POD", "RUN", "OWNER", "CONTAINER", "STATE")]
         for pod in pods:
             infos = await _inspect_all(backend, pod.containers)
@@ -984,7 +972,7 @@ async def _logs(args: argparse.Namespace, stop: _Stop) -> int:
 
 async def _gc(args: argparse.Namespace, stop: _Stop) -> int:
     async with _podman(args.url) as backend:
-        found = await find_pods(backend, local=_is_local(backend))
+        found = await find_pods(backend, local=backend.is_local)
         pods = [p for p in found if not args.names or p.name in args.names]
         garbage = [p for p in pods if p.orphaned]
 

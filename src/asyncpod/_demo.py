@@ -161,10 +161,7 @@ async def _missing_stand_ins(backend: Backend, pod: Pod) -> list[str]:
 
 
 async def ensure_stand_ins(backend: Backend, pod: Pod) -> None:
-    """Import the stand-in images *pod* uses that *backend* (Podman) lacks."""
-    from .backends._podman import PodmanBackend
-
-    assert isinstance(backend, PodmanBackend)
+    """Import the stand-in images *pod* uses that *backend* lacks."""
     for reference in await _missing_stand_ins(backend, pod):
         print(f"importing the stand-in image {reference} (busybox-static)")
         tarball = await anyio.to_thread.run_sync(busybox_rootfs, STAND_INS[reference])

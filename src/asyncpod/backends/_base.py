@@ -23,11 +23,12 @@ from __future__ import annotations
 import abc
 import enum
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 
 import anyio.abc
+import anyio.lowlevel
 import attrs
 
 from .._exceptions import BackendError, ImageError, ObjectNotFoundError
@@ -274,6 +275,31 @@ class Backend(abc.ABC):
 
     #: short name shown in logs and the CLI ("fake", "podman")
     name: str = "backend"
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the engine runs on this machine, as this process sees it.
+
+        When true, the process ids an engine's objects name (their owner's, say) are this
+        machine's, so they may be checked and signalled here, and host paths are this
+        machine's paths. A remote engine (Podman over ``ssh://`` or ``tcp://``) returns
+        false: a process of the same pid or a host of the same name may be another
+        machine's. The default is false; a backend says true only when it knows.
+        """
+        return False
+
+    async def import_image(
+        self, reference: str, tarball: bytes, *, changes: Sequence[str] = ()
+    ) -> None:
+        """Import a root filesystem *tarball* (an uncompressed tar) as image *reference*.
+
+        *changes* are Dockerfile instructions such as ``ENV PATH=/bin`` (``podman import
+        --change``). An optional capability, for making images where no registry can be
+        reached: the default raises :class:`~asyncpod.ImageError` saying this backend
+        cannot import images.
+        """
+        await anyio.lowlevel.checkpoint()
+        raise ImageError(reference, f"the {self.name} backend cannot import images")
 
     async def __aenter__(self) -> Backend:
         await self.aopen()

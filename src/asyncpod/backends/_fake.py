@@ -20,13 +20,23 @@ Fault injection: :meth:`FakeBackend.inject` makes any operation fail or hang,
 
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 import math
 import re
 import shlex
+import tarfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeAlias
 
@@ -733,6 +743,27 @@ class FakeBackend(Backend):
     async def image_exists(self, image: str) -> bool:
         await self._enter("image_exists", image)
         return self.images is None or image in self.images
+
+    @property
+    def is_local(self) -> bool:
+        """True: the fake runs in this process."""
+        return True
+
+    async def import_image(
+        self, reference: str, tarball: bytes, *, changes: Sequence[str] = ()
+    ) -> None:
+        """Make *reference* present, its files those of *tarball*'s regular files."""
+        await self._enter("import_image", reference)
+        files: dict[str, bytes | str] = {}
+        try:
+            with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
+                for member in archive.getmembers():
+                    extracted = archive.extractfile(member) if member.isfile() else None
+                    if extracted is not None:
+                        files[member.name] = extracted.read()
+        except tarfile.TarError as exc:
+            raise ImageError(reference, f"import failed: {exc}") from exc
+        self.add_image(reference, files)
 
     async def pull_image(self, image: str) -> None:
         await self._enter("pull_image", image)

@@ -52,7 +52,7 @@ from ._base import (
 )
 from ._podman_errors import PodmanStatusError, translate_errors
 from ._podman_netns import connect_in_netns
-from ._podman_service import candidate_urls, podman_binary, service_argv, unix_path
+from ._podman_service import candidate_urls, is_local_unix, podman_binary, service_argv, unix_path
 from ._podman_stream import FrameDecoder, HTTPStream, LineSplitter, detach, socket_of
 
 __all__ = ["PodmanBackend"]
@@ -241,6 +241,12 @@ class PodmanBackend(Backend):
     def url(self) -> str | None:
         """The URL of the service in use (after :meth:`~asyncpod.backends.Backend.aopen`)."""
         return self._url
+
+    @property
+    def is_local(self) -> bool:
+        """True for a service on a unix socket of this machine; false over ``ssh://`` or
+        ``tcp://``, and before :meth:`~asyncpod.backends.Backend.aopen`."""
+        return self._url is not None and is_local_unix(self._url)
 
     @property
     def server_version(self) -> str:
