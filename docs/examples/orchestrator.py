@@ -7,8 +7,6 @@ the pod down; the task group waits until that is done.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import anyio
 import anyio.abc
 import attrs
@@ -16,7 +14,34 @@ import attrs
 import asyncpod
 from asyncpod.backends import Backend, FakeBackend, Program
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+#: the seed's javaweb-2 manifest, verbatim (asyncpod's examples/javaweb-2.yaml)
+MANIFEST = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: javaweb-2
+spec:
+  initContainers:
+  - image: app:v2
+    name: war
+    command: ["cp", "/app.war", "/app"]
+    volumeMounts:
+    - mountPath: /app
+      name: app-volume
+  containers:
+  - image: tomcat:7.0
+    name: tomcat
+    command: ["sh","-c","/root/apache-tomcat-7.0.42-v2/bin/start.sh"]
+    volumeMounts:
+    - mountPath: /root/apache-tomcat-7.0/webapps
+      name: app-volume
+    ports:
+    - containerPort: 8080
+      hostPort: 8001
+  volumes:
+  - name: app-volume
+    emptyDir: {}
+"""
 
 
 @attrs.frozen
@@ -70,7 +95,7 @@ async def record_events(
 
 
 async def main() -> None:
-    pod = asyncpod.kube.load_pod(EXAMPLES / "javaweb-2.yaml")
+    pod = asyncpod.kube.load_pod(MANIFEST)
     plan = asyncpod.StartupPlan.from_pod(pod)
     print("layers:", [[step.name for step in layer] for layer in plan.layers()])
 

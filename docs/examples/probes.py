@@ -7,15 +7,40 @@ and marks ``tomcat`` ready on the first answer between 200 and 399.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import anyio
 import attrs
 
 import asyncpod
 from asyncpod.backends import FakeBackend, FakeContext
 
-MANIFEST = Path(__file__).resolve().parents[2] / "examples" / "javaweb-2.yaml"
+#: the seed's javaweb-2 manifest, verbatim (asyncpod's examples/javaweb-2.yaml)
+MANIFEST = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: javaweb-2
+spec:
+  initContainers:
+  - image: app:v2
+    name: war
+    command: ["cp", "/app.war", "/app"]
+    volumeMounts:
+    - mountPath: /app
+      name: app-volume
+  containers:
+  - image: tomcat:7.0
+    name: tomcat
+    command: ["sh","-c","/root/apache-tomcat-7.0.42-v2/bin/start.sh"]
+    volumeMounts:
+    - mountPath: /root/apache-tomcat-7.0/webapps
+      name: app-volume
+    ports:
+    - containerPort: 8080
+      hostPort: 8001
+  volumes:
+  - name: app-volume
+    emptyDir: {}
+"""
 
 
 async def slow_tomcat(ctx: FakeContext) -> int:

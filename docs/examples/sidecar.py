@@ -6,14 +6,45 @@ starts before the app, runs beside it, and is stopped only after the app has sto
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import anyio
 
 import asyncpod
 from asyncpod.backends import FakeBackend, FakeContext
 
-MANIFEST = Path(__file__).resolve().parents[2] / "examples" / "log-sidecar.yaml"
+#: asyncpod's examples/log-sidecar.yaml
+MANIFEST = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: log-sidecar
+  labels:
+    app: log-sidecar
+spec:
+  initContainers:
+  - name: log-collector
+    image: localhost/asyncpod/busybox:latest
+    restartPolicy: Always
+    command: ["sh", "-c", "trap 'exit 0' TERM; tail -F /var/log/app/app.log & wait"]
+    volumeMounts:
+    - name: logs
+      mountPath: /var/log/app
+      readOnly: true
+  containers:
+  - name: app
+    image: localhost/asyncpod/busybox:latest
+    command:
+    - sh
+    - -c
+    - |
+      trap 'exit 0' TERM
+      while true; do echo "$(date) hello" >> /var/log/app/app.log; sleep 1; done
+    volumeMounts:
+    - name: logs
+      mountPath: /var/log/app
+  volumes:
+  - name: logs
+    emptyDir: {}
+"""
 LOG = "/var/log/app/app.log"
 
 
