@@ -203,7 +203,14 @@ async def asyncpod_pod(_asyncpod_pods: _Pods, request: pytest.FixtureRequest) ->
             f"@pytest.mark.asyncpod_pod(pod_or_manifest); got {got}",
             pytrace=False,
         )
-    return await _asyncpod_pods.start(_load(marker.args[0], request.config.rootpath))
+    from asyncpod import SpecError
+
+    try:
+        pod = _load(marker.args[0], request.config.rootpath)
+    except (OSError, SpecError) as exc:  # a missing or invalid manifest: no traceback
+        reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else str(exc)
+        pytest.fail(f"{_call_text(marker)}: {reason}", pytrace=False)
+    return await _asyncpod_pods.start(pod)
 
 
 @pytest.fixture

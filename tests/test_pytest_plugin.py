@@ -273,16 +273,28 @@ def test_marker_misuse_is_reported(project: pytest.Pytester) -> None:
         @pytest.mark.asyncpod_backend("docker")
         async def test_bad_backend(asyncpod_backend):
             pass
+
+        @pytest.mark.asyncpod_pod("pods/missing.yaml")
+        async def test_missing_manifest(asyncpod_pod):
+            pass
+
+        @pytest.mark.asyncpod_pod("apiVersion: v1\\nkind: Pod\\n")
+        async def test_invalid_manifest(asyncpod_pod):
+            pass
         """
     )
     result = project.runpytest()
-    result.assert_outcomes(errors=4)
+    result.assert_outcomes(errors=8)
     result.stdout.fnmatch_lines(
         [
             "*asyncpod_pod fixture brings up the pod of the test's marker*got no marker*",
             "*asyncpod_backend takes one backend name*got @pytest.mark.asyncpod_backend('docker')",
+            "*@pytest.mark.asyncpod_pod('pods/missing.yaml'): No such file or directory: *",
+            "*@pytest.mark.asyncpod_pod('apiVersion: v1\\nkind: Pod\\n'): metadata: is required",
         ]
     )
+    assert "Traceback" not in result.stdout.str()
+    assert "FileNotFoundError" not in result.stdout.str()
 
 
 def test_bad_ini_backend_is_a_usage_error(pytester: pytest.Pytester) -> None:
@@ -405,3 +417,22 @@ def test_pods_run_in_tasks_of_their_own(project: pytest.Pytester) -> None:
     result = project.runpytest("--timeout=60")
     result.assert_outcomes(passed=8, errors=2)
     result.stdout.fnmatch_lines(["*RuntimeError: the backend broke*"])
+
+
+def _blocks(text: str, language: str) -> list[str]:
+    return [
+        block.split("\n", 1)[1] for block in text.split("```")[1::2] if block.startswith(language)
+    ]
+
+
+def test_the_howtos_first_example_passes(project: pytest.Pytester) -> None:
+    """docs/howto/pytest-plugin.md's first test module, with the manifest it shows at the
+    path it names, passes as written (on the fake)."""
+    howto = (Path(__file__).parent.parent / "docs/howto/pytest-plugin.md").read_text()
+    [module, *_] = _blocks(howto, "python")
+    [manifest, *_] = _blocks(howto, "yaml")
+    assert '"tests/pods/web.yaml"' in module
+    (project.path / "tests" / "pods").mkdir(parents=True)
+    (project.path / "tests" / "pods" / "web.yaml").write_text(manifest)
+    (project.path / "tests" / "test_howto.py").write_text(module)
+    project.runpytest().assert_outcomes(passed=4)
