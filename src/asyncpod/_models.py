@@ -16,12 +16,36 @@ import fractions
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
 
+from ._base import DNS_SUBDOMAIN as _DNS_SUBDOMAIN
+from ._base import INT64_MAX as _INT64_MAX
+from ._base import SURROGATE, FrozenDict
+from ._base import camel as _camel
+from ._base import check_type as _check_type
+from ._base import dns_label as _dns_label
+from ._base import enum_value as _enum
+from ._base import exactly_one as _exactly_one
+from ._base import fail as _fail
+from ._base import field as _field
+from ._base import instance_of as _instance
+from ._base import int32 as _int32
+from ._base import int64 as _int64
+from ._base import int_range as _int_range
+from ._base import list_of as _list_of
+from ._base import model_field as _model
+from ._base import nonempty_string as _nonempty_string
+from ._base import optional_of as _optional
+from ._base import to_tuple as _to_tuple
+from ._base import validator as _validator
+from ._cycles import check_acyclic
 from ._exceptions import SpecError
+
+#: asyncpod.kube reads it here
+_SURROGATE = SURROGATE
 
 __all__ = [
     "Condition",
@@ -93,49 +117,8 @@ class Condition(str, enum.Enum):
     COMPLETED = "completed"
 
 
-class FrozenDict(Mapping[str, str]):
-    """An immutable, hashable ``str -> str`` mapping (labels, annotations)."""
-
-    __slots__ = ("_data", "_hash")
-
-    def __init__(self, data: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
-        self._data: dict[str, str] = dict(data)
-        self._hash: int | None = None
-
-    def __getitem__(self, key: str) -> str:
-        return self._data[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value of *key*, else *default*; as fast as ``dict.get``."""
-        return self._data.get(key, default)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __hash__(self) -> int:
-        if self._hash is None:
-            self._hash = hash(frozenset(self._data.items()))
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Mapping):
-            return self._data == dict(other)
-        return NotImplemented
-
-    def __repr__(self) -> str:
-        return f"FrozenDict({self._data!r})"
-
-
 # Validation helpers
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
 _IANA_SVC_NAME = re.compile(r"(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
 _QUANTITY = re.compile(r"([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?\Z")
@@ -153,95 +136,6 @@ _IMAGE_REF = re.compile(
 )
 
 
-#: Kubernetes field names that are not the plain camelCase of the snake_case name.
-_IRREGULAR_CAMEL = {"host_ip": "hostIP"}
-
-
-def _camel(name: str) -> str:
-    """The Kubernetes (camelCase) spelling of a field name: ``host_port`` -> ``hostPort``."""
-    if name in _IRREGULAR_CAMEL:
-        return _IRREGULAR_CAMEL[name]
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def _fail(path: str, reason: str) -> SpecError:
-    return SpecError(path, reason)
-
-
-def _check_type(path: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
-    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
-        raise _fail(path, f"must be {what}, not {type(value).__name__} {value!r}")
-    if isinstance(value, str) and not value.isascii():
-        _check_unicode(path, value)
-
-
-#: A UTF-16 surrogate: a Python str may hold one alone (JSON's "\ud800" escape decodes to
-#: it), but UTF-8 cannot encode it (RFC 3629, section 3), so neither a YAML or JSON
-#: manifest nor Podman's API can carry it; Kubernetes' Go decoder would replace it.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _check_unicode(path: str, value: str) -> None:
-    found = _SURROGATE.search(value)
-    if found is not None:
-        raise _fail(
-            path,
-            f"{value!r} is not Unicode text: it holds a lone surrogate {found.group()!r} at "
-            f"index {found.start()}, which UTF-8 cannot encode",
-        )
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _dns_label(path: str, value: object) -> None:
-    _check_type(path, value, str, "a string")
-    assert isinstance(value, str)
-    if len(value) > 63 or not _DNS_LABEL.match(value):
-        raise _fail(
-            path,
-            f"{value!r} is not a valid DNS-1123 label (at most 63 characters: lower-case "
-            "letters, digits and '-', starting and ending with a letter or digit)",
-        )
-
-
-#: The largest values of Go's int32 and int64, the types of Kubernetes' integer fields: the
-#: API server refuses a manifest whose value does not fit its field's type.
-_INT32_MAX = 2**31 - 1
-_INT64_MAX = 2**63 - 1
-
-
-def _int_range(path: str, value: object, low: int, high: int) -> None:
-    _check_type(path, value, int, "an integer")
-    assert isinstance(value, int)
-    if not low <= value <= high:
-        raise _fail(path, f"must be between {low} and {high}, not {value}")
-
-
-def _bounded_int(low: int, high: int, kind: str) -> Any:
-    def validate(path: str, value: object) -> None:
-        _check_type(path, value, int, "an integer")
-        assert isinstance(value, int)
-        if value < low:
-            raise _fail(path, f"must be at least {low}, not {value}")
-        if value > high:
-            raise _fail(path, f"must be at most {high} (an {kind} in Kubernetes), not {value}")
-
-    return validate
-
-
-def _int32(low: int) -> Any:
-    """The check of a Kubernetes int32 field whose values start at *low*."""
-    return _bounded_int(low, _INT32_MAX, "int32")
-
-
-def _int64(low: int) -> Any:
-    """The check of a Kubernetes int64 field whose values start at *low*."""
-    return _bounded_int(low, _INT64_MAX, "int64")
-
-
 def _port(path: str, value: object) -> None:
     _int_range(path, value, 1, 65535)
 
@@ -252,23 +146,6 @@ def _port_or_name(path: str, value: object) -> None:
             raise _fail(path, f"{value!r} is neither a port number nor a valid port name")
     else:
         _port(path, value)
-
-
-def _enum(path: str, value: object, kind: type[enum.Enum]) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in kind)
-        raise _fail(path, f"must be one of {allowed}, not {value!r}") from None
-
-
-def _validator(validate: Any) -> Any:
-    """An attrs validator that reports the field's camelCase name as the path."""
-
-    def validator(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        validate(_camel(attribute.name), value)
-
-    return validator
 
 
 def _to_protocol(value: Protocol | str) -> Protocol:
@@ -293,52 +170,6 @@ def _to_rule_operator(value: RestartRuleOperator | str) -> RestartRuleOperator:
 
 def _to_pod_restart_policy(value: RestartPolicy | str) -> RestartPolicy:
     return _enum("spec.restartPolicy", value, RestartPolicy)  # type: ignore[no-any-return]
-
-
-def _field(validate: Any = None, **kwargs: Any) -> Any:
-    """An attrs field validated by *validate(path, value)*."""
-    if validate is None:
-        return attrs.field(**kwargs)
-    return attrs.field(validator=_validator(validate), **kwargs)
-
-
-def _to_tuple(value: Any) -> Any:
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        return value  # left for the validator to reject with a proper path
-    return tuple(value)
-
-
-def _list_of(kind: type | tuple[type, ...], what: str) -> Any:
-    """A validator for a tuple of *kind* items (converted from any iterable)."""
-
-    def validate(path: str, value: object) -> None:
-        if not isinstance(value, tuple):
-            raise _fail(path, f"must be a list of {what}, not {type(value).__name__}")
-        for index, item in enumerate(value):
-            _check_type(f"{path}[{index}]", item, kind, what)
-
-    return _validator(validate)
-
-
-def _optional(check: Any) -> Any:
-    def validate(path: str, value: object) -> None:
-        if value is not None:
-            check(path, value)
-
-    return validate
-
-
-def _instance(kind: type, what: str) -> Any:
-    def validate(path: str, value: object) -> None:
-        _check_type(path, value, kind, what)
-
-    return validate
-
-
-def _nonempty_string(path: str, value: object) -> None:
-    _check_type(path, value, str, "a string")
-    if not value:
-        raise _fail(path, "must not be empty")
 
 
 def _to_frozen_dict(value: Any) -> Any:
@@ -437,21 +268,6 @@ def _annotations(path: str, value: object) -> None:
             f"must hold at most {_ANNOTATIONS_MAX_BYTES} bytes of keys and values in all "
             f"(256 KiB), not {size}",
         )
-
-
-def _exactly_one(path: str, owner: object, names: tuple[str, ...], what: str) -> None:
-    given = [name for name in names if getattr(owner, name) is not None]
-    if len(given) != 1:
-        spelled = ", ".join(_camel(name) for name in names)
-        found = ", ".join(_camel(name) for name in given) or "none"
-        raise _fail(path, f"exactly one {what} of {spelled} must be set (found: {found})")
-
-
-def _model(kind: type, what: str, *, optional: bool = True) -> Any:
-    check = _instance(kind, what)
-    return _field(
-        _optional(check) if optional else check, default=None if optional else attrs.NOTHING
-    )
 
 
 # Handlers
@@ -1067,9 +883,7 @@ def _validate_pod(pod: Pod) -> None:
                 "init containers run in list order and take no dependsOn",
             )
 
-    from ._plan import check_acyclic  # the graph lives with the planner
-
-    check_acyclic(pod)
+    check_acyclic(pod.containers)
 
 
 def _hooks(container: Container) -> Iterator[tuple[str, LifecycleHandler]]:

@@ -1,7 +1,7 @@
 """The cattrs converter between the pod models and Kubernetes-shaped (camelCase) dicts.
 
 Everything here is generic over the attrs models: field names are renamed by
-:func:`~asyncpod._models._camel` (the one place that knows Kubernetes spellings such as
+:func:`~asyncpod._base.camel` (the one place that knows Kubernetes spellings such as
 ``hostIP``), and the manifest walker and the error translation read ``attrs.fields`` and
 the resolved annotations. :mod:`asyncpod.kube` adds the YAML envelope on top.
 """
@@ -26,17 +26,9 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from . import _models
+from ._base import FrozenDict, camel, check_type, enum_value
 from ._exceptions import SpecError, UnsupportedFieldError
-from ._models import (
-    Container,
-    ContainerRestartRule,
-    FrozenDict,
-    HTTPHeader,
-    Pod,
-    _camel,
-    _check_type,
-    _enum,
-)
+from ._models import Container, ContainerRestartRule, HTTPHeader, Pod
 
 __all__ = [
     "POD_METADATA",
@@ -95,8 +87,8 @@ def _tuple_item(tp: Any) -> Any:
 def kube_path(cls: type, name: str) -> str:
     """The manifest path of field *name* of *cls*, relative to where a *cls* sits."""
     if cls is Pod:
-        return f"{'metadata' if name in POD_METADATA else 'spec'}.{_camel(name)}"
-    return _camel(name)
+        return f"{'metadata' if name in POD_METADATA else 'spec'}.{camel(name)}"
+    return camel(name)
 
 
 # The converter
@@ -108,12 +100,12 @@ def _structure_scalar(value: object, cls: type[Any]) -> Any:
     if issubclass(cls, enum.Enum):
         return _structure_enum(value, cls)
     what = {str: "a string", int: "an integer", bool: "true or false"}[cls]
-    _check_type("", value, cls, what)
+    check_type("", value, cls, what)
     return value
 
 
 def _structure_enum(value: object, cls: type[enum.Enum]) -> Any:
-    return _enum("", value, cls)
+    return enum_value("", value, cls)
 
 
 def _unstructure_str(value: str) -> str:
@@ -121,7 +113,7 @@ def _unstructure_str(value: str) -> str:
 
 
 def _structure_port(value: object, _: object) -> int | str:
-    _check_type("", value, (int, str), "a port number or name")
+    check_type("", value, (int, str), "a port number or name")
     assert isinstance(value, (int, str))
     return value
 
@@ -144,14 +136,12 @@ def _tuple_hook(tp: Any, converter: cattrs.Converter) -> Callable[[object, objec
 
 
 def _renames(cls: type) -> dict[str, Any]:
-    return {a.name: override(rename=_camel(a.name)) for a in attrs.fields(_resolve(cls))}
+    return {a.name: override(rename=camel(a.name)) for a in attrs.fields(_resolve(cls))}
 
 
 def _unstructure_overrides(cls: type) -> dict[str, Any]:
     return {
-        a.name: override(
-            rename=_camel(a.name), omit_if_default=(cls, a.name) not in _ALWAYS_WRITTEN
-        )
+        a.name: override(rename=camel(a.name), omit_if_default=(cls, a.name) not in _ALWAYS_WRITTEN)
         for a in attrs.fields(_resolve(cls))
     }
 
@@ -286,7 +276,7 @@ _SPEC_BEHAVIOURS: Final = {
 @functools.cache
 def _keys(cls: type) -> Mapping[str, ManifestKey]:
     return {
-        _camel(a.name): ManifestKey(a.type, a.default is attrs.NOTHING)
+        camel(a.name): ManifestKey(a.type, a.default is attrs.NOTHING)
         for a in attrs.fields(_resolve(cls))
         if (cls, a.name) not in _NOT_IN_MANIFEST
     }
@@ -295,7 +285,7 @@ def _keys(cls: type) -> Mapping[str, ManifestKey]:
 @functools.cache
 def manifest_schema() -> Mapping[str, ManifestKey]:
     """The keys of a Pod manifest, from the top: apiVersion, kind, metadata, spec, status."""
-    in_metadata = {_camel(name) for name in POD_METADATA}
+    in_metadata = {camel(name) for name in POD_METADATA}
     metadata = {key: known for key, known in _keys(Pod).items() if key in in_metadata}
     metadata["creationTimestamp"] = ManifestKey(OutputOnly(), required=False)
     spec = {key: known for key, known in _keys(Pod).items() if key not in in_metadata}
