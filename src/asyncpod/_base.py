@@ -9,6 +9,7 @@ particular model, so every model module (and :mod:`asyncpod._serde`) may import 
 from __future__ import annotations
 
 import enum
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -39,9 +40,12 @@ __all__ = [
     "int32",
     "int64",
     "int_range",
+    "key_path",
     "list_of",
     "model_field",
     "nonempty_string",
+    "one_of",
+    "optional_bool",
     "optional_of",
     "to_tuple",
     "validator",
@@ -92,7 +96,13 @@ DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*
 
 
 #: Kubernetes field names that are not the plain camelCase of the snake_case name.
-IRREGULAR_CAMEL = {"host_ip": "hostIP"}
+IRREGULAR_CAMEL = {
+    "host_ip": "hostIP",
+    "host_pid": "hostPID",
+    "host_ipc": "hostIPC",
+    "set_hostname_as_fqdn": "setHostnameAsFQDN",
+    "downward_api": "downwardAPI",
+}
 
 
 def camel(name: str) -> str:
@@ -256,3 +266,25 @@ def model_field(kind: type, what: str, *, optional: bool = True) -> Any:
     return field(
         optional_of(check) if optional else check, default=None if optional else attrs.NOTHING
     )
+
+
+def key_path(path: str, key: object) -> str:
+    """``metadata.labels["app"]``: a map entry's path, its key quoted as JSON when a str."""
+    return f"{path}[{json.dumps(key) if isinstance(key, str) else repr(key)}]"
+
+
+def one_of(*allowed: str) -> Any:
+    """The check of a string field that takes one of the values *allowed*."""
+
+    def validate(path: str, value: object) -> None:
+        check_type(path, value, str, "a string")
+        if value not in allowed:
+            spelled = ", ".join(repr(a) for a in allowed)
+            raise fail(path, f"must be one of {spelled}, not {value!r}")
+
+    return validate
+
+
+def optional_bool() -> Any:
+    """An optional (``None``: not set) boolean field."""
+    return field(optional_of(instance_of(bool, "true or false")), default=None)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 import fractions
-import json
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -35,14 +34,35 @@ from ._base import instance_of as _instance
 from ._base import int32 as _int32
 from ._base import int64 as _int64
 from ._base import int_range as _int_range
+from ._base import key_path as _key_path
 from ._base import list_of as _list_of
 from ._base import model_field as _model
 from ._base import nonempty_string as _nonempty_string
+from ._base import one_of as _one_of
 from ._base import optional_of as _optional
 from ._base import to_tuple as _to_tuple
 from ._base import validator as _validator
 from ._cycles import check_acyclic
 from ._exceptions import SpecError
+from ._network import GRPCAction, HostAlias, PodDNSConfig
+from ._resources import (
+    ContainerResizePolicy,
+    ResourceRequirements,
+    check_pod_resources,
+    check_resize_policies,
+)
+from ._security import PodSecurityContext, SecurityContext
+from ._sources import (
+    ConfigMapVolumeSource,
+    DownwardAPIVolumeSource,
+    EnvFromSource,
+    EnvVarSource,
+    EphemeralVolumeSource,
+    ImageVolumeSource,
+    PersistentVolumeClaimVolumeSource,
+    ProjectedVolumeSource,
+    SecretVolumeSource,
+)
 
 #: asyncpod.kube reads it here
 _SURROGATE = SURROGATE
@@ -178,11 +198,6 @@ def _to_frozen_dict(value: Any) -> Any:
     if isinstance(value, Mapping):
         return FrozenDict(value)
     return value
-
-
-def _key_path(path: str, key: object) -> str:
-    """``metadata.labels["app"]``: a map entry's path, its key quoted as JSON when a str."""
-    return f"{path}[{json.dumps(key) if isinstance(key, str) else repr(key)}]"
 
 
 def _qualified_name_problem(key: str) -> str | None:
@@ -326,7 +341,7 @@ class SleepAction:
     seconds: int = _field(_int64(0))
 
 
-_HANDLERS = ("exec", "http_get", "tcp_socket")
+_HANDLERS = ("exec", "http_get", "tcp_socket", "grpc")
 
 
 @attrs.frozen(kw_only=True)
@@ -340,6 +355,7 @@ class Probe:
     exec: ExecAction | None = _model(ExecAction, "an exec action")
     http_get: HTTPGetAction | None = _model(HTTPGetAction, "an httpGet action")
     tcp_socket: TCPSocketAction | None = _model(TCPSocketAction, "a tcpSocket action")
+    grpc: GRPCAction | None = _model(GRPCAction, "a grpc action")
     initial_delay_seconds: int = _field(_int32(0), default=0)
     period_seconds: int = _field(_int32(1), default=10)
     timeout_seconds: int = _field(_int32(1), default=1)
@@ -436,6 +452,12 @@ class EnvVar:
 
     name: str = _field(_env_name)
     value: str = _field(_instance(str, "a string"), default="")
+    #: the value from a ConfigMap, a Secret, a field of the pod or a container's resource
+    value_from: EnvVarSource | None = _model(EnvVarSource, "an env var source")
+
+    def __attrs_post_init__(self) -> None:
+        if self.value_from is not None and self.value:
+            raise _fail("valueFrom", "may not be specified when `value` is not empty")
 
 
 def _to_env(value: Any) -> Any:
@@ -467,8 +489,17 @@ class VolumeMount:
     mount_path: str = _field(_nonempty_string)
     read_only: bool = _field(_instance(bool, "true or false"), default=False)
     sub_path: str | None = _field(_optional(_nonempty_string), default=None)
+    mount_propagation: str | None = _field(
+        _optional(_one_of("None", "HostToContainer", "Bidirectional")), default=None
+    )
+    recursive_read_only: str | None = _field(
+        _optional(_one_of("Disabled", "IfPossible", "Enabled")), default=None
+    )
+    #: like *sub_path*, with ``$(VAR)`` references to the container's environment expanded
+    sub_path_expr: str | None = _field(_optional(_nonempty_string), default=None)
 
     def __attrs_post_init__(self) -> None:
+        _check_mount_options(self)
         if not self.mount_path.startswith("/"):
             raise _fail("mountPath", f"must be an absolute path, not {self.mount_path!r}")
         if ":" in self.mount_path:
@@ -548,6 +579,21 @@ class Container:
     readiness_probe: Probe | None = _model(Probe, "a probe")
     liveness_probe: Probe | None = _model(Probe, "a probe")
     lifecycle: Lifecycle | None = _model(Lifecycle, "a lifecycle")
+    env_from: tuple[EnvFromSource, ...] = attrs.field(
+        converter=_to_tuple, validator=_list_of(EnvFromSource, "env sources"), factory=tuple
+    )
+    resources: ResourceRequirements | None = _model(ResourceRequirements, "resources")
+    resize_policy: tuple[ContainerResizePolicy, ...] = attrs.field(
+        converter=_to_tuple, validator=_validator(check_resize_policies), factory=tuple
+    )
+    security_context: SecurityContext | None = _model(SecurityContext, "a security context")
+    stdin: bool = _field(_instance(bool, "true or false"), default=False)
+    stdin_once: bool = _field(_instance(bool, "true or false"), default=False)
+    tty: bool = _field(_instance(bool, "true or false"), default=False)
+    termination_message_path: str | None = _field(_optional(_nonempty_string), default=None)
+    termination_message_policy: str | None = _field(
+        _optional(_one_of("File", "FallbackToLogsOnError")), default=None
+    )
     #: Beyond Kubernetes: containers of this pod that must reach a condition before this
     #: one starts. A plain name means ``started``.
     depends_on: tuple[Dependency, ...] = attrs.field(
@@ -597,6 +643,7 @@ class Container:
             if dep.name in seen:
                 raise _fail(f"dependsOn[{index}].name", f"duplicate dependency {dep.name!r}")
             seen.add(dep.name)
+        _check_container_options(self)
 
     @property
     def has_hooks_or_probes(self) -> bool:
@@ -675,6 +722,19 @@ class HostPathVolumeSource:
             raise _fail("type", f"must be one of {allowed}, not {self.type!r}")
 
 
+_VOLUME_SOURCES = (
+    "empty_dir",
+    "host_path",
+    "persistent_volume_claim",
+    "config_map",
+    "secret",
+    "projected",
+    "downward_api",
+    "image",
+    "ephemeral",
+)
+
+
 @attrs.frozen(kw_only=True)
 class Volume:
     """A volume of the pod, mounted once for the whole pod and shared by its containers."""
@@ -682,9 +742,23 @@ class Volume:
     name: str = _field(_dns_label)
     empty_dir: EmptyDirVolumeSource | None = _model(EmptyDirVolumeSource, "an emptyDir source")
     host_path: HostPathVolumeSource | None = _model(HostPathVolumeSource, "a hostPath source")
+    persistent_volume_claim: PersistentVolumeClaimVolumeSource | None = _model(
+        PersistentVolumeClaimVolumeSource, "a persistentVolumeClaim source"
+    )
+    config_map: ConfigMapVolumeSource | None = _model(ConfigMapVolumeSource, "a configMap source")
+    secret: SecretVolumeSource | None = _model(SecretVolumeSource, "a secret source")
+    projected: ProjectedVolumeSource | None = _model(ProjectedVolumeSource, "a projected source")
+    downward_api: DownwardAPIVolumeSource | None = _model(
+        DownwardAPIVolumeSource, "a downwardAPI source"
+    )
+    image: ImageVolumeSource | None = _model(ImageVolumeSource, "an image source")
+    ephemeral: EphemeralVolumeSource | None = _model(EphemeralVolumeSource, "an ephemeral source")
 
     def __attrs_post_init__(self) -> None:
-        _exactly_one("", self, ("empty_dir", "host_path"), "volume source")
+        if all(getattr(self, source) is None for source in _VOLUME_SOURCES):
+            # Kubernetes defaults a volume without a source to an emptyDir
+            object.__setattr__(self, "empty_dir", EmptyDirVolumeSource())
+        _exactly_one("", self, _VOLUME_SOURCES, "volume source")
 
 
 _UNITS = {
@@ -755,6 +829,21 @@ class Pod:
     share_process_namespace: bool = attrs.field(default=False)
     labels: FrozenDict = attrs.field(converter=_to_frozen_dict, factory=FrozenDict)
     annotations: FrozenDict = attrs.field(converter=_to_frozen_dict, factory=FrozenDict)
+    #: ``metadata.namespace``; ``None`` is Kubernetes' ``default``
+    namespace: str | None = attrs.field(default=None)
+    #: pod-level resources (Kubernetes 1.32+): cpu, memory and hugepages for the pod
+    resources: ResourceRequirements | None = attrs.field(default=None)
+    security_context: PodSecurityContext | None = attrs.field(default=None)
+    host_network: bool = attrs.field(default=False)
+    host_pid: bool = attrs.field(default=False)
+    host_ipc: bool = attrs.field(default=False)
+    host_users: bool | None = attrs.field(default=None)
+    dns_policy: str | None = attrs.field(default=None)
+    dns_config: PodDNSConfig | None = attrs.field(default=None)
+    host_aliases: tuple[HostAlias, ...] = attrs.field(converter=_to_tuple, factory=tuple)
+    subdomain: str | None = attrs.field(default=None)
+    set_hostname_as_fqdn: bool | None = attrs.field(default=None)
+    active_deadline_seconds: int | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
         _validate_pod(self)
@@ -793,6 +882,7 @@ def _validate_pod(pod: Pod) -> None:
     _check_items("spec.containers", pod.containers, Container, "containers")
     _check_items("spec.initContainers", pod.init_containers, Container, "containers")
     _check_items("spec.volumes", pod.volumes, Volume, "volumes")
+    _validate_pod_options(pod)
     if not pod.containers:
         raise _fail("spec.containers", "a pod needs at least one container")
 
@@ -910,3 +1000,100 @@ def _validate_init_container(path: str, container: Container) -> None:
                 "only native sidecars (restartPolicy: Always) may have probes or lifecycle "
                 "hooks among init containers",
             )
+
+
+# The fields modelled for manifests (issue #11): checks that span a model's fields
+
+
+def _check_mount_options(mount: VolumeMount) -> None:
+    if mount.sub_path is not None and mount.sub_path_expr is not None:
+        raise _fail("subPathExpr", "subPathExpr and subPath are mutually exclusive")
+    if mount.sub_path_expr is not None and (
+        mount.sub_path_expr.startswith("/") or ".." in mount.sub_path_expr.split("/")
+    ):
+        raise _fail(
+            "subPathExpr", f"must be a relative path without '..', not {mount.sub_path_expr!r}"
+        )
+    if mount.recursive_read_only in ("IfPossible", "Enabled"):
+        if not mount.read_only:
+            raise _fail("recursiveReadOnly", "may only be specified when readOnly is true")
+        if mount.recursive_read_only == "Enabled" and mount.mount_propagation not in (
+            None,
+            "None",
+        ):
+            raise _fail(
+                "recursiveReadOnly", "may only be specified when mountPropagation is None or unset"
+            )
+
+
+def _check_container_options(container: Container) -> None:
+    privileged = container.security_context is not None and container.security_context.privileged
+    for index, mount in enumerate(container.volume_mounts):
+        if mount.mount_propagation == "Bidirectional" and not privileged:
+            raise _fail(
+                f"volumeMounts[{index}].mountPropagation",
+                "Bidirectional mount propagation is available only to privileged containers",
+            )
+    if container.stdin_once and not container.stdin:
+        raise _fail("stdinOnce", "requires stdin to be true")
+
+
+_DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
+
+
+def _validate_pod_options(pod: Pod) -> None:
+    if pod.namespace is not None:
+        _dns_label("metadata.namespace", pod.namespace)
+    if pod.resources is not None:
+        _check_type("spec.resources", pod.resources, ResourceRequirements, "resources")
+        check_pod_resources("spec.resources", pod.resources)
+    if pod.security_context is not None:
+        _check_type(
+            "spec.securityContext", pod.security_context, PodSecurityContext, "a security context"
+        )
+    for name in ("host_network", "host_pid", "host_ipc"):
+        _check_type(f"spec.{_camel(name)}", getattr(pod, name), bool, "true or false")
+    for name in ("host_users", "set_hostname_as_fqdn"):
+        if getattr(pod, name) is not None:
+            _check_type(f"spec.{_camel(name)}", getattr(pod, name), bool, "true or false")
+    if pod.dns_policy is not None:
+        _one_of(*_DNS_POLICIES)("spec.dnsPolicy", pod.dns_policy)
+    if pod.dns_config is not None:
+        _check_type("spec.dnsConfig", pod.dns_config, PodDNSConfig, "a DNS config")
+    if pod.dns_policy == "None" and (pod.dns_config is None or not pod.dns_config.nameservers):
+        raise _fail(
+            "spec.dnsConfig.nameservers",
+            "must provide at least one DNS nameserver when dnsPolicy is None",
+        )
+    _check_items("spec.hostAliases", pod.host_aliases, HostAlias, "host aliases")
+    if pod.subdomain is not None:
+        _dns_label("spec.subdomain", pod.subdomain)
+    if pod.active_deadline_seconds is not None:
+        _int64(1)("spec.activeDeadlineSeconds", pod.active_deadline_seconds)
+    if pod.host_users is False:
+        for name in ("host_network", "host_pid", "host_ipc"):
+            if getattr(pod, name):
+                raise _fail(f"spec.{_camel(name)}", "must be false when hostUsers is false")
+    lists = (("initContainers", pod.init_containers), ("containers", pod.containers))
+    for list_name, containers in lists:
+        for index, container in enumerate(containers):
+            path = f"spec.{list_name}[{index}]"
+            context = container.security_context
+            if context is not None and context.proc_mount == "Unmasked" and pod.host_users:
+                raise _fail(
+                    f"{path}.securityContext.procMount",
+                    "`hostUsers` must be false to use `Unmasked`",
+                )
+            if pod.host_network:
+                for p, port in enumerate(container.ports):
+                    if port.host_port is not None and port.host_port != port.container_port:
+                        raise _fail(
+                            f"{path}.ports[{p}].hostPort",
+                            "must match containerPort when hostNetwork is true",
+                        )
+            if (
+                list_name == "initContainers"
+                and container.resize_policy
+                and not is_sidecar(container)
+            ):
+                raise _fail(f"{path}.resizePolicy", "only native sidecars may have a resize policy")
