@@ -20,7 +20,7 @@ import asyncpod.backends
 import asyncpod.kube
 import asyncpod.testing
 from asyncpod import UnsupportedFieldError
-from asyncpod._serde import ManifestKey, _keys, _non_optional, _tuple_item, manifest_schema
+from asyncpod._serde import ManifestKey, Refused, _keys, _non_optional, _tuple_item, manifest_schema
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -113,6 +113,47 @@ LOCATIONS: dict[str, tuple[str | int, ...]] = {
     "Volume": ("spec", "volumes", 0),
     "EmptyDirVolumeSource": ("spec", "volumes", 0, "emptyDir"),
     "HostPathVolumeSource": ("spec", "volumes", 1, "hostPath"),
+    "ResourceRequirements": ("spec", "containers", 0, "resources"),
+    "ContainerResizePolicy": ("spec", "containers", 0, "resizePolicy", 0),
+    "SecurityContext": ("spec", "containers", 0, "securityContext"),
+    "Capabilities": ("spec", "containers", 0, "securityContext", "capabilities"),
+    "SeccompProfile": ("spec", "containers", 0, "securityContext", "seccompProfile"),
+    "AppArmorProfile": ("spec", "containers", 0, "securityContext", "appArmorProfile"),
+    "SELinuxOptions": ("spec", "containers", 0, "securityContext", "seLinuxOptions"),
+    "PodSecurityContext": ("spec", "securityContext"),
+    "Sysctl": ("spec", "securityContext", "sysctls", 0),
+    "PodDNSConfig": ("spec", "dnsConfig"),
+    "PodDNSConfigOption": ("spec", "dnsConfig", "options", 0),
+    "HostAlias": ("spec", "hostAliases", 0),
+    "GRPCAction": ("spec", "initContainers", 0, "livenessProbe", "grpc"),
+    "EnvVarSource": ("spec", "containers", 0, "env", 1, "valueFrom"),
+    "ConfigMapKeySelector": ("spec", "containers", 0, "env", 1, "valueFrom", "configMapKeyRef"),
+    "SecretKeySelector": ("spec", "containers", 0, "env", 2, "valueFrom", "secretKeyRef"),
+    "ObjectFieldSelector": ("spec", "containers", 0, "env", 3, "valueFrom", "fieldRef"),
+    "ResourceFieldSelector": ("spec", "containers", 0, "env", 4, "valueFrom", "resourceFieldRef"),
+    "EnvFromSource": ("spec", "containers", 0, "envFrom", 0),
+    "ConfigMapEnvSource": ("spec", "containers", 0, "envFrom", 0, "configMapRef"),
+    "SecretEnvSource": ("spec", "containers", 0, "envFrom", 1, "secretRef"),
+    "PersistentVolumeClaimVolumeSource": ("spec", "volumes", 2, "persistentVolumeClaim"),
+    "ConfigMapVolumeSource": ("spec", "volumes", 3, "configMap"),
+    "KeyToPath": ("spec", "volumes", 3, "configMap", "items", 0),
+    "SecretVolumeSource": ("spec", "volumes", 4, "secret"),
+    "ProjectedVolumeSource": ("spec", "volumes", 5, "projected"),
+    "VolumeProjection": ("spec", "volumes", 5, "projected", "sources", 0),
+    "ConfigMapProjection": ("spec", "volumes", 5, "projected", "sources", 0, "configMap"),
+    "SecretProjection": ("spec", "volumes", 5, "projected", "sources", 1, "secret"),
+    "DownwardAPIProjection": ("spec", "volumes", 5, "projected", "sources", 2, "downwardAPI"),
+    "DownwardAPIVolumeSource": ("spec", "volumes", 6, "downwardAPI"),
+    "DownwardAPIVolumeFile": ("spec", "volumes", 6, "downwardAPI", "items", 0),
+    "ImageVolumeSource": ("spec", "volumes", 7, "image"),
+    "EphemeralVolumeSource": ("spec", "volumes", 8, "ephemeral"),
+    "PersistentVolumeClaimTemplate": ("spec", "volumes", 8, "ephemeral", "volumeClaimTemplate"),
+    "PersistentVolumeClaimSpec": (
+        *("spec", "volumes", 8, "ephemeral", "volumeClaimTemplate", "spec"),
+    ),
+    "VolumeResourceRequirements": (
+        *("spec", "volumes", 8, "ephemeral", "volumeClaimTemplate", "spec", "resources"),
+    ),
 }
 
 BASE_MANIFEST: dict[str, Any] = {
@@ -124,7 +165,22 @@ BASE_MANIFEST: dict[str, Any] = {
             {
                 "name": "web",
                 "image": "busybox",
-                "env": [{"name": "A", "value": "1"}],
+                "env": [
+                    {"name": "A", "value": "1"},
+                    {"name": "B", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}},
+                    {"name": "C", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+                    {"name": "D", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "E", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+                ],
+                "envFrom": [{"configMapRef": {"name": "c"}}, {"secretRef": {"name": "s"}}],
+                "resources": {"limits": {"cpu": "1"}},
+                "resizePolicy": [{"resourceName": "cpu", "restartPolicy": "NotRequired"}],
+                "securityContext": {
+                    "capabilities": {"drop": ["ALL"]},
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                    "appArmorProfile": {"type": "RuntimeDefault"},
+                    "seLinuxOptions": {"level": "s0"},
+                },
                 "ports": [{"containerPort": 8080}],
                 "volumeMounts": [{"name": "data", "mountPath": "/data"}],
                 "startupProbe": {"tcpSocket": {"port": 8080}},
@@ -139,9 +195,51 @@ BASE_MANIFEST: dict[str, Any] = {
                 ],
             }
         ],
+        "initContainers": [
+            {
+                "name": "side",
+                "image": "busybox",
+                "restartPolicy": "Always",
+                "livenessProbe": {"grpc": {"port": 9000}},
+            }
+        ],
+        "securityContext": {"sysctls": [{"name": "net.ipv4.ip_forward", "value": "1"}]},
+        "dnsConfig": {"options": [{"name": "ndots", "value": "2"}]},
+        "hostAliases": [{"ip": "127.0.0.1", "hostnames": ["db"]}],
         "volumes": [
             {"name": "data", "emptyDir": {}},
             {"name": "host", "hostPath": {"path": "/tmp"}},
+            {"name": "claim", "persistentVolumeClaim": {"claimName": "c"}},
+            {"name": "cm", "configMap": {"name": "c", "items": [{"key": "k", "path": "k"}]}},
+            {"name": "sec", "secret": {"secretName": "s"}},
+            {
+                "name": "proj",
+                "projected": {
+                    "sources": [
+                        {"configMap": {"name": "c"}},
+                        {"secret": {"name": "s"}},
+                        {"downwardAPI": {}},
+                    ]
+                },
+            },
+            {
+                "name": "down",
+                "downwardAPI": {
+                    "items": [{"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]
+                },
+            },
+            {"name": "img", "image": {"reference": "busybox"}},
+            {
+                "name": "eph",
+                "ephemeral": {
+                    "volumeClaimTemplate": {
+                        "spec": {
+                            "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "1Gi"}},
+                        }
+                    }
+                },
+            },
         ],
     },
 }
@@ -189,7 +287,8 @@ def test_fields_page_supported_rows_are_what_asyncpod_reads(
     """The "yes" rows of each table are exactly the keys the manifest reader knows."""
     for name, keys in schema_objects().items():
         listed = {field for field, supported in fields_page[name].items() if supported}
-        assert listed == set(keys), name
+        read = {key for key, known in keys.items() if not isinstance(known.schema, Refused)}
+        assert listed == read, name
 
 
 def test_fields_page_unsupported_rows_are_rejected(
@@ -207,7 +306,7 @@ def test_fields_page_unsupported_rows_are_rejected(
                 _load(document)
             assert info.value.paths == (_path(LOCATIONS[name], field),)
             checked += 1
-    assert checked >= 50
+    assert checked >= 25  # many fields are modelled since issue #11
 
 
 # The timeline figures: docs/_ext/timelines.py draws them from runs on the fake

@@ -408,10 +408,10 @@ apiVersion: v1
 kind: Pod
 metadata:
   name: javaweb-2
-  namespace: default
+  generateName: javaweb-
   creationTimestamp: null
 spec:
-  dnsPolicy: ClusterFirst
+  schedulerName: default-scheduler
   enableServiceLinks: true
   nodeSelector: {}
   initContainers:
@@ -421,13 +421,13 @@ spec:
     volumeMounts:
     - mountPath: /app
       name: app-volume
-      mountPropagation: None
+      readOnlyRecursive: true
   containers:
   - image: tomcat:7.0
     name: tomcat
     command: ["sh","-c","/root/apache-tomcat-7.0.42-v2/bin/start.sh"]
-    resources:
-      limits: {memory: 128Mi}
+    volumeDevices:
+    - {name: app-volume, devicePath: /dev/xvda}
     securityContext: {}
     envFrom: []
     dependsOn: [war]
@@ -447,10 +447,10 @@ status:
 """
 
 UNSUPPORTED_PATHS = {
-    "metadata.namespace",
-    "spec.dnsPolicy",
-    "spec.initContainers[0].volumeMounts[0].mountPropagation",
-    "spec.containers[0].resources",
+    "metadata.generateName",
+    "spec.schedulerName",
+    "spec.initContainers[0].volumeMounts[0].readOnlyRecursive",
+    "spec.containers[0].volumeDevices",
     "spec.containers[0].dependsOn",
     "spec.containers[0].ports[0].hostIp",
     "spec.volumes[0].awsElasticBlockStore",
@@ -513,29 +513,32 @@ def test_fixed_behaviour_fields_with_another_value_are_unsupported(key: str, val
     assert info.value.paths == (f"spec.{key}",)
 
 
-def test_meaningful_security_context_is_unsupported() -> None:
+def test_security_context_is_loaded() -> None:
     doc = seed_doc()
     doc["spec"]["containers"][0]["securityContext"] = {"capabilities": {"add": ["NET_ADMIN"]}}
+    context = load_doc(doc).containers[0].security_context
+    assert context is not None and context.capabilities is not None
+    assert context.capabilities.add == ("NET_ADMIN",)
+
+
+def test_windows_options_are_refused_with_the_reason() -> None:
+    doc = seed_doc()
+    doc["spec"]["containers"][0]["securityContext"] = {"windowsOptions": {"hostProcess": True}}
     with pytest.raises(UnsupportedFieldError) as info:
         load_doc(doc)
-    assert info.value.paths == ("spec.containers[0].securityContext",)
+    assert info.value.paths == ("spec.containers[0].securityContext.windowsOptions",)
+    assert "Windows containers are not supported" in str(info.value)
 
 
 @pytest.mark.parametrize(
     ("path", "value"),
     [
-        # Kubernetes: "must specify one of: `fieldRef`, `resourceFieldRef`, ..."
-        ("spec.containers.0.env", [{"name": "X", "valueFrom": {}}]),
-        ("spec.containers.0.env", [{"name": "X", "valueFrom": {"secretKeyRef": None}}]),
-        # Kubernetes: seccompProfile.type is required
-        ("spec.containers.0.securityContext", {"seccompProfile": {}}),
-        # a second handler or source, empty: Kubernetes refuses two of them
-        ("spec.containers.0.livenessProbe", {"exec": {"command": ["true"]}, "grpc": {}}),
-        ("spec.volumes.0.configMap", {}),
         ("spec.os", {}),
+        ("spec.containers.0.lifecycle", {"stopSignal": {}}),
+        ("spec.volumes.0.nfs", {}),
     ],
 )
-def test_empty_objects_kubernetes_refuses_are_not_dropped_silently(path: str, value: Any) -> None:
+def test_empty_unknown_objects_are_not_dropped_silently(path: str, value: Any) -> None:
     """An empty object says nothing only where Kubernetes takes it as not set."""
     doc = seed_doc()
     _set(path, value)(doc)
@@ -545,6 +548,41 @@ def test_empty_objects_kubernetes_refuses_are_not_dropped_silently(path: str, va
     assert where.startswith(re.sub(r"\.(\d+)", r"[\1]", path))
     with pytest.warns(UserWarning, match=re.escape(where)):
         load_doc(doc, strict=False)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "where"),
+    [
+        # Kubernetes: "must specify one of: `fieldRef`, `resourceFieldRef`, ..."
+        ("spec.containers.0.env", [{"name": "X", "valueFrom": {}}], "env[0].valueFrom"),
+        (
+            "spec.containers.0.env",
+            [{"name": "X", "valueFrom": {"secretKeyRef": None}}],
+            "env[0].valueFrom",
+        ),
+        # Kubernetes: seccompProfile.type is required
+        (
+            "spec.containers.0.securityContext",
+            {"seccompProfile": {}},
+            "securityContext.seccompProfile.type",
+        ),
+        # a second handler or source, empty: Kubernetes refuses two of them
+        (
+            "spec.containers.0.livenessProbe",
+            {"exec": {"command": ["true"]}, "grpc": {}},
+            "livenessProbe.grpc.port",
+        ),
+        ("spec.volumes.0.configMap", {}, "configMap.name"),
+    ],
+)
+def test_empty_objects_kubernetes_refuses_are_errors(path: str, value: Any, where: str) -> None:
+    """An empty object Kubernetes refuses is a SpecError naming its path, not nothing."""
+    doc = seed_doc()
+    _set(path, value)(doc)
+    with pytest.raises(SpecError) as info:
+        load_doc(doc)
+    assert not isinstance(info.value, UnsupportedFieldError)
+    assert info.value.path.endswith(where)
 
 
 def test_null_known_field_means_unset() -> None:
@@ -597,21 +635,16 @@ def test_podman_generated_manifest_loads_as_it_is() -> None:
     check_pod_manifest(yaml.safe_load(dump_pod(PODMAN_GENERATED_POD)))
 
 
-def test_podman_named_volume_is_unsupported() -> None:
-    """Podman exports a named volume as a persistentVolumeClaim, which asyncpod lacks."""
+def test_podman_named_volume_loads_as_a_claim() -> None:
+    """Podman exports a named volume as a persistentVolumeClaim, which asyncpod models."""
     text = PODMAN_GENERATED.replace(
         "  - hostPath:\n      path: /tmp/kubert-host2\n      type: Directory\n",
         "  - persistentVolumeClaim:\n      claimName: kubert-data\n",
     )
-    with pytest.raises(UnsupportedFieldError) as info:
-        load_pod(text)
-    assert info.value.paths == ("spec.volumes[0].persistentVolumeClaim",)
-    with (
-        pytest.warns(UserWarning, match=r"spec\.volumes\[0\]\.persistentVolumeClaim"),
-        pytest.raises(SpecError, match="exactly one volume source") as error,
-    ):
-        load_pod(text, strict=False)
-    assert error.value.path == "spec.volumes[0]"
+    [volume] = load_pod(text).volumes
+    assert volume.persistent_volume_claim is not None
+    assert volume.persistent_volume_claim.claim_name == "kubert-data"
+    assert volume.host_path is None
 
 
 @pytest.mark.parametrize(

@@ -200,7 +200,15 @@ class TestPod:
 
     def test_volumes(self) -> None:
         """A volume has exactly one source; quantities and host paths are checked."""
-        assert "exactly one volume source" in str(error(lambda: Volume(name="v")))
+        assert Volume(name="v").empty_dir == EmptyDirVolumeSource()  # Kubernetes' default
+        both = error(
+            lambda: Volume(
+                name="v",
+                empty_dir=EmptyDirVolumeSource(),
+                host_path=HostPathVolumeSource(path="/x"),
+            )
+        )
+        assert "exactly one volume source" in str(both)
         assert error(lambda: EmptyDirVolumeSource(size_limit="lots")).path == "sizeLimit"
         assert EmptyDirVolumeSource(medium="Memory", size_limit="64Mi").size_bytes == 64 * 2**20
         assert error(lambda: HostPathVolumeSource(path="relative")).path == "path"

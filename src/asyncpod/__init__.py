@@ -54,10 +54,49 @@ from ._models import SleepAction as SleepAction
 from ._models import TCPSocketAction as TCPSocketAction
 from ._models import Volume as Volume
 from ._models import VolumeMount as VolumeMount
+from ._network import GRPCAction as GRPCAction
+from ._network import HostAlias as HostAlias
+from ._network import PodDNSConfig as PodDNSConfig
+from ._network import PodDNSConfigOption as PodDNSConfigOption
+from ._objects import ConfigMap as ConfigMap
+from ._objects import Secret as Secret
 from ._plan import Edge as Edge
 from ._plan import PlanStep as PlanStep
 from ._plan import StartupPlan as StartupPlan
 from ._plan import StepKind as StepKind
+from ._resources import ContainerResizePolicy as ContainerResizePolicy
+from ._resources import ResourceRequirements as ResourceRequirements
+from ._security import AppArmorProfile as AppArmorProfile
+from ._security import Capabilities as Capabilities
+from ._security import PodSecurityContext as PodSecurityContext
+from ._security import SeccompProfile as SeccompProfile
+from ._security import SecurityContext as SecurityContext
+from ._security import SELinuxOptions as SELinuxOptions
+from ._security import Sysctl as Sysctl
+from ._sources import ConfigMapEnvSource as ConfigMapEnvSource
+from ._sources import ConfigMapKeySelector as ConfigMapKeySelector
+from ._sources import ConfigMapProjection as ConfigMapProjection
+from ._sources import ConfigMapVolumeSource as ConfigMapVolumeSource
+from ._sources import DownwardAPIProjection as DownwardAPIProjection
+from ._sources import DownwardAPIVolumeFile as DownwardAPIVolumeFile
+from ._sources import DownwardAPIVolumeSource as DownwardAPIVolumeSource
+from ._sources import EnvFromSource as EnvFromSource
+from ._sources import EnvVarSource as EnvVarSource
+from ._sources import EphemeralVolumeSource as EphemeralVolumeSource
+from ._sources import ImageVolumeSource as ImageVolumeSource
+from ._sources import KeyToPath as KeyToPath
+from ._sources import ObjectFieldSelector as ObjectFieldSelector
+from ._sources import PersistentVolumeClaimSpec as PersistentVolumeClaimSpec
+from ._sources import PersistentVolumeClaimTemplate as PersistentVolumeClaimTemplate
+from ._sources import PersistentVolumeClaimVolumeSource as PersistentVolumeClaimVolumeSource
+from ._sources import ProjectedVolumeSource as ProjectedVolumeSource
+from ._sources import ResourceFieldSelector as ResourceFieldSelector
+from ._sources import SecretEnvSource as SecretEnvSource
+from ._sources import SecretKeySelector as SecretKeySelector
+from ._sources import SecretProjection as SecretProjection
+from ._sources import SecretVolumeSource as SecretVolumeSource
+from ._sources import VolumeProjection as VolumeProjection
+from ._sources import VolumeResourceRequirements as VolumeResourceRequirements
 from ._status import ContainerState as ContainerState
 from ._status import ContainerStatus as ContainerStatus
 from ._status import Phase as Phase
@@ -72,13 +111,21 @@ from ._supervisor import open_pod as open_pod
 __version__ = "0.1.0"
 
 __all__ = [
+    "AppArmorProfile",
     "AsyncpodError",
     "BackendError",
     "BackendUnavailableError",
+    "Capabilities",
     "Condition",
+    "ConfigMap",
+    "ConfigMapEnvSource",
+    "ConfigMapKeySelector",
+    "ConfigMapProjection",
+    "ConfigMapVolumeSource",
     "Container",
     "ContainerFailedError",
     "ContainerPort",
+    "ContainerResizePolicy",
     "ContainerRestartRule",
     "ContainerRestartRuleOnExitCodes",
     "ContainerState",
@@ -86,45 +133,76 @@ __all__ = [
     "Dependency",
     "DependencyCycleError",
     "DependencyFailedError",
+    "DownwardAPIProjection",
+    "DownwardAPIVolumeFile",
+    "DownwardAPIVolumeSource",
     "Edge",
     "EmptyDirVolumeSource",
+    "EnvFromSource",
     "EnvVar",
+    "EnvVarSource",
+    "EphemeralVolumeSource",
     "EventReason",
     "ExecAction",
     "FrozenDict",
+    "GRPCAction",
+    "HostAlias",
     "HostPathVolumeSource",
     "HTTPGetAction",
     "HTTPHeader",
     "ImageError",
+    "ImageVolumeSource",
+    "KeyToPath",
     "Lifecycle",
     "LifecycleHandler",
     "ObjectExistsError",
+    "ObjectFieldSelector",
     "ObjectNotFoundError",
     "open_pod",
+    "PersistentVolumeClaimSpec",
+    "PersistentVolumeClaimTemplate",
+    "PersistentVolumeClaimVolumeSource",
     "Phase",
     "PlanStep",
     "Pod",
     "PodConditions",
+    "PodDNSConfig",
+    "PodDNSConfigOption",
     "PodError",
     "PodEvent",
+    "PodSecurityContext",
     "PodStatus",
     "PortInUseError",
     "Probe",
+    "ProjectedVolumeSource",
     "Protocol",
     "PullPolicy",
+    "ResourceFieldSelector",
+    "ResourceRequirements",
     "RestartPolicy",
     "RestartRuleOperator",
     "Running",
     "RunningPod",
+    "SeccompProfile",
+    "Secret",
+    "SecretEnvSource",
+    "SecretKeySelector",
+    "SecretProjection",
+    "SecretVolumeSource",
+    "SecurityContext",
+    "SELinuxOptions",
     "SleepAction",
     "SpecError",
     "StartupPlan",
     "StepKind",
+    "Sysctl",
     "TCPSocketAction",
     "Terminated",
     "UnsupportedFieldError",
     "Volume",
     "VolumeMount",
+    "VolumeProjection",
+    "VolumeResourceRequirements",
     "Waiting",
 ]
 

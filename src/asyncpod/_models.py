@@ -13,15 +13,59 @@ from __future__ import annotations
 
 import enum
 import fractions
-import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
 
+from ._base import DNS_SUBDOMAIN as _DNS_SUBDOMAIN
+from ._base import INT64_MAX as _INT64_MAX
+from ._base import SURROGATE, FrozenDict
+from ._base import camel as _camel
+from ._base import check_type as _check_type
+from ._base import dns_label as _dns_label
+from ._base import enum_value as _enum
+from ._base import exactly_one as _exactly_one
+from ._base import fail as _fail
+from ._base import field as _field
+from ._base import instance_of as _instance
+from ._base import int32 as _int32
+from ._base import int64 as _int64
+from ._base import int_range as _int_range
+from ._base import key_path as _key_path
+from ._base import list_of as _list_of
+from ._base import model_field as _model
+from ._base import nonempty_string as _nonempty_string
+from ._base import one_of as _one_of
+from ._base import optional_of as _optional
+from ._base import to_tuple as _to_tuple
+from ._base import validator as _validator
+from ._cycles import check_acyclic
 from ._exceptions import SpecError
+from ._network import GRPCAction, HostAlias, PodDNSConfig
+from ._resources import (
+    ContainerResizePolicy,
+    ResourceRequirements,
+    check_pod_resources,
+    check_resize_policies,
+)
+from ._security import PodSecurityContext, SecurityContext
+from ._sources import (
+    ConfigMapVolumeSource,
+    DownwardAPIVolumeSource,
+    EnvFromSource,
+    EnvVarSource,
+    EphemeralVolumeSource,
+    ImageVolumeSource,
+    PersistentVolumeClaimVolumeSource,
+    ProjectedVolumeSource,
+    SecretVolumeSource,
+)
+
+#: asyncpod.kube reads it here
+_SURROGATE = SURROGATE
 
 __all__ = [
     "Condition",
@@ -93,49 +137,8 @@ class Condition(str, enum.Enum):
     COMPLETED = "completed"
 
 
-class FrozenDict(Mapping[str, str]):
-    """An immutable, hashable ``str -> str`` mapping (labels, annotations)."""
-
-    __slots__ = ("_data", "_hash")
-
-    def __init__(self, data: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
-        self._data: dict[str, str] = dict(data)
-        self._hash: int | None = None
-
-    def __getitem__(self, key: str) -> str:
-        return self._data[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value of *key*, else *default*; as fast as ``dict.get``."""
-        return self._data.get(key, default)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __hash__(self) -> int:
-        if self._hash is None:
-            self._hash = hash(frozenset(self._data.items()))
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Mapping):
-            return self._data == dict(other)
-        return NotImplemented
-
-    def __repr__(self) -> str:
-        return f"FrozenDict({self._data!r})"
-
-
 # Validation helpers
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
 _IANA_SVC_NAME = re.compile(r"(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
 _QUANTITY = re.compile(r"([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?\Z")
@@ -153,95 +156,6 @@ _IMAGE_REF = re.compile(
 )
 
 
-#: Kubernetes field names that are not the plain camelCase of the snake_case name.
-_IRREGULAR_CAMEL = {"host_ip": "hostIP"}
-
-
-def _camel(name: str) -> str:
-    """The Kubernetes (camelCase) spelling of a field name: ``host_port`` -> ``hostPort``."""
-    if name in _IRREGULAR_CAMEL:
-        return _IRREGULAR_CAMEL[name]
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def _fail(path: str, reason: str) -> SpecError:
-    return SpecError(path, reason)
-
-
-def _check_type(path: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
-    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
-        raise _fail(path, f"must be {what}, not {type(value).__name__} {value!r}")
-    if isinstance(value, str) and not value.isascii():
-        _check_unicode(path, value)
-
-
-#: A UTF-16 surrogate: a Python str may hold one alone (JSON's "\ud800" escape decodes to
-#: it), but UTF-8 cannot encode it (RFC 3629, section 3), so neither a YAML or JSON
-#: manifest nor Podman's API can carry it; Kubernetes' Go decoder would replace it.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _check_unicode(path: str, value: str) -> None:
-    found = _SURROGATE.search(value)
-    if found is not None:
-        raise _fail(
-            path,
-            f"{value!r} is not Unicode text: it holds a lone surrogate {found.group()!r} at "
-            f"index {found.start()}, which UTF-8 cannot encode",
-        )
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _dns_label(path: str, value: object) -> None:
-    _check_type(path, value, str, "a string")
-    assert isinstance(value, str)
-    if len(value) > 63 or not _DNS_LABEL.match(value):
-        raise _fail(
-            path,
-            f"{value!r} is not a valid DNS-1123 label (at most 63 characters: lower-case "
-            "letters, digits and '-', starting and ending with a letter or digit)",
-        )
-
-
-#: The largest values of Go's int32 and int64, the types of Kubernetes' integer fields: the
-#: API server refuses a manifest whose value does not fit its field's type.
-_INT32_MAX = 2**31 - 1
-_INT64_MAX = 2**63 - 1
-
-
-def _int_range(path: str, value: object, low: int, high: int) -> None:
-    _check_type(path, value, int, "an integer")
-    assert isinstance(value, int)
-    if not low <= value <= high:
-        raise _fail(path, f"must be between {low} and {high}, not {value}")
-
-
-def _bounded_int(low: int, high: int, kind: str) -> Any:
-    def validate(path: str, value: object) -> None:
-        _check_type(path, value, int, "an integer")
-        assert isinstance(value, int)
-        if value < low:
-            raise _fail(path, f"must be at least {low}, not {value}")
-        if value > high:
-            raise _fail(path, f"must be at most {high} (an {kind} in Kubernetes), not {value}")
-
-    return validate
-
-
-def _int32(low: int) -> Any:
-    """The check of a Kubernetes int32 field whose values start at *low*."""
-    return _bounded_int(low, _INT32_MAX, "int32")
-
-
-def _int64(low: int) -> Any:
-    """The check of a Kubernetes int64 field whose values start at *low*."""
-    return _bounded_int(low, _INT64_MAX, "int64")
-
-
 def _port(path: str, value: object) -> None:
     _int_range(path, value, 1, 65535)
 
@@ -252,23 +166,6 @@ def _port_or_name(path: str, value: object) -> None:
             raise _fail(path, f"{value!r} is neither a port number nor a valid port name")
     else:
         _port(path, value)
-
-
-def _enum(path: str, value: object, kind: type[enum.Enum]) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in kind)
-        raise _fail(path, f"must be one of {allowed}, not {value!r}") from None
-
-
-def _validator(validate: Any) -> Any:
-    """An attrs validator that reports the field's camelCase name as the path."""
-
-    def validator(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        validate(_camel(attribute.name), value)
-
-    return validator
 
 
 def _to_protocol(value: Protocol | str) -> Protocol:
@@ -295,63 +192,12 @@ def _to_pod_restart_policy(value: RestartPolicy | str) -> RestartPolicy:
     return _enum("spec.restartPolicy", value, RestartPolicy)  # type: ignore[no-any-return]
 
 
-def _field(validate: Any = None, **kwargs: Any) -> Any:
-    """An attrs field validated by *validate(path, value)*."""
-    if validate is None:
-        return attrs.field(**kwargs)
-    return attrs.field(validator=_validator(validate), **kwargs)
-
-
-def _to_tuple(value: Any) -> Any:
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        return value  # left for the validator to reject with a proper path
-    return tuple(value)
-
-
-def _list_of(kind: type | tuple[type, ...], what: str) -> Any:
-    """A validator for a tuple of *kind* items (converted from any iterable)."""
-
-    def validate(path: str, value: object) -> None:
-        if not isinstance(value, tuple):
-            raise _fail(path, f"must be a list of {what}, not {type(value).__name__}")
-        for index, item in enumerate(value):
-            _check_type(f"{path}[{index}]", item, kind, what)
-
-    return _validator(validate)
-
-
-def _optional(check: Any) -> Any:
-    def validate(path: str, value: object) -> None:
-        if value is not None:
-            check(path, value)
-
-    return validate
-
-
-def _instance(kind: type, what: str) -> Any:
-    def validate(path: str, value: object) -> None:
-        _check_type(path, value, kind, what)
-
-    return validate
-
-
-def _nonempty_string(path: str, value: object) -> None:
-    _check_type(path, value, str, "a string")
-    if not value:
-        raise _fail(path, "must not be empty")
-
-
 def _to_frozen_dict(value: Any) -> Any:
     if isinstance(value, FrozenDict):
         return value
     if isinstance(value, Mapping):
         return FrozenDict(value)
     return value
-
-
-def _key_path(path: str, key: object) -> str:
-    """``metadata.labels["app"]``: a map entry's path, its key quoted as JSON when a str."""
-    return f"{path}[{json.dumps(key) if isinstance(key, str) else repr(key)}]"
 
 
 def _qualified_name_problem(key: str) -> str | None:
@@ -439,21 +285,6 @@ def _annotations(path: str, value: object) -> None:
         )
 
 
-def _exactly_one(path: str, owner: object, names: tuple[str, ...], what: str) -> None:
-    given = [name for name in names if getattr(owner, name) is not None]
-    if len(given) != 1:
-        spelled = ", ".join(_camel(name) for name in names)
-        found = ", ".join(_camel(name) for name in given) or "none"
-        raise _fail(path, f"exactly one {what} of {spelled} must be set (found: {found})")
-
-
-def _model(kind: type, what: str, *, optional: bool = True) -> Any:
-    check = _instance(kind, what)
-    return _field(
-        _optional(check) if optional else check, default=None if optional else attrs.NOTHING
-    )
-
-
 # Handlers
 
 
@@ -510,7 +341,7 @@ class SleepAction:
     seconds: int = _field(_int64(0))
 
 
-_HANDLERS = ("exec", "http_get", "tcp_socket")
+_HANDLERS = ("exec", "http_get", "tcp_socket", "grpc")
 
 
 @attrs.frozen(kw_only=True)
@@ -524,6 +355,7 @@ class Probe:
     exec: ExecAction | None = _model(ExecAction, "an exec action")
     http_get: HTTPGetAction | None = _model(HTTPGetAction, "an httpGet action")
     tcp_socket: TCPSocketAction | None = _model(TCPSocketAction, "a tcpSocket action")
+    grpc: GRPCAction | None = _model(GRPCAction, "a grpc action")
     initial_delay_seconds: int = _field(_int32(0), default=0)
     period_seconds: int = _field(_int32(1), default=10)
     timeout_seconds: int = _field(_int32(1), default=1)
@@ -620,6 +452,12 @@ class EnvVar:
 
     name: str = _field(_env_name)
     value: str = _field(_instance(str, "a string"), default="")
+    #: the value from a ConfigMap, a Secret, a field of the pod or a container's resource
+    value_from: EnvVarSource | None = _model(EnvVarSource, "an env var source")
+
+    def __attrs_post_init__(self) -> None:
+        if self.value_from is not None and self.value:
+            raise _fail("valueFrom", "may not be specified when `value` is not empty")
 
 
 def _to_env(value: Any) -> Any:
@@ -651,8 +489,17 @@ class VolumeMount:
     mount_path: str = _field(_nonempty_string)
     read_only: bool = _field(_instance(bool, "true or false"), default=False)
     sub_path: str | None = _field(_optional(_nonempty_string), default=None)
+    mount_propagation: str | None = _field(
+        _optional(_one_of("None", "HostToContainer", "Bidirectional")), default=None
+    )
+    recursive_read_only: str | None = _field(
+        _optional(_one_of("Disabled", "IfPossible", "Enabled")), default=None
+    )
+    #: like *sub_path*, with ``$(VAR)`` references to the container's environment expanded
+    sub_path_expr: str | None = _field(_optional(_nonempty_string), default=None)
 
     def __attrs_post_init__(self) -> None:
+        _check_mount_options(self)
         if not self.mount_path.startswith("/"):
             raise _fail("mountPath", f"must be an absolute path, not {self.mount_path!r}")
         if ":" in self.mount_path:
@@ -732,6 +579,21 @@ class Container:
     readiness_probe: Probe | None = _model(Probe, "a probe")
     liveness_probe: Probe | None = _model(Probe, "a probe")
     lifecycle: Lifecycle | None = _model(Lifecycle, "a lifecycle")
+    env_from: tuple[EnvFromSource, ...] = attrs.field(
+        converter=_to_tuple, validator=_list_of(EnvFromSource, "env sources"), factory=tuple
+    )
+    resources: ResourceRequirements | None = _model(ResourceRequirements, "resources")
+    resize_policy: tuple[ContainerResizePolicy, ...] = attrs.field(
+        converter=_to_tuple, validator=_validator(check_resize_policies), factory=tuple
+    )
+    security_context: SecurityContext | None = _model(SecurityContext, "a security context")
+    stdin: bool = _field(_instance(bool, "true or false"), default=False)
+    stdin_once: bool = _field(_instance(bool, "true or false"), default=False)
+    tty: bool = _field(_instance(bool, "true or false"), default=False)
+    termination_message_path: str | None = _field(_optional(_nonempty_string), default=None)
+    termination_message_policy: str | None = _field(
+        _optional(_one_of("File", "FallbackToLogsOnError")), default=None
+    )
     #: Beyond Kubernetes: containers of this pod that must reach a condition before this
     #: one starts. A plain name means ``started``.
     depends_on: tuple[Dependency, ...] = attrs.field(
@@ -781,6 +643,7 @@ class Container:
             if dep.name in seen:
                 raise _fail(f"dependsOn[{index}].name", f"duplicate dependency {dep.name!r}")
             seen.add(dep.name)
+        _check_container_options(self)
 
     @property
     def has_hooks_or_probes(self) -> bool:
@@ -859,6 +722,19 @@ class HostPathVolumeSource:
             raise _fail("type", f"must be one of {allowed}, not {self.type!r}")
 
 
+_VOLUME_SOURCES = (
+    "empty_dir",
+    "host_path",
+    "persistent_volume_claim",
+    "config_map",
+    "secret",
+    "projected",
+    "downward_api",
+    "image",
+    "ephemeral",
+)
+
+
 @attrs.frozen(kw_only=True)
 class Volume:
     """A volume of the pod, mounted once for the whole pod and shared by its containers."""
@@ -866,9 +742,23 @@ class Volume:
     name: str = _field(_dns_label)
     empty_dir: EmptyDirVolumeSource | None = _model(EmptyDirVolumeSource, "an emptyDir source")
     host_path: HostPathVolumeSource | None = _model(HostPathVolumeSource, "a hostPath source")
+    persistent_volume_claim: PersistentVolumeClaimVolumeSource | None = _model(
+        PersistentVolumeClaimVolumeSource, "a persistentVolumeClaim source"
+    )
+    config_map: ConfigMapVolumeSource | None = _model(ConfigMapVolumeSource, "a configMap source")
+    secret: SecretVolumeSource | None = _model(SecretVolumeSource, "a secret source")
+    projected: ProjectedVolumeSource | None = _model(ProjectedVolumeSource, "a projected source")
+    downward_api: DownwardAPIVolumeSource | None = _model(
+        DownwardAPIVolumeSource, "a downwardAPI source"
+    )
+    image: ImageVolumeSource | None = _model(ImageVolumeSource, "an image source")
+    ephemeral: EphemeralVolumeSource | None = _model(EphemeralVolumeSource, "an ephemeral source")
 
     def __attrs_post_init__(self) -> None:
-        _exactly_one("", self, ("empty_dir", "host_path"), "volume source")
+        if all(getattr(self, source) is None for source in _VOLUME_SOURCES):
+            # Kubernetes defaults a volume without a source to an emptyDir
+            object.__setattr__(self, "empty_dir", EmptyDirVolumeSource())
+        _exactly_one("", self, _VOLUME_SOURCES, "volume source")
 
 
 _UNITS = {
@@ -939,6 +829,21 @@ class Pod:
     share_process_namespace: bool = attrs.field(default=False)
     labels: FrozenDict = attrs.field(converter=_to_frozen_dict, factory=FrozenDict)
     annotations: FrozenDict = attrs.field(converter=_to_frozen_dict, factory=FrozenDict)
+    #: ``metadata.namespace``; ``None`` is Kubernetes' ``default``
+    namespace: str | None = attrs.field(default=None)
+    #: pod-level resources (Kubernetes 1.32+): cpu, memory and hugepages for the pod
+    resources: ResourceRequirements | None = attrs.field(default=None)
+    security_context: PodSecurityContext | None = attrs.field(default=None)
+    host_network: bool = attrs.field(default=False)
+    host_pid: bool = attrs.field(default=False)
+    host_ipc: bool = attrs.field(default=False)
+    host_users: bool | None = attrs.field(default=None)
+    dns_policy: str | None = attrs.field(default=None)
+    dns_config: PodDNSConfig | None = attrs.field(default=None)
+    host_aliases: tuple[HostAlias, ...] = attrs.field(converter=_to_tuple, factory=tuple)
+    subdomain: str | None = attrs.field(default=None)
+    set_hostname_as_fqdn: bool | None = attrs.field(default=None)
+    active_deadline_seconds: int | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
         _validate_pod(self)
@@ -977,6 +882,7 @@ def _validate_pod(pod: Pod) -> None:
     _check_items("spec.containers", pod.containers, Container, "containers")
     _check_items("spec.initContainers", pod.init_containers, Container, "containers")
     _check_items("spec.volumes", pod.volumes, Volume, "volumes")
+    _validate_pod_options(pod)
     if not pod.containers:
         raise _fail("spec.containers", "a pod needs at least one container")
 
@@ -1067,9 +973,7 @@ def _validate_pod(pod: Pod) -> None:
                 "init containers run in list order and take no dependsOn",
             )
 
-    from ._plan import check_acyclic  # the graph lives with the planner
-
-    check_acyclic(pod)
+    check_acyclic(pod.containers)
 
 
 def _hooks(container: Container) -> Iterator[tuple[str, LifecycleHandler]]:
@@ -1096,3 +1000,100 @@ def _validate_init_container(path: str, container: Container) -> None:
                 "only native sidecars (restartPolicy: Always) may have probes or lifecycle "
                 "hooks among init containers",
             )
+
+
+# The fields modelled for manifests (issue #11): checks that span a model's fields
+
+
+def _check_mount_options(mount: VolumeMount) -> None:
+    if mount.sub_path is not None and mount.sub_path_expr is not None:
+        raise _fail("subPathExpr", "subPathExpr and subPath are mutually exclusive")
+    if mount.sub_path_expr is not None and (
+        mount.sub_path_expr.startswith("/") or ".." in mount.sub_path_expr.split("/")
+    ):
+        raise _fail(
+            "subPathExpr", f"must be a relative path without '..', not {mount.sub_path_expr!r}"
+        )
+    if mount.recursive_read_only in ("IfPossible", "Enabled"):
+        if not mount.read_only:
+            raise _fail("recursiveReadOnly", "may only be specified when readOnly is true")
+        if mount.recursive_read_only == "Enabled" and mount.mount_propagation not in (
+            None,
+            "None",
+        ):
+            raise _fail(
+                "recursiveReadOnly", "may only be specified when mountPropagation is None or unset"
+            )
+
+
+def _check_container_options(container: Container) -> None:
+    privileged = container.security_context is not None and container.security_context.privileged
+    for index, mount in enumerate(container.volume_mounts):
+        if mount.mount_propagation == "Bidirectional" and not privileged:
+            raise _fail(
+                f"volumeMounts[{index}].mountPropagation",
+                "Bidirectional mount propagation is available only to privileged containers",
+            )
+    if container.stdin_once and not container.stdin:
+        raise _fail("stdinOnce", "requires stdin to be true")
+
+
+_DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
+
+
+def _validate_pod_options(pod: Pod) -> None:
+    if pod.namespace is not None:
+        _dns_label("metadata.namespace", pod.namespace)
+    if pod.resources is not None:
+        _check_type("spec.resources", pod.resources, ResourceRequirements, "resources")
+        check_pod_resources("spec.resources", pod.resources)
+    if pod.security_context is not None:
+        _check_type(
+            "spec.securityContext", pod.security_context, PodSecurityContext, "a security context"
+        )
+    for name in ("host_network", "host_pid", "host_ipc"):
+        _check_type(f"spec.{_camel(name)}", getattr(pod, name), bool, "true or false")
+    for name in ("host_users", "set_hostname_as_fqdn"):
+        if getattr(pod, name) is not None:
+            _check_type(f"spec.{_camel(name)}", getattr(pod, name), bool, "true or false")
+    if pod.dns_policy is not None:
+        _one_of(*_DNS_POLICIES)("spec.dnsPolicy", pod.dns_policy)
+    if pod.dns_config is not None:
+        _check_type("spec.dnsConfig", pod.dns_config, PodDNSConfig, "a DNS config")
+    if pod.dns_policy == "None" and (pod.dns_config is None or not pod.dns_config.nameservers):
+        raise _fail(
+            "spec.dnsConfig.nameservers",
+            "must provide at least one DNS nameserver when dnsPolicy is None",
+        )
+    _check_items("spec.hostAliases", pod.host_aliases, HostAlias, "host aliases")
+    if pod.subdomain is not None:
+        _dns_label("spec.subdomain", pod.subdomain)
+    if pod.active_deadline_seconds is not None:
+        _int64(1)("spec.activeDeadlineSeconds", pod.active_deadline_seconds)
+    if pod.host_users is False:
+        for name in ("host_network", "host_pid", "host_ipc"):
+            if getattr(pod, name):
+                raise _fail(f"spec.{_camel(name)}", "must be false when hostUsers is false")
+    lists = (("initContainers", pod.init_containers), ("containers", pod.containers))
+    for list_name, containers in lists:
+        for index, container in enumerate(containers):
+            path = f"spec.{list_name}[{index}]"
+            context = container.security_context
+            if context is not None and context.proc_mount == "Unmasked" and pod.host_users:
+                raise _fail(
+                    f"{path}.securityContext.procMount",
+                    "`hostUsers` must be false to use `Unmasked`",
+                )
+            if pod.host_network:
+                for p, port in enumerate(container.ports):
+                    if port.host_port is not None and port.host_port != port.container_port:
+                        raise _fail(
+                            f"{path}.ports[{p}].hostPort",
+                            "must match containerPort when hostNetwork is true",
+                        )
+            if (
+                list_name == "initContainers"
+                and container.resize_policy
+                and not is_sidecar(container)
+            ):
+                raise _fail(f"{path}.resizePolicy", "only native sidecars may have a resize policy")

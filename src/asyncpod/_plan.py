@@ -20,10 +20,9 @@ from typing import NamedTuple
 
 import attrs
 
-from ._exceptions import DependencyCycleError
 from ._models import Condition, Container, Pod, is_sidecar
 
-__all__ = ["Edge", "PlanStep", "StartupPlan", "StepKind", "check_acyclic"]
+__all__ = ["Edge", "PlanStep", "StartupPlan", "StepKind"]
 
 
 class StepKind(str, enum.Enum):
@@ -183,39 +182,3 @@ def _topological(pod: Pod) -> list[str]:
             if indegree[child] == 0:
                 ready.append(child)
     return order
-
-
-def check_acyclic(pod: Pod) -> None:
-    """Raise :class:`DependencyCycleError` naming a cycle among ``depends_on`` edges, if any.
-
-    Only app containers have ``depends_on``, and sidecars never depend on app containers,
-    so every cycle lies among app containers.
-    """
-    apps = {c.name: (i, c) for i, c in enumerate(pod.containers)}
-    white, grey, black = 0, 1, 2
-    color = dict.fromkeys(apps, white)
-    for root in apps:
-        if color[root] != white:
-            continue
-        # Iterative DFS; each frame is (name, index of the next dependency to visit).
-        stack: list[tuple[str, int]] = [(root, 0)]
-        color[root] = grey
-        while stack:
-            name, next_dep = stack[-1]
-            deps = apps[name][1].depends_on
-            if next_dep == len(deps):
-                color[name] = black
-                stack.pop()
-                continue
-            stack[-1] = (name, next_dep + 1)
-            target = deps[next_dep].name
-            if target not in apps:
-                continue
-            if color[target] == grey:
-                names = [frame[0] for frame in stack]
-                cycle = [*names[names.index(target) :], target]
-                index = apps[name][0]
-                raise DependencyCycleError(f"spec.containers[{index}].dependsOn[{next_dep}]", cycle)
-            if color[target] == white:
-                color[target] = grey
-                stack.append((target, 0))

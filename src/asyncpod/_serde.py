@@ -1,13 +1,15 @@
 """The cattrs converter between the pod models and Kubernetes-shaped (camelCase) dicts.
 
 Everything here is generic over the attrs models: field names are renamed by
-:func:`~asyncpod._models._camel` (the one place that knows Kubernetes spellings such as
+:func:`~asyncpod._base.camel` (the one place that knows Kubernetes spellings such as
 ``hostIP``), and the manifest walker and the error translation read ``attrs.fields`` and
 the resolved annotations. :mod:`asyncpod.kube` adds the YAML envelope on top.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import functools
 import types
@@ -25,18 +27,11 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from . import _models
+from . import _models, _network, _objects, _resources, _security, _sources
+from ._base import FrozenDict, camel, check_type, enum_value
 from ._exceptions import SpecError, UnsupportedFieldError
-from ._models import (
-    Container,
-    ContainerRestartRule,
-    FrozenDict,
-    HTTPHeader,
-    Pod,
-    _camel,
-    _check_type,
-    _enum,
-)
+from ._models import Container, ContainerRestartRule, HTTPHeader, Pod
+from ._objects import ConfigMap, Secret
 
 __all__ = [
     "POD_METADATA",
@@ -46,13 +41,15 @@ __all__ = [
     "make_converter",
     "manifest_schema",
     "normalize",
+    "structure_object",
     "translate_error",
+    "unstructure_object",
 ]
 
 _T = TypeVar("_T")
 
 #: The Pod fields that live under ``metadata:``; all others live under ``spec:``.
-POD_METADATA: Final = ("name", "labels", "annotations")
+POD_METADATA: Final = ("name", "namespace", "labels", "annotations")
 
 #: Model fields with no key of their own in a manifest. ``depends_on`` is beyond
 #: Kubernetes and travels in annotations (see asyncpod.kube); the converter still maps
@@ -71,8 +68,16 @@ def _resolve(cls: type[_T]) -> type[_T]:
     # The models are written with string annotations, and asyncpod/__init__ re-homes the
     # public classes to ``asyncpod`` (whose namespace lacks e.g. FrozenDict), so resolve
     # them against the namespace they were written in. attrs caches the result.
-    attrs.resolve_types(cast(Any, cls), globalns=vars(_models))
+    attrs.resolve_types(cast(Any, cls), globalns=_NAMESPACE)
     return cls
+
+
+#: The names the models' annotations use, from every module that defines models.
+_NAMESPACE: Final = {
+    name: value
+    for module in (_resources, _security, _network, _sources, _objects, _models)
+    for name, value in vars(module).items()
+}
 
 
 def _non_optional(tp: Any) -> Any:
@@ -95,8 +100,8 @@ def _tuple_item(tp: Any) -> Any:
 def kube_path(cls: type, name: str) -> str:
     """The manifest path of field *name* of *cls*, relative to where a *cls* sits."""
     if cls is Pod:
-        return f"{'metadata' if name in POD_METADATA else 'spec'}.{_camel(name)}"
-    return _camel(name)
+        return f"{'metadata' if name in POD_METADATA else 'spec'}.{camel(name)}"
+    return camel(name)
 
 
 # The converter
@@ -108,12 +113,12 @@ def _structure_scalar(value: object, cls: type[Any]) -> Any:
     if issubclass(cls, enum.Enum):
         return _structure_enum(value, cls)
     what = {str: "a string", int: "an integer", bool: "true or false"}[cls]
-    _check_type("", value, cls, what)
+    check_type("", value, cls, what)
     return value
 
 
 def _structure_enum(value: object, cls: type[enum.Enum]) -> Any:
-    return _enum("", value, cls)
+    return enum_value("", value, cls)
 
 
 def _unstructure_str(value: str) -> str:
@@ -121,7 +126,7 @@ def _unstructure_str(value: str) -> str:
 
 
 def _structure_port(value: object, _: object) -> int | str:
-    _check_type("", value, (int, str), "a port number or name")
+    check_type("", value, (int, str), "a port number or name")
     assert isinstance(value, (int, str))
     return value
 
@@ -144,14 +149,12 @@ def _tuple_hook(tp: Any, converter: cattrs.Converter) -> Callable[[object, objec
 
 
 def _renames(cls: type) -> dict[str, Any]:
-    return {a.name: override(rename=_camel(a.name)) for a in attrs.fields(_resolve(cls))}
+    return {a.name: override(rename=camel(a.name)) for a in attrs.fields(_resolve(cls))}
 
 
 def _unstructure_overrides(cls: type) -> dict[str, Any]:
     return {
-        a.name: override(
-            rename=_camel(a.name), omit_if_default=(cls, a.name) not in _ALWAYS_WRITTEN
-        )
+        a.name: override(rename=camel(a.name), omit_if_default=(cls, a.name) not in _ALWAYS_WRITTEN)
         for a in attrs.fields(_resolve(cls))
     }
 
@@ -201,6 +204,30 @@ def configure_converter(converter: cattrs.Converter) -> None:
     converter.register_structure_hook(int | str, _structure_port)
     converter.register_structure_hook(FrozenDict, _structure_frozen_dict)
     converter.register_unstructure_hook(FrozenDict, dict)
+    converter.register_structure_hook_func(lambda tp: tp == dict[str, bytes], _structure_bytes_map)
+    converter.register_unstructure_hook(bytes, _unstructure_bytes)
+
+
+def _structure_bytes_map(value: object, _: object) -> FrozenDict:
+    """``data`` of a Secret, ``binaryData`` of a ConfigMap: base64 strings, decoded.
+
+    An error names the key, never the value (it may be a secret's).
+    """
+    if not isinstance(value, Mapping):
+        raise SpecError("", f"must be a mapping, not {type(value).__name__}")
+    decoded: dict[Any, Any] = {}
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise SpecError(f"[{key!r}]", f"must be a base64 string, not {type(item).__name__}")
+        try:
+            decoded[key] = base64.b64decode(item, validate=True)
+        except (binascii.Error, ValueError):
+            raise SpecError(f"[{key!r}]", "is not valid base64") from None
+    return FrozenDict(decoded)
+
+
+def _unstructure_bytes(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
 
 
 def make_converter() -> cattrs.Converter:
@@ -237,6 +264,11 @@ def translate_error(error: Exception) -> SpecError:
                 path = f"{path}[{note.index}]"
                 break
         error = inner
+    if isinstance(error, UnsupportedFieldError):  # a model refused a value, with its reason
+        return UnsupportedFieldError(
+            [_join(path, where) for where in error.paths],
+            {_join(path, where): reason for where, reason in error.reasons.items()},
+        )
     if isinstance(error, SpecError):
         located = error.with_prefix(path)
         located.__dict__.pop("__notes__", None)  # cattrs' notes: the path says it all now
@@ -268,6 +300,13 @@ class OutputOnly(NamedTuple):
     asyncpod, whatever its value."""
 
 
+class Refused(NamedTuple):
+    """A Kubernetes field asyncpod cannot have, for *reason*: unsupported whenever it says
+    something (see :func:`says_nothing`), with the reason in the error."""
+
+    reason: str
+
+
 class Behaviour(NamedTuple):
     """A Kubernetes field asyncpod does not model because it always behaves one way: the
     key is accepted (and dropped) when its value says exactly that, unsupported otherwise."""
@@ -283,19 +322,38 @@ _SPEC_BEHAVIOURS: Final = {
 }
 
 
+_WINDOWS: Final = "Windows containers are not supported"
+
+#: Kubernetes fields of modelled objects that asyncpod refuses, and why.
+_REFUSED: Final[Mapping[type, Mapping[str, str]]] = {
+    _security.SecurityContext: {"windowsOptions": _WINDOWS},
+    _security.PodSecurityContext: {"windowsOptions": _WINDOWS},
+    _resources.ResourceRequirements: {
+        "claims": "dynamic resource allocation (ResourceClaims) needs a cluster"
+    },
+    _sources.VolumeProjection: {
+        "serviceAccountToken": "there is no API server to issue service account tokens",
+        "clusterTrustBundle": "there are no ClusterTrustBundles without a cluster",
+    },
+}
+
+
 @functools.cache
 def _keys(cls: type) -> Mapping[str, ManifestKey]:
-    return {
-        _camel(a.name): ManifestKey(a.type, a.default is attrs.NOTHING)
+    keys = {
+        camel(a.name): ManifestKey(a.type, a.default is attrs.NOTHING)
         for a in attrs.fields(_resolve(cls))
         if (cls, a.name) not in _NOT_IN_MANIFEST
     }
+    for key, reason in _REFUSED.get(cls, {}).items():
+        keys[key] = ManifestKey(Refused(reason), required=False)
+    return keys
 
 
 @functools.cache
 def manifest_schema() -> Mapping[str, ManifestKey]:
     """The keys of a Pod manifest, from the top: apiVersion, kind, metadata, spec, status."""
-    in_metadata = {_camel(name) for name in POD_METADATA}
+    in_metadata = {camel(name) for name in POD_METADATA}
     metadata = {key: known for key, known in _keys(Pod).items() if key in in_metadata}
     metadata["creationTimestamp"] = ManifestKey(OutputOnly(), required=False)
     spec = {key: known for key, known in _keys(Pod).items() if key not in in_metadata}
@@ -350,13 +408,20 @@ def says_nothing(value: object, key: object = None) -> bool:
     return value is None or (isinstance(value, list) and not value)
 
 
-def normalize(value: Any, schema: Any, path: str, unsupported: list[str]) -> Any:
+def normalize(
+    value: Any,
+    schema: Any,
+    path: str,
+    unsupported: list[str],
+    reasons: dict[str, str] | None = None,
+) -> Any:
     """A copy of the raw manifest *value* without the keys *schema* does not model.
 
     Each dropped key's path is appended to *unsupported*, unless its value says nothing
     (see :func:`says_nothing`: ``null``, ``[]``, ``resources: {}``, but not
     ``valueFrom: {}``), the key is output only (:class:`OutputOnly`), or its value is the
-    one behaviour asyncpod has (:class:`Behaviour`). A null known field that has a
+    one behaviour asyncpod has (:class:`Behaviour`). A :class:`Refused` key's reason goes
+    to *reasons*, by path. A null known field that has a
     default is dropped too: in a manifest, null means "not set". Values of the wrong shape
     are kept as they are, for structuring to report.
     """
@@ -376,17 +441,104 @@ def normalize(value: Any, schema: Any, path: str, unsupported: list[str]) -> Any
                     unsupported.append(where)
             elif isinstance(known.schema, OutputOnly):
                 pass
+            elif isinstance(known.schema, Refused):
+                if not says_nothing(item, key):
+                    unsupported.append(where)
+                    if reasons is not None:
+                        reasons[where] = known.schema.reason
             elif isinstance(known.schema, Behaviour):
                 expected = known.schema.value
                 if item is not None and (type(item), item) != (type(expected), expected):
                     unsupported.append(where)
-            elif item is not None or known.required:
-                result[key] = normalize(item, known.schema, where, unsupported)
+            elif not known.required and says_nothing(item, key):
+                pass  # null, [], or an object Kubernetes takes as not set when empty
+            else:
+                result[key] = normalize(item, known.schema, where, unsupported, reasons)
         return result
     item_schema = _tuple_item(schema)
     if item_schema is not None and isinstance(value, list):
         return [
-            normalize(item, item_schema, f"{path}[{index}]", unsupported)
+            normalize(item, item_schema, f"{path}[{index}]", unsupported, reasons)
             for index, item in enumerate(value)
         ]
     return value
+
+
+# ConfigMaps and Secrets
+
+_OBJECT_KINDS: Final[Mapping[str, type[ConfigMap] | type[Secret]]] = {
+    "ConfigMap": ConfigMap,
+    "Secret": Secret,
+}
+
+
+def structure_object(document: Mapping[str, Any]) -> ConfigMap | Secret:
+    """The ConfigMap or Secret of a manifest document (``apiVersion: v1``).
+
+    A Secret's ``stringData`` is merged over its ``data``, as Kubernetes does; errors name
+    the manifest path (``data["key"]``), never a value.
+    """
+    kind = document.get("kind")
+    cls = _OBJECT_KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise SpecError("kind", f"must be 'ConfigMap' or 'Secret', not {kind!r}")
+    if document.get("apiVersion") != "v1":
+        raise SpecError("apiVersion", f"must be 'v1', not {document.get('apiVersion')!r}")
+    metadata = document.get("metadata")
+    if not isinstance(metadata, Mapping):
+        raise SpecError("metadata", "is required (a mapping with the object's name)")
+    unknown = sorted(str(k) for k in metadata if k not in ("name", "creationTimestamp"))
+    unknown = [f"metadata.{k}" for k in unknown]
+    unknown += sorted(
+        str(k)
+        for k in document
+        if k not in ("apiVersion", "kind", "metadata")
+        and camel_to_field(cls, str(k)) is None
+        and not (cls is Secret and k == "stringData")
+    )
+    if unknown:
+        raise UnsupportedFieldError(unknown)
+    fields: dict[str, Any] = {
+        key: value
+        for key, value in document.items()
+        if key not in ("apiVersion", "kind", "metadata", "stringData") and value is not None
+    }
+    fields["name"] = metadata.get("name")
+    if cls is Secret:
+        string_data = document.get("stringData") or {}
+        if not isinstance(string_data, Mapping):
+            raise SpecError("stringData", f"must be a mapping, not {type(string_data).__name__}")
+        for key, value in string_data.items():
+            if not isinstance(value, str):
+                raise SpecError(f"stringData[{key!r}]", "must be a string")
+        data = dict(fields.get("data") or {})
+        data.update(
+            {k: base64.b64encode(v.encode("utf-8")).decode("ascii") for k, v in string_data.items()}
+        )
+        if data or "data" in fields:
+            fields["data"] = data
+    try:
+        return converter.structure(fields, cls)
+    except BaseValidationError as exc:
+        error = translate_error(exc)
+        if error.path == "name" or error.path.startswith("name."):
+            error = error.with_prefix("metadata")
+        raise error from None
+    except SpecError as exc:
+        raise exc.with_prefix("") from None
+
+
+def camel_to_field(cls: type, key: str) -> str | None:
+    """The field of *cls* a manifest key *key* sets, or ``None``."""
+    for a in attrs.fields(_resolve(cls)):
+        if camel(a.name) == key:
+            name: str = a.name
+            return name
+    return None
+
+
+def unstructure_object(obj: ConfigMap | Secret) -> dict[str, Any]:
+    """The manifest (a dict) of a ConfigMap or Secret; Secret data as base64."""
+    fields: dict[str, Any] = converter.unstructure(obj)
+    name = fields.pop("name")
+    return {"apiVersion": "v1", "kind": type(obj).__name__, "metadata": {"name": name}, **fields}

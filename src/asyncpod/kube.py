@@ -108,11 +108,12 @@ def load_pod(source: str | os.PathLike[str], *, strict: bool = True) -> Pod:
     """
     document = _parse(_read(source))
     unsupported: list[str] = []
-    manifest = normalize(document, manifest_schema(), "", unsupported)
+    reasons: dict[str, str] = {}
+    manifest = normalize(document, manifest_schema(), "", unsupported, reasons)
     _take_podman_options(manifest, unsupported)
     if unsupported:
         if strict:
-            raise UnsupportedFieldError(unsupported)
+            raise UnsupportedFieldError(unsupported, reasons)
         warnings.warn(
             f"asyncpod dropped unsupported field(s): {', '.join(unsupported)}",
             UserWarning,
