@@ -220,17 +220,19 @@ class Console:
         """
         changes: list[tuple[float, str]] = []
         for c in status.containers:
+            stopping = terminating.stopping(c)
             # The countdown is not a change: a container being stopped is said once.
-            state = "Terminating" if terminating.stopping(c) else state_text(c)
-            running = isinstance(c.state, Running) and not terminating.stopping(c)
-            seen = (state, c.ready and running, c.restart_count)
+            state = "Terminating" if stopping else state_text(c)
+            ready = c.ready and isinstance(c.state, Running) and not stopping
+            seen = (state, ready, c.restart_count)
             if self._seen.get(c.name) != seen:
                 self._seen[c.name] = seen
-                restarts = f", restarts {c.restart_count}" if c.restart_count else ""
-                ready = ", ready" if seen[1] else ""
-                text = f"{c.name}: {_state(c, now, terminating)}{ready}{restarts}"
-                at = terminating.containers[c.name] if state == "Terminating" else None
-                changes.append((_changed_at(c, now) if at is None else at, text))
+                flags = (", ready" if ready else "") + (
+                    f", restarts {c.restart_count}" if c.restart_count else ""
+                )
+                text = f"{c.name}: {_state(c, now, terminating)}{flags}"
+                at = terminating.containers[c.name] if stopping else _changed_at(c, now)
+                changes.append((at, text))
         torn_down = _torn_down(status, terminating)
         pod = (
             status.phase.value,
