@@ -513,6 +513,8 @@ async def test_the_table_counts_down_to_the_kill(monkeypatch: pytest.MonkeyPatch
     ]
 
     class Running:
+        run_id = "r1"
+
         def status(self) -> asyncpod.PodStatus:
             return _status()
 

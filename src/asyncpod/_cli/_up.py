@@ -128,7 +128,6 @@ class _Up:
         self.pod = pod
         self.console = console
         self.running: RunningPod | None = None
-        self.run_id = ""
         self.backend_name = ""
         #: a first signal came: the teardown runs; a second: every container is killed
         self.stopping = False
@@ -156,7 +155,7 @@ class _Up:
             self.console.footer = "stopping (Ctrl-C again kills every container)"
         else:
             self.console.footer = "Ctrl-C stops the pod"
-        info = f"{self.backend_name}, run {self.run_id}, up {self._age()}"
+        info = f"{self.backend_name}, run {self.running.run_id}, up {self._age()}"
         now = anyio.current_time()
         self.console.status(self.running.status(), now, info, self._terminating())
 
@@ -274,7 +273,6 @@ class _Up:
                 pod, backend=backend, detach=args.detach, kill_event=kill, on_event=self.on_event
             ) as r:
                 self.running = r
-                self.run_id = r.run_id
                 ui.start_soon(self.refresh)
                 if args.logs:
                     ui.start_soon(_follow_logs, self, r)
