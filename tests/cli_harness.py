@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from asyncpod import _cli
+from asyncpod._cli import _backends
 from asyncpod._owner import owner_labels
 from asyncpod.backends import FakeBackend, PodSpec
 from asyncpod.backends import _podman as podman_module
@@ -30,7 +31,7 @@ def fake_pods(count: int) -> None:
                 )
             yield fake
 
-    _cli._podman = backend  # type: ignore[assignment]
+    _backends.podman = backend
 
 
 def no_service() -> None:

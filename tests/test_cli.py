@@ -73,7 +73,8 @@ def _demo_lines(out: str) -> list[str]:
 
 
 def _demo_expected(*, host: bool) -> list[str]:
-    war = "/app.war inside the pod -> b'PK\\x03\\x04 javaweb-2 stand-in war\\n'"
+    body = "28 bytes: b'PK\\x03\\x04 javaweb-2 stand-in war\\n'"
+    war = "/app.war inside the pod -> " + body
     from_host = "GET http://127.0.0.1:8001/app.war from the host -> "
     return [
         "war Started",
@@ -82,7 +83,7 @@ def _demo_expected(*, host: bool) -> list[str]:
         "tomcat Ready",
         "pod is up",
         f"GET http://localhost:8080{war}",
-        *([from_host + "b'PK\\x03\\x04 javaweb-2 stand-in war\\n'"] if host else []),
+        *([from_host + body] if host else []),
         "(pod) Terminating",
         "tomcat Killing: Stopping container tomcat",
         "tomcat Exited (exit code 0)",  # start.sh traps SIGTERM
@@ -166,7 +167,7 @@ def test_up_runs_a_pod_that_ends(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert lines.index("work: Terminated: Completed (0)") < lines.index(
         "pod job: Succeeded, not ready"
     )
-    assert lines[-1] == "pod job succeeded"
+    assert lines[-2:] == ["pod job removed", "pod job succeeded"]
 
 
 def test_up_of_a_failing_pod_exits_1_with_the_log_tail(
@@ -222,6 +223,7 @@ containers:
         "prep: exited (1)",
         "prep | nope",
         "prep: back-off 10s restarting failed container prep",
+        "pod crash removed",
     ]
 
 
@@ -309,6 +311,84 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
     assert "128+N  stopped by signal N: 130 for Ctrl-C (SIGINT), 143 for SIGTERM" in out
 
 
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out == f"asyncpod {asyncpod.__version__}\n"
+
+
+def test_every_option_has_help() -> None:
+    """Each argument of each command says what it is for in --help (up --backend did not)."""
+    import argparse
+
+    from asyncpod._cli._parser import build_parser
+
+    parser = build_parser("0")
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    undocumented = [
+        f"{name} {'/'.join(action.option_strings) or action.dest}"
+        for name, sub in [("asyncpod", parser), *subparsers.choices.items()]
+        for action in sub._actions
+        if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
+        and not action.help
+    ]
+    assert undocumented == []
+    assert set(subparsers.choices) == {"up", "down", "ps", "logs", "plan", "gc", "demo"}
+
+
+def test_a_manifest_from_standard_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'-' reads the manifest from standard input."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(SEED.read_text()))
+    assert main(["plan", "-"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "1. war [init]",
+        "2. tomcat [app] after war:completed",
+    ]
+
+
+def test_up_of_a_manifest_from_standard_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(pod_yaml("piped", JOB)))
+    assert main(["up", "--backend", "fake", "-"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "pod piped succeeded"
+
+
+LAX = pod_yaml("lax", "dnsPolicy: ClusterFirst\n" + JOB)
+
+
+def test_unsupported_fields_name_the_lax_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hint names the command line's option, not load_pod's strict=False; with --lax
+    the manifest loads, with one warning line."""
+    path = write(tmp_path, "lax", LAX)
+    assert main(["plan", path]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "asyncpod: error: unsupported field(s): spec.dnsPolicy",
+        "asyncpod: hint: pass --lax to drop them with a warning",
+    ]
+    assert main(["plan", "--lax", path]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "asyncpod: warning: asyncpod dropped unsupported field(s): spec.dnsPolicy"
+    ]
+    assert captured.out.splitlines() == ["1. prep [init]", "2. work [app] after prep:completed"]
+    assert main(["up", "--backend", "fake", "--lax", path]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "pod lax succeeded"
+
+
+def test_the_demo_summarises_a_response_body() -> None:
+    """A body is its size and first bytes, not 5 KB of base64."""
+    from asyncpod._demo import summary
+
+    assert summary(b"short") == "5 bytes: b'short'"
+    assert summary(b"QUJD" * 1280) == f"5120 bytes: {b'QUJD' * 8!r}..."
+
+
 # signals, in a real process
 
 
@@ -366,6 +446,103 @@ def test_ctrl_c_tears_down_and_a_second_kills(tmp_path: Path, second: bool) -> N
         proc.kill()
         proc.wait()
         proc.stdout.close()
+
+
+STUBBORN = """
+terminationGracePeriodSeconds: 3
+initContainers:
+- name: collector
+  image: IMAGE
+  restartPolicy: Always
+  command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 0.2; done"]
+containers:
+- name: app
+  image: IMAGE
+  command: [sh, -c, "trap '' TERM; while true; do sleep 0.2; done"]
+"""
+
+
+def test_the_teardown_shows_terminating_and_the_kill(tmp_path: Path) -> None:
+    """A PID 1 that ignores SIGTERM holds the teardown for the grace period: up says so
+    (Terminating, and when the kill comes), says the app's end before the sidecar's, as
+    they happened, and that the pod is removed. (It used to show 'Running, not ready' for
+    the whole wait, list the sidecar first and say nothing at the end.)"""
+    proc = start("up", "--backend", "fake", write(tmp_path, "stub", pod_yaml("stub", STUBBORN)))
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        read_until(proc.stdout, "pod stub: Running, Ready", seen)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+        assert time.monotonic() - t0 > 3  # the grace period ran out: then the kill
+        lines = proc.stdout.read().splitlines()
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    assert lines[:3] == [
+        "SIGINT: stopping pod stub ...",
+        "pod stub: Terminating (kill in 3s)",
+        "app: Terminating (kill in 3s)",
+    ]
+    assert lines.index("app: Terminated: Error (137)") < lines.index(
+        "collector: Terminated: Completed (0)"
+    )
+    assert lines[-1] == "pod stub removed"
+    assert not any("Running" in line for line in lines)
+
+
+@pytest.mark.anyio
+async def test_the_table_counts_down_to_the_kill(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal the pod and each container being stopped show Terminating and the
+    seconds left until the kill; the footer follows the signals."""
+    from asyncpod._cli._up import _Up
+    from asyncpod._console import Terminating
+
+    monkeypatch.setitem(sys.modules, "rich", None)
+    monkeypatch.setenv("NO_COLOR", "1")
+    term = Terminal()
+    console = open_console(term)
+    terminating = Terminating(since=50.0, kill_at=80.0, containers={"web": 51.0})
+    console.status(_status(), 55.0, terminating=terminating)
+    assert term.getvalue().splitlines() == [
+        "pod p: Terminating (kill in 25s)",
+        "CONTAINER  KIND  STATE                      READY  RESTARTS  AGE",
+        "web        app   Terminating (kill in 25s)  no     0         55s",
+    ]
+
+    class Running:
+        run_id = "r1"
+
+        def status(self) -> asyncpod.PodStatus:
+            return _status()
+
+    shown = _Up(
+        asyncpod.Pod(name="p", containers=[asyncpod.Container(name="web", image="x")]), console
+    )
+    shown.running = Running()  # type: ignore[assignment]
+    footers = []
+    for event, attribute in [
+        (None, None),
+        (asyncpod.EventReason.TERMINATING, "stopping"),
+        (None, "killing"),
+        (asyncpod.EventReason.TORN_DOWN, None),
+    ]:
+        if event is not None:
+            shown.on_event(asyncpod.PodEvent(time=0.0, reason=event))
+        if attribute is not None:
+            setattr(shown, attribute, True)
+        shown.refresh_now()
+        footers.append(console.footer)
+    assert footers == [
+        "Ctrl-C stops the pod",
+        "stopping (Ctrl-C again kills every container)",
+        "killing every container",
+        "",
+    ]
+    last = term.getvalue().rsplit("\x1b[J", 1)[1]
+    assert last.splitlines()[0].startswith("pod p: removed")
 
 
 def test_ctrl_c_ends_the_demo_on_the_fake() -> None:
@@ -490,10 +667,10 @@ def test_a_socket_of_another_user_is_a_backend_error_with_a_hint(
 def test_an_unreadable_manifest_is_a_usage_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def denied(arg: str) -> Any:
+    def denied(arg: str, *, lax: bool = False) -> Any:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), arg)
 
-    monkeypatch.setattr("asyncpod._cli._load", denied)
+    monkeypatch.setattr("asyncpod._cli._backends.load", denied)
     assert main(["up", "--backend", "fake", "secret.yaml"]) == 2
     assert capsys.readouterr().err.splitlines() == [
         "asyncpod: error: secret.yaml: Permission denied"
@@ -509,29 +686,45 @@ class Owned:
 
     def __init__(self) -> None:
         self.pods: list[dict[str, str]] = []
+        #: each pod's containers, by pod name: a container's name and its shell command
+        self.containers: dict[str, list[tuple[str, str]]] = {}
         self.left: list[str] = []
 
 
 @pytest.fixture
 def owned(monkeypatch: pytest.MonkeyPatch) -> Owned:
     """ps, down and gc find a FakeBackend holding the pods of :class:`Owned`, not Podman."""
-    from asyncpod.backends import FakeBackend, PodSpec
+    from asyncpod.backends import ContainerSpec, FakeBackend, PodSpec
 
     owned = Owned()
 
     @asynccontextmanager
     async def backend(url: str | None) -> AsyncIterator[FakeBackend]:
         async with FakeBackend() as fake:
+            fake.add_image("busybox")
             for labels in owned.pods:
                 name = labels["io.asyncpod.pod"]
-                await fake.create_pod(PodSpec(name=name, hostname=name, labels=labels))
+                pod = await fake.create_pod(PodSpec(name=name, hostname=name, labels=labels))
+                for short, script in owned.containers.get(name, []):
+                    spec = ContainerSpec(
+                        name=f"{name}-{short}",
+                        pod=pod,
+                        image="busybox",
+                        short_name=short,
+                        command=("sh", "-c", script),
+                        labels={**labels, "io.asyncpod.container": short},
+                    )
+                    container = await fake.create_container(spec)
+                    await fake.start_container(container)
+                    if "exit" in script:
+                        await fake.wait_container(container)
             try:
                 yield fake
             finally:
                 owned.left = [o.labels["io.asyncpod.pod"] for o in fake.objects()]
                 await fake.remove_objects(fake.objects())
 
-    monkeypatch.setattr("asyncpod._cli._podman", backend)
+    monkeypatch.setattr("asyncpod._cli._backends.podman", backend)
     return owned
 
 
@@ -602,6 +795,71 @@ def test_gc_on_a_remote_service_leaves_what_it_cannot_judge(
     assert "cannot be checked from here" in capsys.readouterr().err
     assert owned.left == ["far"]
     assert main(["down", "--force", "far"]) == 0
+    assert owned.left == []
+
+
+def test_ps_shows_phase_and_age_and_prints_json(
+    owned: Owned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owned.pods += [labelled("done", dead_pid()), labelled("web", os.getpid())]
+    owned.containers["done"] = [("job", "exit 3")]
+    owned.containers["web"] = [("init", "exit 0"), ("nginx", "sleep 600")]
+    assert main(["ps"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["POD", "RUN", "OWNER", "PHASE", "AGE", "CONTAINER", "STATE"]
+    assert rows[1][:3] == ["done", "run-done", "pid"]
+    assert rows[1][4:] == ["(gone)", "Failed", "0s", "job", "exited", "(3)", "0s", "ago"]
+    assert rows[2][4:] == ["Running", "0s", "init", "exited", "(0)", "0s", "ago"]
+    assert rows[3] == ["nginx", "running", "0s"]
+
+    assert main(["ps", "--json"]) == 0
+    pods = json.loads(capsys.readouterr().out)
+    assert [(p["name"], p["phase"], p["owner"]["state"]) for p in pods] == [
+        ("done", "Failed", "gone"),
+        ("web", "Running", "alive"),
+    ]
+    web = pods[1]
+    assert web["owner"] == {
+        "pid": str(os.getpid()),
+        "host": hostname(),
+        "state": "alive",
+        "detached": False,
+    }
+    assert [(c["name"], c["state"], c["exit_code"]) for c in web["containers"]] == [
+        ("init", "exited", 0),
+        ("nginx", "running", None),
+    ]
+    assert abs(web["started_at"] - time.time()) < 30
+    assert web["started_at"] == web["containers"][0]["started_at"]
+
+
+def test_ps_json_of_no_pods_is_an_empty_list(
+    owned: Owned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ps", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_down_of_several_pods(owned: Owned, capsys: pytest.CaptureFixture[str]) -> None:
+    """down takes several names: each pod goes; names of no pod are an error at the end
+    (exit code 4), once the others are down."""
+    owned.pods += [labelled(name, dead_pid()) for name in ("a", "b", "c")]
+    assert main(["down", "a", "nope", "b"]) == 4
+    captured = capsys.readouterr()
+    assert [line for line in captured.out.splitlines() if "removed" in line] == [
+        "pod a removed: 1 pod",
+        "pod b removed: 1 pod",
+    ]
+    assert captured.err.splitlines() == [
+        "asyncpod: error: no pod named 'nope' is owned by asyncpod here",
+        "asyncpod: hint: 'asyncpod ps' lists the pods asyncpod owns",
+    ]
+    assert owned.left == ["c"]
+    owned.pods = owned.pods[2:]  # each command finds the pods of owned.pods anew
+    assert main(["down", "c", "x", "y"]) == 4
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "asyncpod: error: no pods named 'x', 'y' are owned by asyncpod here"
+    )
     assert owned.left == []
 
 
@@ -718,7 +976,9 @@ def test_detach_ps_logs_down(
     assert main(["ps", *url]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
     mine = rows[[r[0] for r in rows].index(pod_name) :][:3]
-    assert mine[0][2:] == ["detached", "init", "exited", "(0)", *mine[0][6:]]
+    assert mine[0][2:4] == ["detached", "Running"]
+    assert re.fullmatch(r"\d+s", mine[0][4])  # its age
+    assert mine[0][5:8] == ["init", "exited", "(0)"]
     assert [r[0] for r in mine[1:]] == ["side", "app"]
     assert [r[1] for r in mine[1:]] == ["running", "running"]
 

@@ -14,14 +14,25 @@ imports this module (and rich); the library never does.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from typing import IO, Any
 
-from ._status import ContainerStatus, PodStatus, Running, Terminated, Waiting
+import attrs
 
-__all__ = ["Console", "format_duration", "open_console", "state_text", "use_colour"]
+from ._status import ContainerStatus, Phase, PodStatus, Running, Terminated, Waiting
+
+__all__ = [
+    "Console",
+    "Terminating",
+    "format_duration",
+    "open_console",
+    "state_text",
+    "use_colour",
+]
 
 #: ANSI colours for container prefixes, and the rich names of the same
 _PALETTE = (36, 33, 35, 32, 34, 96, 93, 95)
@@ -69,6 +80,62 @@ def state_text(status: ContainerStatus) -> str:
     return f"Waiting: {state.reason}"
 
 
+@attrs.frozen
+class Terminating:
+    """What a pod's status does not say while the pod is stopped (its events do): shown
+    as the state ``Terminating`` with a countdown to the kill."""
+
+    #: when the pod's teardown began, and when its grace period runs out (on the status's
+    #: clock); ``None``: no teardown, only containers stopped by the pod itself (a failed
+    #: probe)
+    since: float | None = None
+    kill_at: float | None = None
+    #: the containers being stopped (a ``Killing`` event and no exit since), and since when
+    containers: Mapping[str, float] = attrs.field(factory=dict)
+    #: every container is being killed now (a second Ctrl-C)
+    killing: bool = False
+    #: the teardown is over: every object is removed
+    removed: bool = False
+
+    @property
+    def pod(self) -> bool:
+        """Whether the whole pod is being torn down."""
+        return self.since is not None
+
+    def text(self, now: float) -> str:
+        """``Terminating (kill in 25s)``, ``Terminating, killing``."""
+        if self.removed:
+            return "removed"
+        if self.killing:
+            return "Terminating, killing"
+        if self.kill_at is None:
+            return "Terminating"
+        return f"Terminating (kill in {format_duration(math.ceil(self.kill_at - now))})"
+
+    def stopping(self, status: ContainerStatus) -> bool:
+        """Whether *status*'s container is being stopped (and still runs)."""
+        return status.name in self.containers and isinstance(status.state, Running)
+
+
+_NOT_TERMINATING = Terminating()
+
+
+def _state(status: ContainerStatus, now: float, terminating: Terminating) -> str:
+    if terminating.stopping(status):
+        return terminating.text(now)
+    return state_text(status)
+
+
+def _changed_at(status: ContainerStatus, now: float) -> float:
+    """When *status*'s container last changed, as far as its status says."""
+    state = status.state
+    if isinstance(state, Terminated):
+        return state.finished_at
+    if isinstance(state, Running):
+        return state.started_at
+    return now
+
+
 def _age(status: ContainerStatus, now: float) -> str:
     state = status.state
     if isinstance(state, Running):
@@ -78,13 +145,13 @@ def _age(status: ContainerStatus, now: float) -> str:
     return "-"
 
 
-def _rows(status: PodStatus, now: float) -> list[tuple[str, ...]]:
+def _rows(status: PodStatus, now: float, terminating: Terminating) -> list[tuple[str, ...]]:
     return [
         (
             c.name,
             c.kind.value,
-            state_text(c),
-            "yes" if c.ready else "no",
+            _state(c, now, terminating),
+            "yes" if c.ready and not terminating.stopping(c) else "no",
             str(c.restart_count),
             _age(c, now),
         )
@@ -96,9 +163,18 @@ def _join(row: tuple[str, ...], widths: list[int]) -> str:
     return "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
 
 
-def _title(status: PodStatus, info: str) -> str:
-    ready = "Ready" if status.conditions.ready else "not ready"
-    return f"pod {status.name}: {status.phase.value}, {ready}" + (f"  ({info})" if info else "")
+def _torn_down(status: PodStatus, terminating: Terminating) -> bool:
+    """Whether *status*'s pod is being torn down with containers left to stop (a pod
+    that Succeeded or Failed has none: its phase says more)."""
+    return terminating.pod and status.phase in (Phase.PENDING, Phase.RUNNING)
+
+
+def _title(status: PodStatus, info: str, now: float, terminating: Terminating) -> str:
+    if _torn_down(status, terminating):
+        state = terminating.text(now)
+    else:
+        state = f"{status.phase.value}, {'Ready' if status.conditions.ready else 'not ready'}"
+    return f"pod {status.name}: {state}" + (f"  ({info})" if info else "")
 
 
 class Console:
@@ -108,7 +184,7 @@ class Console:
         self.stream = stream
         self.colour = colour
         self._seen: dict[str, tuple[str, bool, int]] = {}
-        self._pod_seen: tuple[str, bool] | None = None
+        self._pod_seen: tuple[str, bool, bool, bool] | None = None
         #: shown under the table, e.g. "Ctrl-C stops the pod"
         self.footer = ""
 
@@ -129,19 +205,52 @@ class Console:
         """A log line of a container: *prefix* in the container's colour (*index*)."""
         self._write(f"{self._paint(prefix, index)} | {text}")
 
-    def status(self, status: PodStatus, now: float, info: str = "") -> None:
-        """Show *status* (the time is *now*, on the status's clock)."""
-        pod = (status.phase.value, status.conditions.ready)
+    def status(
+        self,
+        status: PodStatus,
+        now: float,
+        info: str = "",
+        terminating: Terminating = _NOT_TERMINATING,
+    ) -> None:
+        """Show *status* (the time is *now*, on the status's clock); *terminating* says
+        what is being stopped.
+
+        A line for each change since the last call, in the order they happened: a pod's
+        containers stop in reverse order, which is not the order of its status.
+        """
+        changes: list[tuple[float, str]] = []
         for c in status.containers:
-            seen = (state_text(c), c.ready, c.restart_count)
+            stopping = terminating.stopping(c)
+            # The countdown is not a change: a container being stopped is said once.
+            state = "Terminating" if stopping else state_text(c)
+            ready = c.ready and isinstance(c.state, Running) and not stopping
+            seen = (state, ready, c.restart_count)
             if self._seen.get(c.name) != seen:
                 self._seen[c.name] = seen
-                restarts = f", restarts {c.restart_count}" if c.restart_count else ""
-                ready = ", ready" if c.ready and isinstance(c.state, Running) else ""
-                self._write(f"{c.name}: {seen[0]}{ready}{restarts}")
+                flags = (", ready" if ready else "") + (
+                    f", restarts {c.restart_count}" if c.restart_count else ""
+                )
+                text = f"{c.name}: {_state(c, now, terminating)}{flags}"
+                at = terminating.containers[c.name] if stopping else _changed_at(c, now)
+                changes.append((at, text))
+        torn_down = _torn_down(status, terminating)
+        pod = (
+            status.phase.value,
+            status.conditions.ready,
+            torn_down,
+            torn_down and terminating.killing,
+        )
         if pod != self._pod_seen:
             self._pod_seen = pod
-            self._write(_title(status, ""))
+            # A teardown is said when it began (before a stop at the same time); any other
+            # change of the pod comes last.
+            title = _title(status, "", now, terminating)
+            if torn_down and terminating.since is not None:
+                changes.insert(0, (terminating.since, title))
+            else:
+                changes.append((math.inf, title))
+        for _, text in sorted(changes, key=lambda change: change[0]):
+            self._write(text)
 
     def close(self) -> None:
         """Leave the last table on the screen."""
@@ -172,8 +281,14 @@ class _AnsiConsole(Console):
         self.stream.write(text + "\n")
         self._draw()
 
-    def status(self, status: PodStatus, now: float, info: str = "") -> None:
-        rows = [_HEADERS, *_rows(status, now)]
+    def status(
+        self,
+        status: PodStatus,
+        now: float,
+        info: str = "",
+        terminating: Terminating = _NOT_TERMINATING,
+    ) -> None:
+        rows = [_HEADERS, *_rows(status, now, terminating)]
         widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADERS))]
         lines = [
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -181,7 +296,7 @@ class _AnsiConsole(Console):
         ]
         if self.colour:
             lines[0] = f"\x1b[1m{lines[0]}\x1b[0m"
-        self._table = [_title(status, info), *lines]
+        self._table = [_title(status, info, now, terminating), *lines]
         if self.footer:
             self._table.append(self.footer)
         self._erase()
@@ -189,6 +304,7 @@ class _AnsiConsole(Console):
 
     def close(self) -> None:
         self._drawn = 0
+        self._table = []  # lines written after it go below, and it is not drawn again
 
 
 class _RichConsole(Console):
@@ -210,7 +326,13 @@ class _RichConsole(Console):
         line = Text.assemble((prefix, _RICH_PALETTE[index % len(_RICH_PALETTE)]), " | ", text)
         self._console.print(line, soft_wrap=True)
 
-    def status(self, status: PodStatus, now: float, info: str = "") -> None:
+    def status(
+        self,
+        status: PodStatus,
+        now: float,
+        info: str = "",
+        terminating: Terminating = _NOT_TERMINATING,
+    ) -> None:
         from rich.console import Group
         from rich.live import Live
         from rich.table import Table
@@ -219,14 +341,17 @@ class _RichConsole(Console):
         phase_style = {"Running": "green", "Pending": "yellow", "Succeeded": "blue"}.get(
             status.phase.value, "red"
         )
+        if _torn_down(status, terminating):
+            phase_style = "yellow"
         table = Table()
         for header in _HEADERS:
             table.add_column(header, no_wrap=True)
-        for c, row in zip(status.containers, _rows(status, now), strict=True):
-            table.add_row(row[0], row[1], Text(row[2], style=_state_style(c)), *row[3:])
+        for c, row in zip(status.containers, _rows(status, now, terminating), strict=True):
+            style = "yellow" if terminating.stopping(c) else _state_style(c)
+            table.add_row(row[0], row[1], Text(row[2], style=style), *row[3:])
         footer = " · ".join(part for part in (info, self.footer) if part)
         shown = Group(
-            Text(_title(status, ""), style=f"bold {phase_style}"),
+            Text(_title(status, "", now, terminating), style=f"bold {phase_style}"),
             table,
             Text(footer, style="dim"),
         )

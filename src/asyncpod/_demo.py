@@ -25,18 +25,22 @@ from ._labels import LABEL_POD
 from ._models import Pod
 from ._status import PodStatus, Running, Terminated, Waiting
 from ._supervisor import RunningPod, open_pod
-from .backends._base import Backend
-from .backends._fake import FakeBackend, FakeContext, ProgramFn
+from .backends import Backend, FakeBackend, FakeContext, get_backend
+
+#: a fake container's program (what :class:`FakeBackend` runs for an image)
+ProgramFn = Callable[[FakeContext], Awaitable["int | None"]]
 
 __all__ = [
     "EXAMPLES",
     "INSTALL_PODMAN",
     "demo_backend",
+    "ensure_stand_ins",
     "examples_dir",
     "fake_backend",
     "is_bundled",
     "resolve_manifest",
     "run_demo",
+    "summary",
 ]
 
 #: the bundled examples, by name (``examples/NAME.yaml``)
@@ -176,9 +180,7 @@ async def demo_backend(choice: str, url: str | None, pod: Pod) -> AsyncIterator[
         async with fake_backend(pod) as fake:
             yield fake
         return
-    from .backends._podman import PodmanBackend
-
-    podman = PodmanBackend(url)
+    podman = get_backend("podman", url=url)
     try:
         await podman.aopen()
         if choice == "auto" and await _missing_stand_ins(podman, pod):
@@ -234,12 +236,12 @@ async def run_demo(pod: Pod, backend: Backend, *, kill_event: anyio.Event | None
         for port in _container_ports(pod):
             body = await _fetch(backend, running.id, port, "/app.war")
             url = f"http://localhost:{port}/app.war"
-            print(f"{stamp()} GET {url} inside the pod -> {body!r}")
+            print(f"{stamp()} GET {url} inside the pod -> {summary(body)}")
         if backend.name != "fake":  # the fake publishes no ports on the host
             for port in _host_ports(pod):
                 body = await _fetch_host(port, "/app.war")
                 url = f"http://127.0.0.1:{port}/app.war"
-                print(f"{stamp()} GET {url} from the host -> {body!r}")
+                print(f"{stamp()} GET {url} from the host -> {summary(body)}")
         if not _container_ports(pod):
             await _show_logs(running, lines=4, seconds=10)
     print(
@@ -315,6 +317,16 @@ async def _get(connect: Callable[[], Awaitable[anyio.abc.ByteStream]], path: str
             except (anyio.EndOfStream, anyio.BrokenResourceError):
                 pass
     return data.partition(b"\r\n\r\n")[2]
+
+
+#: the bytes of a response body the demo shows
+SHOWN_BYTES = 32
+
+
+def summary(body: bytes) -> str:
+    """A response body in one short line: its size and first bytes."""
+    more = "..." if len(body) > SHOWN_BYTES else ""
+    return f"{len(body)} bytes: {body[:SHOWN_BYTES]!r}{more}"
 
 
 def _print_status(status: PodStatus) -> None:

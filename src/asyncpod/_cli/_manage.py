@@ -1,0 +1,189 @@
+"""The management commands of pods left on Podman: ``down``, ``logs`` and ``gc``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+
+import anyio
+
+from .._console import open_console
+from .._exceptions import ObjectNotFoundError
+from .._labels import LABEL_CONTAINER, LABEL_RUN
+from .._owned import OwnedPod, describe, find_pods, remove_pod, stop_pod
+from .._owner import OwnerState, signal_owner
+from ..backends import Backend, OwnedObject
+from . import _backends
+from ._errors import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, CliError
+from ._ps import in_start_order
+from ._signals import Stop
+
+__all__ = ["down", "gc", "logs"]
+
+POLL = 0.25  # seconds between two looks at whether another process removed a pod
+
+
+async def _find(backend: Backend, name: str) -> list[OwnedPod]:
+    pods = await find_pods(backend, name, local=backend.is_local)
+    if not pods:
+        raise CliError(
+            f"no pod named {name!r} is owned by asyncpod here",
+            EXIT_NOT_FOUND,
+            "'asyncpod ps' lists the pods asyncpod owns",
+        )
+    return pods
+
+
+async def down(args: argparse.Namespace, stop: Stop) -> int:
+    """Stop and remove each named pod, one after the other; the names of no pod are
+    reported at the end (exit code 4), once the others are down."""
+    missing: list[str] = []
+    async with _backends.podman(args.url) as backend:
+        for name in dict.fromkeys(args.names):
+            pods = await find_pods(backend, name, local=backend.is_local)
+            if not pods:
+                missing.append(name)
+            for pod in pods:
+                await _down(backend, pod, args)
+    if missing:
+        names = ", ".join(map(repr, missing))
+        raise CliError(
+            f"no pod named {names} is owned by asyncpod here"
+            if len(missing) == 1
+            else f"no pods named {names} are owned by asyncpod here",
+            EXIT_NOT_FOUND,
+            "'asyncpod ps' lists the pods asyncpod owns",
+        )
+    return EXIT_OK
+
+
+async def _down(backend: Backend, pod: OwnedPod, args: argparse.Namespace) -> None:
+    state = pod.owner
+    if not pod.detached and state is not OwnerState.GONE and not args.force:
+        if state is OwnerState.ALIVE and await _stop_owner(backend, pod):
+            return
+        where = (
+            # a live pid without a matching start time may be anybody's
+            "on this host, which cannot be proven to be its owner (no start time)"
+            if state is OwnerState.ALIVE
+            else f"on {pod.owner_host}, which cannot be checked from here"
+        )
+        raise CliError(
+            f"pod {pod.name} is run by process {pod.owner_pid} {where}",
+            EXIT_FAILED,
+            "stop that process, or pass --force to stop the pod from here",
+        )
+    print(f"stopping pod {pod.name} (run {pod.run}) ...")
+    await stop_pod(backend, pod, grace=args.grace)
+    removed = await remove_pod(backend, pod)
+    print(f"pod {pod.name} removed: {describe(removed)}")
+
+
+async def _stop_owner(backend: Backend, pod: OwnedPod) -> bool:
+    """Ask the live ``asyncpod up`` running *pod* to tear it down (SIGTERM), and wait.
+
+    Returns ``False`` without sending anything unless that process is provably the owner
+    (its start time matches the label): a pid from a label may have been reused by an
+    unrelated process, which must not get the signal.
+    """
+    pid = int(pod.owner_pid)
+    try:
+        sent = signal_owner(pod.labels, signal.SIGTERM, local=pod.local)
+    except PermissionError:
+        raise CliError(
+            f"pod {pod.name} is run by process {pid}, which belongs to another user",
+            EXIT_FAILED,
+            f"run 'asyncpod down {pod.name}' as that user, or pass --force to stop it from here",
+        ) from None
+    if not sent:
+        return False
+    print(f"pod {pod.name} is run by process {pid}: sent it SIGTERM ...")
+    with anyio.move_on_after(pod.grace + 30) as scope:
+        # Another process does the work: poll until its objects are gone.
+        while await backend.list_objects({LABEL_RUN: pod.run}):  # noqa: ASYNC110
+            await anyio.sleep(POLL)
+    if scope.cancelled_caught:
+        raise CliError(
+            f"process {pid} did not remove pod {pod.name} within {pod.grace + 30:g}s",
+            EXIT_FAILED,
+            f"'asyncpod down --force {pod.name}' stops it from here",
+        )
+    print(f"pod {pod.name} stopped and removed by process {pid}")
+    return True
+
+
+async def logs(args: argparse.Namespace, stop: Stop) -> int:
+    async with _backends.podman(args.url) as backend:
+        found = [c for pod in await _find(backend, args.name) for c in pod.containers]
+        containers = [obj for obj, _ in await in_start_order(backend, found)]
+        if args.container is not None:
+            containers = [c for c in containers if c.labels.get(LABEL_CONTAINER) == args.container]
+            if not containers:
+                raise CliError(
+                    f"pod {args.name} has no container {args.container!r}",
+                    EXIT_NOT_FOUND,
+                    "'asyncpod ps' lists its containers",
+                )
+        console = open_console()
+        prefixed = len(containers) > 1
+        names = [c.labels.get(LABEL_CONTAINER, c.name) for c in containers]
+        width = max((len(n) for n in names), default=0)
+
+        async def show(index: int, obj: OwnedObject, name: str) -> None:
+            try:
+                async with backend.logs(obj.id, follow=args.follow) as lines:
+                    async for record in lines:
+                        if prefixed:
+                            console.log(name.ljust(width), index, record.text)
+                        else:
+                            console.message(record.text)
+            except ObjectNotFoundError:
+                pass  # removed meanwhile
+
+        if args.follow:
+            async with anyio.create_task_group() as tg:
+                for index, (obj, name) in enumerate(zip(containers, names, strict=True)):
+                    tg.start_soon(show, index, obj, name)
+        else:
+            for index, (obj, name) in enumerate(zip(containers, names, strict=True)):
+                await show(index, obj, name)
+    return EXIT_OK
+
+
+async def gc(args: argparse.Namespace, stop: Stop) -> int:
+    async with _backends.podman(args.url) as backend:
+        found = await find_pods(backend, local=backend.is_local)
+        pods = [p for p in found if not args.names or p.name in args.names]
+        garbage = [p for p in pods if p.orphaned]
+
+        async def collect(pod: OwnedPod) -> None:
+            print(f"removing pod {pod.name} (run {pod.run}; pid {pod.owner_pid} is gone) ...")
+            await stop_pod(backend, pod)
+            removed = await remove_pod(backend, pod)
+            print(f"removed pod {pod.name} (run {pod.run}): {describe(removed)}")
+
+        async with anyio.create_task_group() as tg:
+            for pod in garbage:
+                if args.dry_run:
+                    print(
+                        f"would remove pod {pod.name} (run {pod.run}; pid {pod.owner_pid} "
+                        f"is gone): {describe(pod.objects)}"
+                    )
+                else:
+                    tg.start_soon(collect, pod)
+        detached = [p.name for p in pods if p.detached]
+        unknown = [
+            f"{p.name} (pid {p.owner_pid}@{p.owner_host})"
+            for p in pods
+            if not p.detached and p.owner is OwnerState.UNKNOWN
+        ]
+    if not garbage:
+        print("nothing to remove")
+    if detached:
+        print(f"left alone, detached on purpose: {', '.join(detached)} ('asyncpod down NAME')")
+    if unknown:
+        print(
+            f"left alone, owner unknown (it cannot be checked from here): {', '.join(unknown)} "
+            "('asyncpod down --force NAME' once it is garbage)"
+        )
+    return EXIT_OK

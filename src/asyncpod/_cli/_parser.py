@@ -1,0 +1,148 @@
+"""The command line's grammar: commands, arguments and the help text of every one."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._errors import EXIT_CODES, LAX_OPTION
+
+__all__ = ["DESCRIPTION", "build_parser"]
+
+DESCRIPTION = "asyncpod: run Kubernetes Pod manifests on one machine, on Podman."
+
+MANIFEST = (
+    "a Pod manifest (YAML or JSON), '-' for standard input, "
+    "or a bundled example: javaweb-2, log-sidecar"
+)
+
+
+def build_parser(version: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asyncpod",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
+    parser.add_argument(
+        "--version", action="version", version=f"asyncpod {version}", help="print the version"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    def url(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--url",
+            help="the Podman service (unix://, tcp:// or ssh://; default: CONTAINER_HOST, "
+            "then this user's socket)",
+        )
+
+    def manifest(p: argparse.ArgumentParser, default: str | None = None) -> None:
+        if default is None:
+            p.add_argument("file", metavar="FILE", help=MANIFEST)
+        else:
+            p.add_argument(
+                "file",
+                metavar="FILE",
+                nargs="?",
+                default=default,
+                help=f"{MANIFEST} (default: {default})",
+            )
+        p.add_argument(
+            LAX_OPTION,
+            action="store_true",
+            help="drop the manifest's fields asyncpod does not support, with a warning "
+            "(default: refuse the manifest)",
+        )
+
+    up = command("up", "run a pod in the foreground until it ends or Ctrl-C")
+    manifest(up)
+    up.add_argument(
+        "--backend",
+        choices=["podman", "fake"],
+        default="podman",
+        help="podman (default), or fake: in memory, in this process, for a look without Podman",
+    )
+    url(up)
+    up.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="fail unless the pod is ready within SECONDS (default: wait; 120 with --detach)",
+    )
+    up.add_argument(
+        "-d",
+        "--detach",
+        action="store_true",
+        help="return once the pod is ready and leave it running on Podman "
+        "(stop it with 'asyncpod down NAME')",
+    )
+    up.add_argument(
+        "-l", "--logs", action="store_true", help="follow every container's log, prefixed"
+    )
+
+    down = command("down", "stop pods in reverse start order and remove their objects")
+    down.add_argument("names", metavar="NAME", nargs="+", help="the pods' names")
+    down.add_argument(
+        "--grace",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the grace period for the whole stop (default: the pod's own)",
+    )
+    down.add_argument(
+        "--force",
+        action="store_true",
+        help="also when a live process (an 'asyncpod up') runs the pod: stop it here",
+    )
+    url(down)
+
+    ps = command("ps", "list the pods and containers asyncpod owns")
+    ps.add_argument(
+        "--json", action="store_true", help="print a JSON array of pods instead of a table"
+    )
+    url(ps)
+
+    logs = command("logs", "print the logs of a pod's containers")
+    logs.add_argument("name", metavar="NAME", help="the pod's name")
+    logs.add_argument("container", metavar="CONTAINER", nargs="?", help="one container only")
+    logs.add_argument("-f", "--follow", action="store_true", help="wait for new lines")
+    url(logs)
+
+    plan = command("plan", "print a manifest's startup plan (no side effects)")
+    manifest(plan)
+
+    gc = command("gc", "remove objects whose owner process on this host is gone")
+    gc.add_argument("names", metavar="NAME", nargs="*", help="only these pods")
+    gc.add_argument("-n", "--dry-run", action="store_true", help="only say what would go")
+    url(gc)
+
+    demo = command(
+        "demo", "bring up a bundled example, show it working, tear it down (the README's)"
+    )
+    manifest(demo, default="javaweb-2")
+    demo.add_argument(
+        "--backend",
+        choices=["auto", "podman", "fake"],
+        default="auto",
+        help="auto: Podman where it answers, else the in-memory fake (default)",
+    )
+    url(demo)
+    return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return value
