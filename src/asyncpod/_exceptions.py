@@ -22,7 +22,7 @@ exception is kept as ``__cause__``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "AsyncpodError",
@@ -87,16 +87,20 @@ class UnsupportedFieldError(SpecError):
     with one warning that lists them.
     """
 
-    def __init__(self, paths: Sequence[str]) -> None:
+    def __init__(self, paths: Sequence[str], reasons: Mapping[str, str] | None = None) -> None:
         self.paths = tuple(paths)
+        #: why some of the paths cannot be honoured, and what to use instead
+        self.reasons: Mapping[str, str] = dict(reasons or {})
+        listed = ", ".join(
+            f"{path} ({self.reasons[path]})" if path in self.reasons else path
+            for path in self.paths
+        )
         super().__init__(
-            "",
-            f"unsupported field(s): {', '.join(self.paths)} "
-            "(pass strict=False to drop them with a warning)",
+            "", f"unsupported field(s): {listed} (pass strict=False to drop them with a warning)"
         )
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.paths,))
+        return (type(self), (self.paths, self.reasons))
 
 
 class DependencyCycleError(SpecError):

@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from . import _cluster
 from ._exceptions import SpecError
 
 __all__ = [
@@ -903,6 +904,12 @@ def parse_quantity(text: str) -> int:
 # The pod
 
 
+def _freeze_cluster_fields(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return value  # the validator reports it
+    return _cluster.freeze(value, "cluster_fields")
+
+
 def _pod_name(path: str, value: object) -> None:
     _check_type(path, value, str, "a string")
     assert isinstance(value, str)
@@ -939,9 +946,18 @@ class Pod:
     share_process_namespace: bool = attrs.field(default=False)
     labels: FrozenDict = attrs.field(converter=_to_frozen_dict, factory=FrozenDict)
     annotations: FrozenDict = attrs.field(converter=_to_frozen_dict, factory=FrozenDict)
+    #: Cluster-only fields (scheduling, service accounts...: see :mod:`asyncpod.kube`) by
+    #: manifest path, such as ``spec.nodeSelector``, as frozen JSON: kept so that
+    #: ``dump_pod`` writes them back, and otherwise ignored.
+    cluster_fields: FrozenDict = attrs.field(converter=_freeze_cluster_fields, factory=FrozenDict)
 
     def __attrs_post_init__(self) -> None:
         _validate_pod(self)
+
+    @property
+    def ignored_fields(self) -> tuple[str, ...]:
+        """The manifest paths of the cluster-only fields asyncpod keeps but ignores."""
+        return tuple(self.cluster_fields)
 
     def container(self, name: str) -> Container:
         """The container (init, sidecar or app) called *name*."""
@@ -970,6 +986,7 @@ def _validate_pod(pod: Pod) -> None:
     _pod_name("metadata.name", pod.name)
     _labels("metadata.labels", pod.labels)
     _annotations("metadata.annotations", pod.annotations)
+    _check_type("cluster_fields", pod.cluster_fields, FrozenDict, "a mapping")
     _int64(0)("spec.terminationGracePeriodSeconds", pod.termination_grace_period_seconds)
     if pod.hostname is not None:
         _dns_label("spec.hostname", pod.hostname)
@@ -979,6 +996,7 @@ def _validate_pod(pod: Pod) -> None:
     _check_items("spec.volumes", pod.volumes, Volume, "volumes")
     if not pod.containers:
         raise _fail("spec.containers", "a pod needs at least one container")
+    _cluster.check(pod.cluster_fields, len(pod.containers), len(pod.init_containers))
 
     volumes: dict[str, int] = {}
     for index, volume in enumerate(pod.volumes):

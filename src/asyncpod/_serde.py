@@ -56,8 +56,9 @@ POD_METADATA: Final = ("name", "labels", "annotations")
 
 #: Model fields with no key of their own in a manifest. ``depends_on`` is beyond
 #: Kubernetes and travels in annotations (see asyncpod.kube); the converter still maps
-#: it to ``dependsOn``, but a manifest may not spell that key itself.
-_NOT_IN_MANIFEST: Final = frozenset({(Container, "depends_on")})
+#: it to ``dependsOn``, but a manifest may not spell that key itself. ``cluster_fields``
+#: holds keys of their own (``spec.nodeSelector``...), which asyncpod.kube places.
+_NOT_IN_MANIFEST: Final = frozenset({(Container, "depends_on"), (Pod, "cluster_fields")})
 
 #: Model fields that have a default in asyncpod but are required in Kubernetes: they are
 #: written even at their default, so that every manifest asyncpod writes is a valid Pod.
