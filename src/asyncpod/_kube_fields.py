@@ -169,6 +169,8 @@ def classify(document: dict[str, Any]) -> Classified:
     for index, raw in enumerate(volumes if isinstance(volumes, list) else ()):
         if not isinstance(raw, dict):
             continue
+        if set(raw) == {"name"}:  # Kubernetes' default source
+            raw["emptyDir"] = {}
         for key in list(raw):
             if key in _VOLUME_REASONS and key not in volume_schema:
                 result.refused[f"spec.volumes[{index}].{key}"] = _VOLUME_REASONS[key]

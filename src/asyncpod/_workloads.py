@@ -134,8 +134,18 @@ def template(document: Mapping[str, Any]) -> Template:
                     "metadata": {**claim["metadata"], "name": full_name},
                 }
             )
-            origins[f"spec.volumes[{len(volumes)}]"] = where
-            volumes.append({"name": claim_name, "persistentVolumeClaim": {"claimName": full_name}})
+            # as the StatefulSet controller does, the claim replaces a volume of its name
+            volume = {"name": claim_name, "persistentVolumeClaim": {"claimName": full_name}}
+            at = next(
+                (
+                    i
+                    for i, v in enumerate(volumes)
+                    if isinstance(v, Mapping) and v.get("name") == claim_name
+                ),
+                len(volumes),
+            )
+            origins[f"spec.volumes[{at}]"] = where
+            volumes[at : at + 1] = [volume]
         if volumes:
             pod_spec["volumes"] = volumes
 
