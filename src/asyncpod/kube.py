@@ -103,6 +103,9 @@ __all__ = [
 
 logger = logging.getLogger("asyncpod")
 
+# Public here, defined privately: documented (and pickled) as asyncpod.kube's.
+Bundle.__module__ = KubeObject.__module__ = __name__
+
 #: The annotation key prefix for a container's ``depends_on``; the container's name follows.
 DEPENDS_ON_ANNOTATION: Final = "depends-on.asyncpod.io/"
 
