@@ -412,10 +412,7 @@ def _relocate(error: SpecError, origins: Mapping[str, str]) -> SpecError:
         if error.path == dependency_path or error.path.startswith(
             (f"{dependency_path}[", f"{dependency_path}.")
         ):
-            moved = error.with_prefix("")  # a copy, of the same type
-            moved.path = where
-            moved.args = (f"{where}: {moved.reason}",)
-            return moved
+            return _moved(error, where)
     return error
 
 
@@ -601,29 +598,19 @@ def _repair(manifest: Mapping[str, Any], unsupported: Sequence[str], where: Any)
 
 
 def _repair_container(container: dict[str, Any], path: str, touched: Any, where: Any) -> list[str]:
-    notes = []
-    for key in ("startupProbe", "readinessProbe", "livenessProbe"):
-        probe = container.get(key)
-        if (
-            isinstance(probe, dict)
-            and touched(f"{path}.{key}")
-            and not any(handler in probe for handler in _PROBE_HANDLERS)
-        ):
-            del container[key]
-            notes.append(f"{where(f'{path}.{key}')} is dropped (no supported handler)")
+    notes = _drop_without_handler(
+        container,
+        ("startupProbe", "readinessProbe", "livenessProbe"),
+        _PROBE_HANDLERS,
+        path,
+        touched,
+        where,
+    )
     lifecycle = container.get("lifecycle")
     if isinstance(lifecycle, dict):
-        for key in ("postStart", "preStop"):
-            hook = lifecycle.get(key)
-            if (
-                isinstance(hook, dict)
-                and touched(f"{path}.lifecycle.{key}")
-                and not any(handler in hook for handler in _HOOK_HANDLERS)
-            ):
-                del lifecycle[key]
-                notes.append(
-                    f"{where(f'{path}.lifecycle.{key}')} is dropped (no supported handler)"
-                )
+        notes += _drop_without_handler(
+            lifecycle, ("postStart", "preStop"), _HOOK_HANDLERS, f"{path}.lifecycle", touched, where
+        )
         if not lifecycle:
             del container["lifecycle"]
     env = container.get("env")
@@ -634,6 +621,28 @@ def _repair_container(container: dict[str, Any], path: str, touched: Any, where:
                 name = env[index].get("name") if isinstance(env[index], dict) else None
                 del env[index]
                 notes.append(f"variable {where(variable_path)} ({name!r}) is left unset")
+    return notes
+
+
+def _drop_without_handler(
+    parent: dict[str, Any],
+    keys: Sequence[str],
+    handlers: Sequence[str],
+    path: str,
+    touched: Any,
+    where: Any,
+) -> list[str]:
+    """Drop the probes or hooks under *keys* of *parent* that lost their only handler."""
+    notes = []
+    for key in keys:
+        action = parent.get(key)
+        if (
+            isinstance(action, dict)
+            and touched(f"{path}.{key}")
+            and not any(handler in action for handler in handlers)
+        ):
+            del parent[key]
+            notes.append(f"{where(f'{path}.{key}')} is dropped (no supported handler)")
     return notes
 
 
