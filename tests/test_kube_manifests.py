@@ -23,7 +23,7 @@ from asyncpod import (
     VolumeMount,
 )
 from asyncpod._cluster import thaw
-from asyncpod.kube import Bundle, dump, dump_pod, load, load_pod
+from asyncpod.kube import Bundle, dump, dump_pod, load, load_pod, make_converter
 from kube_schema import check_object, check_pod_manifest
 
 POD: dict[str, Any] = {
@@ -118,6 +118,15 @@ def test_cluster_only_fields_are_kept_listed_logged_once_and_written_back(
     assert written == document  # deploys unchanged
     check_pod_manifest(written)
     assert load_pod(dump_pod(pod)) == pod
+
+
+def test_the_converter_round_trips_cluster_fields_as_plain_json() -> None:
+    converter = make_converter()
+    pod = attrs.evolve(WEB, cluster_fields={"spec.tolerations": [{"key": "gpu"}]})
+    raw = converter.unstructure(pod)
+    assert raw["clusterFields"] == {"spec.tolerations": [{"key": "gpu"}]}
+    assert type(raw["clusterFields"]["spec.tolerations"][0]) is dict
+    assert converter.structure(raw, Pod) == pod
 
 
 def test_cluster_fields_are_frozen_and_checked() -> None:

@@ -25,7 +25,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from . import _models
+from . import _cluster, _models
 from ._exceptions import SpecError, UnsupportedFieldError
 from ._models import (
     Container,
@@ -201,7 +201,7 @@ def configure_converter(converter: cattrs.Converter) -> None:
     converter.register_unstructure_hook(str, _unstructure_str)
     converter.register_structure_hook(int | str, _structure_port)
     converter.register_structure_hook(FrozenDict, _structure_frozen_dict)
-    converter.register_unstructure_hook(FrozenDict, dict)
+    converter.register_unstructure_hook(FrozenDict, _cluster.thaw)  # nested: cluster_fields
 
 
 def make_converter() -> cattrs.Converter:
