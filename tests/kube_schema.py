@@ -19,7 +19,7 @@ from typing import Any
 
 from kubernetes.client import models
 
-__all__ = ["ManifestError", "check_pod_manifest"]
+__all__ = ["ManifestError", "check_object", "check_pod_manifest"]
 
 _LIST = re.compile(r"^[Ll]ist\[(.+)\]$")
 _DICT = re.compile(r"^(?:dict\(str, (.+)\)|Dict\[str, (.+)\])$")
@@ -32,6 +32,12 @@ class ManifestError(AssertionError):
 def check_pod_manifest(manifest: Mapping[str, Any]) -> Any:
     """The ``V1Pod`` built from *manifest*; :class:`ManifestError` if it is not valid."""
     return _model("V1Pod", manifest, "")
+
+
+def check_object(model: str, manifest: Mapping[str, Any]) -> Any:
+    """The *model* (``V1Deployment``, ``V1ConfigMap``...) built from *manifest*, checked
+    as :func:`check_pod_manifest` checks a Pod."""
+    return _model(model, manifest, "")
 
 
 def _join(path: str, key: str) -> str:

@@ -357,7 +357,7 @@ def test_up_of_a_manifest_from_standard_input(
     assert capsys.readouterr().out.splitlines()[-1] == "pod piped succeeded"
 
 
-LAX = pod_yaml("lax", "dnsPolicy: ClusterFirst\n" + JOB)
+LAX = pod_yaml("lax", "ephemeralContainers: [{name: debug, image: busybox}]\n" + JOB)
 
 
 def test_unsupported_fields_name_the_lax_option(
@@ -368,13 +368,15 @@ def test_unsupported_fields_name_the_lax_option(
     path = write(tmp_path, "lax", LAX)
     assert main(["plan", path]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        "asyncpod: error: unsupported field(s): spec.dnsPolicy",
+        "asyncpod: error: unsupported field(s): spec.ephemeralContainers (debugging containers "
+        "a cluster adds to a running pod: use RunningPod.exec())",
         "asyncpod: hint: pass --lax to drop them with a warning",
     ]
     assert main(["plan", "--lax", path]) == 0
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [
-        "asyncpod: warning: asyncpod dropped unsupported field(s): spec.dnsPolicy"
+        "asyncpod: warning: asyncpod dropped unsupported field(s): spec.ephemeralContainers "
+        "(debugging containers a cluster adds to a running pod: use RunningPod.exec())"
     ]
     assert captured.out.splitlines() == ["1. prep [init]", "2. work [app] after prep:completed"]
     assert main(["up", "--backend", "fake", "--lax", path]) == 0

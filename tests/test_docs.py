@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 import pytest
+import yaml
 
 import asyncpod
 import asyncpod.backends
@@ -39,16 +40,19 @@ def _load_module(name: str, path: Path) -> ModuleType:
 FIELDS_PAGE = DOCS / "reference" / "kubernetes-fields.md"
 
 _SECTION = re.compile(r"^## `(\w+)`$", re.MULTILINE)
-_ROW = re.compile(r"^\| `(\w+)` \| (yes|no) \|", re.MULTILINE)
+_ROW = re.compile(r"^\| `(\w+)` \| (yes|no|ignored) \|", re.MULTILINE)
 
 
-def parse_fields_page(text: str) -> dict[str, dict[str, bool]]:
-    """Kubernetes type -> {field: supported} from the page's tables."""
-    sections: dict[str, dict[str, bool]] = {}
+def parse_fields_page(text: str) -> dict[str, dict[str, bool | None]]:
+    """Kubernetes type -> {field: supported} from the page's tables (None: ignored)."""
+    sections: dict[str, dict[str, bool | None]] = {}
     parts = _SECTION.split(text)
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         rows = _ROW.findall(body)
-        fields = {field: supported == "yes" for field, supported in rows}
+        fields = {
+            field: None if supported == "ignored" else supported == "yes"
+            for field, supported in rows
+        }
         assert len(fields) == len(rows), f"{name}: a field is listed twice"
         sections[name] = fields
     return sections
@@ -259,7 +263,7 @@ def _at(document: Any, location: tuple[str | int, ...]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def fields_page() -> dict[str, dict[str, bool]]:
+def fields_page() -> dict[str, dict[str, bool | None]]:
     return parse_fields_page(FIELDS_PAGE.read_text(encoding="utf-8"))
 
 
@@ -275,14 +279,16 @@ def test_base_manifest_loads() -> None:
     assert pod.containers[0].lifecycle is not None
 
 
-def test_fields_page_has_one_table_per_object(fields_page: dict[str, dict[str, bool]]) -> None:
+def test_fields_page_has_one_table_per_object(
+    fields_page: dict[str, dict[str, bool | None]],
+) -> None:
     """Every object of a Pod manifest has its table, and no table names something else."""
     assert sorted(fields_page) == sorted(schema_objects())
     assert sorted(LOCATIONS) == sorted(schema_objects())
 
 
 def test_fields_page_supported_rows_are_what_asyncpod_reads(
-    fields_page: dict[str, dict[str, bool]],
+    fields_page: dict[str, dict[str, bool | None]],
 ) -> None:
     """The "yes" rows of each table are exactly the keys the manifest reader knows."""
     for name, keys in schema_objects().items():
@@ -292,13 +298,13 @@ def test_fields_page_supported_rows_are_what_asyncpod_reads(
 
 
 def test_fields_page_unsupported_rows_are_rejected(
-    fields_page: dict[str, dict[str, bool]],
+    fields_page: dict[str, dict[str, bool | None]],
 ) -> None:
     """Each "no" row, set in a manifest, is an UnsupportedFieldError naming exactly it."""
     checked = 0
     for name, fields in fields_page.items():
         for field, supported in fields.items():
-            if supported:
+            if supported is not False:
                 continue
             document = copy.deepcopy(BASE_MANIFEST)
             _at(document, LOCATIONS[name])[field] = "set"
@@ -306,7 +312,29 @@ def test_fields_page_unsupported_rows_are_rejected(
                 _load(document)
             assert info.value.paths == (_path(LOCATIONS[name], field),)
             checked += 1
-    assert checked >= 25  # many fields are modelled since issue #11
+    assert checked >= 15  # issue #11 models most fields; cluster-only ones are ignored rows
+
+
+def test_fields_page_ignored_rows_are_kept_and_listed(
+    fields_page: dict[str, dict[str, bool | None]],
+) -> None:
+    """Each "ignored" row (a cluster-only field) loads, is listed, and is written back."""
+    checked = 0
+    for name, fields in fields_page.items():
+        for field, supported in fields.items():
+            if supported is not None:
+                continue
+            document = copy.deepcopy(BASE_MANIFEST)
+            _at(document, LOCATIONS[name])[field] = ["set"]
+            pod = _load(document)
+            path = _path(LOCATIONS[name], field)
+            base = set(_load(BASE_MANIFEST).ignored_fields)
+            assert set(pod.ignored_fields) - base == {path}
+            assert _at(yaml.safe_load(asyncpod.kube.dump_pod(pod)), LOCATIONS[name])[field] == [
+                "set"
+            ]
+            checked += 1
+    assert checked >= 10
 
 
 # The timeline figures: docs/_ext/timelines.py draws them from runs on the fake

@@ -448,13 +448,17 @@ status:
 
 UNSUPPORTED_PATHS = {
     "metadata.generateName",
-    "spec.schedulerName",
     "spec.initContainers[0].volumeMounts[0].readOnlyRecursive",
     "spec.containers[0].volumeDevices",
     "spec.containers[0].dependsOn",
     "spec.containers[0].ports[0].hostIp",
     "spec.volumes[0].awsElasticBlockStore",
-    "spec.enableServiceLinks",
+}
+
+#: what UNSUPPORTED sets that only a cluster gives a meaning: kept, not unsupported
+UNSUPPORTED_CLUSTER_FIELDS = {
+    "spec.schedulerName": "default-scheduler",
+    "spec.enableServiceLinks": True,
 }
 
 
@@ -464,6 +468,10 @@ def test_unsupported_fields_are_listed_at_once() -> None:
     assert set(info.value.paths) == UNSUPPORTED_PATHS
     assert len(info.value.paths) == len(UNSUPPORTED_PATHS)
     assert "strict=False" in str(info.value)
+    # a refused field says why, and what to use instead
+    assert "awsElasticBlockStore (a cluster's network or cloud disk: use a hostPath" in str(
+        info.value
+    )
 
 
 def test_unsupported_fields_dropped_with_one_warning() -> None:
@@ -473,7 +481,7 @@ def test_unsupported_fields_dropped_with_one_warning() -> None:
     assert record[0].filename == __file__  # stacklevel points at the caller
     message = str(record[0].message)
     assert all(path in message for path in UNSUPPORTED_PATHS)
-    assert pod == SEED_POD
+    assert pod == attrs.evolve(SEED_POD, cluster_fields=UNSUPPORTED_CLUSTER_FIELDS)
 
 
 def test_empty_unknown_keys_are_dropped_silently() -> None:
@@ -487,30 +495,27 @@ def test_empty_unknown_keys_are_dropped_silently() -> None:
     assert load_pod(text) == SEED_POD  # filterwarnings=error: no warning either
 
 
-def test_output_only_and_fixed_behaviour_fields_are_dropped_silently() -> None:
+def test_output_only_fields_are_dropped_silently() -> None:
     doc = seed_doc()
     doc["metadata"]["creationTimestamp"] = "2026-11-27T01:17:51Z"
+    doc["metadata"]["uid"] = "6b1c6a3e-0000-4000-8000-000000000000"
+    doc["metadata"]["resourceVersion"] = "4711"
     doc["status"] = {"phase": "Running", "podIP": "10.88.0.5", "containerStatuses": [{}]}
-    doc["spec"]["automountServiceAccountToken"] = False
-    doc["spec"]["enableServiceLinks"] = False
     assert load_doc(doc) == SEED_POD
 
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [
-        ("automountServiceAccountToken", True),
-        ("enableServiceLinks", True),
-        ("enableServiceLinks", "false"),  # a string is not false
-        ("enableServiceLinks", 0),
-    ],
+    [("automountServiceAccountToken", True), ("enableServiceLinks", False)],
 )
-def test_fixed_behaviour_fields_with_another_value_are_unsupported(key: str, value: Any) -> None:
+def test_service_account_and_links_are_cluster_fields(key: str, value: Any) -> None:
+    """What a cluster's API server and services would give the pod: kept, listed, ignored."""
     doc = seed_doc()
     doc["spec"][key] = value
-    with pytest.raises(UnsupportedFieldError) as info:
-        load_doc(doc)
-    assert info.value.paths == (f"spec.{key}",)
+    pod = load_doc(doc)
+    assert pod.ignored_fields == (f"spec.{key}",)
+    assert pod.cluster_fields == {f"spec.{key}": value}
+    assert yaml.safe_load(dump_pod(pod))["spec"][key] is value
 
 
 def test_security_context_is_loaded() -> None:
@@ -523,11 +528,18 @@ def test_security_context_is_loaded() -> None:
 
 def test_windows_options_are_refused_with_the_reason() -> None:
     doc = seed_doc()
-    doc["spec"]["containers"][0]["securityContext"] = {"windowsOptions": {"hostProcess": True}}
+    options = {"runAsUserName": "ContainerUser"}
+    doc["spec"]["containers"][0]["securityContext"] = {"windowsOptions": options}
     with pytest.raises(UnsupportedFieldError) as info:
         load_doc(doc)
     assert info.value.paths == ("spec.containers[0].securityContext.windowsOptions",)
     assert "Windows containers are not supported" in str(info.value)
+    # a Windows-only pod (a host process) is one error, strict or not
+    options["hostProcess"] = True
+    for strict in (True, False):
+        with pytest.raises(SpecError, match="Windows containers are not supported") as error:
+            load_pod(yaml.safe_dump(doc), strict=strict)
+        assert not isinstance(error.value, UnsupportedFieldError)
 
 
 @pytest.mark.parametrize(
@@ -626,6 +638,7 @@ PODMAN_GENERATED_POD = Pod(
             host_path=HostPathVolumeSource(path="/tmp/kubert-host2", type="Directory"),
         )
     ],
+    cluster_fields={"spec.automountServiceAccountToken": False, "spec.enableServiceLinks": False},
 )
 
 
@@ -824,7 +837,8 @@ def test_error_paths(mutate: Callable[[dict[str, Any]], None], path: str, match:
 @pytest.mark.parametrize(
     ("key", "value", "path"),
     [
-        ("kind", "Deployment", "kind"),
+        ("kind", "Deployment", "apiVersion"),  # a Deployment is apps/v1
+        ("kind", "Service", "kind"),
         ("kind", _DELETE, "kind"),
         ("apiVersion", "apps/v1", "apiVersion"),
         ("apiVersion", "v2", "apiVersion"),
@@ -842,7 +856,7 @@ def test_wrong_kind_or_api_version(key: str, value: Any, path: str) -> None:
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        (SEED + "---\n" + SEED, "exactly one document (a Pod), found 2"),
+        (SEED + "---\n" + SEED, "exactly one Pod or workload, found 2 (Pod/javaweb-2, Pod/"),
         ("", "found 0"),
         ("# just a comment\n", "found 0"),
         ("- a\n- b\n", "must be a mapping, not list"),

@@ -89,8 +89,8 @@ class UnsupportedFieldError(SpecError):
 
     def __init__(self, paths: Sequence[str], reasons: Mapping[str, str] | None = None) -> None:
         self.paths = tuple(paths)
-        #: why some of the *paths* are unsupported, by path
-        self.reasons = dict(reasons or {})
+        #: why some of the paths cannot be honoured, and what to use instead
+        self.reasons: Mapping[str, str] = dict(reasons or {})
         listed = ", ".join(
             f"{path} ({self.reasons[path]})" if path in self.reasons else path
             for path in self.paths

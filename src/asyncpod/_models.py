@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 
+from . import _cluster
 from ._base import DNS_SUBDOMAIN as _DNS_SUBDOMAIN
 from ._base import INT64_MAX as _INT64_MAX
 from ._base import SURROGATE, FrozenDict
@@ -793,6 +794,12 @@ def parse_quantity(text: str) -> int:
 # The pod
 
 
+def _freeze_cluster_fields(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return value  # the validator reports it
+    return _cluster.freeze(value, "cluster_fields")
+
+
 def _pod_name(path: str, value: object) -> None:
     _check_type(path, value, str, "a string")
     assert isinstance(value, str)
@@ -844,9 +851,30 @@ class Pod:
     subdomain: str | None = attrs.field(default=None)
     set_hostname_as_fqdn: bool | None = attrs.field(default=None)
     active_deadline_seconds: int | None = attrs.field(default=None)
+    #: Cluster-only fields (scheduling, service accounts...: see :mod:`asyncpod.kube`) by
+    #: manifest path, such as ``spec.nodeSelector``, as frozen JSON: kept so that
+    #: ``dump_pod`` writes them back, and otherwise ignored.
+    cluster_fields: FrozenDict = attrs.field(converter=_freeze_cluster_fields, factory=FrozenDict)
 
     def __attrs_post_init__(self) -> None:
         _validate_pod(self)
+
+    @property
+    def ignored_fields(self) -> tuple[str, ...]:
+        """The manifest paths of the cluster-only fields asyncpod keeps but ignores: the
+        namespace (one machine has none), :attr:`cluster_fields`, and the containers'
+        ``resizePolicy`` (nothing is resized in place here)."""
+        namespace = ("metadata.namespace",) if self.namespace is not None else ()
+        resize = tuple(
+            f"spec.{list_key}[{index}].resizePolicy"
+            for list_key, containers in (
+                ("initContainers", self.init_containers),
+                ("containers", self.containers),
+            )
+            for index, container in enumerate(containers)
+            if container.resize_policy
+        )
+        return (*namespace, *self.cluster_fields, *resize)
 
     def container(self, name: str) -> Container:
         """The container (init, sidecar or app) called *name*."""
@@ -875,6 +903,7 @@ def _validate_pod(pod: Pod) -> None:
     _pod_name("metadata.name", pod.name)
     _labels("metadata.labels", pod.labels)
     _annotations("metadata.annotations", pod.annotations)
+    _check_type("cluster_fields", pod.cluster_fields, FrozenDict, "a mapping")
     _int64(0)("spec.terminationGracePeriodSeconds", pod.termination_grace_period_seconds)
     if pod.hostname is not None:
         _dns_label("spec.hostname", pod.hostname)
@@ -885,6 +914,7 @@ def _validate_pod(pod: Pod) -> None:
     _validate_pod_options(pod)
     if not pod.containers:
         raise _fail("spec.containers", "a pod needs at least one container")
+    _cluster.check(pod.cluster_fields, len(pod.containers), len(pod.init_containers))
 
     volumes: dict[str, int] = {}
     for index, volume in enumerate(pod.volumes):

@@ -10,6 +10,7 @@ refused as unsupported, as are dynamic resource ``claims``.
 from __future__ import annotations
 
 import fractions
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -92,15 +93,18 @@ def _amount(path: str, value: object) -> fractions.Fraction:
 
 
 def to_resource_list(value: Any) -> Any:
-    """A mapping of quantities as a FrozenDict of strings (YAML reads ``cpu: 1`` as an int)."""
-    if isinstance(value, Mapping) and not isinstance(value, FrozenDict):
-        return FrozenDict(
-            {
-                key: str(item) if isinstance(item, int) and not isinstance(item, bool) else item
-                for key, item in value.items()
-            }
-        )
-    return value
+    """A mapping of quantities as a FrozenDict of strings: YAML reads ``cpu: 1`` as an int
+    and ``cpu: 0.5`` as a float, which Kubernetes takes as the quantities "1" and "0.5"."""
+    if not isinstance(value, Mapping):
+        return value
+    numbers = {
+        key: repr(item)
+        for key, item in value.items()
+        if isinstance(item, (int, float)) and not isinstance(item, bool) and math.isfinite(item)
+    }
+    if not numbers and isinstance(value, FrozenDict):
+        return value
+    return FrozenDict({**value, **numbers})
 
 
 _STANDARD = ("cpu", "memory", "ephemeral-storage")

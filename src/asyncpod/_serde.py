@@ -27,7 +27,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from . import _models, _network, _objects, _resources, _security, _sources
+from . import _cluster, _models, _network, _objects, _resources, _security, _sources
 from ._base import FrozenDict, camel, check_type, enum_value
 from ._exceptions import SpecError, UnsupportedFieldError
 from ._models import Container, ContainerRestartRule, HTTPHeader, Pod
@@ -53,8 +53,9 @@ POD_METADATA: Final = ("name", "namespace", "labels", "annotations")
 
 #: Model fields with no key of their own in a manifest. ``depends_on`` is beyond
 #: Kubernetes and travels in annotations (see asyncpod.kube); the converter still maps
-#: it to ``dependsOn``, but a manifest may not spell that key itself.
-_NOT_IN_MANIFEST: Final = frozenset({(Container, "depends_on")})
+#: it to ``dependsOn``, but a manifest may not spell that key itself. ``cluster_fields``
+#: holds keys of their own (``spec.nodeSelector``...), which asyncpod.kube places.
+_NOT_IN_MANIFEST: Final = frozenset({(Container, "depends_on"), (Pod, "cluster_fields")})
 
 #: Model fields that have a default in asyncpod but are required in Kubernetes: they are
 #: written even at their default, so that every manifest asyncpod writes is a valid Pod.
@@ -203,7 +204,7 @@ def configure_converter(converter: cattrs.Converter) -> None:
     converter.register_unstructure_hook(str, _unstructure_str)
     converter.register_structure_hook(int | str, _structure_port)
     converter.register_structure_hook(FrozenDict, _structure_frozen_dict)
-    converter.register_unstructure_hook(FrozenDict, dict)
+    converter.register_unstructure_hook(FrozenDict, _cluster.thaw)  # nested: cluster_fields
     converter.register_structure_hook_func(lambda tp: tp == dict[str, bytes], _structure_bytes_map)
     converter.register_unstructure_hook(bytes, _unstructure_bytes)
 

@@ -120,7 +120,8 @@ def report(exc: BaseException) -> None:
         lines = [message]
     elif isinstance(exc, UnsupportedFieldError):
         # the library's own hint names load_pod's argument, which means nothing here
-        lines = [f"unsupported field(s): {', '.join(exc.paths)}"]
+        listed = (f"{p} ({exc.reasons[p]})" if p in exc.reasons else p for p in exc.paths)
+        lines = [f"unsupported field(s): {', '.join(listed)}"]
     elif not isinstance(exc, (ContainerFailedError, CliError)):
         lines = lines[:1]
     print(f"asyncpod: error: {lines[0]}", file=sys.stderr)
