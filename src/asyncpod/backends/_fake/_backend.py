@@ -38,7 +38,7 @@ from .._base import (
     VolumeSpec,
 )
 from ._container import FakeContainer, _FakeExitWatcher, _Pod
-from ._faults import _OPERATIONS, _Fault
+from ._faults import Faults
 from ._filesystem import _Volume
 from ._network import _stream_pair
 from ._program import FakeContext, Program, ProgramFn
@@ -79,7 +79,7 @@ class FakeBackend(Backend):
         # Host paths are shared by every pod of this backend, like a real host's files.
         self._host_paths: dict[str, tuple[dict[str, bytes], set[str]]] = {}
         self._volumes: dict[str, _Volume] = {}
-        self._faults: list[_Fault] = []
+        self._faults = Faults()
         self._subscribers: list[tuple[Mapping[str, str], MemoryObjectSendStream[BackendEvent]]] = []
         self._ids = itertools.count(1)
         self._tg: anyio.abc.TaskGroup | None = None
@@ -114,11 +114,7 @@ class FakeBackend(Backend):
         *target* restricts it to one object: a container's name in its pod, an object
         name or id, or an image. *times* is how many calls it affects (``None``: all).
         """
-        if operation not in _OPERATIONS:
-            raise ValueError(f"unknown operation {operation!r}; one of {sorted(_OPERATIONS)}")
-        if error is None and not hang:
-            error = BackendError(f"injected failure of {operation}")
-        self._faults.append(_Fault(operation, target, error, hang, times))
+        self._faults.add(operation, target, error, hang, times)
 
     def clear_faults(self) -> None:
         """Remove every injected fault."""
@@ -153,23 +149,24 @@ class FakeBackend(Backend):
     # Internals
 
     async def _enter(self, operation: str, target: str = "", *aliases: str) -> None:
+        """Every operation begins here: recorded, a checkpoint, then the injected faults."""
         self.calls.append((operation, target))
         await (self._checkpoint or anyio.lowlevel.checkpoint)()
-        if not self._faults:
-            return
-        for fault in list(self._faults):
-            if fault.operation != operation:
-                continue
-            if fault.target is not None and fault.target not in (target, *aliases):
-                continue
-            if fault.times is not None:
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-            if fault.hang:
-                await anyio.sleep_forever()
-            if fault.error is not None:
-                raise fault.error
+        if self._faults:
+            await self._faults.hit(operation, (target, *aliases))
+
+    async def _enter_container(self, operation: str, container: str) -> FakeContainer:
+        """:meth:`_enter` for an operation on *container*, which it then finds.
+
+        An unknown id is recorded and checkpoints like any other call; only then does
+        it raise :class:`ObjectNotFoundError` (as it does if the container went meanwhile).
+        """
+        found = self._find_container(container)
+        if found is None:
+            await self._enter(operation, container)
+            return self._get_container(container)
+        await self._enter(operation, found.short_name, found.spec.name, found.id)
+        return self._get_container(found.id)
 
     def _new_id(self, kind: str) -> str:
         return f"{kind}{next(self._ids):06d}"
@@ -195,20 +192,24 @@ class FakeBackend(Backend):
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     pass
 
+    def _find_container(self, cid: str) -> FakeContainer | None:
+        return self._containers.get(cid) or self._containers.get(self._container_names.get(cid, ""))
+
     def _get_container(self, cid: str) -> FakeContainer:
-        container = self._containers.get(cid) or self._containers.get(
-            self._container_names.get(cid, "")
-        )
+        container = self._find_container(cid)
         if container is None:
             raise ObjectNotFoundError(f"no such container: {cid}")
         return container
 
-    def _get_pod(self, pid: str) -> _Pod:
+    def _find_pod(self, pid: str) -> _Pod | None:
         pod = self._pods.get(pid)
         if pod is None:
-            for candidate in self._pods.values():
-                if candidate.spec.name == pid:
-                    return candidate
+            return next((p for p in self._pods.values() if p.spec.name == pid), None)
+        return pod
+
+    def _get_pod(self, pid: str) -> _Pod:
+        pod = self._find_pod(pid)
+        if pod is None:
             raise ObjectNotFoundError(f"no such pod: {pid}")
         return pod
 
@@ -368,8 +369,7 @@ class FakeBackend(Backend):
         return container.id
 
     async def start_container(self, container: str) -> None:
-        found = self._get_container(container)
-        await self._enter("start_container", found.short_name, found.spec.name, found.id)
+        found = await self._enter_container("start_container", container)
         if found.state is RuntimeState.RUNNING:
             return
         if self._tg is None:
@@ -444,8 +444,7 @@ class FakeBackend(Backend):
         )
 
     async def stop_container(self, container: str, *, grace: float) -> int | None:
-        found = self._get_container(container)
-        await self._enter("stop_container", found.short_name, found.spec.name, found.id)
+        found = await self._enter_container("stop_container", container)
         if found.state is not RuntimeState.RUNNING:
             return found.exit_code
         ctx = found.context
@@ -465,8 +464,7 @@ class FakeBackend(Backend):
         return found.exit_code
 
     async def kill_container(self, container: str, *, signal: int = _SIGKILL) -> None:
-        found = self._get_container(container)
-        await self._enter("kill_container", found.short_name, found.spec.name, found.id)
+        found = await self._enter_container("kill_container", container)
         if found.state is not RuntimeState.RUNNING:
             return
         if signal == _SIGTERM and found.context is not None and found.context.handle_term:
@@ -479,11 +477,9 @@ class FakeBackend(Backend):
 
     async def remove_container(self, container: str) -> None:
         try:
-            found = self._get_container(container)
+            found = await self._enter_container("remove_container", container)
         except ObjectNotFoundError:
-            await self._enter("remove_container", container)
-            return
-        await self._enter("remove_container", found.short_name, found.spec.name, found.id)
+            return  # gone already: no error
         self._remove_container_now(found)
 
     def _remove_container_now(self, found: FakeContainer) -> None:
@@ -505,8 +501,7 @@ class FakeBackend(Backend):
         self._emit("container", "remove", found.id, found.spec.name, found.spec.labels)
 
     async def wait_container(self, container: str) -> int:
-        found = self._get_container(container)
-        await self._enter("wait_container", found.short_name, found.spec.name, found.id)
+        found = await self._enter_container("wait_container", container)
         while found.state is not RuntimeState.EXITED or found.exit_code is None:
             if found.id not in self._containers:
                 raise ObjectNotFoundError(f"container {found.spec.name!r} was removed")
@@ -528,8 +523,7 @@ class FakeBackend(Backend):
             watcher.close()
 
     async def inspect_container(self, container: str) -> ContainerInfo:
-        found = self._get_container(container)
-        await self._enter("inspect_container", found.short_name, found.spec.name, found.id)
+        found = await self._enter_container("inspect_container", container)
         return ContainerInfo(
             id=found.id,
             name=found.spec.name,
@@ -540,8 +534,7 @@ class FakeBackend(Backend):
         )
 
     async def exec(self, container: str, argv: tuple[str, ...]) -> ExecResult:
-        found = self._get_container(container)
-        await self._enter("exec", found.short_name, found.spec.name, found.id)
+        found = await self._enter_container("exec", container)
         if found.state is not RuntimeState.RUNNING or found.context is None:
             raise BackendError(f"container {found.spec.name!r} is not running")
         argv = tuple(argv)
@@ -564,8 +557,7 @@ class FakeBackend(Backend):
 
     @asynccontextmanager
     async def _logs(self, container: str, follow: bool) -> AsyncIterator[AsyncIterator[LogRecord]]:
-        found = self._get_container(container)
-        await self._enter("logs", found.short_name, found.spec.name, found.id)
+        found = await self._enter_container("logs", container)
 
         async def lines() -> AsyncIterator[LogRecord]:
             index = 0
@@ -603,8 +595,12 @@ class FakeBackend(Backend):
             send.close()
 
     async def connect(self, pod: str, port: int) -> anyio.abc.ByteStream:
+        known = self._find_pod(pod)
+        if known is None:
+            await self._enter("connect", pod)
+        else:
+            await self._enter("connect", known.spec.name, known.id)
         found = self._get_pod(pod)
-        await self._enter("connect", found.spec.name, found.id)
         inbox = found.listeners.get(port)
         if inbox is None:
             raise ConnectionRefusedError(

@@ -31,7 +31,14 @@ class _Pod:
 
 
 class FakeContainer:
-    """A fake container; :meth:`FakeBackend.container` finds one for inspection."""
+    """A fake container, as :meth:`FakeBackend.container` finds it for a test to inspect.
+
+    Read, don't write: ``id``, ``spec`` (its :class:`~asyncpod.backends.ContainerSpec`),
+    ``short_name`` (its name in the pod), ``state`` (a
+    :class:`~asyncpod.backends.RuntimeState`), ``exit_code``, ``started_at`` and
+    ``finished_at`` (Unix times), ``starts`` (how many times it started), ``logs`` (the
+    :class:`~asyncpod.backends.LogRecord` list of every run), and :attr:`fs`, its files.
+    """
 
     __slots__ = (
         "_fs", "cancel_scope", "changed", "context", "exec_results", "exit_code", "finished_at",
@@ -73,6 +80,7 @@ class FakeContainer:
 
     @property
     def argv(self) -> tuple[str, ...]:
+        """What it runs: its spec's command and args (empty: its image's own process)."""
         return (self.spec.command or ()) + (self.spec.args or ())
 
     def notify(self) -> None:
