@@ -29,8 +29,8 @@ __all__ = [
     "check_backend",
     "CONFORMANCE_CHECKS",
     "CONTRACT_CHECKS",
-    "SCENARIO_CHECKS",
     "run_check",
+    "SCENARIO_CHECKS",
     "virtual_time",
     "VirtualTimeEventLoop",
 ]
