@@ -42,7 +42,7 @@ from ._faults import Faults
 from ._filesystem import _Volume
 from ._network import _stream_pair
 from ._program import FakeContext, Program, ProgramFn
-from ._shell import _builtin, _is_builtin, _run_builtin, _trapped_exit
+from ._shell import _run_builtin, _trapped_exit, cannot_run, run_command
 
 __all__ = ["FakeBackend"]
 
@@ -345,6 +345,14 @@ class FakeBackend(Backend):
             raise ObjectExistsError(f"container {spec.name!r} already exists")
         if spec.init and pod.running_apps:
             raise BackendError("cannot add an init container to a running pod")
+        argv = (spec.command or ()) + (spec.args or ())
+        if self._program_named(short, spec.image) is None:
+            missing = cannot_run(argv)
+            if missing is not None:
+                raise BackendError(
+                    f"container {short!r}: the fake cannot run {missing!r} (of {list(argv)!r}):"
+                    f" give it a Program, FakeBackend(programs={{{short!r}: ...}})"
+                )
         files = self._image_files.get(spec.image, {})
         container = FakeContainer(self._new_id("ctr"), spec, files)
         for mount in spec.mounts:
@@ -381,9 +389,10 @@ class FakeBackend(Backend):
         found.finished_at = None
         found.starts += 1
         found.context = FakeContext(found, self)
-        # A container with nothing to run is an idle server: it needs no task.
+        # A container with nothing to run (its image's own process) is an idle server: it
+        # needs no task.
         program = self._program_for(found)
-        found.idle = program is None and not _is_builtin(found.argv)
+        found.idle = program is None and not found.argv
         found.term_code = 128 + _SIGTERM
         if program is None and not found.idle:
             # PID 1 of a container ignores SIGTERM unless it handles it, and busybox's
@@ -409,23 +418,30 @@ class FakeBackend(Backend):
             container.cancel_scope.cancel()
 
     def _program_for(self, container: FakeContainer) -> ProgramFn | Program | None:
-        return self.programs.get(container.short_name) or self.programs.get(container.spec.image)
+        return self._program_named(container.short_name, container.spec.image)
+
+    def _program_named(self, short_name: str, image: str) -> ProgramFn | Program | None:
+        return self.programs.get(short_name) or self.programs.get(image)
 
     async def _run(
         self, container: FakeContainer, ctx: FakeContext, scope: anyio.CancelScope
     ) -> None:
         code: int | None = None
         with scope:
-            try:
-                program = self._program_for(container)
-                if program is not None:
-                    result = await program(ctx)
-                    code = 0 if result is None else int(result)
-                else:
-                    code = await _run_builtin(container, container.argv)
-            except Exception as exc:  # a program's bug is a crash of its container
-                container.write_log("stderr", f"{type(exc).__name__}: {exc}".encode())
-                code = 1
+            async with anyio.create_task_group() as daemons:
+                container.daemons = daemons
+                try:
+                    program = self._program_for(container)
+                    if program is not None:
+                        result = await program(ctx)
+                        code = 0 if result is None else int(result)
+                    else:
+                        code = await _run_builtin(container, container.argv)
+                except Exception as exc:  # a program's bug is a crash of its container
+                    container.write_log("stderr", f"{type(exc).__name__}: {exc}".encode())
+                    code = 1
+                daemons.cancel_scope.cancel()  # the main process exited: so do the others
+        container.daemons = None
         if code is None or scope.cancel_called:
             code = container.kill_code if container.kill_code is not None else 128 + _SIGKILL
         self._exited(container, ctx, code)
@@ -544,10 +560,7 @@ class FakeBackend(Backend):
             return await found.context.exec_handler(argv)
         out: list[bytes] = []
         err: list[bytes] = []
-        code = await _builtin(found.fs, argv, out.append, err.append)
-        if code is None:
-            code = 127
-            err.append(f"{argv[0] if argv else ''}: command not found\n".encode())
+        code = await run_command(found, argv, out.append, err.append)
         return ExecResult(code, b"".join(out), b"".join(err))
 
     def logs(

@@ -41,9 +41,9 @@ class FakeContainer:
     """
 
     __slots__ = (
-        "_fs", "cancel_scope", "changed", "context", "exec_results", "exit_code", "finished_at",
-        "id", "idle", "image_files", "kill_code", "logs", "mounts", "short_name", "spec",
-        "started_at", "starts", "state", "term_code", "watchers",
+        "_fs", "cancel_scope", "changed", "context", "daemons", "exec_results", "exit_code",
+        "finished_at", "id", "idle", "image_files", "kill_code", "logs", "mounts", "short_name",
+        "spec", "started_at", "starts", "state", "term_code", "watchers",
     )  # fmt: skip
 
     def __init__(self, cid: str, spec: ContainerSpec, image_files: dict[str, bytes]) -> None:
@@ -62,6 +62,8 @@ class FakeContainer:
         self.changed = Signal()
         self.context: FakeContext | None = None
         self.cancel_scope: anyio.CancelScope | None = None
+        #: where the processes it runs in the background live (``httpd`` without ``-f``)
+        self.daemons: anyio.abc.TaskGroup | None = None
         self.kill_code: int | None = None
         self.exec_results: dict[tuple[str, ...], int] = {}
         self.starts = 0

@@ -116,6 +116,10 @@ class FakeContext:
         """Names under directory *path*."""
         return self._container.fs.listdir(path)
 
+    def listens(self, port: int) -> bool:
+        """Whether something in the pod accepts connections on *port*."""
+        return port in self._backend._pods[self._container.spec.pod].listeners
+
     async def serve(self, port: int, handler: ConnectionHandler) -> None:
         """Accept TCP connections on *port* of the pod until cancelled."""
         pod = self._backend._pods[self._container.spec.pod]
