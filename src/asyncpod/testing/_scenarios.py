@@ -23,11 +23,13 @@ from .._models import (
     ContainerRestartRuleOnExitCodes,
     EmptyDirVolumeSource,
     ExecAction,
+    HTTPGetAction,
     Lifecycle,
     LifecycleHandler,
     Pod,
     Probe,
     RestartPolicy,
+    TCPSocketAction,
     Volume,
     VolumeMount,
 )
@@ -468,3 +470,46 @@ async def check_lifecycle_sidecars_stop_when_the_job_is_done(fx: BackendFixture)
         ("Terminating", None, None),
         ("TornDown", None, None),
     ], events
+
+
+@scenario
+async def check_shell_wrapped_servers_become_ready(fx: BackendFixture) -> None:
+    """Servers started from shell scripts, as manifests often start them, serve and pass
+    their probes: ``httpd -f`` as the script's last command (tcpSocket probe), and an
+    ``httpd`` that backgrounds itself before the script goes on (httpGet probe)."""
+    front = _sh(
+        fx,
+        "front",
+        "echo front > /data/index.html; httpd -f -p 8080 -h /data",
+        readiness_probe=Probe(tcp_socket=TCPSocketAction(port=8080), period_seconds=1),
+    )
+    back = _sh(
+        fx,
+        "back",
+        "echo back > /data/back.html; httpd -p 8081 -h /data; "
+        "trap 'exit 0' TERM; while true; do sleep 0.2; done",
+        readiness_probe=Probe(
+            http_get=HTTPGetAction(port=8081, path="/back.html"), period_seconds=1
+        ),
+    )
+    pod = _data_pod(fx, "shells", containers=[front, back])
+
+    async def body(running: RunningPod) -> None:
+        with anyio.fail_after(30):
+            status = await running.wait_ready()
+        assert [c.ready for c in status.containers] == [True, True], status
+        for port, path, text in ((8080, "/index.html", b"front"), (8081, "/back.html", b"back")):
+            stream = await fx.backend.connect(running.id, port)
+            async with stream:
+                await stream.send(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+                reply = b""
+                try:
+                    while True:
+                        reply += await stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    pass
+            assert b" 200 " in reply.split(b"\r\n", 1)[0], reply
+            assert reply.endswith(text + b"\n"), reply
+
+    events = await _record(pod, fx.backend, body)
+    assert ("Exited", "back", 0) in _trace(events), events  # its trap made it exit at once
