@@ -59,7 +59,7 @@ nitpick_ignore_regex = [
     # Implementation types that show up in signatures but are not public API.
     (
         r"py:class",
-        r"asyncpod\.backends\._fake(\._\w+)?\.(ProgramFn|ConnectionHandler|ExecHandler|_FileSystem)",
+        r"asyncpod\.backends\._fake(\._\w+)?\.(ProgramFn|ConnectionHandler|ExecHandler|_\w+)",
     ),
 ]
 

@@ -4,7 +4,9 @@ A fake container runs a *program*: an async Python callable taking a :class:`Fak
 or a declarative :class:`Program`. Programs are chosen per container name or per image.
 Without one, a container runs its command with a few built-in tools (``cp``, ``cat``,
 ``echo``, ``sleep``, ``touch``, ``rm``, ``mkdir``, ``test``, ``ls``, ``true``, ``false``,
-``sh -c``), or, for anything else, runs until it is stopped, like a server.
+``httpd``), alone or from ``sh -c`` scripts; a command it cannot run is refused at create
+time (give the container a program), and a container without a command runs its image's
+own process, which the fake models as a server that runs until it is stopped.
 
 Files are real enough to observe: each container has its own filesystem seeded from its
 image (:meth:`FakeBackend.add_image`), and volumes are shared between the containers that
