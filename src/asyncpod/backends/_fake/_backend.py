@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
 import tarfile
@@ -39,7 +38,7 @@ from .._base import (
 )
 from ._container import FakeContainer, _FakeExitWatcher, _Pod
 from ._faults import Faults
-from ._filesystem import _Volume
+from ._filesystem import _Volume, files_of_tarball
 from ._network import _stream_pair
 from ._program import FakeContext, Program, ProgramFn
 from ._shell import _run_builtin, _trapped_exit, cannot_run, run_command
@@ -313,13 +312,8 @@ class FakeBackend(Backend):
     ) -> None:
         """Make *reference* present, its files those of *tarball*'s regular files."""
         await self._enter("import_image", reference)
-        files: dict[str, bytes | str] = {}
         try:
-            with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
-                for member in archive.getmembers():
-                    extracted = archive.extractfile(member) if member.isfile() else None
-                    if extracted is not None:
-                        files[member.name] = extracted.read()
+            files = files_of_tarball(tarball)
         except tarfile.TarError as exc:
             raise ImageError(reference, f"import failed: {exc}") from exc
         self.add_image(reference, files)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+import tarfile
 
 from .._base import VolumeSpec
 
@@ -102,3 +104,14 @@ class _FileSystem:
             if p.startswith(prefix) and p != rel
         }
         return sorted(names)
+
+
+def files_of_tarball(tarball: bytes) -> dict[str, bytes]:
+    """The regular files of an uncompressed tar archive, by path (raises TarError)."""
+    files: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
+        for member in archive.getmembers():
+            extracted = archive.extractfile(member) if member.isfile() else None
+            if extracted is not None:
+                files[member.name] = extracted.read()
+    return files
