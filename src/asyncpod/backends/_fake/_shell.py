@@ -86,8 +86,9 @@ def cannot_run(argv: Iterable[str]) -> str | None:
             return " ".join(argv)  # a shell reading stdin, or a script file
         try:
             items = list(_split_script(argv[2]))
+            _parse(iter(items))
         except ValueError:
-            return argv[2]
+            return argv[2]  # beyond what the fake's shell parses
         for item in items:
             if isinstance(item, str):
                 continue
@@ -96,6 +97,9 @@ def cannot_run(argv: Iterable[str]) -> str | None:
                 words = words[1:]
             if words and words[0] not in _KEYWORDS:
                 words = _without_redirection(words)[0]
+                expanded = next((word for word in words if "$" in word), None)
+                if expanded is not None:
+                    return expanded  # the fake's shell expands no variables
                 missing = cannot_run(words)
                 if missing is not None:
                     return missing
