@@ -57,7 +57,10 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(Any|Path|PathLike|TracebackType|BaseException|Exception|ValueError)"),
     (r"py:.*", r"(LookupError|AssertionError|UserWarning|PermissionError|OSError|KeyError)"),
     # Implementation types that show up in signatures but are not public API.
-    (r"py:class", r"asyncpod\.backends\._fake\.(FakeContainer|ProgramFn|ConnectionHandler)"),
+    (
+        r"py:class",
+        r"asyncpod\.backends\._fake(\._\w+)?\.(ProgramFn|ConnectionHandler|ExecHandler|_\w+)",
+    ),
 ]
 
 autodoc_default_options = {"members": True}

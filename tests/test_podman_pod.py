@@ -1,5 +1,6 @@
-"""Pods on real Podman: the conformance suite, the seed's javaweb-2 verbatim, pod sharing,
-and the cancellation sweep (no mocks; skipped without Podman unless ASYNCPOD_REQUIRE_PODMAN=1).
+"""Pods on real Podman: the seed's javaweb-2 verbatim, pod sharing, and the cancellation
+sweep (no mocks; skipped without Podman unless ASYNCPOD_REQUIRE_PODMAN=1). The conformance
+suite runs on Podman in tests/test_conformance.py.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from asyncpod import Container, EmptyDirVolumeSource, Pod, Volume, VolumeMount
 from asyncpod._images import STAND_INS, WAR
 from asyncpod.backends import PodmanBackend
 from asyncpod.kube import load_pod
-from asyncpod.testing import CONFORMANCE_CHECKS, BackendFixture, run_check
 from podman_images import TEST_IMAGE, ensure_test_image, left_behind
 
 pytestmark = [pytest.mark.podman, pytest.mark.anyio]
@@ -42,16 +42,6 @@ def seed_images(podman_client: Any) -> None:
     """The seed's images, made locally from busybox: app:v2 holds the war, tomcat serves it."""
     for reference, files in STAND_INS.items():
         ensure_test_image(podman_client, reference, files)
-
-
-@pytest.mark.parametrize("check", CONFORMANCE_CHECKS.values(), ids=CONFORMANCE_CHECKS.keys())
-async def test_podman_backend_conforms(
-    check: Callable[[BackendFixture], Awaitable[None]], podman: PodmanBackend, podman_client: Any
-) -> None:
-    """PodmanBackend passes each conformance check, as the FakeBackend does."""
-    fixture = BackendFixture(podman, TEST_IMAGE)
-    await run_check(check, fixture)
-    assert left_behind(podman_client, "io.asyncpod.run", fixture.run) == []
 
 
 async def test_seed_javaweb2_verbatim(

@@ -149,12 +149,14 @@ def test_manifest_path_from_the_rootdir(project: pytest.Pytester) -> None:
         """
 import pytest
 import asyncpod
-from asyncpod.backends import FakeBackend
+from asyncpod.backends import FakeBackend, Program
 
 @pytest.fixture
 def asyncpod_backend(asyncpod_backend):
     if isinstance(asyncpod_backend, FakeBackend):
         asyncpod_backend.add_image("app:v2", {"/app.war": b"the war"})
+        # the fake cannot run tomcat's start.sh: a stand-in serves its port
+        asyncpod_backend.programs["tomcat"] = Program(delay=None, serve=[8080])
     return asyncpod_backend
 
 @pytest.mark.anyio

@@ -22,6 +22,7 @@ from ._base import PortMapping as PortMapping
 from ._base import RuntimeState as RuntimeState
 from ._base import VolumeSpec as VolumeSpec
 from ._fake import FakeBackend as FakeBackend
+from ._fake import FakeContainer as FakeContainer
 from ._fake import FakeContext as FakeContext
 from ._fake import Program as Program
 from ._registry import get_backend as get_backend
@@ -35,6 +36,7 @@ __all__ = [
     "ExecResult",
     "ExitWatcher",
     "FakeBackend",
+    "FakeContainer",
     "FakeContext",
     "get_backend",
     "LogRecord",

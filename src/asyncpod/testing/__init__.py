@@ -1,8 +1,10 @@
 """Testing helpers: the backend conformance suite and virtual time.
 
 - :func:`check_backend` runs the conformance suite every backend passes (FakeBackend and
-  PodmanBackend alike); :data:`CONFORMANCE_CHECKS` holds the checks by name, for test
-  runners that report them one by one.
+  PodmanBackend alike). It comes in two parts: :data:`CONTRACT_CHECKS`, the backend
+  contract (all a backend's author must pass), and :data:`SCENARIO_CHECKS`, the
+  supervisor's scenarios on that backend; :data:`CONFORMANCE_CHECKS` holds both, by
+  name, for test runners that report them one by one through :func:`run_check`.
 - :func:`virtual_time` gives ``anyio_backend`` fixture values that run asyncio or trio on
   a virtual clock, so that probe periods, back-off and grace periods cost no real time
   with the :class:`~asyncpod.backends.FakeBackend`.
@@ -16,6 +18,8 @@ from __future__ import annotations
 from ._clock import VirtualTimeEventLoop as VirtualTimeEventLoop
 from ._clock import virtual_time as virtual_time
 from ._conformance import CONFORMANCE_CHECKS as CONFORMANCE_CHECKS
+from ._conformance import CONTRACT_CHECKS as CONTRACT_CHECKS
+from ._conformance import SCENARIO_CHECKS as SCENARIO_CHECKS
 from ._conformance import BackendFixture as BackendFixture
 from ._conformance import check_backend as check_backend
 from ._conformance import run_check as run_check
@@ -24,7 +28,9 @@ __all__ = [
     "BackendFixture",
     "check_backend",
     "CONFORMANCE_CHECKS",
+    "CONTRACT_CHECKS",
     "run_check",
+    "SCENARIO_CHECKS",
     "virtual_time",
     "VirtualTimeEventLoop",
 ]

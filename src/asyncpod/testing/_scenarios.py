@@ -1,0 +1,515 @@
+"""Supervisor scenarios: :func:`~asyncpod.open_pod` on each backend, the same events in the
+same order.
+
+They pass on a backend that keeps the contract (:mod:`._contract`); they are here so
+that a backend's author sees the supervisor work on it, and so that the FakeBackend and
+Podman are held to the same behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import anyio
+import attrs
+
+from .._events import EventReason, PodEvent
+from .._exceptions import ContainerFailedError
+from .._labels import LABEL_CONFORMANCE, LABEL_POD, LABEL_RUN
+from .._models import (
+    Container,
+    ContainerPort,
+    ContainerRestartRule,
+    ContainerRestartRuleOnExitCodes,
+    EmptyDirVolumeSource,
+    ExecAction,
+    HTTPGetAction,
+    Lifecycle,
+    LifecycleHandler,
+    Pod,
+    Probe,
+    RestartPolicy,
+    TCPSocketAction,
+    Volume,
+    VolumeMount,
+)
+from .._status import Phase, Running, Waiting
+from .._supervisor import RunningPod, open_pod
+from ..backends._base import Backend
+from ._fixture import BackendFixture, scenario
+
+__all__: list[str] = []
+
+
+def _seed_pod(fx: BackendFixture, name: str, restart: RestartPolicy = RestartPolicy.ALWAYS) -> Pod:
+    """The seed's javaweb-2 shape: an init container fills a volume a web server serves."""
+    return Pod(
+        name=name,
+        labels={LABEL_CONFORMANCE: "1"},
+        init_containers=[
+            Container(
+                name="war",
+                image=fx.image,
+                command=["sh", "-c", "echo war-bytes > /app/app.war"],
+                volume_mounts=[VolumeMount(name="app-volume", mount_path="/app")],
+            )
+        ],
+        containers=[
+            Container(
+                name="web",
+                image=fx.image,
+                command=["httpd", "-f", "-p", "8080", "-h", "/srv"],
+                ports=[ContainerPort(container_port=8080)],
+                volume_mounts=[VolumeMount(name="app-volume", mount_path="/srv")],
+            )
+        ],
+        volumes=[Volume(name="app-volume", empty_dir=EmptyDirVolumeSource())],
+        restart_policy=restart,
+        termination_grace_period_seconds=3,
+    )
+
+
+@scenario
+async def check_open_pod_seed_shape(fx: BackendFixture) -> None:
+    pod = _seed_pod(fx, fx.name("seed"))
+    async with open_pod(pod, backend=fx.backend) as running:
+        status = running.status()
+        assert status.container("war").exit_code == 0, status
+        result = await running.exec("web", ["cat", "/srv/app.war"])
+        assert result.stdout == b"war-bytes\n", result
+        with anyio.fail_after(30):
+            ready = await running.wait_ready()
+        assert ready.phase is Phase.RUNNING, ready
+        run_label = running.run_id
+    left = await fx.backend.list_objects({LABEL_RUN: run_label})
+    assert left == [], left
+
+
+@scenario
+async def check_open_pod_init_failure(fx: BackendFixture) -> None:
+    pod = attrs.evolve(
+        _seed_pod(fx, fx.name("fail"), RestartPolicy.NEVER),
+        init_containers=[
+            Container(name="war", image=fx.image, command=["sh", "-c", "echo broken >&2; exit 2"])
+        ],
+        volumes=[Volume(name="app-volume", empty_dir=EmptyDirVolumeSource())],
+    )
+    try:
+        async with open_pod(pod, backend=fx.backend):
+            raise AssertionError("the pod came up although its init container failed")
+    except ContainerFailedError as exc:
+        assert (exc.container, exc.exit_code) == ("war", 2), exc
+        assert "broken" in exc.logs, exc.logs
+    assert await fx.backend.list_objects({LABEL_POD: pod.name}) == []
+
+
+# Kubernetes lifecycle scenarios: the same events, in the same order, on every backend.
+#
+# The scripts use only what busybox's sh and the fake's shell both understand. busybox's
+# tools as PID 1 ignore SIGTERM, so every stop here ends with the SIGKILL at the end of
+# the grace period (exit code 137): the pods keep their grace periods at the 2 s minimum.
+
+_NOISE = frozenset({EventReason.CREATED, EventReason.UNHEALTHY})
+
+
+def _trace(
+    events: list[PodEvent], container: str | None = None, *, skip: frozenset[EventReason] = _NOISE
+) -> list[tuple[str, str | None, int | None]]:
+    """``(reason, container, exit code)`` of *events*, less the timing-dependent ones."""
+    return [
+        (e.reason.value, e.container, e.exit_code)
+        for e in events
+        if e.reason not in skip and (container is None or e.container in (None, container))
+    ]
+
+
+async def _record(
+    pod: Pod, backend: Backend, body: Callable[[RunningPod], Awaitable[None]]
+) -> list[PodEvent]:
+    """Run *pod* around *body*; return every event of the run, teardown included."""
+    events: list[PodEvent] = []
+
+    async def collect(running: RunningPod) -> None:
+        async for event in running.events():
+            events.append(event)
+
+    async with anyio.create_task_group() as tg:
+        async with open_pod(pod, backend=backend) as running:
+            tg.start_soon(collect, running)
+            await body(running)
+    return events
+
+
+async def _next_event(
+    running: RunningPod, reason: EventReason, container: str, count: int = 1
+) -> PodEvent:
+    """The *count*-th event of *container* with *reason* (waiting for it if need be)."""
+    async for event in running.events():
+        if event.reason is reason and event.container == container:
+            count -= 1
+            if count == 0:
+                return event
+    raise AssertionError(f"the pod was torn down before {reason.value} of {container}")
+
+
+def _data_pod(fx: BackendFixture, suffix: str, **kwargs: object) -> Pod:
+    """A pod with one emptyDir ``data`` mounted at /data in every container."""
+    mount = [VolumeMount(name="data", mount_path="/data")]
+
+    def with_data(containers: object) -> list[Container]:
+        assert isinstance(containers, list)
+        return [attrs.evolve(c, volume_mounts=mount) for c in containers]
+
+    for key in ("containers", "init_containers"):
+        if key in kwargs:
+            kwargs[key] = with_data(kwargs[key])
+    return Pod(
+        name=fx.name(suffix),
+        labels={LABEL_CONFORMANCE: "1"},
+        volumes=[Volume(name="data", empty_dir=EmptyDirVolumeSource())],
+        **{"termination_grace_period_seconds": 2, **kwargs},  # type: ignore[arg-type]
+    )
+
+
+def _sh(fx: BackendFixture, name: str, script: str, **kwargs: object) -> Container:
+    return Container(name=name, image=fx.image, command=["sh", "-c", script], **kwargs)  # type: ignore[arg-type]
+
+
+@scenario
+async def check_lifecycle_start_and_stop_order(fx: BackendFixture) -> None:
+    """Init, then the sidecar (started = postStart done + startup probe passed), then the
+    app containers along depends_on; teardown in reverse, sidecars last."""
+    sidecar = _sh(
+        fx,
+        "side",
+        "sleep 1000",
+        restart_policy=RestartPolicy.ALWAYS,
+        startup_probe=Probe(
+            exec=ExecAction(command=["test", "-f", "/data/hooked"]), period_seconds=1
+        ),
+        lifecycle=Lifecycle(
+            post_start=LifecycleHandler(exec=ExecAction(command=["touch", "/data/hooked"]))
+        ),
+    )
+    pod = _data_pod(
+        fx,
+        "order",
+        restart_policy=RestartPolicy.NEVER,
+        init_containers=[_sh(fx, "setup", "touch /data/setup"), sidecar],
+        containers=[
+            # exits 1 (and fails the pod) unless the sidecar's hook ran before it started
+            _sh(fx, "app", "test -f /data/hooked && sleep 1000"),
+            _sh(fx, "helper", "sleep 1000", depends_on=["app"]),
+        ],
+    )
+
+    async def body(running: RunningPod) -> None:
+        status = running.status()
+        assert status.phase is Phase.RUNNING, status
+        assert [c.started for c in status.containers] == [False, True, True, True], status
+
+    events = await _record(pod, fx.backend, body)
+    assert _trace(events) == [
+        ("Started", "setup", None),
+        ("Exited", "setup", 0),
+        ("Started", "side", None),
+        ("Ready", "side", None),
+        ("Started", "app", None),
+        ("Ready", "app", None),
+        ("Started", "helper", None),
+        ("Up", None, None),
+        ("Ready", "helper", None),
+        ("Terminating", None, None),
+        ("Killing", "helper", None),
+        ("Exited", "helper", 137),
+        ("Killing", "app", None),
+        ("Exited", "app", 137),
+        ("Killing", "side", None),
+        ("Exited", "side", 137),
+        ("TornDown", None, None),
+    ], events
+    assert sorted(e.container or "" for e in events if e.reason is EventReason.CREATED) == [
+        "app",
+        "helper",
+        "setup",
+        "side",
+    ]
+
+
+@scenario
+async def check_lifecycle_restart_back_off(fx: BackendFixture) -> None:
+    """A crashing container restarts at once, then after 10 s of CrashLoopBackOff."""
+    crash = (
+        "test -f /data/two && sleep 1000; "
+        "test -f /data/one && touch /data/two; touch /data/one; exit 3"
+    )
+    pod = _data_pod(fx, "backoff", containers=[_sh(fx, "crash", crash)])
+
+    async def body(running: RunningPod) -> None:
+        with anyio.fail_after(60):
+            back_off = await _next_event(running, EventReason.BACK_OFF, "crash")
+            assert back_off.message == "back-off 10s restarting failed container crash"
+            state = running.status().container("crash").state
+            assert isinstance(state, Waiting), state
+            assert state.reason == "CrashLoopBackOff", state
+            started = await _next_event(running, EventReason.STARTED, "crash", 3)
+        assert started.time - back_off.time >= 10, (back_off, started)
+        status = running.status().container("crash")
+        assert status.restart_count == 2, status
+        assert status.last_state is not None, status
+        assert status.last_state.exit_code == 3, status
+        assert isinstance(status.state, Running), status
+
+    events = await _record(pod, fx.backend, body)
+    assert _trace(events, skip=_NOISE | {EventReason.READY}) == [
+        ("Started", "crash", None),
+        ("Up", None, None),
+        ("Exited", "crash", 3),
+        ("Restarting", "crash", None),
+        ("Started", "crash", None),
+        ("Exited", "crash", 3),
+        ("BackOff", "crash", None),
+        ("Restarting", "crash", None),
+        ("Started", "crash", None),
+        ("Terminating", None, None),
+        ("Killing", "crash", None),
+        ("Exited", "crash", 137),
+        ("TornDown", None, None),
+    ], events
+    assert [e.restart_count for e in events if e.reason is EventReason.STARTED] == [0, 1, 2]
+
+
+@scenario
+async def check_lifecycle_liveness_kill_runs_pre_stop(fx: BackendFixture) -> None:
+    """A failed liveness probe: Killing, preStop, stop; not restarted under Never."""
+    live = _sh(
+        fx,
+        "live",
+        "sleep 1000",
+        liveness_probe=Probe(
+            exec=ExecAction(command=["test", "-f", "/data/alive"]),
+            period_seconds=1,
+            failure_threshold=2,
+            termination_grace_period_seconds=2,
+        ),
+        lifecycle=Lifecycle(
+            pre_stop=LifecycleHandler(exec=ExecAction(command=["touch", "/data/pre-stopped"]))
+        ),
+    )
+    pod = _data_pod(
+        fx,
+        "liveness",
+        restart_policy=RestartPolicy.NEVER,
+        containers=[live, _sh(fx, "watch", "sleep 1000")],
+    )
+
+    async def body(running: RunningPod) -> None:
+        with anyio.fail_after(30):
+            await _next_event(running, EventReason.EXITED, "live")
+        result = await running.exec("watch", ["test", "-f", "/data/pre-stopped"])
+        assert result.exit_code == 0, "the preStop hook did not run before the kill"
+        status = running.status()
+        assert status.phase is Phase.RUNNING, status  # "watch" still runs
+        live_status = status.container("live")
+        assert live_status.restart_count == 0, live_status
+        assert live_status.exit_code == 137, live_status
+
+    events = await _record(pod, fx.backend, body)
+    # "watch" starts beside "live": when the pod is Up depends on which starts last.
+    assert _trace(events, "live", skip=frozenset({EventReason.CREATED, EventReason.UP})) == [
+        ("Started", "live", None),
+        ("Ready", "live", None),
+        ("Unhealthy", "live", None),
+        ("Unhealthy", "live", None),
+        ("Killing", "live", None),
+        ("NotReady", "live", None),
+        ("Exited", "live", 137),
+        ("Terminating", None, None),
+        ("TornDown", None, None),
+    ], events
+    unhealthy = [e.message for e in events if e.reason is EventReason.UNHEALTHY]
+    assert unhealthy == ["Liveness probe failed"] * 2, unhealthy
+
+
+@scenario
+async def check_lifecycle_restart_rules(fx: BackendFixture) -> None:
+    """KEP-5307: in a Never pod, a rule restarts the container on exit code 42 only."""
+    job = _sh(
+        fx,
+        "job",
+        "test -f /data/ran && exit 0; touch /data/ran; exit 42",
+        restart_policy=RestartPolicy.NEVER,
+        restart_policy_rules=[
+            ContainerRestartRule(
+                exit_codes=ContainerRestartRuleOnExitCodes(operator="In", values=[42])
+            )
+        ],
+    )
+    pod = _data_pod(fx, "rules", restart_policy=RestartPolicy.NEVER, containers=[job])
+
+    async def body(running: RunningPod) -> None:
+        with anyio.fail_after(30):
+            final = await running.wait()
+        assert final.phase is Phase.SUCCEEDED, final
+        assert final.container("job").restart_count == 1, final
+
+    events = await _record(pod, fx.backend, body)
+    assert _trace(events, skip=_NOISE | {EventReason.READY, EventReason.UP}) == [
+        ("Started", "job", None),
+        ("Exited", "job", 42),
+        ("Restarting", "job", None),
+        ("Started", "job", None),
+        ("Exited", "job", 0),
+        ("Terminating", None, None),
+        ("TornDown", None, None),
+    ], events
+
+
+@scenario
+async def check_lifecycle_init_retried_under_on_failure(fx: BackendFixture) -> None:
+    """A failing regular init container is run again (OnFailure) before anything else."""
+    flaky = _sh(fx, "flaky", "test -f /data/ran && exit 0; touch /data/ran; exit 1")
+    pod = _data_pod(
+        fx,
+        "initretry",
+        restart_policy=RestartPolicy.ON_FAILURE,
+        init_containers=[flaky],
+        containers=[_sh(fx, "app", "sleep 1000")],
+    )
+
+    async def body(running: RunningPod) -> None:
+        status = running.status()
+        assert status.container("flaky").restart_count == 1, status
+        assert status.conditions.initialized, status
+
+    events = await _record(pod, fx.backend, body)
+    assert _trace(events, skip=_NOISE | {EventReason.READY})[:7] == [
+        ("Started", "flaky", None),
+        ("Exited", "flaky", 1),
+        ("Restarting", "flaky", None),
+        ("Started", "flaky", None),
+        ("Exited", "flaky", 0),
+        ("Started", "app", None),
+        ("Up", None, None),
+    ], events
+
+
+@scenario
+async def check_lifecycle_readiness_flips(fx: BackendFixture) -> None:
+    """Readiness starts false, follows the probe both ways, and never restarts."""
+    web = _sh(
+        fx,
+        "web",
+        "sleep 1000",
+        readiness_probe=Probe(
+            exec=ExecAction(command=["test", "-f", "/data/ready"]),
+            period_seconds=1,
+            failure_threshold=1,
+        ),
+    )
+    pod = _data_pod(fx, "readiness", containers=[web])
+
+    async def body(running: RunningPod) -> None:
+        assert not running.status().conditions.ready
+        await running.exec("web", ["touch", "/data/ready"])
+        with anyio.fail_after(20):
+            status = await running.wait_ready()
+            assert status.container("web").ready, status
+            await running.exec("web", ["rm", "/data/ready"])
+            await _next_event(running, EventReason.NOT_READY, "web")
+        status = running.status()
+        assert not status.conditions.ready, status
+        assert status.phase is Phase.RUNNING, status
+        assert status.container("web").restart_count == 0, status
+
+    events = await _record(pod, fx.backend, body)
+    assert _trace(events) == [
+        ("Started", "web", None),
+        ("Up", None, None),
+        ("Ready", "web", None),
+        ("NotReady", "web", None),
+        ("Terminating", None, None),
+        ("Killing", "web", None),
+        ("Exited", "web", 137),
+        ("TornDown", None, None),
+    ], events
+
+
+@scenario
+async def check_lifecycle_sidecars_stop_when_the_job_is_done(fx: BackendFixture) -> None:
+    """Sidecars never block completion: once every app container exited for good, they
+    are stopped, last declared first, and not restarted; the pod has Succeeded."""
+    pod = _data_pod(
+        fx,
+        "job",
+        restart_policy=RestartPolicy.NEVER,
+        init_containers=[
+            _sh(fx, "first", "sleep 1000", restart_policy=RestartPolicy.ALWAYS),
+            _sh(fx, "second", "sleep 1000", restart_policy=RestartPolicy.ALWAYS),
+        ],
+        containers=[_sh(fx, "job", "test -f /data/input || touch /data/output")],
+    )
+
+    async def body(running: RunningPod) -> None:
+        with anyio.fail_after(30):
+            final = await running.wait()
+            assert final.phase is Phase.SUCCEEDED, final
+            await _next_event(running, EventReason.EXITED, "first")
+        status = running.status()
+        assert [c.exit_code for c in status.containers] == [137, 137, 0], status
+        assert [c.restart_count for c in status.containers] == [0, 0, 0], status
+        assert status.phase is Phase.SUCCEEDED, status
+
+    events = await _record(pod, fx.backend, body)
+    assert _trace(events, skip=_NOISE | {EventReason.READY})[4:] == [
+        ("Exited", "job", 0),
+        ("Killing", "second", None),
+        ("Exited", "second", 137),
+        ("Killing", "first", None),
+        ("Exited", "first", 137),
+        ("Terminating", None, None),
+        ("TornDown", None, None),
+    ], events
+
+
+@scenario
+async def check_shell_wrapped_servers_become_ready(fx: BackendFixture) -> None:
+    """Servers started from shell scripts, as manifests often start them, serve and pass
+    their probes: ``httpd -f`` as the script's last command (tcpSocket probe), and an
+    ``httpd`` that backgrounds itself before the script goes on (httpGet probe)."""
+    front = _sh(
+        fx,
+        "front",
+        "echo front > /data/index.html; httpd -f -p 8080 -h /data",
+        readiness_probe=Probe(tcp_socket=TCPSocketAction(port=8080), period_seconds=1),
+    )
+    back = _sh(
+        fx,
+        "back",
+        "echo back > /data/back.html; httpd -p 8081 -h /data; "
+        "trap 'exit 0' TERM; while true; do sleep 0.2; done",
+        readiness_probe=Probe(
+            http_get=HTTPGetAction(port=8081, path="/back.html"), period_seconds=1
+        ),
+    )
+    pod = _data_pod(fx, "shells", containers=[front, back])
+
+    async def body(running: RunningPod) -> None:
+        with anyio.fail_after(30):
+            status = await running.wait_ready()
+        assert [c.ready for c in status.containers] == [True, True], status
+        for port, path, text in ((8080, "/index.html", b"front"), (8081, "/back.html", b"back")):
+            stream = await fx.backend.connect(running.id, port)
+            async with stream:
+                await stream.send(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+                reply = b""
+                try:
+                    while True:
+                        reply += await stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    pass
+            assert b" 200 " in reply.split(b"\r\n", 1)[0], reply
+            assert reply.endswith(text + b"\n"), reply
+
+    events = await _record(pod, fx.backend, body)
+    assert ("Exited", "back", 0) in _trace(events), events  # its trap made it exit at once
