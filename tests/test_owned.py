@@ -196,3 +196,22 @@ async def test_an_insane_owner_pid_is_unknown(fake: FakeBackend, pid: str) -> No
     [found] = await find_pods(fake)
     assert (found.owner, found.orphaned) == (OwnerState.UNKNOWN, False)
     await remove_pod(fake, found)
+
+
+async def test_remove_orphans_takes_only_a_dead_owners_run(
+    fake: FakeBackend, dead_pid: str
+) -> None:
+    """The library's gc: a dead owner's run goes, stopped then removed; a live owner's run
+    and a detached one stay."""
+    async with asyncpod.open_pod(Pod(name="d", containers=[ctr("x")]), backend=fake, detach=True):
+        pass
+    async with asyncpod.open_pod(Pod(name="live", containers=[ctr("x")]), backend=fake) as live:
+        labels = dict(live.labels)
+        labels.update({"io.asyncpod.pod": "dead", "io.asyncpod.run": "r2"})
+        labels.update({LABEL_OWNER_PID: dead_pid, LABEL_OWNER_START: "1"})
+        await fake.create_pod(PodSpec(name="dead", hostname="dead", labels=labels))
+        removed = await asyncpod.remove_orphans(fake)
+        assert [(p.name, p.run) for p in removed] == [("dead", "r2")]
+        assert {p.name for p in await find_pods(fake)} == {"d", "live"}
+    [detached] = await find_pods(fake)
+    await remove_pod(fake, detached)

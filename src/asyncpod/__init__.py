@@ -54,6 +54,9 @@ from ._models import SleepAction as SleepAction
 from ._models import TCPSocketAction as TCPSocketAction
 from ._models import Volume as Volume
 from ._models import VolumeMount as VolumeMount
+from ._owned import OwnedPod as OwnedPod
+from ._owned import remove_orphans as remove_orphans
+from ._owner import OwnerState as OwnerState
 from ._plan import Edge as Edge
 from ._plan import PlanStep as PlanStep
 from ._plan import StartupPlan as StartupPlan
@@ -101,6 +104,8 @@ __all__ = [
     "ObjectExistsError",
     "ObjectNotFoundError",
     "open_pod",
+    "OwnedPod",
+    "OwnerState",
     "Phase",
     "PlanStep",
     "Pod",
@@ -112,6 +117,7 @@ __all__ = [
     "Probe",
     "Protocol",
     "PullPolicy",
+    "remove_orphans",
     "RestartPolicy",
     "RestartRuleOperator",
     "Running",

@@ -35,7 +35,14 @@ from ._owner import OwnerState, owner_state
 from ._supervisor import MIN_GRACE
 from .backends._base import Backend, OwnedObject
 
-__all__ = ["DEFAULT_GRACE", "OwnedPod", "find_pods", "remove_pod", "stop_pod"]
+__all__ = [
+    "DEFAULT_GRACE",
+    "OwnedPod",
+    "find_pods",
+    "remove_orphans",
+    "remove_pod",
+    "stop_pod",
+]
 
 logger = logging.getLogger("asyncpod")
 
@@ -53,7 +60,8 @@ class OwnedPod:
     name: str
     run: str
     objects: tuple[OwnedObject, ...]
-    #: whether the backend is a service on this machine (see :func:`owner_state`)
+    #: whether the backend is local and this user's (:attr:`~asyncpod.backends.Backend.is_local`):
+    #: only then can the owner be checked
     local: bool = True
 
     @property
@@ -201,6 +209,30 @@ async def remove_pod(backend: Backend, pod: OwnedPod) -> list[OwnedObject]:
     objects = _runs(found).get((pod.name, pod.run), [])
     await backend.remove_objects(objects)
     return objects
+
+
+async def remove_orphans(backend: Backend) -> list[OwnedPod]:
+    """Stop and remove every run on *backend* whose owner process is gone, as ``asyncpod
+    gc`` does, and return them.
+
+    Left alone: pods left running on purpose (``open_pod(..., detach=True)``), runs whose
+    owner still runs, and runs whose owner cannot be checked from here (another machine's,
+    or the objects of a backend that is not :attr:`~asyncpod.backends.Backend.is_local`).
+    Each run is stopped in its stop order within its grace period (believed up to an
+    hour), then removed; the runs are collected in parallel.
+    """
+    found = await find_pods(backend, local=backend.is_local)
+    garbage = [pod for pod in found if pod.orphaned]
+
+    async def collect(pod: OwnedPod) -> None:
+        await stop_pod(backend, pod)
+        await remove_pod(backend, pod)
+        logger.info("removed the orphaned pod %s (run %s)", pod.name, pod.run)
+
+    async with anyio.create_task_group() as tg:
+        for pod in garbage:
+            tg.start_soon(collect, pod)
+    return garbage
 
 
 def describe(objects: Iterable[OwnedObject]) -> str:
