@@ -8,6 +8,7 @@ The timeline figures are drawn at build time from real runs on the FakeBackend
 from __future__ import annotations
 
 import enum
+import inspect
 import logging
 import re
 import sys
@@ -101,6 +102,17 @@ def _signature(
         return "", return_annotation
     if what == "class" and name in _BUILT_BY_ASYNCPOD:
         return "", return_annotation
+    wrapped = getattr(obj, "__wrapped__", None)
+    if (
+        what in ("function", "method")
+        and return_annotation
+        and return_annotation.startswith(("AsyncIterator[", "~collections.abc.AsyncIterator["))
+        and inspect.isasyncgenfunction(wrapped)
+        and not inspect.isasyncgenfunction(obj)
+    ):
+        # an @asynccontextmanager: used with ``async with``, never ``async for``
+        item = return_annotation[return_annotation.index("[") :]
+        return signature or "", f"~contextlib.AbstractAsyncContextManager{item}"
     return None
 
 

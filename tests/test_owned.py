@@ -99,3 +99,119 @@ async def test_a_remote_backend_makes_no_garbage(fake: FakeBackend, dead_pid: st
     assert (here.owner, here.orphaned) == (OwnerState.GONE, True)
     assert (remote.owner, remote.orphaned) == (OwnerState.UNKNOWN, False)
     await remove_pod(fake, remote)
+
+
+# What ownership rests on: a container's labels may come from its image (Podman copies an
+# image's LABELs onto its containers), so they never make a run, an owner or a marker.
+
+
+async def test_a_container_outside_our_pods_is_no_runs_whatever_its_labels(
+    fake: FakeBackend, dead_pid: str
+) -> None:
+    """A container whose image carries asyncpod's labels, of a dead owner, in a pod that
+    asyncpod did not make, is neither listed nor removed."""
+    from asyncpod.backends import ContainerSpec
+
+    forged = {
+        "io.asyncpod.pod": "victim",
+        "io.asyncpod.run": "r9",
+        LABEL_OWNER_PID: dead_pid,
+        LABEL_OWNER_HOST: hostname(),
+    }
+    foreign_pod = await fake.create_pod(PodSpec(name="theirs", hostname="theirs"))
+    cid = await fake.create_container(
+        ContainerSpec(name="theirs-app", pod=foreign_pod, image="busybox", labels=forged)
+    )
+    assert await find_pods(fake) == []
+    assert await find_pods(fake, "victim") == []
+    # A run of ours with the same name and run id does not adopt it either.
+    pod = await fake.create_pod(PodSpec(name="victim", hostname="victim", labels=forged))
+    [found] = await find_pods(fake, "victim")
+    assert [o.type for o in found.objects] == ["pod"]
+    removed = await remove_pod(fake, found)
+    assert [o.id for o in removed] == [pod]
+    assert [o.id for o in fake.objects()] == [foreign_pod, cid]
+    await fake.remove_objects(fake.objects())
+
+
+async def test_a_marker_label_on_a_container_does_not_detach_a_run(
+    fake: FakeBackend, dead_pid: str
+) -> None:
+    """Only the marker volume says a run was left running on purpose: an image's
+    ``io.asyncpod.marker=detached`` on a container keeps no dead owner's run from gc."""
+    from asyncpod.backends import ContainerSpec
+
+    labels = {
+        "io.asyncpod.pod": "m",
+        "io.asyncpod.run": "r1",
+        LABEL_OWNER_PID: dead_pid,
+        LABEL_OWNER_HOST: hostname(),
+    }
+    pod = await fake.create_pod(PodSpec(name="m", hostname="m", labels=labels))
+    await fake.create_container(
+        ContainerSpec(
+            name="m-x",
+            pod=pod,
+            image="busybox",
+            labels={**labels, "io.asyncpod.marker": "detached", "io.asyncpod.detached": "true"},
+        )
+    )
+    [found] = await find_pods(fake)
+    assert len(found.containers) == 1
+    assert (found.detached, found.orphaned) == (False, True)
+    await remove_pod(fake, found)
+    assert fake.objects() == []
+
+
+@pytest.mark.parametrize("grace", ["nan", "inf", "-inf", "-1", "1e9", "3601", "x", "9" * 400])
+async def test_an_insane_grace_label_counts_as_none(fake: FakeBackend, grace: str) -> None:
+    """Labels read back are untrusted: a grace period that would wait forever (or never
+    parse) is the default, so that gc and down end."""
+    from asyncpod.backends import ContainerSpec
+
+    labels = {"io.asyncpod.pod": "g", "io.asyncpod.run": "r1"}
+    pod = await fake.create_pod(PodSpec(name="g", hostname="g", labels=labels))
+    await fake.create_container(
+        ContainerSpec(
+            name="g-x",
+            pod=pod,
+            image="busybox",
+            labels={**labels, "io.asyncpod.grace-period": grace, "io.asyncpod.stop-rank": grace},
+        )
+    )
+    [found] = await find_pods(fake)
+    assert found.grace == 30.0
+    await remove_pod(fake, found)
+
+
+@pytest.mark.parametrize("pid", ["", "-1", "0", "1e3", "٣", "99999999", " 42"])
+async def test_an_insane_owner_pid_is_unknown(fake: FakeBackend, pid: str) -> None:
+    labels = {
+        "io.asyncpod.pod": "p",
+        "io.asyncpod.run": "r1",
+        LABEL_OWNER_PID: pid,
+        LABEL_OWNER_HOST: hostname(),
+    }
+    await fake.create_pod(PodSpec(name="p", hostname="p", labels=labels))
+    [found] = await find_pods(fake)
+    assert (found.owner, found.orphaned) == (OwnerState.UNKNOWN, False)
+    await remove_pod(fake, found)
+
+
+async def test_remove_orphans_takes_only_a_dead_owners_run(
+    fake: FakeBackend, dead_pid: str
+) -> None:
+    """The library's gc: a dead owner's run goes, stopped then removed; a live owner's run
+    and a detached one stay."""
+    async with asyncpod.open_pod(Pod(name="d", containers=[ctr("x")]), backend=fake, detach=True):
+        pass
+    async with asyncpod.open_pod(Pod(name="live", containers=[ctr("x")]), backend=fake) as live:
+        labels = dict(live.labels)
+        labels.update({"io.asyncpod.pod": "dead", "io.asyncpod.run": "r2"})
+        labels.update({LABEL_OWNER_PID: dead_pid, LABEL_OWNER_START: "1"})
+        await fake.create_pod(PodSpec(name="dead", hostname="dead", labels=labels))
+        removed = await asyncpod.remove_orphans(fake)
+        assert [(p.name, p.run) for p in removed] == [("dead", "r2")]
+        assert {p.name for p in await find_pods(fake)} == {"d", "live"}
+    [detached] = await find_pods(fake)
+    await remove_pod(fake, detached)

@@ -79,3 +79,33 @@ def test_only_a_proven_owner_is_signalled() -> None:
         finally:
             child.kill()
     assert not signal_owner({**labels, LABEL_OWNER_START: start}, signal.SIGTERM)  # gone
+
+
+@needs_proc
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to start a process as another user")
+def test_a_process_of_another_user_is_never_signalled() -> None:
+    """Labels are the say-so of whoever wrote them and a start time is world-readable: root
+    running ``down`` against another user's service must not signal the pid they name."""
+    import pwd
+
+    try:
+        other = pwd.getpwnam(os.environ.get("ASYNCPOD_CI_USER", "asyncpod")).pw_uid
+    except KeyError:
+        other = 65534  # nobody
+    child = subprocess.Popen(
+        ["sleep", "30"], user=other, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        start = process_start(child.pid)
+        assert start is not None
+        labels = {
+            LABEL_OWNER_PID: str(child.pid),
+            LABEL_OWNER_HOST: hostname(),
+            LABEL_OWNER_START: start,
+        }
+        assert owner_state(labels) is OwnerState.ALIVE
+        assert signal_owner(labels, signal.SIGTERM) is False
+        assert child.poll() is None
+    finally:
+        child.kill()
+        child.wait()

@@ -60,6 +60,9 @@ from ._network import PodDNSConfig as PodDNSConfig
 from ._network import PodDNSConfigOption as PodDNSConfigOption
 from ._objects import ConfigMap as ConfigMap
 from ._objects import Secret as Secret
+from ._owned import OwnedPod as OwnedPod
+from ._owned import remove_orphans as remove_orphans
+from ._owner import OwnerState as OwnerState
 from ._plan import Edge as Edge
 from ._plan import PlanStep as PlanStep
 from ._plan import StartupPlan as StartupPlan
@@ -162,6 +165,8 @@ __all__ = [
     "PersistentVolumeClaimSpec",
     "PersistentVolumeClaimTemplate",
     "PersistentVolumeClaimVolumeSource",
+    "OwnedPod",
+    "OwnerState",
     "Phase",
     "PlanStep",
     "Pod",
@@ -179,6 +184,7 @@ __all__ = [
     "PullPolicy",
     "ResourceFieldSelector",
     "ResourceRequirements",
+    "remove_orphans",
     "RestartPolicy",
     "RestartRuleOperator",
     "Running",

@@ -74,13 +74,30 @@ def _owner_pid(labels: Mapping[str, str], *, local: bool) -> int | None:
     owner-host label names this host: a remote service (``ssh://``, ``tcp://``) may hold
     objects of another machine with the same name, whose pids mean nothing here.
     """
-    try:
-        pid = int(labels[LABEL_OWNER_PID])
-    except (KeyError, ValueError):
+    value = labels.get(LABEL_OWNER_PID, "")
+    # Linux pids are at most 2**22 (pid_max's limit): 7 digits
+    if not (value.isascii() and value.isdigit() and len(value) <= 7):
         return None
+    pid = int(value)
     if not local or pid <= 0 or labels.get(LABEL_OWNER_HOST) != hostname():
         return None
     return pid
+
+
+def _start_label(labels: Mapping[str, str]) -> str | None:
+    """The owner-start label, if it is a sane value (decimal clock ticks)."""
+    value = labels.get(LABEL_OWNER_START)
+    if value is None or not (value.isascii() and value.isdigit() and len(value) <= 20):
+        return None
+    return value
+
+
+def _is_ours(pid: int) -> bool:
+    """Whether process *pid* runs as this process's effective user."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid == os.geteuid()
+    except OSError:
+        return False
 
 
 def owner_state(labels: Mapping[str, str], *, local: bool = True) -> OwnerState:
@@ -101,7 +118,7 @@ def owner_state(labels: Mapping[str, str], *, local: bool = True) -> OwnerState:
         return OwnerState.GONE
     except PermissionError:
         pass  # it exists, owned by another user
-    expected = labels.get(LABEL_OWNER_START)
+    expected = _start_label(labels)
     if expected is not None:
         actual = process_start(pid)
         if actual is not None and actual != expected:
@@ -113,20 +130,22 @@ def signal_owner(labels: Mapping[str, str], signum: int, *, local: bool = True) 
     """Send *signum* to the owner named by *labels* if it provably is that process.
 
     Proof is the owner-start label matching the start time of the process with that pid
-    now, on this machine; without it (no ``/proc``, labels without a start time) nothing is
-    sent: the pid may belong to an unrelated process. Where the system has pidfds, the
-    process is pinned before its start time is read, so that it cannot be replaced
-    between the check and the signal. Returns whether the signal was sent; raises
-    :class:`PermissionError` if the process belongs to another user.
+    now, on this machine, and the process running as this process's user: labels are
+    only the say-so of whoever could write them, and a start time is world-readable, so
+    a process of another user is never signalled, root's included. Without a start time
+    (no ``/proc``, labels without one) nothing is sent: the pid may belong to an unrelated
+    process. Where the system has pidfds, the process is pinned before its owner and start
+    time are read, so that it cannot be replaced between the check and the signal.
+    Returns whether the signal was sent.
     """
     pid = _owner_pid(labels, local=local)
-    expected = labels.get(LABEL_OWNER_START)
+    expected = _start_label(labels)
     if pid is None or expected is None:
         return False
     pidfd_open = getattr(os, "pidfd_open", None)
     send = getattr(signal, "pidfd_send_signal", None)
     if pidfd_open is None or send is None:  # pragma: no cover - Linux before 5.3
-        if process_start(pid) != expected:
+        if process_start(pid) != expected or not _is_ours(pid):
             return False
         try:
             os.kill(pid, signum)
@@ -138,7 +157,7 @@ def signal_owner(labels: Mapping[str, str], signum: int, *, local: bool = True) 
     except ProcessLookupError:
         return False
     try:
-        if process_start(pid) != expected:
+        if process_start(pid) != expected or not _is_ours(pid):
             return False
         try:
             send(fd, signum)

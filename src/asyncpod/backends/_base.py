@@ -263,6 +263,9 @@ class OwnedObject:
     id: str
     name: str
     labels: FrozenDict = attrs.field(converter=_frozen_map, factory=FrozenDict)
+    #: for a container, the id of the pod it is in (``None`` if none): a container's
+    #: labels may come from its image, so only its pod says whose it is
+    pod: str | None = None
 
 
 class Backend(abc.ABC):
@@ -278,13 +281,15 @@ class Backend(abc.ABC):
 
     @property
     def is_local(self) -> bool:
-        """Whether the engine runs on this machine, as this process sees it.
+        """Whether the engine runs on this machine, for this process's user.
 
         When true, the process ids an engine's objects name (their owner's, say) are this
-        machine's, so they may be checked and signalled here, and host paths are this
-        machine's paths. A remote engine (Podman over ``ssh://`` or ``tcp://``) returns
+        machine's and were written by this user's processes, so they may be checked and
+        signalled here. A remote engine (Podman over ``ssh://`` or ``tcp://``) returns
         false: a process of the same pid or a host of the same name may be another
-        machine's. The default is false; a backend says true only when it knows.
+        machine's; so does another user's engine (root using a rootless user's Podman),
+        whose labels are that user's say-so. The default is false; a backend says true
+        only when it knows.
         """
         return False
 

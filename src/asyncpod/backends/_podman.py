@@ -52,7 +52,7 @@ from ._base import (
 )
 from ._podman_errors import PodmanStatusError, translate_errors
 from ._podman_netns import connect_in_netns
-from ._podman_service import candidate_urls, is_local_unix, podman_binary, service_argv, unix_path
+from ._podman_service import candidate_urls, podman_binary, service_argv, unix_path
 from ._podman_stream import FrameDecoder, HTTPStream, LineSplitter, detach, socket_of
 
 __all__ = ["PodmanBackend"]
@@ -244,9 +244,16 @@ class PodmanBackend(Backend):
 
     @property
     def is_local(self) -> bool:
-        """True for a service on a unix socket of this machine; false over ``ssh://`` or
-        ``tcp://``, and before :meth:`~asyncpod.backends.Backend.aopen`."""
-        return self._url is not None and is_local_unix(self._url)
+        """True for a service on a unix socket of this machine that this process's user
+        owns; false over ``ssh://`` or ``tcp://``, for another user's service (root using a
+        rootless user's socket), and before :meth:`~asyncpod.backends.Backend.aopen`."""
+        path = unix_path(self._url) if self._url is not None else None
+        if path is None:
+            return False
+        try:
+            return os.stat(path).st_uid == os.geteuid()
+        except OSError:
+            return False
 
     @property
     def server_version(self) -> str:
@@ -1075,7 +1082,13 @@ class PodmanBackend(Backend):
                 continue
             names = ctr.get("Names") or [ctr["Id"]]
             objects.append(
-                OwnedObject(type="container", id=ctr["Id"], name=names[0], labels=ctr_labels)
+                OwnedObject(
+                    type="container",
+                    id=ctr["Id"],
+                    name=names[0],
+                    labels=ctr_labels,
+                    pod=ctr.get("Pod") or None,
+                )
             )
         for vol in volumes:
             vol_labels = dict(vol.get("Labels") or {})

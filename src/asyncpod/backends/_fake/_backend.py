@@ -219,7 +219,9 @@ class FakeBackend(Backend):
             if match(p.spec.labels)
         ]
         found += [
-            OwnedObject(type="container", id=c.id, name=c.spec.name, labels=c.spec.labels)
+            OwnedObject(
+                type="container", id=c.id, name=c.spec.name, labels=c.spec.labels, pod=c.spec.pod
+            )
             for c in self._containers.values()
             if match(c.spec.labels)
         ]
