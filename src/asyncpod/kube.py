@@ -36,20 +36,14 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Hashable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import yaml
 from cattrs.errors import BaseValidationError
 
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
-
 from ._exceptions import SpecError, UnsupportedFieldError
-from ._models import _SURROGATE, Condition, Dependency, Pod
+from ._models import Condition, Dependency, Pod
 from ._serde import (
     POD_METADATA,
     configure_converter,
@@ -59,6 +53,7 @@ from ._serde import (
     normalize,
     translate_error,
 )
+from ._yaml import load_documents, read_manifest
 
 __all__ = ["DEPENDS_ON_ANNOTATION", "configure_converter", "dump_pod", "load_pod", "make_converter"]
 
@@ -106,7 +101,7 @@ def load_pod(source: str | os.PathLike[str], *, strict: bool = True) -> Pod:
     listing every unsupported key when *strict*; with ``strict=False`` those keys are
     dropped with one :class:`UserWarning` that lists them.
     """
-    document = _parse(_read(source))
+    document = _parse(read_manifest(source))
     unsupported: list[str] = []
     manifest = normalize(document, manifest_schema(), "", unsupported)
     _take_podman_options(manifest, unsupported)
@@ -168,73 +163,8 @@ def dump_pod(pod: Pod) -> str:
 # Reading
 
 
-def _read(source: str | os.PathLike[str]) -> str:
-    if isinstance(source, str):
-        # os.path.isfile, unlike Path.is_file, is False for names too long or with NULs.
-        if "\n" not in source and os.path.isfile(source):
-            return _read_file(Path(source))
-        return source
-    return _read_file(Path(source))
-
-
-def _read_file(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError("", f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-
-
-class _StrictLoader(_Loader):
-    """YAML that refuses a key twice in one mapping (PyYAML would keep the last value,
-    silently; kubectl's strict field validation refuses it too)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, Hashable):
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r}", key_node.start_mark
-                    )
-                seen.add(key)
-        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
-        return mapping
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object, refusing a key twice (``json`` would keep the last value)."""
-    mapping: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in mapping:
-            raise SpecError("", f"not a valid manifest: duplicate key {key!r} in a JSON object")
-        mapping[key] = value
-    return mapping
-
-
 def _parse(text: str) -> Mapping[Any, Any]:
-    surrogate = _SURROGATE.search(text)
-    if surrogate is not None:  # libyaml would fail to encode it; a file cannot hold it
-        at = surrogate.start()
-        line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
-        raise SpecError(
-            "",
-            f"not Unicode text: a lone surrogate {surrogate.group()!r} at line {line}, column "
-            f"{column}, which UTF-8 cannot encode",
-        )
-    documents: list[Any]
-    try:
-        if text.lstrip().startswith("{"):
-            try:  # JSON has escapes (\/) and whitespace (tabs) YAML 1.1 does not
-                documents = [json.loads(text, object_pairs_hook=_unique_keys)]
-            except json.JSONDecodeError:
-                documents = list(yaml.load_all(text, Loader=_StrictLoader))  # flow style
-        else:
-            documents = list(yaml.load_all(text, Loader=_StrictLoader))
-    except yaml.YAMLError as exc:
-        raise SpecError("", f"not a valid YAML or JSON document: {exc}") from exc
+    documents = load_documents(text)
     documents = [document for document in documents if document is not None]
     if len(documents) != 1:
         raise SpecError("", f"expected exactly one document (a Pod), found {len(documents)}")
