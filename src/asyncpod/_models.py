@@ -203,8 +203,8 @@ def _check_unicode(path: str, value: str) -> None:
 
 #: The repr of a value of the wrong type in a message: bounded, however large the value.
 _REPR = reprlib.Repr()
-_REPR.maxstring = _REPR.maxother = 200
-_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 3, 10, 10
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 2, 4, 4
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
@@ -878,7 +878,13 @@ class EmptyDirVolumeSource:
     """
 
     medium: str = _field(_instance(str, "a string"), default="")
-    size_limit: str | None = _field(_optional(_quantity), default=None, converter=_to_quantity)
+    #: a quantity string; a number (YAML ``1024``) is taken as its string
+    size_limit: str | None = _field(
+        _optional(_quantity),
+        default=None,
+        converter=_to_quantity,
+        metadata={"asyncpod.raw": True},  # the manifest's number reaches _to_quantity
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.medium not in ("", "Memory"):

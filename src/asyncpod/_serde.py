@@ -144,7 +144,19 @@ def _tuple_hook(tp: Any, converter: cattrs.Converter) -> Callable[[object, objec
 
 
 def _renames(cls: type) -> dict[str, Any]:
-    return {a.name: override(rename=_camel(a.name)) for a in attrs.fields(_resolve(cls))}
+    return {
+        a.name: override(rename=_camel(a.name), struct_hook=_as_is if a.metadata.get(RAW) else None)
+        for a in attrs.fields(_resolve(cls))
+    }
+
+
+#: A model field's metadata key: its manifest value goes to the model as it is, for the
+#: model's converter to take more than the field's type (a quantity given as a number).
+RAW: Final = "asyncpod.raw"
+
+
+def _as_is(value: object, _: object) -> object:
+    return value
 
 
 def _unstructure_overrides(cls: type) -> dict[str, Any]:
