@@ -59,9 +59,12 @@ class SpecError(AsyncpodError, ValueError):
 
     def with_prefix(self, prefix: str) -> SpecError:
         """Return a copy of this error whose path starts with *prefix*."""
+        return self.with_path(_join_path(prefix, self.path))
+
+    def with_path(self, path: str) -> SpecError:
+        """Return a copy of this error (of the same type) about *path* instead."""
         err = Exception.__new__(type(self))
         err.__dict__.update(self.__dict__)
-        path = _join_path(prefix, self.path)
         err.path = path
         Exception.__init__(err, _message(path, self.reason))
         return err

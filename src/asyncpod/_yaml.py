@@ -58,7 +58,7 @@ MAX_MANIFEST_BYTES: Final = 3 * 512 * 1024
 #: The deepest nesting of lists and mappings read (a Pod needs about 10).
 MAX_DEPTH: Final = 100
 #: The most values (scalars, lists, mappings) a document may hold, YAML aliases expanded.
-MAX_NODES: Final = 100_000
+MAX_NODES: Final = 50_000
 
 _MIB = 1024 * 1024
 

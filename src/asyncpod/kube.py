@@ -305,10 +305,7 @@ def _relocate(error: SpecError, origins: Mapping[str, str]) -> SpecError:
         if error.path == dependency_path or error.path.startswith(
             (f"{dependency_path}[", f"{dependency_path}.")
         ):
-            moved = error.with_prefix("")  # a copy, of the same type
-            moved.path = where
-            moved.args = (f"{where}: {moved.reason}",)
-            return moved
+            return error.with_path(where)
     return error
 
 
