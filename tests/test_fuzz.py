@@ -28,6 +28,8 @@ from asyncpod import SpecError, _cli, _demo
 from asyncpod._exceptions import MAX_MESSAGE_LENGTH
 from asyncpod.kube import load_pod
 
+#: The budget of each case: CPU seconds (what asyncpod spends, however loaded the machine
+#: the tests share is), and MiB allocated at the peak.
 SECONDS, MEGABYTES = 2.0, 200
 
 #: A valid Pod that uses most fields asyncpod supports: the seed of the mutations.
@@ -476,10 +478,10 @@ def test_load_pod_refuses_them_within_bounds(chunk: int, tmp_path: Path) -> None
     def check(name: str) -> None:
         case = CASES[name]()
         source = _file(case, tmp_path) if isinstance(case, bytes) else case
-        started = time.perf_counter()
+        started = time.process_time()
         with pytest.raises(SpecError) as info:
             load_pod(source)
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         assert elapsed < SECONDS, f"took {elapsed:.2f} s"
         assert len(str(info.value)) <= MAX_MESSAGE_LENGTH, "message too long"
 
@@ -521,9 +523,9 @@ def test_the_cli_refuses_them_cleanly(
         finally:
             tracemalloc.stop()
         assert peak < MEGABYTES, f"plan allocated {peak:.0f} MiB"
-        started = time.perf_counter()
+        started = time.process_time()
         up = _cli.main(["up", "--backend", "fake", path])
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         assert elapsed < SECONDS, f"up took {elapsed:.2f} s"
         out, err = capsys.readouterr()
         assert (plan, up) == (_cli.EXIT_USAGE, _cli.EXIT_USAGE), err
@@ -591,7 +593,7 @@ def test_the_pytest_plugin_markers_refuse_them(pytester: pytest.Pytester) -> Non
             raise AssertionError("an invalid manifest came up")
         """
     )
-    started = time.perf_counter()
+    started = time.process_time()
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", "--tb=no")
     elapsed = time.perf_counter() - started
     result.assert_outcomes(errors=2 * len(names))

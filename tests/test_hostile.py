@@ -32,7 +32,8 @@ from asyncpod._probes import check_http
 from asyncpod._yaml import MAX_DEPTH, MAX_MANIFEST_BYTES, MAX_NODES
 from asyncpod.kube import load_pod
 
-#: Every refusal must come within these bounds (the issue's budget).
+#: Every refusal must come within these bounds (the issue's budget): CPU seconds, which
+#: other work on the machine does not inflate, and MiB allocated at the peak.
 SECONDS, MEGABYTES = 2.0, 200
 
 
@@ -46,13 +47,13 @@ def manifest(container: str = "", spec: str = "", name: str = "p") -> str:
 
 @contextmanager
 def bounded() -> Iterator[None]:
-    """The block takes at most SECONDS and allocates at most MEGABYTES at its peak."""
+    """The block takes at most SECONDS of CPU and allocates at most MEGABYTES at its peak."""
     tracemalloc.start()
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         yield
     finally:
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
     # tracemalloc slows allocation-heavy code several times: the time bound is generous
@@ -314,10 +315,10 @@ def test_nul_in_a_host_path_from_a_manifest_is_refused() -> None:
 
 
 def test_a_20_mb_command_is_refused_by_the_model() -> None:
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(SpecError) as info:
         Pod(name="p", containers=[Container(name="c", image="i", command=["x" * 20_000_000])])
-    assert time.perf_counter() - started < SECONDS
+    assert time.process_time() - started < SECONDS
     assert info.value.path == "spec.containers[0].command[0]"
     assert len(str(info.value)) <= MAX_MESSAGE_LENGTH
 
