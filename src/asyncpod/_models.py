@@ -863,6 +863,11 @@ def _quantity(path: str, value: object) -> None:
         raise _fail(path, f"{value!r} is too large: at most {_INT64_MAX} bytes (an int64)")
 
 
+#: A field's metadata key: the manifest's value goes to the model as it is (no strict
+#: structuring by the field's type), for the model's converter to take more than that type.
+RAW = "asyncpod.raw"
+
+
 def _to_quantity(value: Any) -> Any:
     """A quantity given as a number (YAML ``1024`` or ``1e3``), as its string."""
     if type(value) is int or (type(value) is float and math.isfinite(value)):
@@ -883,7 +888,7 @@ class EmptyDirVolumeSource:
         _optional(_quantity),
         default=None,
         converter=_to_quantity,
-        metadata={"asyncpod.raw": True},  # the manifest's number reaches _to_quantity
+        metadata={RAW: True},  # the manifest's number reaches _to_quantity
     )
 
     def __attrs_post_init__(self) -> None:

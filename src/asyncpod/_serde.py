@@ -28,6 +28,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from . import _models
 from ._exceptions import SpecError, UnsupportedFieldError
 from ._models import (
+    RAW,
     Container,
     ContainerRestartRule,
     FrozenDict,
@@ -148,11 +149,6 @@ def _renames(cls: type) -> dict[str, Any]:
         a.name: override(rename=_camel(a.name), struct_hook=_as_is if a.metadata.get(RAW) else None)
         for a in attrs.fields(_resolve(cls))
     }
-
-
-#: A model field's metadata key: its manifest value goes to the model as it is, for the
-#: model's converter to take more than the field's type (a quantity given as a number).
-RAW: Final = "asyncpod.raw"
 
 
 def _as_is(value: object, _: object) -> object:

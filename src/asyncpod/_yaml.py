@@ -35,6 +35,7 @@ import yaml.resolver
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ._exceptions import SpecError
+from ._models import _SURROGATE
 
 try:
     from yaml._yaml import CParser as _Parser
@@ -70,8 +71,7 @@ def read_manifest(source: str | os.PathLike[str]) -> str:
         # os.path.isfile, unlike Path.is_file, is False for names too long or with NULs.
         if "\n" not in source and os.path.isfile(source):
             return _read_file(Path(source))
-        _check_size(len(source.encode("utf-8", "surrogatepass")), "the manifest")
-        return source
+        return source  # load_documents bounds its size
     return _read_file(Path(source))
 
 
@@ -94,10 +94,6 @@ def _check_size(size: int, what: str, *, at_least: bool = False) -> None:
             f"{what} is too large: {found} bytes, of at most {MAX_MANIFEST_BYTES} "
             f"({MAX_MANIFEST_BYTES / _MIB:g} MiB, the largest object Kubernetes stores)",
         )
-
-
-#: A UTF-16 surrogate: a Python str may hold one alone, but UTF-8 cannot encode it.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def load_documents(text: str) -> list[Any]:
