@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -1016,7 +1017,13 @@ _IMAGES = st.sampled_from(
     ]
 )
 _HANDLER_KINDS = st.sampled_from(["exec", "http_get", "tcp_socket"])
-_HEADERS = st.lists(st.builds(HTTPHeader, name=_NONEMPTY, value=_TEXT), max_size=2)
+# printable: CR, LF and other control characters are refused in HTTP headers and hosts
+_PRINTABLE = st.characters(blacklist_categories=("Cc", "Cs"))
+_HEADER_NAMES = st.text(string.ascii_letters + string.digits + "-", min_size=1, max_size=12)
+_HEADERS = st.lists(
+    st.builds(HTTPHeader, name=_HEADER_NAMES, value=st.text(_PRINTABLE, max_size=12)), max_size=2
+)
+_HOSTS = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zs")), min_size=1, max_size=12)
 _ENV = st.lists(
     st.builds(
         EnvVar,
@@ -1067,12 +1074,12 @@ def _probes(draw: st.DrawFn, port_names: tuple[str, ...], kind: str) -> Probe:
         action = HTTPGetAction(
             port=port(),
             path="/" + draw(_TEXT),
-            host=draw(_OPTIONAL_TEXT),
+            host=draw(_optional(_HOSTS)),
             scheme=draw(st.sampled_from(["HTTP", "HTTPS"])),
             http_headers=draw(_HEADERS),
         )
     else:
-        action = TCPSocketAction(port=port(), host=draw(_OPTIONAL_TEXT))
+        action = TCPSocketAction(port=port(), host=draw(_optional(_HOSTS)))
     return Probe(
         **{handler: action},
         initial_delay_seconds=draw(st.integers(0, 100)),

@@ -95,7 +95,7 @@ class TestContainer:
         assert error(lambda: c(liveness_probe=probe)).path == "livenessProbe.successThreshold"
         named = Probe(tcp_socket=asyncpod.TCPSocketAction(port="web"))
         assert error(lambda: c(readiness_probe=named)).path == "readinessProbe.tcpSocket.port"
-        assert error(lambda: Probe(exec=ExecAction(command=["x"]), period_seconds=0)).path == (
+        assert error(lambda: Probe(exec=ExecAction(command=["x"]), period_seconds=-1)).path == (
             "periodSeconds"
         )
 

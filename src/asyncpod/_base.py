@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+import reprlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -119,7 +120,7 @@ def fail(path: str, reason: str) -> SpecError:
 
 def check_type(path: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
     if not isinstance(value, kind) or (isinstance(value, bool) and bool not in as_tuple(kind)):
-        raise fail(path, f"must be {what}, not {type(value).__name__} {value!r}")
+        raise fail(path, f"must be {what}, not {type(value).__name__} {_REPR.repr(value)}")
     if isinstance(value, str) and not value.isascii():
         check_unicode(path, value)
 
@@ -138,6 +139,12 @@ def check_unicode(path: str, value: str) -> None:
             f"{value!r} is not Unicode text: it holds a lone surrogate {found.group()!r} at "
             f"index {found.start()}, which UTF-8 cannot encode",
         )
+
+
+#: The repr of a value of the wrong type in a message: bounded, however large the value.
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 2, 4, 4
 
 
 def as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:

@@ -55,19 +55,43 @@ class SpecError(AsyncpodError, ValueError):
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
         self.reason = reason
-        super().__init__(f"{path}: {reason}" if path else reason)
+        super().__init__(_message(path, reason))
 
     def with_prefix(self, prefix: str) -> SpecError:
         """Return a copy of this error whose path starts with *prefix*."""
+        return self.with_path(_join_path(prefix, self.path))
+
+    def with_path(self, path: str) -> SpecError:
+        """Return a copy of this error (of the same type) about *path* instead."""
         err = Exception.__new__(type(self))
         err.__dict__.update(self.__dict__)
-        path = _join_path(prefix, self.path)
         err.path = path
-        Exception.__init__(err, f"{path}: {self.reason}" if path else self.reason)
+        Exception.__init__(err, _message(path, self.reason))
         return err
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.path, self.reason))
+
+
+#: The longest message of a SpecError: one that quotes a huge value or lists thousands of
+#: names keeps its start and end, and says how much it left out (the attributes keep all).
+MAX_MESSAGE_LENGTH = 1000
+
+
+def _message(path: str, reason: str) -> str:
+    message = f"{path}: {reason}" if path else reason
+    return bound(message, MAX_MESSAGE_LENGTH)
+
+
+def bound(text: str, limit: int) -> str:
+    """*text*, or its start and end with an ellipsis that counts the characters left out
+    if it is longer than *limit*."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 5
+    head = limit - tail - 40  # room for the note
+    note = f" … ({len(text) - head - tail} characters left out) … "
+    return text[:head] + note + text[len(text) - tail :]
 
 
 def _join_path(prefix: str, path: str) -> str:

@@ -141,8 +141,16 @@ class Condition(str, enum.Enum):
 # Validation helpers
 
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
-_IANA_SVC_NAME = re.compile(r"(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
-_QUANTITY = re.compile(r"([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?\Z")
+_IANA_SVC_NAME = re.compile(r"(?=.*[a-z])(?!.*--)[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
+# k8s.io/apimachinery/pkg/api/resource: <sign><number>(<binarySI>|e<exponent>|<decimalSI>)
+_QUANTITY = re.compile(
+    r"(?P<sign>[-+]?)(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+    r"(?:[eE](?P<exponent>[-+]?[0-9]+)|(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?)\Z"
+)
+# k8s.io/apimachinery/pkg/util/validation IsHTTPHeaderName
+_HTTP_HEADER_NAME = re.compile(r"[-A-Za-z0-9]+\Z")
+# what no HTTP request may carry from a manifest as it is: control characters (CR, LF...)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # k8s.io/apimachinery/pkg/util/validation: the name part of a qualified name, and a label
 # value (which may also be empty); both ASCII only and at most 63 characters.
 _QUALIFIED_NAME_PART = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
@@ -307,6 +315,22 @@ class HTTPHeader:
     name: str = _field(_nonempty_string)
     value: str = _field(_instance(str, "a string"), default="")
 
+    def __attrs_post_init__(self) -> None:
+        if not _HTTP_HEADER_NAME.match(self.name):
+            raise _fail(
+                "name", f"{self.name!r} is not a valid HTTP header name (letters, digits and '-')"
+            )
+        _no_control("value", self.value)
+
+
+def _no_control(path: str, value: str) -> None:
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise _fail(
+            path,
+            f"{value!r} holds the control character {found.group()!r} at index {found.start()}",
+        )
+
 
 @attrs.frozen(kw_only=True)
 class HTTPGetAction:
@@ -325,6 +349,10 @@ class HTTPGetAction:
             raise _fail("scheme", f"must be 'HTTP' or 'HTTPS', not {self.scheme!r}")
         if not self.path.startswith("/"):
             raise _fail("path", f"must start with '/', not {self.path!r}")
+        if self.host is not None:
+            _no_control("host", self.host)
+            if " " in self.host or "\t" in self.host:
+                raise _fail("host", f"must not contain white space, not {self.host!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -345,6 +373,15 @@ class SleepAction:
 _HANDLERS = ("exec", "http_get", "tcp_socket", "grpc")
 
 
+def _zero_is_unset(default: int | None) -> Any:
+    """A converter: 0 means "not set" (Kubernetes defaults a zero probe timing)."""
+
+    def convert(value: Any) -> Any:
+        return default if type(value) is int and value == 0 else value
+
+    return convert
+
+
 @attrs.frozen(kw_only=True)
 class Probe:
     """A startup, readiness or liveness probe (Kubernetes defaults and minimums).
@@ -358,10 +395,10 @@ class Probe:
     tcp_socket: TCPSocketAction | None = _model(TCPSocketAction, "a tcpSocket action")
     grpc: GRPCAction | None = _model(GRPCAction, "a grpc action")
     initial_delay_seconds: int = _field(_int32(0), default=0)
-    period_seconds: int = _field(_int32(1), default=10)
-    timeout_seconds: int = _field(_int32(1), default=1)
-    success_threshold: int = _field(_int32(1), default=1)
-    failure_threshold: int = _field(_int32(1), default=3)
+    period_seconds: int = _field(_int32(1), default=10, converter=_zero_is_unset(10))
+    timeout_seconds: int = _field(_int32(1), default=1, converter=_zero_is_unset(1))
+    success_threshold: int = _field(_int32(1), default=1, converter=_zero_is_unset(1))
+    failure_threshold: int = _field(_int32(1), default=3, converter=_zero_is_unset(3))
     termination_grace_period_seconds: int | None = _field(_optional(_int64(1)), default=None)
 
     def __attrs_post_init__(self) -> None:
@@ -472,7 +509,8 @@ class ContainerPort:
     """A port the container listens on; *host_port* publishes it on the host."""
 
     container_port: int = _field(_port)
-    host_port: int | None = _field(_optional(_port), default=None)
+    #: 0 means not set, as in Kubernetes
+    host_port: int | None = _field(_optional(_port), default=None, converter=_zero_is_unset(None))
     host_ip: str | None = _field(_optional(_nonempty_string), default=None)
     protocol: Protocol = attrs.field(converter=_to_protocol, default=Protocol.TCP)
     name: str | None = _field(_optional(_port_or_name), default=None)
@@ -505,6 +543,8 @@ class VolumeMount:
             raise _fail("mountPath", f"must be an absolute path, not {self.mount_path!r}")
         if ":" in self.mount_path:
             raise _fail("mountPath", f"must not contain ':', got {self.mount_path!r}")
+        if "\x00" in self.mount_path:
+            raise _fail("mountPath", f"must not contain a NUL character, not {self.mount_path!r}")
         if self.sub_path is not None and (
             self.sub_path.startswith("/") or ".." in self.sub_path.split("/")
         ):
@@ -668,12 +708,28 @@ def _check_items(path: str, value: object, kind: type, what: str) -> None:
 def _quantity(path: str, value: object) -> None:
     _check_type(path, value, str, "a quantity string such as '64Mi'")
     assert isinstance(value, str)
-    if not _QUANTITY.match(value):
-        raise _fail(path, f"{value!r} is not a valid quantity (for example '64Mi', '1Gi')")
+    try:
+        size = parse_quantity(value)
+    except SpecError as exc:
+        raise exc.with_prefix(path) from None
+    if size < 0:
+        raise _fail(path, f"{value!r} must not be negative")
     # Kubernetes reads a quantity's size as an int64 (Quantity.Value), and so do Podman
     # and the kernel's tmpfs: a larger one would not reach them intact.
-    if parse_quantity(value) > _INT64_MAX:
+    if size > _INT64_MAX:
         raise _fail(path, f"{value!r} is too large: at most {_INT64_MAX} bytes (an int64)")
+
+
+#: A field's metadata key: the manifest's value goes to the model as it is (no strict
+#: structuring by the field's type), for the model's converter to take more than that type.
+RAW = "asyncpod.raw"
+
+
+def _to_quantity(value: Any) -> Any:
+    """A quantity given as a number (YAML ``1024`` or ``1e3``), as its string."""
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return repr(value)
+    return value
 
 
 @attrs.frozen(kw_only=True)
@@ -684,7 +740,13 @@ class EmptyDirVolumeSource:
     """
 
     medium: str = _field(_instance(str, "a string"), default="")
-    size_limit: str | None = _field(_optional(_quantity), default=None)
+    #: a quantity string; a number (YAML ``1024``) is taken as its string
+    size_limit: str | None = _field(
+        _optional(_quantity),
+        default=None,
+        converter=_to_quantity,
+        metadata={RAW: True},  # the manifest's number reaches _to_quantity
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.medium not in ("", "Memory"):
@@ -708,6 +770,14 @@ _HOST_PATH_TYPES = (
 )
 
 
+def _plain_path(path: str, value: str) -> None:
+    """No NUL (no system call takes it) and no '..' (Kubernetes' validatePathNoBacksteps)."""
+    if "\x00" in value:
+        raise _fail(path, f"must not contain a NUL character, not {value!r}")
+    if ".." in value.split("/"):
+        raise _fail(path, f"must not contain '..', not {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class HostPathVolumeSource:
     """A directory or file of the host, bind-mounted."""
@@ -718,6 +788,7 @@ class HostPathVolumeSource:
     def __attrs_post_init__(self) -> None:
         if not self.path.startswith("/"):
             raise _fail("path", f"must be an absolute path, not {self.path!r}")
+        _plain_path("path", self.path)
         if self.type not in _HOST_PATH_TYPES:
             allowed = ", ".join(repr(t) for t in _HOST_PATH_TYPES)
             raise _fail("type", f"must be one of {allowed}, not {self.type!r}")
@@ -762,8 +833,12 @@ class Volume:
         _exactly_one("", self, _VOLUME_SOURCES, "volume source")
 
 
-_UNITS = {
+#: Longer quantities are refused before any arithmetic (Python's int() takes 4300 digits).
+_QUANTITY_MAX_LENGTH = 4000
+
+_UNITS: dict[str, int | fractions.Fraction] = {
     "": 1,
+    "m": fractions.Fraction(1, 1000),
     "k": 10**3,
     "M": 10**6,
     "G": 10**9,
@@ -787,8 +862,20 @@ def parse_quantity(text: str) -> int:
     """
     match = _QUANTITY.match(text)
     if match is None:
-        raise SpecError("", f"{text!r} is not a valid quantity")
-    return math.ceil(fractions.Fraction(match.group(1)) * _UNITS[match.group(3) or ""])
+        raise SpecError("", f"{text!r} is not a valid quantity (for example '64Mi', '1Gi')")
+    if len(match["number"].partition(".")[0].lstrip("0")) > 30:
+        return 10**30 * (-1 if match["sign"] == "-" else 1)  # beyond an int64 in any unit
+    if len(text) > _QUANTITY_MAX_LENGTH:
+        raise SpecError("", f"{text!r} is not a valid quantity: too many digits")
+    number = fractions.Fraction(match["number"])
+    if match["sign"] == "-":
+        number = -number
+    if match["exponent"] is None:
+        return math.ceil(number * _UNITS[match["suffix"] or ""])
+    # 10**exponent would take forever for e999999999: past +-99, the value is 0, too
+    # large for any int64, or a fraction of a byte (rounded up to 1)
+    exponent = max(-99, min(99, int(match["exponent"])))
+    return math.ceil(number * fractions.Fraction(10) ** exponent)
 
 
 # The pod
@@ -900,6 +987,8 @@ def is_sidecar(container: Container) -> bool:
 
 
 def _validate_pod(pod: Pod) -> None:
+    from ._env import check_expansion  # expansion lives with the environment
+
     _pod_name("metadata.name", pod.name)
     _labels("metadata.labels", pod.labels)
     _annotations("metadata.annotations", pod.annotations)
@@ -924,7 +1013,6 @@ def _validate_pod(pod: Pod) -> None:
 
     names: dict[str, str] = {}
     host_ports: dict[tuple[str, int, str], str] = {}
-    port_names: dict[str, str] = {}
     lists = (("initContainers", pod.init_containers), ("containers", pod.containers))
     for list_name, containers in lists:
         for index, container in enumerate(containers):
@@ -935,6 +1023,7 @@ def _validate_pod(pod: Pod) -> None:
                     f"duplicate container name {container.name!r} (also {names[container.name]})",
                 )
             names[container.name] = path
+            check_expansion(path, container)
             if list_name == "initContainers":
                 _validate_init_container(path, container)
             mounts: set[str] = set()
@@ -961,13 +1050,6 @@ def _validate_pod(pod: Pod) -> None:
                             f"published by {host_ports[key]}",
                         )
                     host_ports[key] = port_path
-                if port.name is not None:
-                    if port.name in port_names:
-                        raise _fail(
-                            f"{port_path}.name",
-                            f"duplicate port name {port.name!r} (also {port_names[port.name]})",
-                        )
-                    port_names[port.name] = port_path
             for hook, handler in _hooks(container):
                 if handler.sleep is not None and (
                     handler.sleep.seconds > pod.termination_grace_period_seconds

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 import anyio
 import attrs
 
+from . import backends
 from ._exceptions import AsyncpodError, ObjectNotFoundError
 from ._labels import (
     LABEL_CONTAINER,
@@ -59,7 +60,8 @@ class OwnedPod:
 
     name: str
     run: str
-    objects: tuple[OwnedObject, ...]
+    #: (spelt through the public module, where get_type_hints looks once re-homed)
+    objects: tuple[backends.OwnedObject, ...]
     #: whether the backend is local and this user's (:attr:`~asyncpod.backends.Backend.is_local`):
     #: only then can the owner be checked
     local: bool = True

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import ssl
+import urllib.parse
 
 import anyio
 import anyio.abc
@@ -18,6 +20,27 @@ __all__ = ["check_exec", "check_http", "check_tcp", "resolve_port"]
 logger = logging.getLogger("asyncpod")
 
 _USER_AGENT = "kube-probe/asyncpod"
+
+
+#: What a request target may hold as it is (RFC 3986 pchar, '/', '?', and '%' escapes);
+#: anything else is percent-encoded as UTF-8, as Go's net/url does for Kubernetes' probes.
+_TARGET_SAFE = "/?:@!$&'()*+,;=-._~%"
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def request_target(path: str) -> str:
+    """The request target of *path*: ASCII, percent-encoded, without a fragment."""
+    path = path.partition("#")[0]
+    return _STRAY_PERCENT.sub("%25", urllib.parse.quote(path, safe=_TARGET_SAFE))
+
+
+def _request(path: str, headers: dict[str, str]) -> bytes:
+    """The bytes of a GET request, header values in UTF-8 as Go sends them."""
+    lines = [f"GET {request_target(path)} HTTP/1.1"]
+    # header names and values are validated: no CR, LF or other control character
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines += ["connection: close", "", ""]
+    return "\r\n".join(lines).encode("utf-8")
 
 
 def resolve_port(container: Container, port: int | str) -> int:
@@ -74,10 +97,7 @@ async def check_http(
                 headers[header.name.lower()] = header.value
             else:
                 headers.pop(header.name.lower(), None)  # an empty value removes a default
-        lines = [f"GET {action.path} HTTP/1.1"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        lines += ["connection: close", "", ""]
-        await stream.send("\r\n".join(lines).encode("latin-1"))
+        await stream.send(_request(action.path, headers))
         response = b""
         while b"\r\n" not in response and len(response) < 8192:
             response += await stream.receive()

@@ -30,7 +30,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from . import _cluster, _models, _network, _objects, _resources, _security, _sources
 from ._base import FrozenDict, camel, check_type, enum_value
 from ._exceptions import SpecError, UnsupportedFieldError
-from ._models import Container, ContainerRestartRule, HTTPHeader, Pod
+from ._models import RAW, Container, ContainerRestartRule, HTTPHeader, Pod
 from ._objects import ConfigMap, Secret
 
 __all__ = [
@@ -150,7 +150,14 @@ def _tuple_hook(tp: Any, converter: cattrs.Converter) -> Callable[[object, objec
 
 
 def _renames(cls: type) -> dict[str, Any]:
-    return {a.name: override(rename=camel(a.name)) for a in attrs.fields(_resolve(cls))}
+    return {
+        a.name: override(rename=camel(a.name), struct_hook=_as_is if a.metadata.get(RAW) else None)
+        for a in attrs.fields(_resolve(cls))
+    }
+
+
+def _as_is(value: object, _: object) -> object:
+    return value
 
 
 def _unstructure_overrides(cls: type) -> dict[str, Any]:

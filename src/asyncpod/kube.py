@@ -58,18 +58,12 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Hashable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import attrs
 import yaml
 from cattrs.errors import BaseValidationError
-
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 from . import _cluster
 from ._bundle import Bundle, KubeObject
@@ -77,7 +71,7 @@ from ._exceptions import SpecError, UnsupportedFieldError
 from ._kube_fields import classify
 from ._kube_podman import annotation_path as _annotation_path
 from ._kube_podman import check_dumped_annotations, take_podman_options
-from ._models import _SURROGATE, Condition, Dependency, Pod
+from ._models import Condition, Dependency, Pod
 from ._serde import (
     POD_METADATA,
     configure_converter,
@@ -88,6 +82,7 @@ from ._serde import (
     translate_error,
 )
 from ._workloads import WORKLOAD_KINDS, claim_volume_names, template
+from ._yaml import load_documents, read_manifest
 
 __all__ = [
     "DEPENDS_ON_ANNOTATION",
@@ -214,107 +209,11 @@ def _report(bundle: Bundle, notes: Sequence[str], *, stacklevel: int) -> None:
 # Reading
 
 
-def _read(source: str | os.PathLike[str]) -> str:
-    if isinstance(source, str):
-        # os.path.isfile, unlike Path.is_file, is False for names too long or with NULs.
-        if "\n" not in source and os.path.isfile(source):
-            return _read_file(Path(source))
-        return source
-    return _read_file(Path(source))
-
-
-def _read_file(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError("", f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-
-
-class _StrictLoader(_Loader):
-    """YAML that refuses a key twice in one mapping (PyYAML would keep the last value,
-    silently; kubectl's strict field validation refuses it too)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, Hashable):
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r}", key_node.start_mark
-                    )
-                seen.add(key)
-        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
-        return mapping
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object, refusing a key twice (``json`` would keep the last value)."""
-    mapping: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in mapping:
-            raise SpecError("", f"not a valid manifest: duplicate key {key!r} in a JSON object")
-        mapping[key] = value
-    return mapping
-
-
-def _parse(text: str) -> Mapping[Any, Any]:
-    surrogate = _SURROGATE.search(text)
-    if surrogate is not None:  # libyaml would fail to encode it; a file cannot hold it
-        at = surrogate.start()
-        line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
-        raise SpecError(
-            "",
-            f"not Unicode text: a lone surrogate {surrogate.group()!r} at line {line}, column "
-            f"{column}, which UTF-8 cannot encode",
-        )
-    documents: list[Any]
-    try:
-        if text.lstrip().startswith("{"):
-            try:  # JSON has escapes (\/) and whitespace (tabs) YAML 1.1 does not
-                documents = [json.loads(text, object_pairs_hook=_unique_keys)]
-            except json.JSONDecodeError:
-                documents = list(yaml.load_all(text, Loader=_StrictLoader))  # flow style
-        else:
-            documents = list(yaml.load_all(text, Loader=_StrictLoader))
-    except yaml.YAMLError as exc:
-        raise SpecError("", f"not a valid YAML or JSON document: {exc}") from exc
-    documents = [document for document in documents if document is not None]
-    if len(documents) != 1:
-        raise SpecError("", f"expected exactly one document (a Pod), found {len(documents)}")
-    [document] = documents
-    if not isinstance(document, Mapping):
-        hint = " (a single-line str names a file only if it exists)" if "\n" not in text else ""
-        raise SpecError("", f"a manifest must be a mapping, not {type(document).__name__}{hint}")
-    for key, expected in (("kind", _KIND), ("apiVersion", _API_VERSION)):
-        if document.get(key) != expected:
-            found = f"{document[key]!r}" if key in document else "nothing"
-            raise SpecError(key, f"must be {expected!r} (asyncpod reads Pods), not {found}")
-    return document
-
-
-def _parse_documents(text: str) -> list[Mapping[Any, Any]]:
-    """Every document of *text* (``kind: List`` items included), each a mapping.
-
-    The multi-document sibling of :func:`_parse`, with the same loaders and checks.
-    """
-    surrogate = _SURROGATE.search(text)
-    if surrogate is not None:
-        _parse(text)  # raises its error about it
-    documents: list[Any]
-    try:
-        if text.lstrip().startswith("{"):
-            try:
-                documents = [json.loads(text, object_pairs_hook=_unique_keys)]
-            except json.JSONDecodeError:
-                documents = list(yaml.load_all(text, Loader=_StrictLoader))
-        else:
-            documents = list(yaml.load_all(text, Loader=_StrictLoader))
-    except yaml.YAMLError as exc:
-        raise SpecError("", f"not a valid YAML or JSON document: {exc}") from exc
-    result: list[Mapping[Any, Any]] = []
+def _parse_documents(text: str) -> list[Any]:
+    """Every document of *text* (``kind: List`` items included, which may be anything), read as
+    kubectl reads YAML and JSON, within bounds (:mod:`asyncpod._yaml`)."""
+    documents = load_documents(text)
+    result: list[Any] = []
     for document in documents:
         if document is None:
             continue
@@ -412,7 +311,7 @@ def _relocate(error: SpecError, origins: Mapping[str, str]) -> SpecError:
         if error.path == dependency_path or error.path.startswith(
             (f"{dependency_path}[", f"{dependency_path}.")
         ):
-            return _moved(error, where)
+            return error.with_path(where)
     return error
 
 
@@ -421,21 +320,22 @@ def _relocate(error: SpecError, origins: Mapping[str, str]) -> SpecError:
 
 def _load(source: str | os.PathLike[str], *, strict: bool) -> tuple[Bundle, list[str]]:
     """The bundle of *source*, and the notes of the warning ``strict=False`` gives."""
-    documents = _parse_documents(_read(source))
+    documents = _parse_documents(read_manifest(source))
     runnable: list[Mapping[Any, Any]] = []
     kept: dict[str, list[KubeObject]] = {attribute: [] for attribute in _KEPT_KINDS.values()}
     skipped: list[KubeObject] = []
     single = len(documents) == 1
     for document in documents:
         if not isinstance(document, Mapping):
-            raise SpecError("items", f"a List's items must be mappings, not {document!r}")
+            found = type(document).__name__
+            raise SpecError("items", f"a List's items must be mappings, not {found}")
         kind = document.get("kind")
+        if not isinstance(kind, str) or not kind:
+            found = type(kind).__name__ if "kind" in document else "nothing"
+            raise SpecError("kind", f"must name the object's kind, not {found}")
         if kind == _KIND or kind in WORKLOAD_KINDS:
             runnable.append(document)
             continue
-        if not isinstance(kind, str) or not kind:
-            found = f"{kind!r}" if "kind" in document else "nothing"
-            raise SpecError("kind", f"must name the object's kind, not {found}")
         if single:
             raise SpecError(
                 "kind",
@@ -527,7 +427,7 @@ def _load_pod_document(
     except SpecError as error:
         if not prefix and not origins:
             raise
-        raise _moved(error, where(error.path)) from error.__cause__
+        raise error.with_path(where(error.path)) from error.__cause__
 
 
 def _read_pod_document(
@@ -695,14 +595,6 @@ def _drop_without_handler(
             del parent[key]
             notes.append(f"{where(f'{path}.{key}')} is dropped (no supported handler)")
     return notes
-
-
-def _moved(error: SpecError, path: str) -> SpecError:
-    """A copy of *error* (of its type) that names *path*."""
-    moved = error.with_prefix("")
-    moved.path = path
-    moved.args = (f"{path}: {moved.reason}" if path else moved.reason,)
-    return moved
 
 
 # Writing
