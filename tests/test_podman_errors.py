@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from asyncpod import BackendError, ObjectExistsError, ObjectNotFoundError, PortInUseError
-from asyncpod.backends._podman import PodmanBackend, _EventIterator
-from asyncpod.backends._podman_errors import PodmanStatusError, translate_errors
+from asyncpod.backends._podman import PodmanBackend
+from asyncpod.backends._podman._errors import PodmanStatusError, translate_errors
+from asyncpod.backends._podman._events import EventIterator
 
 
 def _raised(status: int, message: str, cause: str = "") -> BaseException:
@@ -42,18 +43,15 @@ def test_other_answers() -> None:
 
 
 @pytest.mark.anyio
-async def test_an_event_of_a_pod_removed_meanwhile_is_skipped(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_an_event_of_a_pod_removed_meanwhile_is_skipped() -> None:
     """Podman 4.3 pod events carry no labels: the reader looks them up; a pod removed
     meanwhile (HTTP 500 "no such pod" while it is being removed) is no error."""
-    backend = PodmanBackend("unix:///nonexistent.sock")
 
-    async def lookup(kind: str, ident: str) -> dict[str, str] | None:
-        raise PodmanStatusError(500, f"no pod with ID {ident} found in database", "no such pod")
+    class Transport:
+        async def call(self, method: str, path: str, **kwargs: Any) -> object:
+            raise PodmanStatusError(500, "no pod with ID 4ace found in database", "no such pod")
 
-    monkeypatch.setattr(backend, "_object_labels", lookup)
-    reader = _EventIterator(backend, labels={})
+    reader = EventIterator(Transport(), labels={})  # type: ignore[arg-type]
     raw: dict[str, Any] = {"Type": "pod", "Action": "stop", "Actor": {"ID": "4ace"}}
     assert await reader._convert(raw) is None
 

@@ -252,7 +252,7 @@ async def test_an_ended_event_stream_is_subscribed_again(
     with anyio.fail_after(15):
         async with backend.events() as events:
             # The same, as if the subscription had been made long ago.
-            events._since = 1  # type: ignore[attr-defined]
+            events._events._since = 1  # type: ignore[attr-defined]
             names = [(await events.__anext__()).name for _ in range(3)]
     assert names == ["a", "b", "c"]
     assert int(libpod.event_queries[1]["since"][0]) == 1_008  # 2 s before "b"
@@ -262,9 +262,9 @@ async def test_an_event_stream_that_keeps_ending_is_given_up(
     libpod: _Libpod, backend: PodmanBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from asyncpod import BackendUnavailableError
-    from asyncpod.backends._podman import _EventIterator
+    from asyncpod.backends._podman._events import EventStream
 
-    monkeypatch.setattr(_EventIterator, "_EMPTY_ENDS", 2)
+    monkeypatch.setattr(EventStream, "_EMPTY_ENDS", 2)
     libpod.event_streams = [[_event("a", 1_000)], [], [], [], []]
     with anyio.fail_after(15):
         async with backend.events() as events:
@@ -309,9 +309,9 @@ async def test_a_stream_that_only_replays_what_was_read_is_given_up(
     loop of subscriptions that never gave up.
     """
     from asyncpod import BackendUnavailableError
-    from asyncpod.backends._podman import _EventIterator
+    from asyncpod.backends._podman._events import EventStream
 
-    monkeypatch.setattr(_EventIterator, "_EMPTY_ENDS", 2)
+    monkeypatch.setattr(EventStream, "_EMPTY_ENDS", 2)
     a = _event("a", 1_000)
     libpod.event_streams = [[a]] * 40 + [[]]
     with anyio.fail_after(10):

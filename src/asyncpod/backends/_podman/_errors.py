@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import requests
 import urllib3.exceptions
 
-from .._exceptions import (
+from ..._exceptions import (
     AsyncpodError,
     BackendError,
     BackendUnavailableError,
