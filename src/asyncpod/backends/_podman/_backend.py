@@ -28,6 +28,7 @@ from .._base import (
     ContainerInfo,
     ContainerSpec,
     ExecResult,
+    ExitWatcher,
     LogRecord,
     Mount,
     OwnedObject,
@@ -37,6 +38,7 @@ from .._base import (
 )
 from ._errors import PodmanStatusError, translate_errors
 from ._events import EventIterator, label_filters, matches
+from ._exits import EventExitWatcher, ExitHub
 from ._http import Reply, Transport, q
 from ._logs import FrameDecoder, LogIterator
 from ._mapping import (
@@ -99,6 +101,7 @@ class PodmanBackend(Backend):
         self._version: tuple[int, ...] = (0,)
         self._version_text = ""
         self._service: PrivateService | None = None
+        self._exits = ExitHub(self._transport, self.inspect_container)
 
     # Connection
 
@@ -427,6 +430,23 @@ class PodmanBackend(Backend):
                     404, f"container {container!r} was removed while it was waited on"
                 )
             return code
+
+    def watch_exits(self) -> AbstractAsyncContextManager[ExitWatcher]:
+        return self._watch_exits()
+
+    @contextlib.asynccontextmanager
+    async def _watch_exits(self) -> AsyncIterator[ExitWatcher]:
+        # From Podman's event stream, shared by every watcher of this backend (._exits).
+        self._transport()
+        async with anyio.create_task_group() as tg:
+            watcher = EventExitWatcher(self._exits, tg)
+            self._exits.attach(watcher)
+            try:
+                yield watcher
+            finally:
+                self._exits.detach(watcher)
+                tg.cancel_scope.cancel()
+                watcher.close()
 
     async def _inspect(self, container: str) -> dict[str, Any]:
         """``GET /containers/{id}/json``, retried over the moment of an exit.
