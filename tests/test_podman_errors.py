@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from asyncpod import BackendError, ObjectExistsError, ObjectNotFoundError, PortInUseError
+from asyncpod.backends import PodSpec
 from asyncpod.backends._podman import PodmanBackend
 from asyncpod.backends._podman._errors import PodmanStatusError, translate_errors
 from asyncpod.backends._podman._events import EventIterator
@@ -59,27 +60,45 @@ async def test_an_event_of_a_pod_removed_meanwhile_is_skipped() -> None:
 class _Reply:
     def __init__(self, data: object) -> None:
         self._data = data
+        self.status = 200
 
     def json(self) -> object:
         return self._data
 
 
-def _scripted(
-    monkeypatch: pytest.MonkeyPatch, backend: PodmanBackend, answers: dict[str, list[object]]
-) -> list[str]:
-    """Make *backend* answer each request from *answers* (path -> replies, in turn; an
-    exception is raised); return the list of requests made."""
-    calls: list[str] = []
+class _ScriptedTransport:
+    """Answers each request from a script (path -> replies, in turn; an exception is
+    raised) and records the requests made."""
 
-    async def call(method: str, path: str, **kwargs: Any) -> _Reply:
-        calls.append(f"{method} {path}")
-        answer = answers[path].pop(0)
+    url = "unix:///nonexistent.sock"
+
+    def __init__(self, answers: dict[str, list[object]]) -> None:
+        self.answers = answers
+        self.calls: list[str] = []
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> _Reply:
+        self.calls.append(f"{method} {path}")
+        answer = self.answers[path].pop(0)
         if isinstance(answer, Exception):
             raise answer
         return _Reply(answer)
 
-    monkeypatch.setattr(backend, "_call", call)
-    return calls
+
+def _scripted(backend: PodmanBackend, answers: dict[str, list[object]]) -> list[str]:
+    """Make *backend* answer each request from *answers*; return the requests made."""
+    transport = _ScriptedTransport(answers)
+    backend._http = transport  # type: ignore[assignment]
+    return transport.calls
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("answer", [{}, ["not", "an", "object"], None])
+async def test_a_malformed_reply_is_a_backend_error(answer: object) -> None:
+    """A reply without the expected fields (KeyError, TypeError) is translated too."""
+    backend = PodmanBackend("unix:///nonexistent.sock")
+    _scripted(backend, {"/pods/create": [answer]})
+    with pytest.raises(BackendError, match="create pod 'p': unexpected answer from Podman"):
+        await backend.create_pod(PodSpec(name="p", hostname="p"))
 
 
 _INFRA_STOPPED = PodmanStatusError(
@@ -90,14 +109,11 @@ _INFRA_STOPPED = PodmanStatusError(
 
 
 @pytest.mark.anyio
-async def test_a_start_that_found_the_infra_stopped_is_tried_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_start_that_found_the_infra_stopped_is_tried_again() -> None:
     """Two members of a pod started at once: Podman 4.3 may fail one of them, saying that
     the infra container is stopped, though it runs (CI saw it)."""
     backend = PodmanBackend("unix:///nonexistent.sock")
     calls = _scripted(
-        monkeypatch,
         backend,
         {
             "/containers/c1/start": [_INFRA_STOPPED, None],
@@ -117,11 +133,10 @@ async def test_a_start_that_found_the_infra_stopped_is_tried_again(
 
 
 @pytest.mark.anyio
-async def test_other_start_failures_are_not_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_other_start_failures_are_not_tried_again() -> None:
     backend = PodmanBackend("unix:///nonexistent.sock")
     missing = PodmanStatusError(500, 'runc: exec: "nope": executable file not found in $PATH')
     _scripted(
-        monkeypatch,
         backend,
         {
             "/containers/c1/start": [missing, None],
