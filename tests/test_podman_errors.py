@@ -119,7 +119,7 @@ async def test_a_start_that_found_the_infra_stopped_is_tried_again() -> None:
             "/containers/c1/start": [_INFRA_STOPPED, None],
             "/containers/c1/json": [{"Pod": "p1"}],
             "/pods/p1/json": [{"InfraContainerID": "i1"}],
-            "/containers/i1/start": [None],  # running already (304)
+            "/containers/i1/json": [{"State": {"Status": "running"}}],
         },
     )
     await backend.start_container("c1")
@@ -127,7 +127,7 @@ async def test_a_start_that_found_the_infra_stopped_is_tried_again() -> None:
         "POST /containers/c1/start",
         "GET /containers/c1/json",
         "GET /pods/p1/json",
-        "POST /containers/i1/start",
+        "GET /containers/i1/json",
         "POST /containers/c1/start",
     ]
 
@@ -142,8 +142,43 @@ async def test_other_start_failures_are_not_tried_again() -> None:
             "/containers/c1/start": [missing, None],
             "/containers/c1/json": [{"Pod": "p1"}],
             "/pods/p1/json": [{"InfraContainerID": "i1"}],
-            "/containers/i1/start": [None],
+            "/containers/i1/json": [{"State": {"Status": "running"}}],
         },
     )
     with pytest.raises(BackendError, match="executable file not found"):
         await backend.start_container("c1")
+
+
+@pytest.mark.anyio
+async def test_diagnosing_a_failed_start_never_starts_the_infra() -> None:
+    """Podman 4.3 says just "internal libpod error" when a member's start fails because
+    its pod's infra cannot start (a host port taken): the backend asks why by preparing
+    the infra (``init``: its network, ports included), never by starting it."""
+    backend = PodmanBackend("unix:///nonexistent.sock")
+    taken = PodmanStatusError(
+        500,
+        "cannot listen on the TCP port: listen tcp4 :18098: bind: address already in use",
+        "address already in use",
+    )
+    calls = _scripted(
+        backend,
+        {
+            "/containers/c1/start": [
+                PodmanStatusError(500, "starting some containers: internal libpod error")
+            ],
+            "/containers/c1/json": [{"Pod": "p1"}],
+            "/pods/p1/json": [{"InfraContainerID": "i1"}],
+            "/containers/i1/json": [{"State": {"Status": "created"}}],
+            "/containers/i1/init": [taken],
+            "/containers/i1/start": [taken],
+        },
+    )
+    with pytest.raises(PortInUseError, match="the pod's infra container: cannot listen"):
+        await backend.start_container("c1")
+    assert calls == [
+        "POST /containers/c1/start",
+        "GET /containers/c1/json",
+        "GET /pods/p1/json",
+        "GET /containers/i1/json",
+        "POST /containers/i1/init",
+    ]

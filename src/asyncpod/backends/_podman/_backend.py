@@ -325,8 +325,9 @@ class PodmanBackend(Backend):
         """Why the pod's infra container cannot start, if that is why *container* did not.
 
         Podman (4.3 at least) reports a failure to start a pod member's infra (say, its
-        host port is taken) as just "starting some containers: internal libpod error";
-        starting the infra itself gives the real reason.
+        host port is taken) as just "starting some containers: internal libpod error".
+        Preparing the infra (``init``: its namespaces and network, ports included) gives the
+        real reason without running it; an infra that runs is not the reason.
         """
         try:
             reply = await self._call("GET", f"/containers/{q(container)}/json")
@@ -337,7 +338,10 @@ class PodmanBackend(Backend):
             infra = (reply.json() or {}).get("InfraContainerID")
             if not infra or infra == container:
                 return None
-            await self._call("POST", f"/containers/{q(str(infra))}/start")
+            info = container_info(str(infra), await self._inspect(str(infra)))
+            if info.state is RuntimeState.RUNNING:
+                return None
+            await self._call("POST", f"/containers/{q(str(infra))}/init")
         except PodmanStatusError as exc:
             return PodmanStatusError(exc.status, f"the pod's infra container: {exc.message}")
         return None
