@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
 from asyncpod import BackendError, ObjectExistsError, ObjectNotFoundError, PortInUseError
-from asyncpod.backends import PodSpec
+from asyncpod.backends import ContainerSpec, Mount, PodSpec
 from asyncpod.backends._podman import PodmanBackend
+from asyncpod.backends._podman import _backend as podman_backend_module
 from asyncpod.backends._podman._errors import PodmanStatusError, translate_errors
 from asyncpod.backends._podman._events import EventIterator
 
@@ -182,3 +184,21 @@ async def test_diagnosing_a_failed_start_never_starts_the_infra() -> None:
         "GET /containers/i1/json",
         "POST /containers/i1/init",
     ]
+
+
+@pytest.mark.anyio
+async def test_host_path_checks_run_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hostPath.type`` checks touch the file system (mkdir, stat): never on the event loop."""
+    backend = PodmanBackend("unix:///nonexistent.sock")
+    _scripted(backend, {"/containers/create": [{"Id": "c1"}]})
+    threads: list[int] = []
+    monkeypatch.setattr(
+        podman_backend_module,
+        "check_host_path",
+        lambda spec, path, kind: threads.append(threading.get_ident()),
+    )
+    mount = Mount(target="/m", host_path="/srv/data", host_path_type="DirectoryOrCreate")
+    spec = ContainerSpec(name="c", pod="p1", image="i", mounts=(mount,))
+    assert await backend.create_container(spec) == "c1"
+    assert len(threads) == 1
+    assert threads[0] != threading.get_ident()

@@ -247,7 +247,7 @@ class PodmanBackend(Backend):
 
     # Containers
 
-    def _mount_entries(
+    async def _mount_entries(
         self, spec: ContainerSpec
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         volumes: list[dict[str, Any]] = []
@@ -267,7 +267,7 @@ class PodmanBackend(Backend):
                     entry["SubPath"] = mount.sub_path
                 volumes.append(entry)
             elif mount.host_path is not None:
-                source = self._prepare_host_path(spec, mount)
+                source = await self._prepare_host_path(spec, mount)
                 mounts.append(
                     {
                         "type": "bind",
@@ -283,15 +283,16 @@ class PodmanBackend(Backend):
                 )
         return volumes, mounts
 
-    def _prepare_host_path(self, spec: ContainerSpec, mount: Mount) -> str:
-        """Apply Kubernetes ``hostPath.type`` checks (possible for a local service only)."""
+    async def _prepare_host_path(self, spec: ContainerSpec, mount: Mount) -> str:
+        """Apply Kubernetes ``hostPath.type`` checks (possible for a local service only),
+        in a worker thread: they touch the file system."""
         path = host_path_of(spec, mount)
         if mount.host_path_type and self._local_socket is not None:
-            check_host_path(spec, path, mount.host_path_type)
+            await anyio.to_thread.run_sync(check_host_path, spec, path, mount.host_path_type)
         return path  # a remote service checks (and fails) itself
 
     async def create_container(self, spec: ContainerSpec) -> str:
-        volumes, mounts = self._mount_entries(spec)
+        volumes, mounts = await self._mount_entries(spec)
         body = container_body(spec, volumes, mounts)
         with translate_errors(f"create container {spec.name!r}", image=spec.image):
             reply = await self._call("POST", "/containers/create", body=body)
