@@ -152,21 +152,9 @@ class PodmanBackend(Backend):
             raise BackendError("the Podman backend is not open: use 'async with backend:'")
         return self._http
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        ok: Sequence[int] = (),
-        read_timeout: float | None = -1.0,
-        long: bool = False,
-    ) -> Reply:
-        """One request (see :meth:`._http.Transport.call`)."""
-        return await self._transport().call(
-            method, path, params=params, body=body, ok=ok, read_timeout=read_timeout, long=long
-        )
+    async def _call(self, method: str, path: str, **options: Any) -> Reply:
+        """One request (see :meth:`._http.Transport.call` for *options*)."""
+        return await self._transport().call(method, path, **options)
 
     # Pods
 
