@@ -90,6 +90,7 @@ def _scripted(backend: PodmanBackend, answers: dict[str, list[object]]) -> list[
     """Make *backend* answer each request from *answers*; return the requests made."""
     transport = _ScriptedTransport(answers)
     backend._http = transport  # type: ignore[assignment]
+    backend._url = transport.url
     return transport.calls
 
 

@@ -98,6 +98,7 @@ class PodmanBackend(Backend):
         self._timeout = request_timeout
         self._start_service = start_service
         self._http: Transport | None = None
+        self._url: str | None = None  # kept after aclose
         self._version: tuple[int, ...] = (0,)
         self._version_text = ""
         self._service: PrivateService | None = None
@@ -108,7 +109,7 @@ class PodmanBackend(Backend):
     @property
     def url(self) -> str | None:
         """The URL of the service in use (after :meth:`~asyncpod.backends.Backend.aopen`)."""
-        return self._http.url if self._http is not None else None
+        return self._url
 
     @property
     def is_local(self) -> bool:
@@ -135,9 +136,10 @@ class PodmanBackend(Backend):
             stream_pool_size=self._stream_pool_size,
             request_timeout=self._timeout,
         )
+        self._url = self._http.url
         self._version_text = version
         self._version = parse_version(version) if version else (0,)
-        _log.debug("connected to Podman %s at %s", version or "?", self._http.url)
+        _log.debug("connected to Podman %s at %s", version or "?", self._url)
 
     async def aclose(self) -> None:
         http, service = self._http, self._service
