@@ -16,8 +16,8 @@ from asyncpod import _cli
 from asyncpod._cli import _backends
 from asyncpod._owner import owner_labels
 from asyncpod.backends import FakeBackend, PodSpec
-from asyncpod.backends import _podman as podman_module
 from asyncpod.backends._base import Backend
+from asyncpod.backends._podman import _service as podman_module
 
 
 def fake_pods(count: int) -> None:

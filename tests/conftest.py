@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from asyncpod.backends import FakeBackend
-from asyncpod.backends._podman_service import candidate_urls
+from asyncpod.backends._podman._service import candidate_urls
 from asyncpod.testing import virtual_time
 from podman_images import ensure_test_image
 

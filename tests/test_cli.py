@@ -653,7 +653,7 @@ def test_a_socket_of_another_user_is_a_backend_error_with_a_hint(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Permission denied on the socket: exit code 3 and a hint that says what to do."""
-    import asyncpod.backends._podman as podman_module
+    import asyncpod.backends._podman._service as podman_module
 
     monkeypatch.setattr(podman_module, "_probe_unix", lambda path: os.strerror(errno.EACCES))
     assert main(["ps", "--url", "unix:///run/podman/podman.sock"]) == 3

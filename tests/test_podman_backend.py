@@ -627,7 +627,7 @@ async def test_service_killed_and_spawned(
     image: str, labels: dict[str, str], prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A private service (started by the backend itself) killed mid-wait: a typed error."""
-    import asyncpod.backends._podman as podman_module
+    import asyncpod.backends._podman._service as podman_module
 
     monkeypatch.setattr(
         podman_module,
@@ -643,7 +643,7 @@ async def test_service_killed_and_spawned(
         pod = await _pod(backend, prefix, labels)
         ctr = await _ctr(backend, pod, f"{prefix}-c", labels, "exec sleep 1000")
         await backend.start_container(ctr)
-        service = backend._service
+        service = backend._service.process
         assert service is not None
 
         async def kill() -> None:
@@ -665,7 +665,7 @@ async def test_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
         await backend.aopen()
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setattr(
-        "asyncpod.backends._podman.candidate_urls",
+        "asyncpod.backends._podman._service.candidate_urls",
         lambda url: (["unix:///nonexistent/podman.sock"], False),
     )
     with pytest.raises(BackendUnavailableError, match=r"[iI]nstall Podman"):

@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
 from asyncpod import BackendError, ObjectExistsError, ObjectNotFoundError, PortInUseError
-from asyncpod.backends._podman import PodmanBackend, _EventIterator
-from asyncpod.backends._podman_errors import PodmanStatusError, translate_errors
+from asyncpod.backends import ContainerSpec, Mount, PodSpec
+from asyncpod.backends._podman import PodmanBackend
+from asyncpod.backends._podman import _backend as podman_backend_module
+from asyncpod.backends._podman._errors import PodmanStatusError, translate_errors
+from asyncpod.backends._podman._events import EventIterator
 
 
 def _raised(status: int, message: str, cause: str = "") -> BaseException:
@@ -42,18 +46,15 @@ def test_other_answers() -> None:
 
 
 @pytest.mark.anyio
-async def test_an_event_of_a_pod_removed_meanwhile_is_skipped(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_an_event_of_a_pod_removed_meanwhile_is_skipped() -> None:
     """Podman 4.3 pod events carry no labels: the reader looks them up; a pod removed
     meanwhile (HTTP 500 "no such pod" while it is being removed) is no error."""
-    backend = PodmanBackend("unix:///nonexistent.sock")
 
-    async def lookup(kind: str, ident: str) -> dict[str, str] | None:
-        raise PodmanStatusError(500, f"no pod with ID {ident} found in database", "no such pod")
+    class Transport:
+        async def call(self, method: str, path: str, **kwargs: Any) -> object:
+            raise PodmanStatusError(500, "no pod with ID 4ace found in database", "no such pod")
 
-    monkeypatch.setattr(backend, "_object_labels", lookup)
-    reader = _EventIterator(backend, labels={})
+    reader = EventIterator(Transport(), labels={})  # type: ignore[arg-type]
     raw: dict[str, Any] = {"Type": "pod", "Action": "stop", "Actor": {"ID": "4ace"}}
     assert await reader._convert(raw) is None
 
@@ -61,27 +62,46 @@ async def test_an_event_of_a_pod_removed_meanwhile_is_skipped(
 class _Reply:
     def __init__(self, data: object) -> None:
         self._data = data
+        self.status = 200
 
     def json(self) -> object:
         return self._data
 
 
-def _scripted(
-    monkeypatch: pytest.MonkeyPatch, backend: PodmanBackend, answers: dict[str, list[object]]
-) -> list[str]:
-    """Make *backend* answer each request from *answers* (path -> replies, in turn; an
-    exception is raised); return the list of requests made."""
-    calls: list[str] = []
+class _ScriptedTransport:
+    """Answers each request from a script (path -> replies, in turn; an exception is
+    raised) and records the requests made."""
 
-    async def call(method: str, path: str, **kwargs: Any) -> _Reply:
-        calls.append(f"{method} {path}")
-        answer = answers[path].pop(0)
+    url = "unix:///nonexistent.sock"
+
+    def __init__(self, answers: dict[str, list[object]]) -> None:
+        self.answers = answers
+        self.calls: list[str] = []
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> _Reply:
+        self.calls.append(f"{method} {path}")
+        answer = self.answers[path].pop(0)
         if isinstance(answer, Exception):
             raise answer
         return _Reply(answer)
 
-    monkeypatch.setattr(backend, "_call", call)
-    return calls
+
+def _scripted(backend: PodmanBackend, answers: dict[str, list[object]]) -> list[str]:
+    """Make *backend* answer each request from *answers*; return the requests made."""
+    transport = _ScriptedTransport(answers)
+    backend._http = transport  # type: ignore[assignment]
+    backend._url = transport.url
+    return transport.calls
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("answer", [{}, ["not", "an", "object"], None])
+async def test_a_malformed_reply_is_a_backend_error(answer: object) -> None:
+    """A reply without the expected fields (KeyError, TypeError) is translated too."""
+    backend = PodmanBackend("unix:///nonexistent.sock")
+    _scripted(backend, {"/pods/create": [answer]})
+    with pytest.raises(BackendError, match="create pod 'p': unexpected answer from Podman"):
+        await backend.create_pod(PodSpec(name="p", hostname="p"))
 
 
 _INFRA_STOPPED = PodmanStatusError(
@@ -92,20 +112,17 @@ _INFRA_STOPPED = PodmanStatusError(
 
 
 @pytest.mark.anyio
-async def test_a_start_that_found_the_infra_stopped_is_tried_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_start_that_found_the_infra_stopped_is_tried_again() -> None:
     """Two members of a pod started at once: Podman 4.3 may fail one of them, saying that
     the infra container is stopped, though it runs (CI saw it)."""
     backend = PodmanBackend("unix:///nonexistent.sock")
     calls = _scripted(
-        monkeypatch,
         backend,
         {
             "/containers/c1/start": [_INFRA_STOPPED, None],
             "/containers/c1/json": [{"Pod": "p1"}],
             "/pods/p1/json": [{"InfraContainerID": "i1"}],
-            "/containers/i1/start": [None],  # running already (304)
+            "/containers/i1/json": [{"State": {"Status": "running"}}],
         },
     )
     await backend.start_container("c1")
@@ -113,24 +130,76 @@ async def test_a_start_that_found_the_infra_stopped_is_tried_again(
         "POST /containers/c1/start",
         "GET /containers/c1/json",
         "GET /pods/p1/json",
-        "POST /containers/i1/start",
+        "GET /containers/i1/json",
         "POST /containers/c1/start",
     ]
 
 
 @pytest.mark.anyio
-async def test_other_start_failures_are_not_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_other_start_failures_are_not_tried_again() -> None:
     backend = PodmanBackend("unix:///nonexistent.sock")
     missing = PodmanStatusError(500, 'runc: exec: "nope": executable file not found in $PATH')
     _scripted(
-        monkeypatch,
         backend,
         {
             "/containers/c1/start": [missing, None],
             "/containers/c1/json": [{"Pod": "p1"}],
             "/pods/p1/json": [{"InfraContainerID": "i1"}],
-            "/containers/i1/start": [None],
+            "/containers/i1/json": [{"State": {"Status": "running"}}],
         },
     )
     with pytest.raises(BackendError, match="executable file not found"):
         await backend.start_container("c1")
+
+
+@pytest.mark.anyio
+async def test_diagnosing_a_failed_start_never_starts_the_infra() -> None:
+    """Podman 4.3 says just "internal libpod error" when a member's start fails because
+    its pod's infra cannot start (a host port taken): the backend asks why by preparing
+    the infra (``init``: its network, ports included), never by starting it."""
+    backend = PodmanBackend("unix:///nonexistent.sock")
+    taken = PodmanStatusError(
+        500,
+        "cannot listen on the TCP port: listen tcp4 :18098: bind: address already in use",
+        "address already in use",
+    )
+    calls = _scripted(
+        backend,
+        {
+            "/containers/c1/start": [
+                PodmanStatusError(500, "starting some containers: internal libpod error")
+            ],
+            "/containers/c1/json": [{"Pod": "p1"}],
+            "/pods/p1/json": [{"InfraContainerID": "i1"}],
+            "/containers/i1/json": [{"State": {"Status": "created"}}],
+            "/containers/i1/init": [taken],
+            "/containers/i1/start": [taken],
+        },
+    )
+    with pytest.raises(PortInUseError, match="the pod's infra container: cannot listen"):
+        await backend.start_container("c1")
+    assert calls == [
+        "POST /containers/c1/start",
+        "GET /containers/c1/json",
+        "GET /pods/p1/json",
+        "GET /containers/i1/json",
+        "POST /containers/i1/init",
+    ]
+
+
+@pytest.mark.anyio
+async def test_host_path_checks_run_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hostPath.type`` checks touch the file system (mkdir, stat): never on the event loop."""
+    backend = PodmanBackend("unix:///nonexistent.sock")
+    _scripted(backend, {"/containers/create": [{"Id": "c1"}]})
+    threads: list[int] = []
+    monkeypatch.setattr(
+        podman_backend_module,
+        "check_host_path",
+        lambda spec, path, kind: threads.append(threading.get_ident()),
+    )
+    mount = Mount(target="/m", host_path="/srv/data", host_path_type="DirectoryOrCreate")
+    spec = ContainerSpec(name="c", pod="p1", image="i", mounts=(mount,))
+    assert await backend.create_container(spec) == "c1"
+    assert len(threads) == 1
+    assert threads[0] != threading.get_ident()

@@ -14,6 +14,7 @@ import struct
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,7 +22,7 @@ import anyio
 import pytest
 
 from asyncpod.backends import PodmanBackend
-from asyncpod.backends._base import ExecResult
+from asyncpod.backends._base import ContainerExit, ExecResult
 
 pytestmark = pytest.mark.anyio
 
@@ -49,6 +50,14 @@ class _Libpod(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self.event_queries: list[dict[str, list[str]]] = []
         #: numbers (from 1) of further subscriptions that stay open after their lines
         self.event_holds: set[int] = set()
+        #: ends the held subscriptions (not the last one)
+        self.release_held = threading.Event()
+        #: container id -> what ``GET /containers/{id}/json`` answers
+        self.containers: dict[str, dict[str, object]] = {}
+        #: set once a subscription to events has been answered
+        self.subscribed = threading.Event()
+        #: set once an inspection of a container has been answered
+        self.inspected = threading.Event()
         self.shutting_down = threading.Event()
 
 
@@ -98,8 +107,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
         self.wfile.write(b"".join(line + b"\n" for line in lines))
         self.wfile.flush()
-        if last:
+        self.server.subscribed.set()
+        if number == len(self.server.event_streams):
             self.server.shutting_down.wait(10)
+        elif last:
+            for _ in range(1000):
+                if self.server.release_held.is_set() or self.server.shutting_down.is_set():
+                    break
+                self.server.release_held.wait(0.01)
 
     def do_GET(self) -> None:
         path = self._record()
@@ -113,6 +128,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             # A finished log: a complete body, so urllib3 is done with the connection
             # after the last read.
             self._answer(200, _frame(1, b"hello\n"))
+        elif path.startswith("/containers/") and path.endswith("/json"):
+            found = self.server.containers.get(path.split("/")[2])
+            if found is None:
+                self._answer(404, b'{"message": "no such container", "cause": "no such container"}')
+            else:
+                self._answer(200, json.dumps(found).encode())
+                self.server.inspected.set()
         elif path == "/exec/e1/json":
             self._answer(200, json.dumps({"Running": False, "ExitCode": 0}).encode())
         else:
@@ -252,7 +274,7 @@ async def test_an_ended_event_stream_is_subscribed_again(
     with anyio.fail_after(15):
         async with backend.events() as events:
             # The same, as if the subscription had been made long ago.
-            events._since = 1  # type: ignore[attr-defined]
+            events._events._since = 1  # type: ignore[attr-defined]
             names = [(await events.__anext__()).name for _ in range(3)]
     assert names == ["a", "b", "c"]
     assert int(libpod.event_queries[1]["since"][0]) == 1_008  # 2 s before "b"
@@ -262,9 +284,9 @@ async def test_an_event_stream_that_keeps_ending_is_given_up(
     libpod: _Libpod, backend: PodmanBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from asyncpod import BackendUnavailableError
-    from asyncpod.backends._podman import _EventIterator
+    from asyncpod.backends._podman._events import EventStream
 
-    monkeypatch.setattr(_EventIterator, "_EMPTY_ENDS", 2)
+    monkeypatch.setattr(EventStream, "_EMPTY_ENDS", 2)
     libpod.event_streams = [[_event("a", 1_000)], [], [], [], []]
     with anyio.fail_after(15):
         async with backend.events() as events:
@@ -309,9 +331,9 @@ async def test_a_stream_that_only_replays_what_was_read_is_given_up(
     loop of subscriptions that never gave up.
     """
     from asyncpod import BackendUnavailableError
-    from asyncpod.backends._podman import _EventIterator
+    from asyncpod.backends._podman._events import EventStream
 
-    monkeypatch.setattr(_EventIterator, "_EMPTY_ENDS", 2)
+    monkeypatch.setattr(EventStream, "_EMPTY_ENDS", 2)
     a = _event("a", 1_000)
     libpod.event_streams = [[a]] * 40 + [[]]
     with anyio.fail_after(10):
@@ -338,3 +360,99 @@ async def test_cancelled_waits_do_not_count_as_ended_streams(
                 with anyio.move_on_after(0.03):
                     await events.__anext__()
             assert (await events.__anext__()).name == "b"
+
+
+def _container(ident: str, status: str, started: int, exit_code: int = 0) -> dict[str, object]:
+    """An inspection of a container started at *started* (seconds since the epoch)."""
+    stamp = datetime.fromtimestamp(started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    finished = stamp if status == "exited" else "0001-01-01T00:00:00Z"
+    state = {"Status": status, "StartedAt": stamp, "FinishedAt": finished, "ExitCode": exit_code}
+    return {"Id": ident, "Name": ident, "State": state}
+
+
+def _died(ident: str, exit_code: int, nanoseconds: int) -> bytes:
+    attributes = {"name": ident, "containerExitCode": str(exit_code)}
+    return json.dumps(
+        {
+            "Type": "container",
+            "Action": "died",
+            "Actor": {"ID": ident, "Attributes": attributes},
+            "timeNano": nanoseconds,
+        }
+    ).encode()
+
+
+async def _subscribed(libpod: _Libpod) -> None:
+    """Until the watcher's first subscription has been answered, and taken up."""
+    assert await anyio.to_thread.run_sync(libpod.subscribed.wait, 10)
+    await anyio.sleep(0.2)
+
+
+async def _inspected(libpod: _Libpod) -> None:
+    """Until the stand-in has answered an inspection of a container."""
+    assert await anyio.to_thread.run_sync(libpod.inspected.wait, 10)
+
+
+async def test_an_exit_between_two_event_streams_is_found(
+    libpod: _Libpod, backend: PodmanBackend
+) -> None:
+    """The first stream ends (a rotation of the event log) and its died event never comes:
+    the new subscription inspects every watched container again."""
+    libpod.containers["c1"] = _container("c1", "running", 2_000)
+    libpod.event_streams = [[], []]
+    libpod.event_holds = {1}
+    with anyio.fail_after(10):
+        async with backend.watch_exits() as exits:
+            await _subscribed(libpod)
+            exits.watch("c1")
+            await _inspected(libpod)
+            libpod.containers["c1"] = _container("c1", "exited", 2_000, exit_code=5)
+            libpod.release_held.set()
+            assert await exits.__anext__() == ContainerExit("c1", 5)
+    assert len(libpod.event_queries) == 2
+
+
+async def test_a_late_died_event_of_an_earlier_run_is_not_an_exit(
+    libpod: _Libpod, backend: PodmanBackend
+) -> None:
+    """The event of an exit already reported (by an inspection) comes after the restart:
+    it is older than the container's start, so the watcher waits for the next one."""
+    libpod.containers["c1"] = _container("c1", "running", 2_000)
+    libpod.event_streams = [[], [_died("c1", 3, 1_999_500_000_000), _died("c1", 4, 2_001 * 10**9)]]
+    libpod.event_holds = {1}
+    with anyio.fail_after(10):
+        async with backend.watch_exits() as exits:
+            await _subscribed(libpod)
+            exits.watch("c1")
+            await _inspected(libpod)
+            libpod.release_held.set()
+            assert await exits.__anext__() == ContainerExit("c1", 4)
+
+
+async def test_another_watcher_reads_the_events_once_the_reading_one_closes(
+    libpod: _Libpod, backend: PodmanBackend
+) -> None:
+    """One subscription serves every watcher of a backend; the watcher whose task read it
+    closes first, and the exits of the other one's containers are still reported."""
+    libpod.containers["c2"] = _container("c2", "running", 2_000)
+    libpod.event_streams = [[], [_died("c2", 7, 2_001 * 10**9)]]
+    libpod.event_holds = {1}
+    close_first = anyio.Event()
+    first_open = anyio.Event()
+
+    async def first() -> None:
+        async with backend.watch_exits():
+            first_open.set()
+            await close_first.wait()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first)
+            await first_open.wait()
+            await _subscribed(libpod)
+            async with backend.watch_exits() as second:
+                second.watch("c2")
+                await _inspected(libpod)
+                assert len(libpod.event_queries) == 1  # shared
+                close_first.set()
+                assert await second.__anext__() == ContainerExit("c2", 7)

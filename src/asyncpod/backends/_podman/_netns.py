@@ -24,7 +24,7 @@ import sys
 import anyio
 import anyio.abc
 
-from .._exceptions import BackendError
+from ..._exceptions import BackendError
 
 __all__ = ["open_socket_in_netns", "connect_in_netns"]
 

@@ -1,4 +1,5 @@
-"""The one place where Podman, podman-py, requests and urllib3 failures become asyncpod errors."""
+"""The one place where Podman, podman-py, requests and urllib3 failures, and malformed
+answers, become asyncpod errors."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 import requests
 import urllib3.exceptions
 
-from .._exceptions import (
+from ..._exceptions import (
     AsyncpodError,
     BackendError,
     BackendUnavailableError,
@@ -99,7 +100,8 @@ def translate_errors(
 
     *what* prefixes the message (e.g. ``"create container 'web'"``); *image* makes image
     failures :class:`~asyncpod.ImageError` naming it (every error status, with *pull*).
-    asyncpod errors pass through.
+    A malformed answer (``KeyError``, ``TypeError`` or ``ValueError`` from reading it) is a
+    :class:`~asyncpod.BackendError`. asyncpod errors pass through.
     """
     # podman-py is imported lazily (slow import); APIError wraps OSError from requests.
     from podman.errors import APIError, PodmanError
@@ -131,6 +133,8 @@ def translate_errors(
         raise _unavailable(exc, what) from exc
     except PodmanError as exc:
         raise BackendError(f"{what}: {exc}" if what else str(exc)) from exc
-    except ValueError as exc:  # a malformed answer (JSON) from the service
+    except (KeyError, TypeError, ValueError) as exc:
+        # A malformed answer from the service: not JSON (ValueError), or JSON without the
+        # expected fields (KeyError) or of another shape (TypeError: None["Id"], list["Id"]).
         _log.debug("malformed answer from Podman", exc_info=True)
         raise BackendError(f"{what}: unexpected answer from Podman: {exc}") from exc

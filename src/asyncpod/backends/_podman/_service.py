@@ -1,0 +1,205 @@
+"""Finding (or starting) the Podman service that :class:`PodmanBackend` talks to."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import anyio
+import anyio.abc
+
+from ..._exceptions import BackendError, BackendUnavailableError
+from ._http import PING_TIMEOUT, Transport
+
+__all__ = [
+    "PrivateService",
+    "candidate_urls",
+    "connect",
+    "service_argv",
+    "unix_path",
+]
+
+_log = logging.getLogger("asyncpod.podman")
+
+_SERVICE_START_TIMEOUT = 10.0
+
+
+def candidate_urls(url: str | None) -> tuple[list[str], bool]:
+    """URLs to try, in order, and whether the caller chose them (then nothing is spawned).
+
+    An explicit *url* wins, then ``CONTAINER_HOST``; otherwise the rootless socket of this
+    user (``$XDG_RUNTIME_DIR/podman/podman.sock``) for a regular user, and the rootful
+    ``/run/podman/podman.sock`` for root.
+    """
+    if url:
+        return [url], True
+    env = os.environ.get("CONTAINER_HOST")
+    if env:
+        return [env], True
+    urls = []
+    if os.geteuid() != 0:
+        runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.geteuid()}"
+        urls.append(f"unix://{runtime}/podman/podman.sock")
+    else:
+        urls.append("unix:///run/podman/podman.sock")
+    return urls, False
+
+
+def unix_path(url: str) -> str | None:
+    """The socket path of a ``unix://`` (or ``http+unix://``) URL, else ``None``."""
+    for prefix in ("unix://", "http+unix://"):
+        if url.startswith(prefix):
+            path = url[len(prefix) :]
+            return path if path.startswith("/") else "/" + path
+    return None
+
+
+def podman_binary() -> str | None:
+    """The ``podman`` executable on ``PATH``, if any."""
+    return shutil.which("podman")
+
+
+def service_argv(podman: str) -> tuple[list[str], Path, str]:
+    """argv of a private ``podman system service``, its temp dir and its socket URL."""
+    directory = Path(tempfile.mkdtemp(prefix="asyncpod-podman-"))
+    sock = directory / "podman.sock"
+    url = f"unix://{sock}"
+    return [podman, "system", "service", "--time=0", url], directory, url
+
+
+def _probe_unix(path: str) -> str | None:
+    """Why nothing accepts on the unix socket *path*, or ``None`` if something does."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(PING_TIMEOUT)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+class PrivateService:
+    """A ``podman system service`` started by the backend, stopped by :meth:`stop`."""
+
+    def __init__(self, process: anyio.abc.Process, directory: Path) -> None:
+        self.process = process
+        self.directory = directory
+
+    async def stop(self) -> None:
+        """Terminate the service (kill it after 5 s) and remove its directory."""
+        process = self.process
+        with anyio.CancelScope(shield=True):
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.terminate()
+                with anyio.move_on_after(5):
+                    await process.wait()
+                if process.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+                    await process.wait()
+            await process.aclose()
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+async def _try_url(url: str, **options: float) -> tuple[Transport, str] | str:
+    """Connect to *url*: the transport and the service's version, or why it failed."""
+    path = unix_path(url)
+    if path is not None:
+        # podman-py leaks the socket of a failed unix connect: probe it ourselves first
+        failure = await anyio.to_thread.run_sync(_probe_unix, path)
+        if failure is not None:
+            return f"{url}: {failure}"
+    try:
+        return await Transport.open(
+            url,
+            pool_size=int(options["pool_size"]),
+            stream_pool_size=int(options["stream_pool_size"]),
+            request_timeout=options["request_timeout"],
+        )
+    except BackendError as exc:
+        return f"{url}: {exc}"
+    except Exception as exc:  # building the client failed; reported in the error
+        return f"{url}: {exc}"
+
+
+async def connect(
+    url: str | None, *, start_service: bool, **options: float
+) -> tuple[Transport, str, PrivateService | None]:
+    """Find the service (see :func:`candidate_urls`), or start a private one.
+
+    Returns the transport, the service's API version and the private service, if one was
+    started. *options* are :class:`~._http.Transport`'s (``pool_size``,
+    ``stream_pool_size``, ``request_timeout``).
+    """
+    urls, chosen = candidate_urls(url)
+    tried: list[str] = []
+    for candidate in urls:
+        outcome = await _try_url(candidate, **options)
+        if not isinstance(outcome, str):
+            return (*outcome, None)
+        tried.append(outcome)
+    if not chosen and start_service:
+        podman = podman_binary()
+        if podman is None:
+            tried.append("no 'podman' executable on PATH to start a service with")
+        else:
+            spawned = await _spawn_service(podman, **options)
+            if not isinstance(spawned, str):
+                return spawned
+            tried.append(spawned)
+    raise BackendUnavailableError(
+        "no Podman service could be reached. Tried:\n  "
+        + "\n  ".join(tried)
+        + "\nInstall Podman (4.3 or later) and start its service, e.g. "
+        "'systemctl --user enable --now podman.socket' (rootless), "
+        "'systemctl enable --now podman.socket' (root) or "
+        "'podman system service --time=0 &', or pass url=... / set CONTAINER_HOST."
+    )
+
+
+async def _spawn_service(
+    podman: str, **options: float
+) -> tuple[Transport, str, PrivateService] | str:
+    argv, directory, url = service_argv(podman)
+    log_path = directory / "service.log"
+    _log.info("starting a private Podman service: %s", " ".join(argv))
+    try:
+        with log_path.open("wb") as log_file:
+            # A session of its own: a Ctrl-C meant for us must not stop the service
+            # the teardown still needs.
+            process = await anyio.open_process(
+                argv, stdin=None, stdout=log_file, stderr=log_file, start_new_session=True
+            )
+    except OSError as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        return f"starting {' '.join(argv)}: {exc}"
+    service = PrivateService(process, directory)
+    sock = directory / "podman.sock"
+    failure = "it did not answer"
+    try:
+        with anyio.move_on_after(_SERVICE_START_TIMEOUT):
+            while True:
+                if process.returncode is not None:
+                    failure = f"it exited with code {process.returncode}"
+                    break
+                if sock.exists():
+                    outcome = await _try_url(url, **options)
+                    if not isinstance(outcome, str):
+                        return (*outcome, service)
+                    failure = outcome
+                await anyio.sleep(0.1)
+    except BaseException:
+        await service.stop()
+        raise
+    try:
+        log = log_path.read_text(errors="replace").strip()[-2000:]
+    except OSError:
+        log = ""
+    await service.stop()
+    return f"started '{' '.join(argv)}' but {failure}" + (f":\n{log}" if log else "")
