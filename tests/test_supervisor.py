@@ -714,3 +714,21 @@ async def test_on_event_raising_a_base_exception_still_tears_down(
         async with asyncpod.open_pod(pod, backend=fake, on_event=on_event):
             pass
     assert fake.objects() == []
+
+
+def test_the_container_state_machine_rejects_illegal_transitions() -> None:
+    """Transitions are checked in one place: a bug that skips a stage raises there."""
+    from asyncpod._supervisor._state import Stage, check_transition
+
+    check_transition("web", Stage.NEW, Stage.CREATED)
+    check_transition("web", Stage.EXITED, Stage.BACKING_OFF)
+    check_transition("web", Stage.RUNNING, Stage.STOPPING)
+    for old, new in [
+        (Stage.RUNNING, Stage.CREATED),
+        (Stage.STARTING, Stage.STOPPING),  # a stop waits for the start under way
+        (Stage.DONE, Stage.STARTING),
+        (Stage.REMOVED, Stage.STOPPING),
+        (Stage.NEW, Stage.RUNNING),
+    ]:
+        with pytest.raises(AssertionError, match=f"'web' cannot go from {old.name} to {new.name}"):
+            check_transition("web", old, new)
