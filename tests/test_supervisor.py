@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +26,9 @@ from asyncpod import (
 )
 from asyncpod._events import EventLog
 from asyncpod.backends import FakeBackend, FakeContext, Program
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import ExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 pytestmark = pytest.mark.anyio
 
@@ -268,6 +272,34 @@ class TestFailures:
         with pytest.raises(KeyError, match="mine"):
             async with asyncpod.open_pod(seed_pod(), backend=fake):
                 raise KeyError("mine")
+
+    async def test_body_exception_group_comes_out_as_raised(self, fake: FakeBackend) -> None:
+        """A group the block raises stays that group: only asyncpod's own wrapping goes."""
+        fake.add_image(IMAGE, {"/app.war": b"WAR"})
+        mine = ExceptionGroup("mine", [ValueError("inner")])
+        with pytest.raises(ExceptionGroup) as info:
+            async with asyncpod.open_pod(seed_pod(), backend=fake):
+                raise mine
+        assert info.value is mine
+
+    async def test_body_exception_keeps_its_context_and_cause(self, fake: FakeBackend) -> None:
+        fake.add_image(IMAGE, {"/app.war": b"WAR"})
+        with pytest.raises(ValueError, match="handling") as info:
+            async with asyncpod.open_pod(seed_pod(), backend=fake):
+                try:
+                    {}["original"]
+                except KeyError:
+                    raise ValueError("while handling")  # noqa: B904 - the context is the point
+        assert isinstance(info.value.__context__, KeyError)
+        assert not info.value.__suppress_context__
+        assert info.value.__cause__ is None
+
+        cause = OSError("cause")
+        with pytest.raises(ValueError, match="caused") as info:
+            async with asyncpod.open_pod(seed_pod(), backend=fake):
+                raise ValueError("caused") from cause
+        assert info.value.__cause__ is cause
+        assert info.value.__suppress_context__
 
 
 class TestRestarts:

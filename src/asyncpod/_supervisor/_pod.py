@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import anyio
 
@@ -78,12 +78,17 @@ async def open_pod(
         supervisor = Supervisor(
             pod, backend, detach=detach, kill_event=kill_event, on_event=on_event
         )
+        raised: BaseException | None = None  # by the block itself
         try:
             async with anyio.create_task_group() as tg:
                 left_running = False
                 try:
                     await supervisor.bring_up(tg)
-                    yield RunningPod(supervisor)
+                    try:
+                        yield RunningPod(supervisor)
+                    except BaseException as exc:
+                        raised = exc
+                        raise
                     if detach:  # the block ended without an exception
                         await supervisor.mark_detached()
                         left_running = True
@@ -99,27 +104,57 @@ async def open_pod(
                     if supervisor.interrupted is not None:
                         raise supervisor.interrupted
         except BaseExceptionGroup as group:
-            _raise_single(group)
+            _raise_single(group, raised)
 
 
-def _raise_single(group: BaseExceptionGroup[BaseException]) -> NoReturn:
-    """Re-raise the one real exception of *group* (task groups wrap even a single one)."""
-    leaves = list(_leaves(group))
+def _raise_single(
+    group: BaseExceptionGroup[BaseException], raised: BaseException | None
+) -> NoReturn:
+    """Re-raise the one real exception of *group*, as it was raised.
+
+    Task groups wrap even a single exception, ours included: those groups are unwrapped.
+    What the block itself *raised* comes out untouched, a group staying a group.
+    """
+    leaves = list(_leaves(group, raised))
     cancelled = anyio.get_cancelled_exc_class()
     real = [exc for exc in leaves if not isinstance(exc, cancelled)]
     if len(real) == 1:
-        raise real[0] from real[0].__cause__
+        _reraise(real[0])
     if not real and leaves:
-        raise leaves[0]
+        _reraise(leaves[0])
     raise group
 
 
-def _leaves(exc: BaseException) -> Iterable[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            yield from _leaves(inner)
-    else:
+def _leaves(exc: BaseException, raised: BaseException | None) -> Iterable[BaseException]:
+    """The exceptions in *exc*, groups unwrapped but for what the block *raised*."""
+    if not isinstance(exc, BaseExceptionGroup):
         yield exc
+    elif exc is raised or (isinstance(raised, BaseExceptionGroup) and _copy_of(exc, raised)):
+        yield raised  # as raised, not the copy a trio nursery makes as it filters Cancelled
+    else:
+        for inner in exc.exceptions:
+            yield from _leaves(inner, raised)
+
+
+def _copy_of(group: BaseExceptionGroup[Any], original: BaseExceptionGroup[Any]) -> bool:
+    """Whether *group* is *original* rebuilt (``split``, ``derive``): the same leaves."""
+
+    def ids(exc: BaseException) -> set[int]:
+        if isinstance(exc, BaseExceptionGroup):
+            return set().union(*map(ids, exc.exceptions))
+        return {id(exc)}
+
+    return group.message == original.message and ids(group) == ids(original)
+
+
+def _reraise(exc: BaseException) -> NoReturn:
+    """Raise *exc* again, keeping its context (``raise`` would make it the group)."""
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
+        del exc
 
 
 class RunningPod:
