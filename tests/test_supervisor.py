@@ -190,6 +190,24 @@ class TestBringUp:
                 text = [line.text async for line in lines]
         assert text == ["hello-pod $(HOME) $(MISSING)"]
 
+    async def test_command_without_args_clears_the_image_args(self, fake: FakeBackend) -> None:
+        """Kubernetes: command given, args not: the image's command is dropped too (args=())."""
+        pod = Pod(
+            name="p",
+            containers=[
+                ctr("cmd", "sleep", "inf"),
+                Container(name="both", image=IMAGE, command=["sleep"], args=["inf"]),
+                Container(name="args", image=IMAGE, args=["inf"]),
+                Container(name="image", image=IMAGE),
+            ],
+        )
+        async with asyncpod.open_pod(pod, backend=fake):
+            specs = {name: fake.container(name).spec for name in ("cmd", "both", "args", "image")}
+        assert (specs["cmd"].command, specs["cmd"].args) == (("sleep", "inf"), ())
+        assert (specs["both"].command, specs["both"].args) == (("sleep",), ("inf",))
+        assert (specs["args"].command, specs["args"].args) == (None, ("inf",))
+        assert (specs["image"].command, specs["image"].args) == (None, None)
+
 
 class TestFailures:
     async def test_init_failure_under_never_raises_after_cleanup(self, fake: FakeBackend) -> None:

@@ -62,7 +62,12 @@ def container_spec(
     labels: Mapping[str, str],
     init: bool,
 ) -> ContainerSpec:
-    """*container* of *pod*, every reference resolved."""
+    """*container* of *pod*, every reference resolved.
+
+    Kubernetes' rule for command and args: ``command`` replaces the image's entrypoint
+    and ``args`` its command (an empty list counts as unset), and a ``command`` given
+    without ``args`` drops the image's command too: its args are then empty, not unset.
+    """
     env = resolve_env(container.env) if container.env else {}
     mounts = []
     for mount in container.volume_mounts:
@@ -87,7 +92,10 @@ def container_spec(
                 )
             )
     command = expand_all(container.command, env) if container.command else None
-    args = expand_all(container.args, env) if container.args else None
+    if container.args:
+        args: tuple[str, ...] | None = expand_all(container.args, env)
+    else:
+        args = None if command is None else ()
     return ContainerSpec(
         name=f"{pod.name}-{container.name}",
         pod=pod_id,
