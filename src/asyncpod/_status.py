@@ -133,7 +133,7 @@ def compute_phase(
     """The pod phase by the kubelet's rules (``getPhase``); terminated sidecars are ignored.
 
     *failed* says the pod has failed whatever its containers do: a regular init container
-    failed for good. *restarting* names app containers that exited
+    failed for good, or the pod vanished. *restarting* names app containers that exited
     but will run again (their own restart policy or rules, KEP-5307): they count as
     running. With *all_final*, no app container
     will run again (their own policies said so): the exit codes decide, whatever the pod's

@@ -18,7 +18,7 @@ import anyio
 import anyio.abc
 
 from .._events import EventLog, EventReason, PodEvent, pod_event
-from .._exceptions import AsyncpodError, ObjectNotFoundError
+from .._exceptions import AsyncpodError, ObjectNotFoundError, PodVanishedError
 from .._labels import (
     LABEL_CONTAINER,
     LABEL_DETACHED,
@@ -109,6 +109,8 @@ class Supervisor:
         self.failure: AsyncpodError | None = None
         #: a regular init container failed for good: the pod has failed
         self._init_failed = False
+        #: the pod was removed behind asyncpod's back: it has failed
+        self.vanished: PodVanishedError | None = None
         self._pending_create = len(self.runners)
         # Every container reaches its "up" milestone once: an init container by completing,
         # a sidecar or an app container by starting.
@@ -171,8 +173,10 @@ class Supervisor:
         assert self._exits is not None
         self._exits.watch(cid)
 
-    def adopt(self, runner: Runner, cid: str) -> None:
-        """*runner*'s container is *cid*."""
+    def adopt(self, runner: Runner, cid: str, *, replaces: str | None = None) -> None:
+        """*runner*'s container is *cid* now (instead of *replaces*, which vanished)."""
+        if replaces is not None:
+            self._by_cid.pop(replaces, None)
         self._by_cid[cid] = runner
 
     def dependents_of(self, name: str) -> Sequence[tuple[Runner, Condition]]:
@@ -229,6 +233,23 @@ class Supervisor:
         self._init_failed = True
         self.fail(error)
 
+    async def check_pod_exists(self) -> bool:
+        """Whether the pod is still there; if not, the pod has failed (it vanished)."""
+        try:
+            objects = await self.backend.list_objects({LABEL_RUN: self.run_id})
+        except AsyncpodError as exc:
+            logger.error("could not list the objects of pod %s: %s", self.pod.name, exc)
+            return True  # not known to be gone
+        if any(o.type == "pod" and o.id == self.pod_id for o in objects):
+            return True
+        if self.vanished is None:
+            self.vanished = error = PodVanishedError(self.pod.name, self.pod_id or "")
+            logger.error("%s", error)
+            if self.is_up:
+                self.emit(EventReason.FAILED, message=str(error))
+            self.fail(error)
+        return False
+
     def app_finished(self) -> None:
         """An app container exited for good; once all have, stop the sidecars (kubelet)."""
         if self.stopping or self.retiring or self._runs is None:
@@ -247,6 +268,8 @@ class Supervisor:
         """Await the removal *call*: a failure is logged (the teardown goes on)."""
         try:
             await call
+        except ObjectNotFoundError as exc:  # gone already
+            logger.debug("tearing down pod %s: %s is gone: %s", self.pod.name, what, exc)
         except AsyncpodError as exc:
             logger.error("tearing down pod %s: could not remove %s: %s", self.pod.name, what, exc)
 
@@ -263,10 +286,13 @@ class Supervisor:
             raise LookupError(f"pod {self.pod.name!r} has no container {name!r}") from None
 
     async def wait_for(self, predicate: Callable[[PodStatus], bool]) -> PodStatus:
+        """The first status that satisfies *predicate* (a vanished pod raises)."""
         while True:
             status = self.status()
             if predicate(status):
                 return status
+            if self.vanished is not None:
+                raise self.vanished
             await self.changed.wait()
 
     def status(self) -> PodStatus:
@@ -279,7 +305,7 @@ class Supervisor:
         phase = compute_phase(
             containers,
             restart_policy=self.pod.restart_policy.value,
-            failed=self._init_failed,
+            failed=self._init_failed or self.vanished is not None,
             initialized=initialized,
             restarting=()
             if self.stopping

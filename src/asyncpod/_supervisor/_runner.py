@@ -142,8 +142,8 @@ class Runner:
         says restart; without one, the container's restart policy, else the pod's, decides
         (``Always`` means ``OnFailure`` for a regular init container).
         """
-        if self._being_stopped():  # e.g. a sidecar stopped because the app containers are done
-            return False
+        if self._being_stopped() or self.sup.vanished is not None:
+            return False  # e.g. a sidecar stopped because the app containers are done
         if self.kind is StepKind.SIDECAR:
             return True
         container = self.container
@@ -258,7 +258,7 @@ class Runner:
     async def start(self) -> None:
         """Job: start the container; its exit comes back through :meth:`on_exit`."""
         sup = self.sup
-        if self._being_stopped():
+        if self._being_stopped() or sup.vanished is not None:
             return
         assert self.cid is not None
         self._enter(Stage.STARTING)
@@ -277,13 +277,22 @@ class Runner:
             self._running()
 
     async def _start_container(self) -> tuple[int, str] | None:
-        """Start the container; an exit code and reason if that failed. Cancelled, it
-        leaves the container :attr:`Stage.UNSURE`."""
+        """Start the container, or a new one if it vanished; an exit code and reason if
+        that failed. Cancelled, it leaves the container :attr:`Stage.UNSURE`."""
         sup = self.sup
         assert self.cid is not None
         done = False
         try:
-            await sup.backend.start_container(self.cid)
+            try:
+                await sup.backend.start_container(self.cid)
+            except ObjectNotFoundError:
+                # Gone behind asyncpod's back: as the kubelet does for every restart, run a
+                # new container from the same spec.
+                failure = await self._recreate()
+                if failure is not None:
+                    done = True
+                    return failure
+                await sup.backend.start_container(self.cid)
         except ObjectNotFoundError:
             done = True
             return _GONE
@@ -298,6 +307,25 @@ class Runner:
         finally:
             if not done:  # cancelled: it may or may not have started
                 self._enter(Stage.UNSURE)
+
+    async def _recreate(self) -> tuple[int, str] | None:
+        """Create the container again; an exit code and reason if that failed."""
+        sup = self.sup
+        logger.warning("container %s/%s vanished: creating it again", sup.pod.name, self.name)
+        try:
+            cid = await sup.backend.create_container(sup.container_spec(self))
+        except AsyncpodError as exc:
+            if await sup.check_pod_exists():
+                logger.warning(
+                    "container %s/%s could not be created again: %s", sup.pod.name, self.name, exc
+                )
+                self.log_tail = (str(exc),)
+                return (128, "StartError")
+            return _GONE  # the pod is gone: check_pod_exists has failed it
+        old, self.cid = self.cid, cid
+        sup.adopt(self, cid, replaces=old)
+        self.emit(EventReason.CREATED)
+        return None
 
     def _running(self) -> None:
         sup = self.sup

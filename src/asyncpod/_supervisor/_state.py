@@ -32,7 +32,7 @@ class Stage(enum.Enum):
     NEW = "new"
     #: created; waiting for its start edges
     CREATED = "created"
-    #: a start job is under way
+    #: a start job is under way (it creates the container again if it vanished)
     STARTING = "starting"
     #: a start was cancelled, or went through once the container was to stop for good:
     #: it may run, unsupervised; its stop stops it quietly
