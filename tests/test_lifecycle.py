@@ -25,7 +25,15 @@ from asyncpod import (
     Terminated,
 )
 from asyncpod._events import EventLog
-from asyncpod.backends import ExecResult, FakeBackend, FakeContext, Program, RuntimeState
+from asyncpod._labels import LABEL_CONTAINER
+from asyncpod.backends import (
+    ExecResult,
+    FakeBackend,
+    FakeContext,
+    OwnedObject,
+    Program,
+    RuntimeState,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -143,20 +151,8 @@ async def test_container_that_never_started_is_not_reported_exited(fake: FakeBac
     pod = Pod(name="p", init_containers=[ctr("init")], containers=[ctr("app")])
     events: list[PodEvent] = []
     with anyio.move_on_after(5):  # cancels the bring-up while "app" waits for "init"
-        async with anyio.create_task_group() as tg:
-            log_holder: list[EventLog] = []
-            real = asyncpod._supervisor._Supervisor.__init__
-
-            def spy(self: asyncpod._supervisor._Supervisor, *args: object, **kw: object) -> None:
-                real(self, *args, **kw)  # type: ignore[arg-type]
-                log_holder.append(self.events)
-
-            with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(asyncpod._supervisor._Supervisor, "__init__", spy)
-                async with asyncpod.open_pod(pod, backend=fake):
-                    pass  # pragma: no cover - bring-up never finishes
-            tg.cancel_scope.cancel()
-    events = list(log_holder[0].snapshot())
+        async with asyncpod.open_pod(pod, backend=fake, on_event=events.append):
+            pass  # pragma: no cover - bring-up never finishes
     assert of(events, EventReason.KILLING, "app") == []
     assert of(events, EventReason.EXITED, "app") == []
     assert of(events, EventReason.TORN_DOWN, None)
@@ -351,3 +347,108 @@ async def test_a_probe_kill_under_way_spares_the_next_run(fake: FakeBackend) -> 
         web_status = running.status().container("web")
         assert web_status.restart_count == 1
         assert isinstance(web_status.state, Running)
+
+
+# Objects removed behind asyncpod's back
+
+
+def owned(fake: FakeBackend, kind: str, container: str | None = None) -> list[OwnedObject]:
+    """The objects of *kind* (of *container* only, if given) that exist now."""
+    return [
+        o
+        for o in fake.objects()
+        if o.type == kind and (container is None or o.labels.get(LABEL_CONTAINER) == container)
+    ]
+
+
+async def test_a_removed_container_is_created_anew_with_back_off(fake: FakeBackend) -> None:
+    """As the kubelet does: a container that vanished is replaced by a new one from its
+    spec, counted as a restart, with the restart back-off (not an endless start loop)."""
+    pod = Pod(name="p", containers=[ctr("web"), ctr("db")])
+    events: list[PodEvent] = []
+    async with asyncpod.open_pod(pod, backend=fake, on_event=events.append) as running:
+        first = running.container_id("web")
+        await fake.remove_objects(owned(fake, "container", "web"))
+        await anyio.sleep(1)
+        web = running.status().container("web")
+        assert isinstance(web.state, Running)
+        assert web.restart_count == 1
+        assert web.container_id != first
+        assert web.last_state is not None
+        assert (web.last_state.exit_code, web.last_state.reason) == (137, "ContainerStatusUnknown")
+        assert fake.container("web").id == web.container_id
+        assert running.status().phase is Phase.RUNNING
+
+        second = web.container_id
+        await fake.remove_objects(owned(fake, "container", "web"))
+        await anyio.sleep(5)  # the second restart waits out a 10 s back-off
+        web = running.status().container("web")
+        assert web.state.reason == "CrashLoopBackOff"  # type: ignore[union-attr]
+        await anyio.sleep(6)
+        web = running.status().container("web")
+        assert isinstance(web.state, Running)
+        assert web.restart_count == 2
+        assert web.container_id not in (first, second)
+        assert running.status().container("db").restart_count == 0
+    reasons = [e.reason for e in events if e.container == "web"]
+    assert reasons.count(EventReason.CREATED) == 3
+    assert reasons.count(EventReason.STARTED) == 3
+    assert [op for op, target in fake.calls if op == "create_container" and target == "web"] == [
+        "create_container"
+    ] * 3
+
+
+async def test_a_container_removed_before_its_start_is_created_anew(fake: FakeBackend) -> None:
+    fake.programs["init"] = Program(delay=5)
+    pod = Pod(name="p", init_containers=[ctr("init")], containers=[ctr("web")])
+    async with anyio.create_task_group() as tg:
+
+        async def remove_web() -> None:
+            await anyio.sleep(1)
+            await fake.remove_objects(owned(fake, "container", "web"))
+
+        tg.start_soon(remove_web)
+        with anyio.fail_after(120):  # not an endless loop of failed starts
+            async with asyncpod.open_pod(pod, backend=fake) as running:
+                web = running.status().container("web")
+                assert isinstance(web.state, Running)
+                assert web.restart_count == 0  # its first run, in a new container
+                assert fake.container("web").id == web.container_id
+
+
+async def test_a_removed_pod_fails_with_a_typed_error(fake: FakeBackend) -> None:
+    pod = Pod(name="p", containers=[ctr("web")])
+    events: list[PodEvent] = []
+    async with asyncpod.open_pod(pod, backend=fake, on_event=events.append) as running:
+        await fake.remove_objects(owned(fake, "pod"))
+        with anyio.fail_after(60):
+            status = await running.wait()
+        assert status.phase is Phase.FAILED
+        with pytest.raises(asyncpod.PodVanishedError, match=r"'p'.*vanished") as info:
+            await running.wait_ready()
+        assert info.value.pod == "p"
+        assert info.value.pod_id == running.id
+        await anyio.sleep(700)  # nothing is restarted, nothing created again
+        web = running.status().container("web")
+        assert isinstance(web.state, Terminated)
+        assert web.state.reason == "ContainerStatusUnknown"
+        assert web.restart_count <= 1
+    failed = [e for e in events if e.reason is EventReason.FAILED]
+    assert len(failed) == 1
+    assert "vanished" in failed[0].message
+    assert [op for op, _ in fake.calls].count("create_container") <= 2
+
+
+async def test_a_pod_removed_during_bring_up_fails_it(fake: FakeBackend) -> None:
+    fake.programs["init"] = Program(delay=5)
+    pod = Pod(name="p", init_containers=[ctr("init")], containers=[ctr("web")])
+    async with anyio.create_task_group() as tg:
+
+        async def remove_pod() -> None:
+            await anyio.sleep(1)
+            await fake.remove_objects(owned(fake, "pod"))
+
+        tg.start_soon(remove_pod)
+        with pytest.raises(asyncpod.PodVanishedError):
+            async with asyncpod.open_pod(pod, backend=fake):
+                pytest.fail("the pod came up")  # pragma: no cover

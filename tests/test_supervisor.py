@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +26,9 @@ from asyncpod import (
 )
 from asyncpod._events import EventLog
 from asyncpod.backends import FakeBackend, FakeContext, Program
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import ExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 pytestmark = pytest.mark.anyio
 
@@ -186,6 +190,24 @@ class TestBringUp:
                 text = [line.text async for line in lines]
         assert text == ["hello-pod $(HOME) $(MISSING)"]
 
+    async def test_command_without_args_clears_the_image_args(self, fake: FakeBackend) -> None:
+        """Kubernetes: command given, args not: the image's command is dropped too (args=())."""
+        pod = Pod(
+            name="p",
+            containers=[
+                ctr("cmd", "sleep", "inf"),
+                Container(name="both", image=IMAGE, command=["sleep"], args=["inf"]),
+                Container(name="args", image=IMAGE, args=["inf"]),
+                Container(name="image", image=IMAGE),
+            ],
+        )
+        async with asyncpod.open_pod(pod, backend=fake):
+            specs = {name: fake.container(name).spec for name in ("cmd", "both", "args", "image")}
+        assert (specs["cmd"].command, specs["cmd"].args) == (("sleep", "inf"), ())
+        assert (specs["both"].command, specs["both"].args) == (("sleep",), ("inf",))
+        assert (specs["args"].command, specs["args"].args) == (None, ("inf",))
+        assert (specs["image"].command, specs["image"].args) == (None, None)
+
 
 class TestFailures:
     async def test_init_failure_under_never_raises_after_cleanup(self, fake: FakeBackend) -> None:
@@ -268,6 +290,34 @@ class TestFailures:
         with pytest.raises(KeyError, match="mine"):
             async with asyncpod.open_pod(seed_pod(), backend=fake):
                 raise KeyError("mine")
+
+    async def test_body_exception_group_comes_out_as_raised(self, fake: FakeBackend) -> None:
+        """A group the block raises stays that group: only asyncpod's own wrapping goes."""
+        fake.add_image(IMAGE, {"/app.war": b"WAR"})
+        mine = ExceptionGroup("mine", [ValueError("inner")])
+        with pytest.raises(ExceptionGroup) as info:
+            async with asyncpod.open_pod(seed_pod(), backend=fake):
+                raise mine
+        assert info.value is mine
+
+    async def test_body_exception_keeps_its_context_and_cause(self, fake: FakeBackend) -> None:
+        fake.add_image(IMAGE, {"/app.war": b"WAR"})
+        with pytest.raises(ValueError, match="handling") as info:
+            async with asyncpod.open_pod(seed_pod(), backend=fake):
+                try:
+                    {}["original"]
+                except KeyError:
+                    raise ValueError("while handling")  # noqa: B904 - the context is the point
+        assert isinstance(info.value.__context__, KeyError)
+        assert not info.value.__suppress_context__
+        assert info.value.__cause__ is None
+
+        cause = OSError("cause")
+        with pytest.raises(ValueError, match="caused") as info:
+            async with asyncpod.open_pod(seed_pod(), backend=fake):
+                raise ValueError("caused") from cause
+        assert info.value.__cause__ is cause
+        assert info.value.__suppress_context__
 
 
 class TestRestarts:
@@ -714,3 +764,21 @@ async def test_on_event_raising_a_base_exception_still_tears_down(
         async with asyncpod.open_pod(pod, backend=fake, on_event=on_event):
             pass
     assert fake.objects() == []
+
+
+def test_the_container_state_machine_rejects_illegal_transitions() -> None:
+    """Transitions are checked in one place: a bug that skips a stage raises there."""
+    from asyncpod._supervisor._state import Stage, check_transition
+
+    check_transition("web", Stage.NEW, Stage.CREATED)
+    check_transition("web", Stage.EXITED, Stage.BACKING_OFF)
+    check_transition("web", Stage.RUNNING, Stage.STOPPING)
+    for old, new in [
+        (Stage.RUNNING, Stage.CREATED),
+        (Stage.STARTING, Stage.STOPPING),  # a stop waits for the start under way
+        (Stage.DONE, Stage.STARTING),
+        (Stage.REMOVED, Stage.STOPPING),
+        (Stage.NEW, Stage.RUNNING),
+    ]:
+        with pytest.raises(AssertionError, match=f"'web' cannot go from {old.name} to {new.name}"):
+            check_transition("web", old, new)

@@ -26,6 +26,7 @@ from ._exceptions import ImageError as ImageError
 from ._exceptions import ObjectExistsError as ObjectExistsError
 from ._exceptions import ObjectNotFoundError as ObjectNotFoundError
 from ._exceptions import PodError as PodError
+from ._exceptions import PodVanishedError as PodVanishedError
 from ._exceptions import PortInUseError as PortInUseError
 from ._exceptions import SpecError as SpecError
 from ._exceptions import UnsupportedFieldError as UnsupportedFieldError
@@ -177,6 +178,7 @@ __all__ = [
     "PodEvent",
     "PodSecurityContext",
     "PodStatus",
+    "PodVanishedError",
     "PortInUseError",
     "Probe",
     "ProjectedVolumeSource",

@@ -53,7 +53,7 @@ class EventReason(str, enum.Enum):
     DEPENDENCY_FAILED = "DependencyFailed"
     #: pod: every init step done and every app container started
     UP = "Up"
-    #: pod: bring-up failed (``message`` says why); the pod is being torn down
+    #: pod: bring-up failed (it is torn down), or the pod vanished; ``message`` says why
     FAILED = "Failed"
     #: pod: teardown began
     TERMINATING = "Terminating"

@@ -13,6 +13,7 @@ Every error asyncpod raises derives from :class:`~asyncpod.AsyncpodError`::
     │   ├── PortInUseError                    a host port is already bound
     │   └── ImageError                        an image is missing or could not be pulled
     └── PodError                              the pod could not be brought up or kept running
+        ├── PodVanishedError                  the pod was removed behind asyncpod's back
         ├── ContainerFailedError              a container exited where it must not have
         └── DependencyFailedError             a dependency can never be satisfied
 
@@ -35,6 +36,7 @@ __all__ = [
     "ObjectExistsError",
     "ObjectNotFoundError",
     "PodError",
+    "PodVanishedError",
     "PortInUseError",
     "SpecError",
     "UnsupportedFieldError",
@@ -175,6 +177,24 @@ class ImageError(BackendError):
 
 class PodError(AsyncpodError):
     """The pod could not be brought up, or failed while it ran."""
+
+
+class PodVanishedError(PodError):
+    """The pod (its infra container, and every container with it) was removed behind
+    asyncpod's back while it ran: nothing of it can run again.
+
+    *pod* names it; *pod_id* is the backend's id of what vanished.
+    """
+
+    def __init__(self, pod: str, pod_id: str) -> None:
+        self.pod = pod
+        self.pod_id = pod_id
+        super().__init__(
+            f"pod {pod!r} (id {pod_id}) vanished: it was removed behind asyncpod's back"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.pod, self.pod_id))
 
 
 class ContainerFailedError(PodError):

@@ -125,19 +125,21 @@ def compute_phase(
     containers: Sequence[ContainerStatus],
     *,
     restart_policy: str,
-    init_failed: bool,
+    failed: bool,
     initialized: bool,
     restarting: Collection[str] = (),
     all_final: bool = False,
 ) -> Phase:
     """The pod phase by the kubelet's rules (``getPhase``); terminated sidecars are ignored.
 
-    *restarting* names app containers that exited but will run again (their own restart
-    policy or rules, KEP-5307): they count as running. With *all_final*, no app container
+    *failed* says the pod has failed whatever its containers do: a regular init container
+    failed for good, or the pod vanished. *restarting* names app containers that exited
+    but will run again (their own restart policy or rules, KEP-5307): they count as
+    running. With *all_final*, no app container
     will run again (their own policies said so): the exit codes decide, whatever the pod's
     restart policy.
     """
-    if init_failed:
+    if failed:
         return Phase.FAILED
     if not initialized:
         return Phase.PENDING

@@ -108,9 +108,8 @@ class Mount:
 class ContainerSpec:
     """What :meth:`Backend.create_container` creates, with every reference resolved.
 
-    *command* replaces the image's entrypoint and *args* its command, with Kubernetes rules:
-    ``None`` keeps the image's value, except that when *command* is given and *args* is
-    ``None`` the image's command is dropped as well.
+    *command* replaces the image's entrypoint and *args* its command: each ``None`` keeps
+    the image's value; an empty tuple clears it.
     """
 
     name: str
