@@ -201,6 +201,8 @@ class TestBringUp:
                 Container(name="image", image=IMAGE),
             ],
         )
+        # the fake has no image entrypoint to run "inf" with: it stands in for it
+        fake.programs["args"] = Program(delay=None)
         async with asyncpod.open_pod(pod, backend=fake):
             specs = {name: fake.container(name).spec for name in ("cmd", "both", "args", "image")}
         assert (specs["cmd"].command, specs["cmd"].args) == (("sleep", "inf"), ())

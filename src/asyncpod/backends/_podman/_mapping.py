@@ -152,13 +152,11 @@ def container_body(
         "env": dict(spec.env),
         "log_configuration": {"driver": "k8s-file"},
     }
-    # Kubernetes: command replaces the entrypoint, args the command; an empty list
-    # counts as unset; command without args drops the image's command too.
-    if spec.command:
+    # command replaces the image's entrypoint, args its command; None keeps the image's,
+    # an empty list clears it (Kubernetes' rules are the supervisor's)
+    if spec.command is not None:
         body["entrypoint"] = list(spec.command)
-        if not spec.args:
-            body["command"] = []
-    if spec.args:
+    if spec.args is not None:
         body["command"] = list(spec.args)
     if spec.working_dir:
         body["work_dir"] = spec.working_dir
