@@ -52,7 +52,7 @@ nitpicky = True
 nitpick_ignore_regex = [
     (
         r"py:.*",
-        r"(anyio|asyncio|attrs|cattrs|collections|contextlib|enum|os|pathlib|selectors"
+        r"(anyio|asyncio|attrs|cattrs|collections|contextlib|enum|fractions|os|pathlib|selectors"
         r"|socket|trio|types|typing)(\..*)?",
     ),
     (r"py:.*", r"(Any|Path|PathLike|TracebackType|BaseException|Exception|ValueError)"),

@@ -50,12 +50,19 @@ class Bundle:
     written back, nothing more.
     """
 
+    #: the pod the file runs
     pod: Pod
+    #: the kind of the document the pod came from: ``Pod``, ``Deployment``, ``Job``...
     kind: str = "Pod"
+    #: the workload's document, written back around the pod (``None`` for a Pod)
     workload: KubeObject | None = None
+    #: the file's ConfigMaps
     config_maps: tuple[KubeObject, ...] = ()
+    #: the file's Secrets
     secrets: tuple[KubeObject, ...] = ()
+    #: the file's PersistentVolumeClaims, and those a StatefulSet's templates make
     claims: tuple[KubeObject, ...] = ()
+    #: objects with no meaning on one machine (Services, Ingresses, RBAC...)
     skipped: tuple[KubeObject, ...] = ()
     #: a Job's backoffLimit: how many times its pod may fail (restarts counted)
     backoff_limit: int | None = None

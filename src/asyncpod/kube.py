@@ -9,7 +9,7 @@
 
 :func:`load_pod` reads a Pod, or a workload that runs a pod template (Deployment,
 StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob: see
-:mod:`asyncpod._workloads`); :func:`load` reads a whole file of documents as a
+``asyncpod._workloads``); :func:`load` reads a whole file of documents as a
 :class:`Bundle`. ``metadata.name``, ``metadata.labels`` and ``metadata.annotations`` become
 the ``name``, ``labels`` and ``annotations`` of the :class:`~asyncpod.Pod`, and the keys
 of ``spec`` become its other fields, spelled as in Kubernetes (``initContainers``...).
@@ -19,7 +19,7 @@ Every key of a manifest is one of these:
 * **read**: the models read it and asyncpod honours it;
 * **cluster-only** (``metadata.namespace``, ``nodeSelector``, ``affinity``,
   ``tolerations``, ``serviceAccountName``, ``imagePullSecrets``... see
-  :mod:`asyncpod._cluster`): scheduling and identity that mean nothing on one machine.
+  ``asyncpod._cluster``): scheduling and identity that mean nothing on one machine.
   Accepted, kept on :attr:`Pod.cluster_fields <asyncpod.Pod.cluster_fields>` so that
   :func:`dump_pod` writes them back, listed by ``Pod.ignored_fields`` and in one INFO log
   line of the ``asyncpod`` logger, strict or not;
@@ -39,7 +39,7 @@ Every key of a manifest is one of these:
 
 A Windows-only pod is one error, "Windows containers are not supported", strict or not.
 Podman's manifest dialect (``io.podman.annotations.*``) is read by
-:mod:`asyncpod._kube_podman`: what ``podman kube generate`` writes for a pod loads as it is.
+``asyncpod._kube_podman``: what ``podman kube generate`` writes for a pod loads as it is.
 
 ``depends_on`` is beyond Kubernetes, so a manifest spells it as one annotation per
 container, ``depends-on.asyncpod.io/<container>``, whose value lists the containers it waits
@@ -152,7 +152,7 @@ def load(source: str | os.PathLike[str], *, strict: bool = True) -> Bundle:
     *source* is as for :func:`load_pod`. The file holds exactly one Pod or workload (a
     ``kind: List`` counts as its items); ConfigMaps, Secrets and PersistentVolumeClaims
     are kept for it; every other object (Service, Ingress, RBAC, Namespace...) is listed
-    in :attr:`Bundle.skipped` (and in one INFO log line), not an error. Errors and
+    in the bundle's ``skipped`` (and in one INFO log line), not an error. Errors and
     *strict* are as for :func:`load_pod`.
     """
     bundle, notes = _load(source, strict=strict)
@@ -173,7 +173,7 @@ def dump(bundle: Bundle) -> str:
     """The manifest file of *bundle* as YAML documents, which :func:`load` reads back.
 
     ConfigMaps, Secrets and claims come first, then the Pod (or the workload, its pod
-    template written from :attr:`Bundle.pod`), then the skipped objects, each as it was
+    template written from the bundle's ``pod``), then the skipped objects, each as it was
     read: what runs here deploys unchanged to a cluster.
     """
     documents: list[Any] = [
@@ -211,7 +211,7 @@ def _report(bundle: Bundle, notes: Sequence[str], *, stacklevel: int) -> None:
 
 def _parse_documents(text: str) -> list[Any]:
     """Every document of *text* (``kind: List`` items included, which may be anything), read as
-    kubectl reads YAML and JSON, within bounds (:mod:`asyncpod._yaml`)."""
+    kubectl reads YAML and JSON, within bounds (``asyncpod._yaml``)."""
     documents = load_documents(text)
     result: list[Any] = []
     for document in documents:
@@ -696,3 +696,7 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _represent_str)
+
+
+# Show Bundle and KubeObject as asyncpod.kube.X (in reprs and docs), as the facade does.
+Bundle.__module__ = KubeObject.__module__ = __name__
