@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -70,3 +73,23 @@ def podman_client(podman_url: str) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def image(podman_client: Any) -> str:
     return ensure_test_image(podman_client)
+
+
+@pytest.fixture(scope="session")
+def spawnable_podman(podman_client: Any) -> str:
+    """The ``podman`` on PATH, which a backend without a URL spawns: skips a test when its
+    version is not the service's, as it would then test another Podman than the one under test
+    (``.ci/podman5-setup`` writes a matching ``podman`` for its root, in PODMAN5_BIN_DIR)."""
+    binary = shutil.which("podman")
+    if binary is None:
+        pytest.skip("no podman on PATH")
+    reply = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    found = re.search(r"\d+\.\d+\.\d+", reply.stdout)
+    ours = found.group() if found else "?"
+    theirs = str(podman_client.version().get("Version") or "?")
+    if ours != theirs:
+        pytest.skip(
+            f"the podman on PATH ({binary}, {ours}) is not the service under test ({theirs}): "
+            "a private service would test another Podman"
+        )
+    return binary
