@@ -38,11 +38,17 @@ async def fake() -> AsyncIterator[FakeBackend]:
 # which makes that a failure.
 
 
+def _ssh_identity() -> dict[str, str]:
+    """podman-py's ssh:// key: ``CONTAINER_SSHKEY``, as Podman and PodmanBackend take it."""
+    key = os.environ.get("CONTAINER_SSHKEY")
+    return {"identity": key} if key else {}
+
+
 def _ping(url: str) -> bool:
     from podman import PodmanClient
 
     try:
-        with PodmanClient(base_url=url) as client:
+        with PodmanClient(base_url=url, **_ssh_identity()) as client:
             response = client.api.get("/_ping", timeout=(3, 3))
             return bool(response.status_code == 200)
     except Exception:  # any failure means "not this one"
@@ -66,7 +72,7 @@ def podman_url() -> str:
 def podman_client(podman_url: str) -> Iterator[Any]:
     from podman import PodmanClient
 
-    with PodmanClient(base_url=podman_url) as client:
+    with PodmanClient(base_url=podman_url, **_ssh_identity()) as client:
         yield client
 
 

@@ -53,6 +53,7 @@ from ._base import (
 from ._podman_errors import PodmanStatusError, translate_errors
 from ._podman_netns import connect_in_netns
 from ._podman_service import candidate_urls, is_local_unix, podman_binary, service_argv, unix_path
+from ._podman_ssh import SSHTunnel, is_ssh
 from ._podman_stream import FrameDecoder, HTTPStream, LineSplitter, detach, socket_of
 
 __all__ = ["PodmanBackend"]
@@ -233,6 +234,7 @@ class PodmanBackend(Backend):
         self._version_text = ""
         self._service: anyio.abc.Process | None = None
         self._service_dir: Path | None = None
+        self._tunnel: SSHTunnel | None = None  # an ssh:// service's connection
         self._streams: set[HTTPStream] = set()
 
     # Connection
@@ -273,6 +275,8 @@ class PodmanBackend(Backend):
 
     async def _try_url(self, url: str) -> str | None:
         """Connect to *url*; return ``None`` on success, else why it failed."""
+        if is_ssh(url):
+            return await self._try_ssh(url)
         path = unix_path(url)
         if path is not None:
             # podman-py leaks the socket of a failed unix connect: probe it ourselves first
@@ -302,6 +306,23 @@ class PodmanBackend(Backend):
         self._version_text = version
         self._version = _parse_version(version) if version else (0,)
         _log.debug("connected to Podman %s at %s", version or "?", url)
+        return None
+
+    async def _try_ssh(self, url: str) -> str | None:
+        """An ``ssh://`` service: HTTP through a local end of an ssh tunnel; remote all the same."""
+        tunnel = SSHTunnel(url)
+        try:
+            local = await tunnel.open()
+            failure = await self._try_url(local)
+        except BackendError as exc:
+            failure = str(exc)
+        except BaseException:
+            await tunnel.aclose()
+            raise
+        if failure is not None:
+            await tunnel.aclose()
+            return f"{url}: {failure}"
+        self._url, self._tunnel = url, tunnel
         return None
 
     async def aopen(self) -> None:
@@ -398,6 +419,9 @@ class PodmanBackend(Backend):
                     client.close()
         self._client = self._long_client = self._stream_client = self._wait_client = None
         await self._stop_service()
+        tunnel, self._tunnel = self._tunnel, None
+        if tunnel is not None:
+            await tunnel.aclose()
 
     # HTTP plumbing
 
@@ -1035,9 +1059,10 @@ class PodmanBackend(Backend):
 
     async def connect(self, pod: str, port: int) -> anyio.abc.ByteStream:
         self._check_open()
-        if self._local_socket is None:
+        if self._local_socket is None and self._tunnel is None:
             raise BackendError(
-                f"connect needs a local Podman (a unix:// socket on this machine), not {self._url}"
+                f"connect needs a local Podman (a unix:// socket on this machine) or an ssh:// "
+                f"one, not {self._url}"
             )
         with translate_errors(f"connect to port {port} of pod {pod!r}"):
             reply = await self._call("GET", f"/pods/{_q(pod)}/json")
@@ -1050,6 +1075,8 @@ class PodmanBackend(Backend):
             raise ConnectionRefusedError(
                 f"connect to port {port} of pod {pod!r}: the pod is not running"
             )
+        if self._tunnel is not None:
+            return await self._tunnel.connect(pid, port)
         return await connect_in_netns(pid, port)
 
     # Ownership

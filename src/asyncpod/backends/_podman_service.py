@@ -13,7 +13,8 @@ __all__ = ["candidate_urls", "is_local_unix", "service_argv", "unix_path"]
 def candidate_urls(url: str | None) -> tuple[list[str], bool]:
     """URLs to try, in order, and whether the caller chose them (then nothing is spawned).
 
-    An explicit *url* wins, then ``CONTAINER_HOST``; otherwise the rootless socket of this
+    An explicit *url* wins, then ``CONTAINER_HOST``, then the user's default Podman
+    connection (``podman system connection``); otherwise the rootless socket of this
     user (``$XDG_RUNTIME_DIR/podman/podman.sock``) for a regular user, and the rootful
     ``/run/podman/podman.sock`` for root.
     """
@@ -22,6 +23,11 @@ def candidate_urls(url: str | None) -> tuple[list[str], bool]:
     env = os.environ.get("CONTAINER_HOST")
     if env:
         return [env], True
+    from ._podman_ssh import default_connection  # `podman system connection default`
+
+    connection = default_connection()
+    if connection:
+        return [connection], True
     urls = []
     if os.geteuid() != 0:
         runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.geteuid()}"
