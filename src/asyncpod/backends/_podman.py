@@ -53,7 +53,6 @@ from ._base import (
 from ._podman_errors import PodmanStatusError, translate_errors
 from ._podman_netns import connect_in_netns
 from ._podman_service import candidate_urls, is_local_unix, podman_binary, service_argv, unix_path
-from ._podman_ssh import SSHTunnel, is_ssh
 from ._podman_stream import FrameDecoder, HTTPStream, LineSplitter, detach, socket_of
 
 __all__ = ["PodmanBackend"]
@@ -234,7 +233,7 @@ class PodmanBackend(Backend):
         self._version_text = ""
         self._service: anyio.abc.Process | None = None
         self._service_dir: Path | None = None
-        self._tunnel: SSHTunnel | None = None  # an ssh:// service's connection
+        self._tunnel: Any = None  # an ssh:// service's _podman_ssh.SSHTunnel
         self._streams: set[HTTPStream] = set()
 
     # Connection
@@ -275,7 +274,7 @@ class PodmanBackend(Backend):
 
     async def _try_url(self, url: str) -> str | None:
         """Connect to *url*; return ``None`` on success, else why it failed."""
-        if is_ssh(url):
+        if url.startswith(("ssh://", "http+ssh://")):
             return await self._try_ssh(url)
         path = unix_path(url)
         if path is not None:
@@ -310,6 +309,8 @@ class PodmanBackend(Backend):
 
     async def _try_ssh(self, url: str) -> str | None:
         """An ``ssh://`` service: HTTP through a local end of an ssh tunnel; remote all the same."""
+        from ._podman_ssh import SSHTunnel  # (imported here: a hunk apart from the imports)
+
         tunnel = SSHTunnel(url)
         try:
             local = await tunnel.open()
@@ -1076,7 +1077,8 @@ class PodmanBackend(Backend):
                 f"connect to port {port} of pod {pod!r}: the pod is not running"
             )
         if self._tunnel is not None:
-            return await self._tunnel.connect(pid, port)
+            stream: anyio.abc.ByteStream = await self._tunnel.connect(pid, port)
+            return stream
         return await connect_in_netns(pid, port)
 
     # Ownership
