@@ -35,10 +35,12 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_no_connection(config: Path) -> None:
     assert default_connection() is None
-    assert candidate_urls(None)[1] is False  # nothing chosen: a service may be spawned
+    urls, chosen = candidate_urls(None)
+    assert len(urls) == 1  # the local socket only
+    assert chosen is False  # nothing chosen: a service may be spawned
 
 
-def test_podman5_default_connection(config: Path) -> None:
+def test_podman5_default_connection(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (config / "podman-connections.json").write_text(
         json.dumps(
             {
@@ -53,7 +55,13 @@ def test_podman5_default_connection(config: Path) -> None:
         )
     )
     assert default_connection() == URL
-    assert candidate_urls(None) == ([URL], True)
+    monkeypatch.setattr("sys.platform", "linux")
+    urls, chosen = candidate_urls(None)
+    # Linux: after the local socket (podman uses a connection only with --remote there)
+    assert (urls[-1], len(urls), chosen) == (URL, 2, False)
+    assert urls[0].startswith("unix://")
+    monkeypatch.setattr("sys.platform", "darwin")
+    assert candidate_urls(None)[0][0] == URL  # podman machine first
     assert candidate_urls("unix:///x.sock") == (["unix:///x.sock"], True)  # a URL still wins
     assert connection_identity(URL) == "/keys/build"
     assert SSHTunnel(URL).identity == "/keys/build"

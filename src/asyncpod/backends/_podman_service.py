@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -13,27 +14,28 @@ __all__ = ["candidate_urls", "is_local_unix", "service_argv", "unix_path"]
 def candidate_urls(url: str | None) -> tuple[list[str], bool]:
     """URLs to try, in order, and whether the caller chose them (then nothing is spawned).
 
-    An explicit *url* wins, then ``CONTAINER_HOST``, then the user's default Podman
-    connection (``podman system connection``); otherwise the rootless socket of this
+    An explicit *url* wins, then ``CONTAINER_HOST``; otherwise the rootless socket of this
     user (``$XDG_RUNTIME_DIR/podman/podman.sock``) for a regular user, and the rootful
-    ``/run/podman/podman.sock`` for root.
+    ``/run/podman/podman.sock`` for root, and the user's default Podman connection
+    (``podman system connection``): after the local socket on Linux, where ``podman`` uses
+    it only with ``--remote``, and before it elsewhere (``podman machine`` on macOS, Windows).
     """
     if url:
         return [url], True
     env = os.environ.get("CONTAINER_HOST")
     if env:
         return [env], True
-    from ._podman_ssh import default_connection  # `podman system connection default`
-
-    connection = default_connection()
-    if connection:
-        return [connection], True
     urls = []
     if os.geteuid() != 0:
         runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.geteuid()}"
         urls.append(f"unix://{runtime}/podman/podman.sock")
     else:
         urls.append("unix:///run/podman/podman.sock")
+    from ._podman_ssh import default_connection  # `podman system connection default`
+
+    connection = default_connection()
+    if connection:
+        urls = [*urls, connection] if sys.platform.startswith("linux") else [connection, *urls]
     return urls, False
 
 
