@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
 import pytest
 
 from asyncpod._exceptions import BackendError
@@ -84,11 +85,22 @@ async def test_volume_sub_path(
             name=f"{prefix}-vol", labels=labels, memory=memory, size_bytes=(8 << 20) * memory
         )
     )
-    whole = Mount(target="/v", volume=volume)
-    code, _ = await _run(
-        backend, pod, f"{prefix}-w", labels, "mkdir /v/x && echo hi >/v/x/f", whole
+    # The writer keeps running: a tmpfs volume is mounted only while a container uses it
+    # (Podman unmounts it, contents and all, when the last one stops).
+    writer = await backend.create_container(
+        ContainerSpec(
+            name=f"{prefix}-w",
+            pod=pod,
+            image=TEST_IMAGE,
+            labels=labels,
+            command=("sh", "-c", "mkdir /v/x && echo hi >/v/x/f && exec sleep 1000"),
+            mounts=(Mount(target="/v", volume=volume),),
+        )
     )
-    assert code == 0
+    await backend.start_container(writer)
+    with anyio.fail_after(20):
+        while (await backend.exec(writer, ("test", "-f", "/v/x/f"))).exit_code != 0:  # noqa: ASYNC110
+            await anyio.sleep(0.1)
     part = Mount(target="/m", volume=volume, sub_path="x", read_only=True)
     if backend._version < (4, 4):
         with pytest.raises(BackendError, match=r"subPath, which needs Podman 4\.4"):
