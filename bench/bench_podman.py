@@ -22,7 +22,8 @@ f  (diagnostic, not run by default) e with two changes suggested for PodmanBacke
    ``kill`` SIGTERM and the same polling, not ``POST /stop`` (see bench/README.md)
 
 Run: ``python bench/bench_podman.py [--runs 5] [--variants a b c d]`` as root next to the
-rootful Podman service (``--url``); the podman CLI variants get ``CONTAINERS_CONF``
+rootful Podman service (``--url``, default ``$ASYNCPOD_PODMAN_URL`` or the rootful socket; for
+another Podman put its ``podman`` first on PATH); the podman CLI variants get ``CONTAINERS_CONF``
 (``.ci/containers.conf`` unless set). Every object is named ``asyncpod-bench...`` and is
 removed on exit, failure or Ctrl-C; the two small images it builds are kept (``--rmi``
 removes them). Prints medians and ratios to variant d.
@@ -857,7 +858,9 @@ def main() -> int:
     parser.add_argument(
         "--variants", nargs="+", default=["a", "b", "c", "d"], choices=sorted(NAMES)
     )
-    parser.add_argument("--url", default="unix:///run/podman/podman.sock")
+    parser.add_argument(
+        "--url", default=os.environ.get("ASYNCPOD_PODMAN_URL") or "unix:///run/podman/podman.sock"
+    )
     parser.add_argument("--port", type=int, default=0, help="host port (default: a free one)")
     parser.add_argument("--anyio-backend", default="asyncio", choices=["asyncio", "trio"])
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
@@ -877,7 +880,11 @@ def main() -> int:
             if stale:
                 print(f"removed {len(stale)} objects left by an earlier run: {stale}")
             bench.prepare(variants)
-            print(f"Podman at {args.url}, host port {bench.port}, {args.runs} runs per variant")
+            version = (bench.rest.call("GET", "/version")[1] or {}).get("Version", "?")
+            print(
+                f"Podman {version} at {args.url}, host port {bench.port}, "
+                f"{args.runs} runs per variant"
+            )
             for v in variants:  # warm-up: pause image, page cache, podman-compose's imports
                 bench.run(v)
                 time.sleep(args.pause)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -35,11 +38,17 @@ async def fake() -> AsyncIterator[FakeBackend]:
 # which makes that a failure.
 
 
+def _ssh_identity() -> dict[str, str]:
+    """podman-py's ssh:// key: ``CONTAINER_SSHKEY``, as Podman and PodmanBackend take it."""
+    key = os.environ.get("CONTAINER_SSHKEY")
+    return {"identity": key} if key else {}
+
+
 def _ping(url: str) -> bool:
     from podman import PodmanClient
 
     try:
-        with PodmanClient(base_url=url) as client:
+        with PodmanClient(base_url=url, **_ssh_identity()) as client:
             response = client.api.get("/_ping", timeout=(3, 3))
             return bool(response.status_code == 200)
     except Exception:  # any failure means "not this one"
@@ -63,10 +72,30 @@ def podman_url() -> str:
 def podman_client(podman_url: str) -> Iterator[Any]:
     from podman import PodmanClient
 
-    with PodmanClient(base_url=podman_url) as client:
+    with PodmanClient(base_url=podman_url, **_ssh_identity()) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
 def image(podman_client: Any) -> str:
     return ensure_test_image(podman_client)
+
+
+@pytest.fixture(scope="session")
+def spawnable_podman(podman_client: Any) -> str:
+    """The ``podman`` on PATH, which a backend without a URL spawns: skips a test when its
+    version is not the service's, as it would then test another Podman than the one under test
+    (``.ci/podman5-setup`` writes a matching ``podman`` for its root, in PODMAN5_BIN_DIR)."""
+    binary = shutil.which("podman")
+    if binary is None:
+        pytest.skip("no podman on PATH")
+    reply = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    found = re.search(r"\d+\.\d+\.\d+", reply.stdout)
+    ours = found.group() if found else "?"
+    theirs = str(podman_client.version().get("Version") or "?")
+    if ours != theirs:
+        pytest.skip(
+            f"the podman on PATH ({binary}, {ours}) is not the service under test ({theirs}): "
+            "a private service would test another Podman"
+        )
+    return binary

@@ -624,7 +624,11 @@ async def test_port_in_use(backend: PodmanBackend, labels: dict[str, str], prefi
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_service_killed_and_spawned(
-    image: str, labels: dict[str, str], prefix: str, monkeypatch: pytest.MonkeyPatch
+    image: str,
+    labels: dict[str, str],
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    spawnable_podman: str,
 ) -> None:
     """A private service (started by the backend itself) killed mid-wait: a typed error."""
     import asyncpod.backends._podman._service as podman_module

@@ -53,6 +53,7 @@ from ._mapping import (
 )
 from ._netns import connect_in_netns
 from ._service import PrivateService, connect, unix_path
+from ._ssh import SSHTunnel
 
 __all__ = ["PodmanBackend"]
 
@@ -102,6 +103,7 @@ class PodmanBackend(Backend):
         self._version: tuple[int, ...] = (0,)
         self._version_text = ""
         self._service: PrivateService | None = None
+        self._tunnel: SSHTunnel | None = None  # to an ssh:// service
         self._exits = ExitHub(self._transport, self.inspect_container)
 
     # Connection
@@ -136,25 +138,30 @@ class PodmanBackend(Backend):
     async def aopen(self) -> None:
         if self._http is not None:
             return
-        self._http, version, self._service = await connect(
+        self._http, version, closing = await connect(
             self._requested_url,
             start_service=self._start_service,
             pool_size=self._pool_size,
             stream_pool_size=self._stream_pool_size,
             request_timeout=self._timeout,
         )
-        self._url = self._http.url
+        if isinstance(closing, SSHTunnel):  # the service stays remote: its URL is the ssh one
+            self._tunnel, self._url = closing, closing.url
+        else:
+            self._service, self._url = closing, self._http.url
         self._version_text = version
         self._version = parse_version(version) if version else (0,)
         _log.debug("connected to Podman %s at %s", version or "?", self._url)
 
     async def aclose(self) -> None:
-        http, service = self._http, self._service
-        self._http = self._service = None
+        http, service, tunnel = self._http, self._service, self._tunnel
+        self._http = self._service = self._tunnel = None
         if http is not None:
             http.close()
         if service is not None:
             await service.stop()
+        if tunnel is not None:
+            await tunnel.aclose()
 
     def _transport(self) -> Transport:
         if self._http is None:
@@ -547,9 +554,10 @@ class PodmanBackend(Backend):
 
     async def connect(self, pod: str, port: int) -> anyio.abc.ByteStream:
         self._transport()
-        if self._local_socket is None:
+        if self._local_socket is None and self._tunnel is None:
             raise BackendError(
-                f"connect needs a local Podman (a unix:// socket on this machine), not {self.url}"
+                "connect needs a local Podman (a unix:// socket on this machine) or an ssh:// "
+                f"one, not {self.url}"
             )
         with translate_errors(f"connect to port {port} of pod {pod!r}"):
             reply = await self._call("GET", f"/pods/{q(pod)}/json")
@@ -562,6 +570,8 @@ class PodmanBackend(Backend):
             raise ConnectionRefusedError(
                 f"connect to port {port} of pod {pod!r}: the pod is not running"
             )
+        if self._tunnel is not None:
+            return await self._tunnel.connect(pid, port)
         return await connect_in_netns(pid, port)
 
     # Ownership

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import anyio.abc
 
 from ..._exceptions import BackendError, BackendUnavailableError
 from ._http import PING_TIMEOUT, Transport
+from ._ssh import SSHTunnel, default_connection
 
 __all__ = [
     "PrivateService",
@@ -34,7 +36,9 @@ def candidate_urls(url: str | None) -> tuple[list[str], bool]:
 
     An explicit *url* wins, then ``CONTAINER_HOST``; otherwise the rootless socket of this
     user (``$XDG_RUNTIME_DIR/podman/podman.sock``) for a regular user, and the rootful
-    ``/run/podman/podman.sock`` for root.
+    ``/run/podman/podman.sock`` for root, and the user's default Podman connection
+    (``podman system connection``): after the local socket on Linux, where ``podman`` uses
+    it only with ``--remote``, and before it elsewhere (``podman machine`` on macOS, Windows).
     """
     if url:
         return [url], True
@@ -47,6 +51,9 @@ def candidate_urls(url: str | None) -> tuple[list[str], bool]:
         urls.append(f"unix://{runtime}/podman/podman.sock")
     else:
         urls.append("unix:///run/podman/podman.sock")
+    connection = default_connection()  # `podman system connection default`
+    if connection:
+        urls = [*urls, connection] if sys.platform.startswith("linux") else [connection, *urls]
     return urls, False
 
 
@@ -107,6 +114,24 @@ class PrivateService:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
+async def _try_ssh(url: str, **options: float) -> tuple[Transport, str, SSHTunnel] | str:
+    """An ``ssh://`` service: HTTP through the local end of an ssh tunnel (the service stays
+    remote): the transport, the version and the tunnel, or why it failed."""
+    tunnel = SSHTunnel(url)
+    try:
+        local = await tunnel.open()
+        outcome = await _try_url(local, **options)
+    except BackendError as exc:
+        outcome = str(exc)
+    except BaseException:
+        await tunnel.aclose()
+        raise
+    if isinstance(outcome, str):
+        await tunnel.aclose()
+        return f"{url}: {outcome}"
+    return (*outcome, tunnel)
+
+
 async def _try_url(url: str, **options: float) -> tuple[Transport, str] | str:
     """Connect to *url*: the transport and the service's version, or why it failed."""
     path = unix_path(url)
@@ -130,16 +155,23 @@ async def _try_url(url: str, **options: float) -> tuple[Transport, str] | str:
 
 async def connect(
     url: str | None, *, start_service: bool, **options: float
-) -> tuple[Transport, str, PrivateService | None]:
+) -> tuple[Transport, str, PrivateService | SSHTunnel | None]:
     """Find the service (see :func:`candidate_urls`), or start a private one.
 
-    Returns the transport, the service's API version and the private service, if one was
-    started. *options* are :class:`~._http.Transport`'s (``pool_size``,
+    Returns the transport, the service's API version and what the backend must close
+    with it: the private service, if one was started, or the ssh tunnel to an ``ssh://``
+    service. *options* are :class:`~._http.Transport`'s (``pool_size``,
     ``stream_pool_size``, ``request_timeout``).
     """
     urls, chosen = candidate_urls(url)
     tried: list[str] = []
     for candidate in urls:
+        if candidate.startswith(("ssh://", "http+ssh://")):
+            remote = await _try_ssh(candidate, **options)
+            if not isinstance(remote, str):
+                return remote
+            tried.append(remote)
+            continue
         outcome = await _try_url(candidate, **options)
         if not isinstance(outcome, str):
             return (*outcome, None)
