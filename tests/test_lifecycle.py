@@ -452,3 +452,18 @@ async def test_a_pod_removed_during_bring_up_fails_it(fake: FakeBackend) -> None
         with pytest.raises(asyncpod.PodVanishedError):
             async with asyncpod.open_pod(pod, backend=fake):
                 pytest.fail("the pod came up")  # pragma: no cover
+
+
+async def test_a_pod_removed_is_failed_at_once_not_after_the_back_off(fake: FakeBackend) -> None:
+    fake.programs["web"] = Program(exit_code=1, delay=1)
+    pod = Pod(name="p", containers=[ctr("web")])
+    async with asyncpod.open_pod(pod, backend=fake) as running:
+        await anyio.sleep(12.5)  # exits at 1 and 2, back-off 10 s: running again since 12
+        assert running.status().container("web").restart_count == 2
+        await fake.remove_objects(owned(fake, "pod"))
+        with anyio.fail_after(1):  # not after the next back-off, 20 s
+            status = await running.wait()
+        assert status.phase is Phase.FAILED
+        web = status.container("web")
+        assert isinstance(web.state, Terminated)
+        assert web.state.reason == "ContainerStatusUnknown"

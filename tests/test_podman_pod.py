@@ -183,3 +183,47 @@ async def test_cancellation_sweep_leaves_nothing(podman_url: str, podman_client:
                 async with asyncpod.open_pod(pod, backend=backend):
                     pass
         assert left_behind(podman_client, "io.asyncpod.pod", pod.name) == [], f"cancelled at {k}"
+
+
+async def test_removed_container_is_created_anew_and_removed_pod_fails(
+    podman: PodmanBackend, podman_client: Any
+) -> None:
+    """`podman rm -f` of one container: a new one runs (one restart); of the pod: Failed."""
+    pod = Pod(
+        name="asyncpod-vanish",
+        # Handles SIGTERM, so that `rm -f` need not wait 10 s to kill it.
+        containers=[
+            Container(
+                name="web",
+                image=TEST_IMAGE,
+                command=["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+            )
+        ],
+        termination_grace_period_seconds=2,
+    )
+    async with asyncpod.open_pod(pod, backend=podman) as running:
+        first = running.container_id("web")
+        await anyio.to_thread.run_sync(
+            lambda: podman_client.containers.get(first).remove(force=True)
+        )
+        with anyio.fail_after(30):
+            while True:
+                web = running.status().container("web")
+                if web.container_id != first and isinstance(web.state, asyncpod.Running):
+                    break
+                await anyio.sleep(0.2)
+        # One restart, or two: `rm -f` stops the container before it removes it, and the
+        # restart at once after that stop may start it again just before the removal.
+        assert web.restart_count in (1, 2)
+        assert web.last_state is not None  # the run of the container that was removed
+
+        pod_id = running.id
+        await anyio.to_thread.run_sync(lambda: podman_client.pods.get(pod_id).remove(force=True))
+        # At once, or (if the container still was there) once the back-off is over.
+        with anyio.fail_after(60):
+            status = await running.wait()
+        assert status.phase is asyncpod.Phase.FAILED
+        with pytest.raises(asyncpod.PodVanishedError, match="asyncpod-vanish"):
+            await running.wait_ready()
+        run = running.run_id
+    assert left_behind(podman_client, "io.asyncpod.run", run) == []

@@ -425,12 +425,34 @@ class Runner:
             self._restart()
 
     async def _back_off(self, delay: float, unwinding: anyio.Event | None) -> None:
-        """Restart after *delay*, and once the activity of the last run has ended."""
+        """Restart after *delay*, and once the activity of the last run has ended.
+
+        A long wait first checks that the pod is still there: a pod removed behind
+        asyncpod's back fails now, not once the back-off is over.
+        """
         if delay:
+            if await self._pod_vanished():
+                assert self.last_state is not None
+                self.state = self.last_state
+                self._enter(Stage.DONE)
+                self.notify()
+                return
             await anyio.sleep(delay)
         if unwinding is not None:
             await unwinding.wait()
         self._restart()
+
+    async def _pod_vanished(self) -> bool:
+        """Whether the container is gone, and the pod with it."""
+        sup = self.sup
+        assert self.cid is not None
+        try:
+            await sup.backend.inspect_container(self.cid)
+        except ObjectNotFoundError:
+            return not await sup.check_pod_exists()
+        except AsyncpodError as exc:
+            logger.debug("could not inspect %s/%s: %s", sup.pod.name, self.name, exc)
+        return False
 
     def _restart(self) -> None:
         self.restart_count += 1

@@ -12,6 +12,7 @@ A run::
     STARTING ─► EXITED                   (the start failed)
     STARTING ─► UNSURE                   (cancelled, or to stop for good meanwhile)
     CREATED ─► DONE                      (a dependency failed)
+    BACKING_OFF ─► DONE                  (the pod vanished)
 
 A stop for good (teardown, retirement), from any stage but STARTING (it waits)::
 
@@ -68,7 +69,7 @@ _TRANSITIONS: dict[Stage, frozenset[Stage]] = {
     _S.UNSURE: frozenset({_S.STOPPING}),
     _S.RUNNING: frozenset({_S.EXITED, _S.STOPPING}),
     _S.EXITED: frozenset({_S.BACKING_OFF, _S.DONE, _S.STOPPING}),
-    _S.BACKING_OFF: frozenset({_S.STARTING, _S.STOPPING}),
+    _S.BACKING_OFF: frozenset({_S.STARTING, _S.DONE, _S.STOPPING}),
     _S.DONE: frozenset({_S.STOPPING}),
     _S.STOPPING: frozenset({_S.STOPPED}),
     _S.STOPPED: frozenset({_S.REMOVED}),
