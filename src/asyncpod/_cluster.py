@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ._base import FrozenDict
 from ._exceptions import SpecError
 
 __all__ = ["CONTAINER_FIELDS", "METADATA_FIELDS", "SPEC_FIELDS", "freeze", "thaw"]
@@ -56,8 +57,6 @@ _PATH = re.compile(
 
 def freeze(value: Any, path: str = "") -> Any:
     """*value* (parsed JSON or YAML) made immutable and hashable."""
-    from ._models import FrozenDict  # _models imports this module
-
     if isinstance(value, Mapping):
         items = {}
         for key, item in value.items():

@@ -6,10 +6,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from ._exceptions import SpecError
-from ._models import EnvVar
 
-if TYPE_CHECKING:
-    from ._models import Container
+if TYPE_CHECKING:  # _models imports this module
+    from ._models import Container, EnvVar
 
 __all__ = ["check_expansion", "expand", "resolve_env"]
 

@@ -44,6 +44,7 @@ from ._base import optional_of as _optional
 from ._base import to_tuple as _to_tuple
 from ._base import validator as _validator
 from ._cycles import check_acyclic
+from ._env import check_expansion
 from ._exceptions import SpecError
 from ._network import GRPCAction, HostAlias, PodDNSConfig
 from ._resources import (
@@ -987,8 +988,6 @@ def is_sidecar(container: Container) -> bool:
 
 
 def _validate_pod(pod: Pod) -> None:
-    from ._env import check_expansion  # expansion lives with the environment
-
     _pod_name("metadata.name", pod.name)
     _labels("metadata.labels", pod.labels)
     _annotations("metadata.annotations", pod.annotations)

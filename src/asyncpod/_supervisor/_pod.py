@@ -15,6 +15,7 @@ from .._models import Pod
 from .._plan import StartupPlan
 from .._status import Phase, PodStatus
 from ..backends._base import Backend, ExecResult, LogRecord
+from ..backends._registry import get_backend
 from ._core import Supervisor
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -72,9 +73,7 @@ async def open_pod(
     """
     async with AsyncExitStack() as stack:
         if backend is None:
-            from ..backends._podman import PodmanBackend
-
-            backend = await stack.enter_async_context(PodmanBackend())
+            backend = await stack.enter_async_context(get_backend("podman"))
         supervisor = Supervisor(
             pod, backend, detach=detach, kill_event=kill_event, on_event=on_event
         )
