@@ -20,6 +20,7 @@ from ._exceptions import AsyncpodError as AsyncpodError
 from ._exceptions import BackendError as BackendError
 from ._exceptions import BackendUnavailableError as BackendUnavailableError
 from ._exceptions import ContainerFailedError as ContainerFailedError
+from ._exceptions import CreateContainerConfigError as CreateContainerConfigError
 from ._exceptions import DependencyCycleError as DependencyCycleError
 from ._exceptions import DependencyFailedError as DependencyFailedError
 from ._exceptions import ImageError as ImageError
@@ -134,6 +135,7 @@ __all__ = [
     "ContainerRestartRuleOnExitCodes",
     "ContainerState",
     "ContainerStatus",
+    "CreateContainerConfigError",
     "Dependency",
     "DependencyCycleError",
     "DependencyFailedError",

@@ -53,7 +53,8 @@ class EventReason(str, enum.Enum):
     DEPENDENCY_FAILED = "DependencyFailed"
     #: pod: every init step done and every app container started
     UP = "Up"
-    #: pod: bring-up failed (it is torn down), or the pod vanished; ``message`` says why
+    #: pod: bring-up failed (it is torn down), or the pod vanished; ``message`` says why;
+    #: container: it cannot be created as configured (``CreateContainerConfigError``)
     FAILED = "Failed"
     #: pod: teardown began
     TERMINATING = "Terminating"

@@ -30,6 +30,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "ContainerFailedError",
+    "CreateContainerConfigError",
     "DependencyCycleError",
     "DependencyFailedError",
     "ImageError",
@@ -224,6 +225,24 @@ class ContainerFailedError(PodError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.container, self.exit_code, self.reason, self.logs))
+
+
+class CreateContainerConfigError(ContainerFailedError):
+    """A container's configuration cannot be honoured, so it is not created: the kubelet's
+    ``CreateContainerConfigError`` (``runAsNonRoot`` with an image that runs as root, say).
+
+    *container* names it; *reason* is the kubelet's message.
+    """
+
+    def __init__(self, container: str, reason: str) -> None:
+        super().__init__(container, None, reason)
+        self.args = (f"container {container!r}: {reason}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.container, self.reason))
 
 
 class DependencyFailedError(ContainerFailedError):

@@ -37,7 +37,7 @@ from .._signal import Signal
 from .._status import Phase, PodConditions, PodStatus, compute_phase
 from ..backends._base import Backend, ContainerSpec, ExitWatcher, VolumeSpec
 from ._runner import Runner
-from ._spec import container_spec, pod_spec, volume_specs
+from ._spec import container_spec, needs_image_user, pod_spec, volume_specs
 from ._state import Stage
 from ._stopper import Stopper
 
@@ -88,6 +88,8 @@ class Supervisor:
         self._stoppers: set[Stopper] = set()
         self.pod_id: str | None = None
         self.volume_ids: dict[str, str] = {}
+        #: the ``USER`` of each image whose user runAsNonRoot or runAsGroup needs
+        self.image_users: dict[str, str | None] = {}
         self.runners: dict[str, Runner] = {s.name: Runner(self, s) for s in self.plan.steps}
         # Status lists containers in spec order: init containers, then app containers.
         self.ordered = [self.runners[c.name] for c in pod.all_containers]
@@ -198,6 +200,7 @@ class Supervisor:
                 LABEL_STOP_RANK: str(self.stop_ranks[name]),
             },
             init=runner.kind is StepKind.INIT,
+            image_user=self.image_users.get(runner.container.image),
         )
 
     def created(self) -> None:
@@ -338,6 +341,14 @@ class Supervisor:
             c.image: c.image_pull_policy or PullPolicy.IF_NOT_PRESENT for c in pod.all_containers
         }
         await _gather(functools.partial(self.backend.ensure_image, i, p) for i, p in images.items())
+
+        async def image_user(image: str) -> None:
+            self.image_users[image] = await self.backend.image_user(image)
+
+        await _gather(
+            functools.partial(image_user, image)
+            for image in {c.image for c in pod.all_containers if needs_image_user(pod, c)}
+        )
 
         async def create_pod() -> None:
             self.pod_id = await self.backend.create_pod(pod_spec(pod, self.labels))

@@ -19,6 +19,7 @@ from .._exceptions import (
     AsyncpodError,
     BackendError,
     ContainerFailedError,
+    CreateContainerConfigError,
     DependencyFailedError,
     ObjectNotFoundError,
 )
@@ -200,7 +201,18 @@ class Runner:
         """Job: create the container."""
         sup = self.sup
         try:
-            cid = await sup.backend.create_container(sup.container_spec(self))
+            spec = sup.container_spec(self)
+        except CreateContainerConfigError as exc:
+            # The kubelet's CreateContainerConfigError: the container is never created.
+            logger.warning("container %s/%s cannot be created: %s", sup.pod.name, self.name, exc)
+            self._enter(Stage.DONE)
+            self.state = Waiting("CreateContainerConfigError", exc.reason)
+            self.emit(EventReason.FAILED, str(exc))
+            self.notify()
+            sup.fail(exc)
+            return
+        try:
+            cid = await sup.backend.create_container(spec)
         except AsyncpodError as exc:
             sup.fail(exc)
             return

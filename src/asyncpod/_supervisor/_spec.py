@@ -2,18 +2,233 @@
 
 Every Kubernetes rule about what a field means is resolved here, so that a backend only
 passes values on: references to volumes become mounts, ``$(VAR)`` references in command
-and args are expanded, and the command/args rule is applied.
+and args are expanded, and the command/args rule is applied. So are ``resources`` and
+``securityContext``: the pod's security context gives its containers their defaults, CPU
+quantities become cgroup quota and shares as the kubelet computes them, ``fsGroup`` joins
+the supplementary groups, the pre-1.19 seccomp and AppArmor annotations stand in for unset
+fields, and ``runAsNonRoot`` is checked against the user the container would run as.
 """
 
 from __future__ import annotations
 
+import math
+import posixpath
 from collections.abc import Mapping
 
 from .._env import expand_all, resolve_env
+from .._exceptions import CreateContainerConfigError
 from .._models import Container, Pod, Volume
-from ..backends._base import ContainerSpec, Mount, PodSpec, PortMapping, VolumeSpec
+from .._resources import ResourceRequirements
+from .._security import AppArmorProfile, SeccompProfile
+from ..backends._base import (
+    ContainerResources,
+    ContainerSecurity,
+    ContainerSpec,
+    Mount,
+    PodSpec,
+    PortMapping,
+    VolumeSpec,
+)
 
-__all__ = ["container_spec", "pod_spec", "volume_specs"]
+__all__ = [
+    "container_resources",
+    "container_security",
+    "container_spec",
+    "needs_image_user",
+    "pod_spec",
+    "volume_specs",
+]
+
+# pkg/kubelet/cm/helpers_linux.go: MilliCPUToQuota and MilliCPUToShares
+_CPU_PERIOD = 100_000  # microseconds
+_MIN_QUOTA = 1_000
+_MIN_SHARES = 2
+_MAX_SHARES = 262_144
+# The kubelet's seccomp root (<root-dir>/seccomp) for relative localhost profiles.
+_SECCOMP_ROOT = "/var/lib/kubelet/seccomp"
+_SECCOMP_POD_ANNOTATION = "seccomp.security.alpha.kubernetes.io/pod"
+_SECCOMP_CONTAINER_ANNOTATION = "container.seccomp.security.alpha.kubernetes.io/"
+_APPARMOR_CONTAINER_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
+
+
+def container_resources(resources: ResourceRequirements | None) -> ContainerResources | None:
+    """*resources* as cgroup limits, as the kubelet computes them.
+
+    ``limits.cpu`` becomes a CFS quota per 100 ms period (at least 1 ms), ``requests.cpu``
+    (or the limit, which Kubernetes takes as the request when none is given) the CPU
+    shares, 1024 per CPU (2 to 262144); ``limits.memory`` the memory limit and
+    ``requests.memory`` the memory reservation (a soft limit), in bytes.
+    """
+    if resources is None:
+        return None
+    cpu_limit = resources.amount("limits", "cpu")
+    cpu_request = resources.amount("requests", "cpu")
+    if cpu_request is None:
+        cpu_request = cpu_limit
+    memory_limit = resources.amount("limits", "memory")
+    memory_request = resources.amount("requests", "memory")
+    if memory_request is None:
+        memory_request = memory_limit
+    quota = None
+    if cpu_limit is not None:
+        quota = max(_MIN_QUOTA, math.ceil(cpu_limit * _CPU_PERIOD))
+    shares = None
+    if cpu_request is not None:
+        shares = min(_MAX_SHARES, max(_MIN_SHARES, math.floor(cpu_request * 1024)))
+    result = ContainerResources(
+        cpu_quota=quota,
+        cpu_period=_CPU_PERIOD if quota is not None else None,
+        cpu_shares=shares,
+        memory_limit=math.ceil(memory_limit) if memory_limit is not None else None,
+        memory_reservation=math.ceil(memory_request) if memory_request is not None else None,
+    )
+    return result if result.limits else None
+
+
+def _annotation_profile(value: str) -> tuple[str, str | None]:
+    """A pre-1.19 annotation's profile (``runtime/default``, ``docker/default``,
+    ``unconfined``, ``localhost/<name>``) as a profile type and its localhost name."""
+    if value.startswith("localhost/"):
+        return "Localhost", value[len("localhost/") :]
+    if value == "unconfined":
+        return "Unconfined", None
+    return "RuntimeDefault", None
+
+
+def _seccomp(pod: Pod, container: Container) -> str | None:
+    profile: SeccompProfile | None = None
+    if container.security_context is not None:
+        profile = container.security_context.seccomp_profile
+    if profile is None and pod.security_context is not None:
+        profile = pod.security_context.seccomp_profile
+    if profile is not None:
+        kind, local = profile.type, profile.localhost_profile
+    else:
+        annotation = pod.annotations.get(
+            _SECCOMP_CONTAINER_ANNOTATION + container.name
+        ) or pod.annotations.get(_SECCOMP_POD_ANNOTATION)
+        if annotation is None:
+            return None
+        kind, local = _annotation_profile(annotation)
+    if kind == "Unconfined":
+        return "unconfined"
+    if kind == "RuntimeDefault":
+        return "runtime/default"
+    assert local is not None
+    return posixpath.join(_SECCOMP_ROOT, local)
+
+
+def _apparmor(pod: Pod, container: Container) -> str | None:
+    profile: AppArmorProfile | None = None
+    if container.security_context is not None:
+        profile = container.security_context.app_armor_profile
+    if profile is None and pod.security_context is not None:
+        profile = pod.security_context.app_armor_profile
+    if profile is not None:
+        kind, local = profile.type, profile.localhost_profile
+    else:
+        annotation = pod.annotations.get(_APPARMOR_CONTAINER_ANNOTATION + container.name)
+        if annotation is None:
+            return None
+        kind, local = _annotation_profile(annotation)
+    if kind == "Unconfined":
+        return "unconfined"
+    if kind == "RuntimeDefault":
+        return "runtime/default"
+    return local
+
+
+def _capability(name: str) -> str:
+    name = name.upper()
+    return name[len("CAP_") :] if name.startswith("CAP_") else name
+
+
+def needs_image_user(pod: Pod, container: Container) -> bool:
+    """Whether :func:`container_security` needs the image's user: ``runAsNonRoot`` without
+    ``runAsUser``, or ``runAsGroup`` without ``runAsUser``."""
+    context, pod_context = container.security_context, pod.security_context
+
+    def pick(name: str) -> object:
+        value = getattr(context, name, None) if context is not None else None
+        if value is None and pod_context is not None:
+            value = getattr(pod_context, name)
+        return value
+
+    return pick("run_as_user") is None and (
+        bool(pick("run_as_non_root")) or pick("run_as_group") is not None
+    )
+
+
+def container_security(
+    pod: Pod, container: Container, image_user: str | None = None
+) -> ContainerSecurity | None:
+    """The security settings of *container*: its own ``securityContext`` over the pod's.
+
+    *image_user* is the image's ``USER`` (see :func:`needs_image_user`). Raises
+    :class:`~asyncpod.CreateContainerConfigError` with the kubelet's message when
+    ``runAsNonRoot`` is set and the container would run as root, or its image's user is
+    not numeric.
+    """
+    context, pod_context = container.security_context, pod.security_context
+    if context is None and pod_context is None and not pod.annotations:
+        return None
+
+    def pick(name: str) -> object:
+        value = getattr(context, name, None) if context is not None else None
+        if value is None and pod_context is not None:
+            value = getattr(pod_context, name)
+        return value
+
+    uid = pick("run_as_user")
+    gid = pick("run_as_group")
+    if pick("run_as_non_root"):
+        _check_non_root(container.name, uid, image_user)
+    user: str | None = None
+    if uid is not None:
+        user = f"{uid}:{gid}" if gid is not None else str(uid)
+    elif gid is not None:
+        image_uid = (image_user or "").split(":")[0]
+        user = f"{image_uid or 0}:{gid}"
+    groups: list[int] = []
+    if pod_context is not None:
+        for group in (*pod_context.supplemental_groups, pod_context.fs_group):
+            if group is not None and group not in groups:
+                groups.append(group)
+    caps = context.capabilities if context is not None else None
+    security = ContainerSecurity(
+        user=user,
+        groups=tuple(groups),
+        privileged=bool(context is not None and context.privileged),
+        no_new_privileges=context is not None and context.allow_privilege_escalation is False,
+        cap_add=tuple(_capability(c) for c in caps.add) if caps is not None else (),
+        cap_drop=tuple(_capability(c) for c in caps.drop) if caps is not None else (),
+        read_only_rootfs=bool(context is not None and context.read_only_root_filesystem),
+        seccomp=_seccomp(pod, container),
+        apparmor=_apparmor(pod, container),
+        unmasked_proc=context is not None and context.proc_mount == "Unmasked",
+    )
+    return None if security == ContainerSecurity() else security
+
+
+def _check_non_root(name: str, uid: object, image_user: str | None) -> None:
+    """The kubelet's verifyRunAsNonRoot (pkg/kubelet/kuberuntime/security_context_others.go)."""
+    if uid is not None:
+        if uid == 0:
+            raise CreateContainerConfigError(name, "container's runAsUser breaks non-root policy")
+        return
+    user = (image_user or "").split(":")[0]
+    if image_user is None:
+        raise CreateContainerConfigError(
+            name, "cannot verify user is non-root: the backend cannot tell the image's user"
+        )
+    if not user.isdigit() and user != "":
+        raise CreateContainerConfigError(
+            name, f"image has non-numeric user ({user}), cannot verify user is non-root"
+        )
+    if user == "" or int(user) == 0:
+        raise CreateContainerConfigError(
+            name, "container has runAsNonRoot and image will run as root"
+        )
 
 
 def pod_spec(pod: Pod, labels: Mapping[str, str]) -> PodSpec:
@@ -35,6 +250,11 @@ def pod_spec(pod: Pod, labels: Mapping[str, str]) -> PodSpec:
         labels=labels,
         ports=ports,
         share_pid=pod.share_process_namespace,
+        resources=container_resources(pod.resources),
+        sysctls=tuple(
+            (sysctl.name, sysctl.value)
+            for sysctl in (pod.security_context.sysctls if pod.security_context else ())
+        ),
     )
 
 
@@ -61,12 +281,15 @@ def container_spec(
     volume_ids: Mapping[str, str],
     labels: Mapping[str, str],
     init: bool,
+    image_user: str | None = None,
 ) -> ContainerSpec:
     """*container* of *pod*, every reference resolved.
 
     Kubernetes' rule for command and args: ``command`` replaces the image's entrypoint
     and ``args`` its command (an empty list counts as unset), and a ``command`` given
     without ``args`` drops the image's command too: its args are then empty, not unset.
+
+    *image_user* is the image's ``USER``, needed when :func:`needs_image_user` says so.
     """
     env = resolve_env(container.env) if container.env else {}
     mounts = []
@@ -108,4 +331,6 @@ def container_spec(
         mounts=tuple(mounts),
         init=init,
         labels=labels,
+        resources=container_resources(container.resources),
+        security=container_security(pod, container, image_user),
     )

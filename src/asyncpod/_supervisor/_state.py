@@ -13,6 +13,7 @@ A run::
     STARTING ─► UNSURE                   (cancelled, or to stop for good meanwhile)
     CREATED ─► DONE                      (a dependency failed)
     BACKING_OFF ─► DONE                  (the pod vanished)
+    NEW ─► DONE                          (its config cannot be honoured: never created)
 
 A stop for good (teardown, retirement), from any stage but STARTING (it waits)::
 
@@ -62,7 +63,7 @@ STOPPED_FOR_GOOD = frozenset({Stage.STOPPING, Stage.STOPPED, Stage.REMOVED})
 _S = Stage
 #: the allowed transitions, all of them
 _TRANSITIONS: dict[Stage, frozenset[Stage]] = {
-    _S.NEW: frozenset({_S.CREATED, _S.STOPPING}),
+    _S.NEW: frozenset({_S.CREATED, _S.DONE, _S.STOPPING}),
     _S.CREATED: frozenset({_S.STARTING, _S.DONE, _S.STOPPING}),
     # A stop waits for a start under way to end: STARTING never goes to STOPPING.
     _S.STARTING: frozenset({_S.RUNNING, _S.UNSURE, _S.EXITED}),

@@ -11,6 +11,8 @@ from ._base import Backend as Backend
 from ._base import BackendEvent as BackendEvent
 from ._base import ContainerExit as ContainerExit
 from ._base import ContainerInfo as ContainerInfo
+from ._base import ContainerResources as ContainerResources
+from ._base import ContainerSecurity as ContainerSecurity
 from ._base import ContainerSpec as ContainerSpec
 from ._base import ExecResult as ExecResult
 from ._base import ExitWatcher as ExitWatcher
@@ -32,6 +34,8 @@ __all__ = [
     "BackendEvent",
     "ContainerExit",
     "ContainerInfo",
+    "ContainerResources",
+    "ContainerSecurity",
     "ContainerSpec",
     "ExecResult",
     "ExitWatcher",

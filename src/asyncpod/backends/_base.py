@@ -39,6 +39,8 @@ __all__ = [
     "BackendEvent",
     "ContainerExit",
     "ContainerInfo",
+    "ContainerResources",
+    "ContainerSecurity",
     "ContainerSpec",
     "ExitWatcher",
     "RuntimeState",
@@ -67,6 +69,59 @@ class PortMapping:
 
 
 @attrs.frozen(kw_only=True)
+class ContainerResources:
+    """Resolved cgroup limits of a container (or of a whole pod): ``None`` means no limit.
+
+    *cpu_quota* microseconds of CPU time per *cpu_period* (``limits.cpu``), *cpu_shares*
+    the relative weight (``requests.cpu``), *memory_limit* and *memory_reservation* bytes,
+    *pids_limit* processes.
+    """
+
+    cpu_quota: int | None = None
+    cpu_period: int | None = None
+    cpu_shares: int | None = None
+    memory_limit: int | None = None
+    memory_reservation: int | None = None
+    pids_limit: int | None = None
+
+    @property
+    def limits(self) -> tuple[str, ...]:
+        """The names of the hard limits set ("cpu", "memory", "pids"), for messages."""
+        names = (
+            ("cpu", self.cpu_quota),
+            ("cpu shares", self.cpu_shares),
+            ("memory", self.memory_limit),
+            ("memory reservation", self.memory_reservation),
+            ("pids", self.pids_limit),
+        )
+        return tuple(name for name, value in names if value is not None)
+
+
+@attrs.frozen(kw_only=True)
+class ContainerSecurity:
+    """Resolved process identity and privileges of a container; ``None`` or empty keeps
+    the engine's default.
+
+    *user* is ``"uid"`` or ``"uid:gid"``; *groups* are supplementary group ids;
+    *cap_add*/*cap_drop* capability names without ``CAP_`` (``"ALL"`` allowed);
+    *seccomp* is ``"unconfined"``, ``"runtime/default"`` or a host path of a profile;
+    *apparmor* ``"unconfined"``, ``"runtime/default"`` or a loaded profile's name;
+    *unmasked_proc* leaves ``/proc`` unmasked.
+    """
+
+    user: str | None = None
+    groups: tuple[int, ...] = ()
+    privileged: bool = False
+    no_new_privileges: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    read_only_rootfs: bool = False
+    seccomp: str | None = None
+    apparmor: str | None = None
+    unmasked_proc: bool = False
+
+
+@attrs.frozen(kw_only=True)
 class PodSpec:
     """What :meth:`Backend.create_pod` creates: the infra container and its namespaces."""
 
@@ -76,6 +131,10 @@ class PodSpec:
     ports: tuple[PortMapping, ...] = ()
     #: share the PID namespace too (Kubernetes ``shareProcessNamespace``)
     share_pid: bool = False
+    #: limits of the pod as a whole (Kubernetes pod-level ``resources``); ``None``: none
+    resources: ContainerResources | None = None
+    #: namespaced kernel parameters of the pod's shared namespaces (Kubernetes ``sysctls``)
+    sysctls: tuple[tuple[str, str], ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -125,6 +184,10 @@ class ContainerSpec:
     #: a regular init container: created before anything in the pod starts, run to completion
     init: bool = False
     labels: FrozenDict = attrs.field(converter=_frozen_map, factory=FrozenDict)
+    #: cgroup limits; ``None``: none
+    resources: ContainerResources | None = None
+    #: user, groups and privileges; ``None``: the engine's defaults
+    security: ContainerSecurity | None = None
 
 
 class RuntimeState(str, enum.Enum):
@@ -362,6 +425,14 @@ class Backend(abc.ABC):
     async def pull_image(self, image: str) -> None:
         """Pull *image*; raise :class:`~asyncpod.ImageError` naming it if that fails."""
 
+    async def image_user(self, image: str) -> str | None:
+        """The user the present *image* runs as (its ``USER``: ``""`` for root, else
+        ``"name"``, ``"uid"`` or ``"uid:gid"`` as written), or ``None`` if the engine cannot
+        say. Raises :class:`~asyncpod.ImageError` if the image is missing. The default
+        cannot say."""
+        await anyio.lowlevel.checkpoint()
+        return None
+
     async def ensure_image(self, image: str, policy: PullPolicy) -> None:
         """Make *image* present according to *policy*.
 
@@ -384,6 +455,10 @@ class Backend(abc.ABC):
         Init containers (``spec.init``) must be created before any container of the pod
         has started. Raises :class:`~asyncpod.ImageError` if the image is missing and
         :class:`~asyncpod.ObjectExistsError` if the name is taken.
+
+        ``spec.resources`` and ``spec.security`` are applied as given. Where the host cannot
+        enforce a resource limit (rootless Podman on cgroup v1), the container is created
+        without it and the backend logs one WARNING per pod naming what is not enforced.
         """
 
     @abc.abstractmethod

@@ -14,7 +14,7 @@ import anyio
 import attrs
 
 from .._events import EventReason, PodEvent
-from .._exceptions import ContainerFailedError
+from .._exceptions import ContainerFailedError, CreateContainerConfigError
 from .._labels import LABEL_CONFORMANCE, LABEL_POD, LABEL_RUN
 from .._models import (
     Container,
@@ -33,6 +33,7 @@ from .._models import (
     Volume,
     VolumeMount,
 )
+from .._security import Capabilities, PodSecurityContext, SecurityContext, Sysctl
 from .._status import Phase, Running, Waiting
 from .._supervisor import RunningPod, open_pod
 from ..backends._base import Backend
@@ -513,3 +514,98 @@ async def check_shell_wrapped_servers_become_ready(fx: BackendFixture) -> None:
 
     events = await _record(pod, fx.backend, body)
     assert ("Exited", "back", 0) in _trace(events), events  # its trap made it exit at once
+
+
+# Security contexts: what the processes see of their identity and privileges.
+
+_SERVE = "trap 'exit 0' TERM; while true; do sleep 0.2; done"
+
+
+def _status_field(status: bytes, name: str) -> str:
+    for line in status.decode().splitlines():
+        key, _, value = line.partition(":")
+        if key == name:
+            return value.strip()
+    raise AssertionError(f"no {name} in /proc/self/status: {status!r}")
+
+
+@scenario
+async def check_security_context_is_honoured(fx: BackendFixture) -> None:
+    """runAsUser/runAsGroup with the pod's supplementalGroups and fsGroup in ``id``;
+    capabilities and no_new_privs in /proc/self/status; a read-only root refuses writes;
+    the pod's sysctls in /proc/sys."""
+    pod = Pod(
+        name=fx.name("security"),
+        labels={LABEL_CONFORMANCE: "1"},
+        containers=[
+            _sh(
+                fx,
+                "user",
+                _SERVE,
+                security_context=SecurityContext(
+                    run_as_user=1000, run_as_group=2000, allow_privilege_escalation=False
+                ),
+            ),
+            _sh(
+                fx,
+                "caps",
+                _SERVE,
+                security_context=SecurityContext(
+                    capabilities=Capabilities(drop=["ALL"], add=["NET_BIND_SERVICE"]),
+                    read_only_root_filesystem=True,
+                ),
+            ),
+            _sh(fx, "plain", _SERVE),
+        ],
+        security_context=PodSecurityContext(
+            supplemental_groups=[3000],
+            fs_group=4000,
+            sysctls=[Sysctl(name="kernel.shm_rmid_forced", value="1")],
+        ),
+        termination_grace_period_seconds=2,
+    )
+    async with open_pod(pod, backend=fx.backend) as running:
+        ids = await running.exec("user", ["id"])
+        assert ids.stdout.split() == [b"uid=1000(1000)", b"gid=2000(2000)", b"groups=3000,4000"], (
+            ids
+        )
+        assert (await running.exec("user", ["id", "-u"])).stdout == b"1000\n"
+        status = (await running.exec("user", ["cat", "/proc/self/status"])).stdout
+        assert _status_field(status, "NoNewPrivs") == "1", status
+        assert _status_field(status, "CapEff") == "0000000000000000", status
+        status = (await running.exec("caps", ["cat", "/proc/self/status"])).stdout
+        assert _status_field(status, "CapEff") == f"{1 << 10:016x}", status  # NET_BIND_SERVICE
+        assert _status_field(status, "NoNewPrivs") == "0", status
+        write = await running.exec("caps", ["touch", "/written"])
+        assert write.exit_code != 0, write
+        assert b"Read-only file system" in write.stderr, write
+        assert (await running.exec("plain", ["touch", "/written"])).exit_code == 0
+        assert (await running.exec("plain", ["id", "-u"])).stdout == b"0\n"
+        sysctl = await running.exec("plain", ["cat", "/proc/sys/kernel/shm_rmid_forced"])
+        assert sysctl.stdout == b"1\n", sysctl
+
+
+@scenario
+async def check_run_as_non_root_refuses_a_root_image(fx: BackendFixture) -> None:
+    """The image runs as root: runAsNonRoot refuses it with the kubelet's message before
+    anything is created, and runAsUser 0 breaks the policy too."""
+    for name, context in (
+        ("image", SecurityContext(run_as_non_root=True)),
+        ("uid0", SecurityContext(run_as_non_root=True, run_as_user=0)),
+    ):
+        pod = Pod(
+            name=fx.name(f"nonroot-{name}"),
+            labels={LABEL_CONFORMANCE: "1"},
+            containers=[_sh(fx, "app", _SERVE, security_context=context)],
+        )
+        try:
+            async with open_pod(pod, backend=fx.backend):
+                raise AssertionError("a root container ran although runAsNonRoot was set")
+        except CreateContainerConfigError as exc:
+            assert exc.container == "app", exc
+            assert exc.reason == (
+                "container has runAsNonRoot and image will run as root"
+                if name == "image"
+                else "container's runAsUser breaks non-root policy"
+            ), exc
+        assert await fx.backend.list_objects({LABEL_POD: pod.name}) == []

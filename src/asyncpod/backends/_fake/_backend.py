@@ -71,6 +71,7 @@ class FakeBackend(Backend):
             None if images is None else {image: {} for image in images}
         )
         self._image_files: dict[str, dict[str, bytes]] = {}
+        self._image_users: dict[str, str] = {}
         self.registry: set[str] | None = None if registry is None else set(registry)
         self._pods: dict[str, _Pod] = {}
         self._containers: dict[str, FakeContainer] = {}
@@ -89,8 +90,12 @@ class FakeBackend(Backend):
 
     # Set-up for tests
 
-    def add_image(self, image: str, files: Mapping[str, bytes | str] | None = None) -> None:
-        """Make *image* present locally, its filesystem holding *files*."""
+    def add_image(
+        self, image: str, files: Mapping[str, bytes | str] | None = None, *, user: str = ""
+    ) -> None:
+        """Make *image* present locally, its filesystem holding *files*, its processes run
+        by *user* (its ``USER``: ``""`` for root, else ``"uid"``, ``"uid:gid"`` or a name)."""
+        self._image_users[image] = user
         encoded = {
             path.strip("/"): data.encode() if isinstance(data, str) else data
             for path, data in (files or {}).items()
@@ -318,7 +323,8 @@ class FakeBackend(Backend):
             files = files_of_tarball(tarball)
         except tarfile.TarError as exc:
             raise ImageError(reference, f"import failed: {exc}") from exc
-        self.add_image(reference, files)
+        users = [c.split(None, 1)[1].strip() for c in changes if c.upper().startswith("USER ")]
+        self.add_image(reference, files, user=users[-1] if users else "")
 
     async def pull_image(self, image: str) -> None:
         await self._enter("pull_image", image)
@@ -326,6 +332,12 @@ class FakeBackend(Backend):
             raise ImageError(image, "pull failed: not found in any registry")
         if self.images is not None:
             self.images[image] = self._image_files.get(image, {})
+
+    async def image_user(self, image: str) -> str | None:
+        await self._enter("image_user", image)
+        if self.images is not None and image not in self.images:
+            raise ImageError(image, "no such image")
+        return self._image_users.get(image, "")
 
     async def ensure_image(self, image: str, policy: Any) -> None:
         await self._enter("ensure_image", image)
@@ -350,7 +362,13 @@ class FakeBackend(Backend):
                     f" give it a Program, FakeBackend(programs={{{short!r}: ...}})"
                 )
         files = self._image_files.get(spec.image, {})
-        container = FakeContainer(self._new_id("ctr"), spec, files)
+        container = FakeContainer(
+            self._new_id("ctr"),
+            spec,
+            files,
+            self._image_users.get(spec.image, ""),
+            pod.spec.sysctls,
+        )
         for mount in spec.mounts:
             if mount.volume is not None:
                 volume = self._volumes.get(mount.volume)

@@ -12,6 +12,7 @@ from ..._exceptions import ObjectNotFoundError
 from ..._signal import Signal
 from .._base import ContainerSpec, ExitWatcher, LogRecord, PodSpec, RuntimeState
 from ._filesystem import _FileSystem, _MountEntry
+from ._identity import proc_status
 from ._program import FakeContext
 
 if TYPE_CHECKING:
@@ -42,11 +43,18 @@ class FakeContainer:
 
     __slots__ = (
         "_fs", "cancel_scope", "changed", "context", "daemons", "exec_results", "exit_code",
-        "finished_at", "id", "idle", "image_files", "kill_code", "logs", "mounts", "short_name",
-        "spec", "started_at", "starts", "state", "term_code", "watchers",
+        "finished_at", "id", "idle", "image_files", "image_user", "kill_code", "logs", "mounts",
+        "short_name", "spec", "started_at", "starts", "state", "sysctls", "term_code", "watchers",
     )  # fmt: skip
 
-    def __init__(self, cid: str, spec: ContainerSpec, image_files: dict[str, bytes]) -> None:
+    def __init__(
+        self,
+        cid: str,
+        spec: ContainerSpec,
+        image_files: dict[str, bytes],
+        image_user: str = "",
+        sysctls: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.id = cid
         self.spec = spec
         #: the name asyncpod gave it in its pod, else its own
@@ -56,6 +64,10 @@ class FakeContainer:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.image_files = image_files
+        #: its image's ``USER`` ("" for root)
+        self.image_user = image_user
+        #: its pod's namespaced kernel parameters, under /proc/sys
+        self.sysctls = sysctls
         self.mounts: list[_MountEntry] = []
         self._fs: _FileSystem | None = None  # built on first use: most containers never look
         self.logs: list[LogRecord] = []
@@ -77,7 +89,19 @@ class FakeContainer:
     def fs(self) -> _FileSystem:
         """The container's files (its image's, then what it wrote) and its mounts."""
         if self._fs is None:
-            self._fs = _FileSystem(self.image_files, self.mounts)
+            security = self.spec.security
+            self._fs = _FileSystem(
+                {
+                    **self.image_files,
+                    "proc/self/status": proc_status(security, self.image_user),
+                    **{
+                        "proc/sys/" + name.replace(".", "/"): f"{value}\n".encode()
+                        for name, value in self.sysctls
+                    },
+                },
+                self.mounts,
+                read_only_root=security is not None and security.read_only_rootfs,
+            )
         return self._fs
 
     @property

@@ -25,8 +25,12 @@ _MountEntry = tuple[str, dict[str, bytes], set[str], bool, str]
 class _FileSystem:
     """A container's files: its own root plus mounted volumes and host paths."""
 
-    def __init__(self, root: dict[str, bytes], mounts: list[_MountEntry]) -> None:
+    def __init__(
+        self, root: dict[str, bytes], mounts: list[_MountEntry], *, read_only_root: bool = False
+    ) -> None:
         self.root: dict[str, bytes] = dict(root)
+        #: the root file system is read-only (``readOnlyRootFilesystem``); mounts are not
+        self.read_only_root = read_only_root
         self.root_dirs: set[str] = set()
         self.mounts = mounts
         for path in self.root:
@@ -48,7 +52,7 @@ class _FileSystem:
             ):
                 best = mount
         if best is None:
-            return self.root, self.root_dirs, norm.strip("/"), False
+            return self.root, self.root_dirs, norm.strip("/"), self.read_only_root
         point, files, dirs, read_only, prefix = best
         rel = norm[len(point.rstrip("/")) :].strip("/")
         rel = "/".join(p for p in (prefix, rel) if p)

@@ -10,7 +10,8 @@ import anyio
 import anyio.abc
 import attrs
 
-from .._base import ExecResult
+from .._base import ContainerResources, ContainerSecurity, ExecResult
+from ._identity import user_ids
 from ._network import ConnectionHandler, _serve_one
 
 if TYPE_CHECKING:
@@ -95,6 +96,21 @@ class FakeContext:
     def env(self) -> dict[str, str]:
         """The container's environment."""
         return dict(self._container.spec.env)
+
+    @property
+    def security(self) -> ContainerSecurity | None:
+        """The container's user, groups and privileges (``None``: the defaults)."""
+        return self._container.spec.security
+
+    @property
+    def resources(self) -> ContainerResources | None:
+        """The container's resource limits, recorded (the fake enforces none)."""
+        return self._container.spec.resources
+
+    @property
+    def user_ids(self) -> tuple[int, int, tuple[int, ...]]:
+        """The uid, gid and supplementary groups the container runs with."""
+        return user_ids(self._container.spec.security, self._container.image_user)
 
     def log(self, line: str, *, stream: str = "stdout") -> None:
         """Write one log line."""

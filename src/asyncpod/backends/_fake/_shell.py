@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._filesystem import _FileSystem
+from ._identity import id_output, user_ids
 
 if TYPE_CHECKING:
     from ._container import FakeContainer
@@ -104,7 +105,7 @@ def cannot_run(argv: Iterable[str]) -> str | None:
                 if missing is not None:
                     return missing
         return None
-    if name in _TOOLS or name == "httpd":
+    if name in _TOOLS or name in ("httpd", "id"):
         return None
     return argv[0]
 
@@ -142,6 +143,19 @@ async def _httpd(container: FakeContainer, args: list[str], err: Output) -> int:
     return 0
 
 
+async def _id(container: FakeContainer, args: list[str], out: Output) -> int:
+    """``id``, ``id -u``, ``id -g``, ``id -G``: the process's user and groups."""
+    uid, gid, groups = user_ids(container.spec.security, container.image_user)
+    options = {"-u": str(uid), "-g": str(gid), "-G": " ".join(map(str, (gid, *groups)))}
+    if not args:
+        out(f"{id_output(uid, gid, groups)}\n".encode())
+        return 0
+    if len(args) == 1 and args[0] in options:
+        out(f"{options[args[0]]}\n".encode())
+        return 0
+    raise OSError(22, "unsupported option", " ".join(args))
+
+
 async def _builtin(
     container: FakeContainer,
     argv: tuple[str, ...],
@@ -157,6 +171,8 @@ async def _builtin(
             return await _shell(container, args[1], out, err)
         if name == "httpd":
             return await _httpd(container, args, err)
+        if name == "id":
+            return await _id(container, args, out)
         tool = _TOOLS.get(name)
         if tool is None:
             return None

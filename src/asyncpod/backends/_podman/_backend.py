@@ -20,12 +20,14 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import attrs
 
 from ..._exceptions import BackendError, ImageError
 from .._base import (
     Backend,
     BackendEvent,
     ContainerInfo,
+    ContainerResources,
     ContainerSpec,
     ExecResult,
     ExitWatcher,
@@ -42,9 +44,11 @@ from ._exits import EventExitWatcher, ExitHub
 from ._http import Reply, Transport, q
 from ._logs import FrameDecoder, LogIterator
 from ._mapping import (
+    HostFacts,
     check_host_path,
     container_body,
     container_info,
+    host_facts,
     host_path_of,
     json_objects,
     parse_version,
@@ -105,6 +109,9 @@ class PodmanBackend(Backend):
         self._service: PrivateService | None = None
         self._tunnel: SSHTunnel | None = None  # to an ssh:// service
         self._exits = ExitHub(self._transport, self.inspect_container)
+        self._host: HostFacts | None = None  # learnt when first needed
+        self._warned_pods: set[str] = set()  # pods told that their limits are not enforced
+        self._pod_names: dict[str, str] = {}  # pod ids created here, and their names
 
     # Connection
 
@@ -172,15 +179,47 @@ class PodmanBackend(Backend):
         """One request (see :meth:`._http.Transport.call` for *options*)."""
         return await self._transport().call(method, path, **options)
 
+    async def _host_facts(self) -> HostFacts:
+        """What the service's host can enforce (``GET /info``), asked once."""
+        if self._host is None:
+            with translate_errors("read the service's host information"):
+                reply = await self._call("GET", "/info")
+            self._host = host_facts(reply.json())
+        return self._host
+
+    def _warn_unenforced(self, pod: str, name: str, resources: ContainerResources) -> None:
+        """Say once per *pod* (its id) that its limits are not enforced."""
+        if pod in self._warned_pods:
+            return
+        self._warned_pods.add(pod)
+        assert self._host is not None
+        _log.warning(
+            "pod %s: resource limits (%s) are not enforced: %s; it runs without them",
+            name,
+            ", ".join(resources.limits),
+            self._host.why_not_enforced,
+        )
+
     # Pods
 
     async def create_pod(self, spec: PodSpec) -> str:
+        unenforced = spec.resources
+        if unenforced is not None and not (await self._host_facts()).enforces_limits:
+            spec = attrs.evolve(spec, resources=None)
+        else:
+            unenforced = None
         body = pod_body(spec)
         with translate_errors(f"create pod {spec.name!r}"):
             reply = await self._call("POST", "/pods/create", body=body)
-            return str(reply.json()["Id"])
+            pod = str(reply.json()["Id"])
+        self._pod_names[pod] = spec.name
+        if unenforced is not None:
+            self._warn_unenforced(pod, spec.name, unenforced)
+        return pod
 
     async def remove_pod(self, pod: str) -> None:
+        self._warned_pods.discard(pod)
+        self._pod_names.pop(pod, None)
         with translate_errors(f"remove pod {pod!r}"):
             reply = await self._call(
                 "DELETE", f"/pods/{q(pod)}", params={"force": "true", "timeout": 0}, ok=(404,)
@@ -295,15 +334,38 @@ class PodmanBackend(Backend):
             await anyio.to_thread.run_sync(check_host_path, spec, path, mount.host_path_type)
         return path  # a remote service checks (and fails) itself
 
+    async def image_user(self, image: str) -> str | None:
+        with translate_errors(f"inspect image {image!r}", image=image):
+            reply = await self._call("GET", f"/images/{q(image)}/json")
+        config = reply.json().get("Config") or {}
+        return str(config.get("User") or "")
+
     async def create_container(self, spec: ContainerSpec) -> str:
+        if spec.resources is not None and not (await self._host_facts()).enforces_limits:
+            self._warn_unenforced(spec.pod, self._pod_names.get(spec.pod, spec.pod), spec.resources)
+            spec = attrs.evolve(spec, resources=None)
         volumes, mounts = await self._mount_entries(spec)
         body = container_body(spec, volumes, mounts)
+        if spec.security is not None and spec.security.apparmor is not None:
+            body.update(await self._apparmor(spec, spec.security.apparmor))
         with translate_errors(f"create container {spec.name!r}", image=spec.image):
             reply = await self._call("POST", "/containers/create", body=body)
             data = reply.json()
             for warning in data.get("Warnings") or ():
                 _log.warning("Podman, creating container %r: %s", spec.name, warning)
             return str(data["Id"])
+
+    async def _apparmor(self, spec: ContainerSpec, profile: str) -> dict[str, Any]:
+        """The AppArmor field of *spec*'s body: none where the host has no AppArmor (the
+        runtime's default and unconfined then mean the same), an error for a profile."""
+        if (await self._host_facts()).apparmor:
+            return {"apparmor_profile": "" if profile == "runtime/default" else profile}
+        if profile in ("runtime/default", "unconfined"):
+            return {}
+        raise BackendError(
+            f"container {spec.name!r}: cannot enforce AppArmor profile {profile!r}: "
+            "AppArmor is not enabled on the host"
+        )
 
     async def start_container(self, container: str) -> None:
         path = f"/containers/{q(container)}/start"

@@ -12,18 +12,32 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import attrs
+
 from ..._exceptions import BackendError
-from .._base import ContainerInfo, ContainerSpec, Mount, PodSpec, RuntimeState
+from .._base import (
+    ContainerInfo,
+    ContainerResources,
+    ContainerSecurity,
+    ContainerSpec,
+    Mount,
+    PodSpec,
+    RuntimeState,
+)
 
 __all__ = [
+    "HostFacts",
     "check_host_path",
     "container_body",
     "container_info",
+    "host_facts",
     "host_path_of",
     "json_objects",
     "parse_time",
     "parse_version",
     "pod_body",
+    "resource_limits",
+    "security_fields",
     "stop_signal",
 ]
 
@@ -39,6 +53,35 @@ _STATES = {
     "stopped": RuntimeState.EXITED,
     "removing": RuntimeState.EXITED,
 }
+
+
+@attrs.frozen
+class HostFacts:
+    """What the service's host can do, from ``GET /info``."""
+
+    cgroup_version: str
+    rootless: bool
+    apparmor: bool
+
+    @property
+    def enforces_limits(self) -> bool:
+        """Rootless Podman can set cgroup limits on cgroup v2 only."""
+        return not (self.rootless and self.cgroup_version != "v2")
+
+    @property
+    def why_not_enforced(self) -> str:
+        return f"rootless Podman cannot set cgroup limits on cgroup {self.cgroup_version}"
+
+
+def host_facts(info: Mapping[str, Any]) -> HostFacts:
+    """The answer to ``GET /info`` as :class:`HostFacts`."""
+    host = info.get("host") or {}
+    security = host.get("security") or {}
+    return HostFacts(
+        cgroup_version=str(host.get("cgroupVersion") or "v2"),
+        rootless=bool(security.get("rootless")),
+        apparmor=bool(security.get("apparmorEnabled")),
+    )
 
 
 def stop_signal(inspect: Mapping[str, Any]) -> int:
@@ -127,6 +170,10 @@ def pod_body(spec: PodSpec) -> dict[str, Any]:
         "no_infra": False,
         "shared_namespaces": shared,
     }
+    if spec.resources is not None:
+        body["resource_limits"] = resource_limits(spec.resources)
+    if spec.sysctls:
+        body["sysctl"] = dict(spec.sysctls)
     if spec.ports:
         body["portmappings"] = [
             {
@@ -137,6 +184,62 @@ def pod_body(spec: PodSpec) -> dict[str, Any]:
             }
             for port in spec.ports
         ]
+    return body
+
+
+def resource_limits(resources: ContainerResources) -> dict[str, Any]:
+    """*resources* as an OCI ``LinuxResources`` object (SpecGenerator ``resource_limits``)."""
+    limits: dict[str, Any] = {}
+    cpu = {
+        key: value
+        for key, value in (
+            ("quota", resources.cpu_quota),
+            ("period", resources.cpu_period),
+            ("shares", resources.cpu_shares),
+        )
+        if value is not None
+    }
+    if cpu:
+        limits["cpu"] = cpu
+    memory = {
+        key: value
+        for key, value in (
+            ("limit", resources.memory_limit),
+            ("reservation", resources.memory_reservation),
+        )
+        if value is not None
+    }
+    if memory:
+        limits["memory"] = memory
+    if resources.pids_limit is not None:
+        limits["pids"] = {"limit": resources.pids_limit}
+    return limits
+
+
+def security_fields(security: ContainerSecurity) -> dict[str, Any]:
+    """*security* as SpecGenerator fields (the AppArmor profile is the backend's to add,
+    knowing whether the host has AppArmor)."""
+    body: dict[str, Any] = {}
+    if security.user is not None:
+        body["user"] = security.user
+    if security.groups:
+        body["groups"] = [str(group) for group in security.groups]
+    if security.privileged:
+        body["privileged"] = True
+    if security.no_new_privileges:
+        body["no_new_privileges"] = True
+    if security.cap_add:
+        body["cap_add"] = list(security.cap_add)
+    if security.cap_drop:
+        body["cap_drop"] = list(security.cap_drop)
+    if security.read_only_rootfs:
+        body["read_only_filesystem"] = True
+    if security.seccomp == "unconfined":
+        body["seccomp_profile_path"] = "unconfined"
+    elif security.seccomp is not None and security.seccomp != "runtime/default":
+        body["seccomp_profile_path"] = security.seccomp
+    if security.unmasked_proc:
+        body["unmask"] = ["ALL"]
     return body
 
 
@@ -166,6 +269,10 @@ def container_body(
         body["mounts"] = mounts
     if spec.init:
         body["init_container_type"] = "once"
+    if spec.resources is not None:
+        body["resource_limits"] = resource_limits(spec.resources)
+    if spec.security is not None:
+        body.update(security_fields(spec.security))
     return body
 
 
