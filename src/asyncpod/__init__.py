@@ -20,6 +20,7 @@ from ._exceptions import AsyncpodError as AsyncpodError
 from ._exceptions import BackendError as BackendError
 from ._exceptions import BackendUnavailableError as BackendUnavailableError
 from ._exceptions import ContainerFailedError as ContainerFailedError
+from ._exceptions import DeadlineExceededError as DeadlineExceededError
 from ._exceptions import DependencyCycleError as DependencyCycleError
 from ._exceptions import DependencyFailedError as DependencyFailedError
 from ._exceptions import ImageError as ImageError
@@ -179,6 +180,7 @@ __all__ = [
     "PodSecurityContext",
     "PodStatus",
     "PodVanishedError",
+    "DeadlineExceededError",
     "PortInUseError",
     "Probe",
     "ProjectedVolumeSource",

@@ -55,6 +55,8 @@ class EventReason(str, enum.Enum):
     UP = "Up"
     #: pod: bring-up failed (it is torn down), or the pod vanished; ``message`` says why
     FAILED = "Failed"
+    #: pod: ``activeDeadlineSeconds`` ran out; every container is stopped, the pod failed
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
     #: pod: teardown began
     TERMINATING = "Terminating"
     #: pod: every object is removed; the last event of a run

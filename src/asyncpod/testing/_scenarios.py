@@ -581,3 +581,37 @@ async def check_pod_names_and_resolver(fx: BackendFixture) -> None:
         assert not [w for w in resolv if w[0] == "search"], resolv
         options = next(words[1:] for words in resolv if words[0] == "options")
         assert "timeout:2" in options, resolv
+
+
+@scenario
+async def check_active_deadline_fails_the_pod(fx: BackendFixture) -> None:
+    """``activeDeadlineSeconds``: once it runs out, every container is stopped for good
+    (not restarted, whatever the restart policy) and the pod has Failed, reason
+    ``DeadlineExceeded``, as the kubelet does."""
+    pod = _data_pod(
+        fx,
+        "deadline",
+        active_deadline_seconds=2,
+        containers=[_sh(fx, "main", "trap 'exit 0' TERM; while true; do sleep 0.2; done")],
+    )
+
+    async def body(running: RunningPod) -> None:
+        with anyio.fail_after(30):
+            status = await running.wait_ready()
+            assert status.phase is Phase.RUNNING, status
+            final = await running.wait()
+            assert final.phase is Phase.FAILED, final
+            assert final.reason == "DeadlineExceeded", final
+            await _next_event(running, EventReason.EXITED, "main")
+        await anyio.sleep(0.5)  # no restart follows
+        main = running.status().container("main")
+        assert main.restart_count == 0, main
+        assert main.exit_code == 0, main  # stopped with its stop signal
+
+    events = await _record(pod, fx.backend, body)
+    trace = _trace(events, skip=_NOISE | {EventReason.READY})
+    assert trace[trace.index(("DeadlineExceeded", None, None)) :][:3] == [
+        ("DeadlineExceeded", None, None),
+        ("Killing", "main", None),
+        ("Exited", "main", 0),
+    ], events
