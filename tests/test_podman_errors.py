@@ -191,7 +191,7 @@ async def test_diagnosing_a_failed_start_never_starts_the_infra() -> None:
 async def test_host_path_checks_run_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     """``hostPath.type`` checks touch the file system (mkdir, stat): never on the event loop."""
     backend = PodmanBackend("unix:///nonexistent.sock")
-    _scripted(backend, {"/containers/create": [{"Id": "c1"}]})
+    _scripted(backend, {"/pods/p1/json": [{}], "/containers/create": [{"Id": "c1"}]})
     threads: list[int] = []
     monkeypatch.setattr(
         podman_backend_module,

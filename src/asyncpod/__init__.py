@@ -21,6 +21,7 @@ from ._exceptions import BackendError as BackendError
 from ._exceptions import BackendUnavailableError as BackendUnavailableError
 from ._exceptions import ContainerFailedError as ContainerFailedError
 from ._exceptions import CreateContainerConfigError as CreateContainerConfigError
+from ._exceptions import DeadlineExceededError as DeadlineExceededError
 from ._exceptions import DependencyCycleError as DependencyCycleError
 from ._exceptions import DependencyFailedError as DependencyFailedError
 from ._exceptions import ImageError as ImageError
@@ -136,6 +137,7 @@ __all__ = [
     "ContainerState",
     "ContainerStatus",
     "CreateContainerConfigError",
+    "DeadlineExceededError",
     "Dependency",
     "DependencyCycleError",
     "DependencyFailedError",

@@ -56,6 +56,8 @@ class EventReason(str, enum.Enum):
     #: pod: bring-up failed (it is torn down), or the pod vanished; ``message`` says why;
     #: container: it cannot be created as configured (``CreateContainerConfigError``)
     FAILED = "Failed"
+    #: pod: ``activeDeadlineSeconds`` ran out; every container is stopped, the pod failed
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
     #: pod: teardown began
     TERMINATING = "Terminating"
     #: pod: every object is removed; the last event of a run

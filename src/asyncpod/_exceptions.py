@@ -14,6 +14,7 @@ Every error asyncpod raises derives from :class:`~asyncpod.AsyncpodError`::
     │   └── ImageError                        an image is missing or could not be pulled
     └── PodError                              the pod could not be brought up or kept running
         ├── PodVanishedError                  the pod was removed behind asyncpod's back
+        ├── DeadlineExceededError             the pod outlived its activeDeadlineSeconds
         ├── ContainerFailedError              a container exited where it must not have
         └── DependencyFailedError             a dependency can never be satisfied
 
@@ -31,6 +32,7 @@ __all__ = [
     "BackendUnavailableError",
     "ContainerFailedError",
     "CreateContainerConfigError",
+    "DeadlineExceededError",
     "DependencyCycleError",
     "DependencyFailedError",
     "ImageError",
@@ -196,6 +198,20 @@ class PodVanishedError(PodError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.pod, self.pod_id))
+
+
+class DeadlineExceededError(PodError):
+    """The pod *pod* ran longer than its ``activeDeadlineSeconds`` (*seconds*)."""
+
+    def __init__(self, pod: str, seconds: int) -> None:
+        self.pod = pod
+        self.seconds = seconds
+        super().__init__(
+            f"pod {pod!r} was active longer than its activeDeadlineSeconds ({seconds} s)"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.pod, self.seconds))
 
 
 class ContainerFailedError(PodError):

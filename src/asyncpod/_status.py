@@ -102,6 +102,8 @@ class PodStatus:
     phase: Phase
     conditions: PodConditions
     containers: tuple[ContainerStatus, ...]
+    #: why the pod failed, in Kubernetes' words, when it says: ``"DeadlineExceeded"``
+    reason: str | None = None
 
     def container(self, name: str) -> ContainerStatus:
         """The status of container *name*."""

@@ -18,7 +18,12 @@ import anyio
 import anyio.abc
 
 from .._events import EventLog, EventReason, PodEvent, pod_event
-from .._exceptions import AsyncpodError, ObjectNotFoundError, PodVanishedError
+from .._exceptions import (
+    AsyncpodError,
+    DeadlineExceededError,
+    ObjectNotFoundError,
+    PodVanishedError,
+)
 from .._labels import (
     LABEL_CONTAINER,
     LABEL_DETACHED,
@@ -107,12 +112,16 @@ class Supervisor:
         self.stopping = False
         #: stopping the sidecars of a pod whose app containers are done
         self.retiring = False
+        #: ``activeDeadlineSeconds`` ran out: every container is stopped for good
+        self.deadline_exceeded = False
         #: why bring-up failed
         self.failure: AsyncpodError | None = None
         #: a regular init container failed for good: the pod has failed
         self._init_failed = False
         #: the pod was removed behind asyncpod's back: it has failed
         self.vanished: PodVanishedError | None = None
+        #: when the bring-up began (``activeDeadlineSeconds`` counts from then)
+        self.started_at = 0.0
         self._pending_create = len(self.runners)
         # Every container reaches its "up" milestone once: an init container by completing,
         # a sidecar or an app container by starting.
@@ -255,7 +264,7 @@ class Supervisor:
 
     def app_finished(self) -> None:
         """An app container exited for good; once all have, stop the sidecars (kubelet)."""
-        if self.stopping or self.retiring or self._runs is None:
+        if self.stopping or self.retiring or self.deadline_exceeded or self._runs is None:
             return
         if self.apps_finished() and any(r.kind is StepKind.SIDECAR for r in self.ordered):
             # As the kubelet does once every app container has terminated for good: stop
@@ -308,7 +317,7 @@ class Supervisor:
         phase = compute_phase(
             containers,
             restart_policy=self.pod.restart_policy.value,
-            failed=self._init_failed or self.vanished is not None,
+            failed=self._init_failed or self.vanished is not None or self.deadline_exceeded,
             initialized=initialized,
             restarting=()
             if self.stopping
@@ -330,12 +339,14 @@ class Supervisor:
                 initialized=initialized, containers_ready=containers_ready, ready=ready
             ),
             containers=containers,
+            reason="DeadlineExceeded" if self.deadline_exceeded else None,
         )
 
     # Bring-up
 
     async def bring_up(self, tg: anyio.abc.TaskGroup) -> None:
         pod = self.pod
+        self.started_at = self.now()
         logger.info("bringing up pod %s (run %s)", pod.name, self.run_id)
         images = {
             c.image: c.image_pull_policy or PullPolicy.IF_NOT_PRESENT for c in pod.all_containers
@@ -380,6 +391,8 @@ class Supervisor:
             with self._serve_scope:
                 async with self.backend.watch_exits() as exits, anyio.create_task_group() as runs:
                     self._exits, self._runs, self._pool = exits, runs, Pool(runs)
+                    if self.pod.active_deadline_seconds is not None:
+                        runs.start_soon(self._enforce_deadline, self.pod.active_deadline_seconds)
                     task_status.started()
                     by_cid = self._by_cid
                     async for ended in exits:
@@ -388,6 +401,22 @@ class Supervisor:
                             runner.on_exit(ended.exit_code)
         finally:
             self._serve_done.set()
+
+    async def _enforce_deadline(self, seconds: int) -> None:
+        """``activeDeadlineSeconds``, counted from the start of the bring-up: once it runs
+        out, as the kubelet does, the pod has failed (reason ``DeadlineExceeded``) and
+        every container is stopped for good, within the grace period, not restarted."""
+        await anyio.sleep_until(self.started_at + seconds)
+        message = f"Pod was active on the node longer than the specified deadline ({seconds} s)"
+        logger.warning("pod %s: %s", self.pod.name, message)
+        self.deadline_exceeded = True
+        self.emit(EventReason.DEADLINE_EXCEEDED, message=message)
+        self.fail(DeadlineExceededError(self.pod.name, seconds))
+        for runner in self.ordered:
+            runner.cancel_activity()
+        with anyio.CancelScope(shield=True):  # a teardown waits for it
+            await self._stop_for_good(self.ordered, remove=False, deadline=self.grace_deadline())
+        self.notify()
 
     async def mark_detached(self) -> None:
         """Create the volume that marks this run as left running on purpose."""

@@ -106,6 +106,7 @@ class Runner:
         sup = self.sup
         return (
             sup.stopping
+            or sup.deadline_exceeded
             or (self.kind is StepKind.SIDECAR and sup.retiring)
             or self.stage in STOPPED_FOR_GOOD
         )

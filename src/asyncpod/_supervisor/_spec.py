@@ -16,7 +16,7 @@ import posixpath
 from collections.abc import Mapping
 
 from .._env import expand_all, resolve_env
-from .._exceptions import CreateContainerConfigError
+from .._exceptions import CreateContainerConfigError, SpecError
 from .._models import Container, Pod, Volume
 from .._resources import ResourceRequirements
 from .._security import AppArmorProfile, SeccompProfile
@@ -31,10 +31,12 @@ from ..backends._base import (
 )
 
 __all__ = [
+    "CLUSTER_DOMAIN",
     "container_resources",
     "container_security",
     "container_spec",
     "needs_image_user",
+    "pod_hostname",
     "pod_spec",
     "volume_specs",
 ]
@@ -231,22 +233,63 @@ def _check_non_root(name: str, uid: object, image_user: str | None) -> None:
         )
 
 
+#: the cluster domain of a pod's fully qualified name (the kubelet's default)
+CLUSTER_DOMAIN = "cluster.local"
+#: Linux's limit on a host name (``HOST_NAME_MAX``)
+_HOST_NAME_MAX = 64
+
+
+def pod_hostname(pod: Pod) -> str:
+    """The pod's host name as the kubelet sets it.
+
+    ``spec.hostname``, else the pod's name up to its first dot; with ``subdomain`` and
+    ``setHostnameAsFQDN``, the fully qualified
+    ``<hostname>.<subdomain>.<namespace>.svc.cluster.local``, which must fit Linux's 64
+    characters as the kubelet requires.
+    """
+    hostname = pod.hostname or pod.name.split(".")[0]
+    if pod.subdomain and pod.set_hostname_as_fqdn:
+        namespace = pod.namespace or "default"
+        fqdn = f"{hostname}.{pod.subdomain}.{namespace}.svc.{CLUSTER_DOMAIN}"
+        if len(fqdn) > _HOST_NAME_MAX:
+            raise SpecError(
+                "spec.setHostnameAsFQDN",
+                f"the fully qualified host name {fqdn!r} is longer than {_HOST_NAME_MAX} "
+                "characters",
+            )
+        return fqdn
+    return hostname
+
+
 def pod_spec(pod: Pod, labels: Mapping[str, str]) -> PodSpec:
-    """The pod itself: its host name, labels, the host ports its containers publish."""
-    ports = tuple(
-        PortMapping(
-            container_port=port.container_port,
-            host_port=port.host_port,
-            host_ip=port.host_ip or "",
-            protocol=port.protocol.value.lower(),
+    """The pod itself: its host name, labels, the host ports its containers publish, its
+    namespaces, resolver and ``/etc/hosts`` lines.
+
+    Kubernetes' rules: a ``hostNetwork`` pod's ports are the host's (nothing is
+    published) and its host name the host's; every ``dnsPolicy`` but ``None`` starts from
+    the host's resolver (one machine has no cluster DNS, so ``ClusterFirst`` and
+    ``ClusterFirstWithHostNet`` fall back to it as the kubelet does without one), with
+    ``dnsConfig`` merged in; ``None`` uses ``dnsConfig`` alone.
+    """
+    ports = (
+        ()
+        if pod.host_network
+        else tuple(
+            PortMapping(
+                container_port=port.container_port,
+                host_port=port.host_port,
+                host_ip=port.host_ip or "",
+                protocol=port.protocol.value.lower(),
+            )
+            for c in pod.all_containers
+            for port in c.ports
+            if port.host_port is not None
         )
-        for c in pod.all_containers
-        for port in c.ports
-        if port.host_port is not None
     )
+    dns = pod.dns_config
     return PodSpec(
         name=pod.name,
-        hostname=pod.hostname or pod.name.split(".")[0],
+        hostname=pod_hostname(pod),
         labels=labels,
         ports=ports,
         share_pid=pod.share_process_namespace,
@@ -254,6 +297,18 @@ def pod_spec(pod: Pod, labels: Mapping[str, str]) -> PodSpec:
         sysctls=tuple(
             (sysctl.name, sysctl.value)
             for sysctl in (pod.security_context.sysctls if pod.security_context else ())
+        ),
+        host_network=pod.host_network,
+        host_pid=pod.host_pid,
+        host_ipc=pod.host_ipc,
+        dns_from_host=pod.dns_policy != "None",
+        dns_servers=dns.nameservers if dns else (),
+        dns_searches=tuple(s.rstrip(".") or s for s in dns.searches) if dns else (),
+        dns_options=tuple(o.name if o.value is None else f"{o.name}:{o.value}" for o in dns.options)
+        if dns
+        else (),
+        host_aliases=tuple(
+            (alias.ip, hostname) for alias in pod.host_aliases for hostname in alias.hostnames
         ),
     )
 
@@ -303,6 +358,8 @@ def container_spec(
                     host_path_type=volume.host_path.type,
                     read_only=mount.read_only,
                     sub_path=mount.sub_path,
+                    propagation=mount.mount_propagation or "",
+                    recursive_read_only=_recursive_read_only(mount.recursive_read_only),
                 )
             )
         else:
@@ -312,6 +369,8 @@ def container_spec(
                     volume=volume_ids[mount.name],
                     read_only=mount.read_only,
                     sub_path=mount.sub_path,
+                    propagation=mount.mount_propagation or "",
+                    recursive_read_only=_recursive_read_only(mount.recursive_read_only),
                 )
             )
     command = expand_all(container.command, env) if container.command else None
@@ -330,7 +389,14 @@ def container_spec(
         working_dir=container.working_dir,
         mounts=tuple(mounts),
         init=init,
+        stdin=container.stdin,
+        tty=container.tty,
         labels=labels,
         resources=container_resources(container.resources),
         security=container_security(pod, container, image_user),
     )
+
+
+def _recursive_read_only(value: str | None) -> str:
+    """``recursiveReadOnly`` as :class:`Mount` takes it: "Disabled" (the default) is ""."""
+    return value if value in ("IfPossible", "Enabled") else ""

@@ -135,6 +135,24 @@ class PodSpec:
     resources: ContainerResources | None = None
     #: namespaced kernel parameters of the pod's shared namespaces (Kubernetes ``sysctls``)
     sysctls: tuple[tuple[str, str], ...] = ()
+    #: the containers use the host's network and UTS namespaces (Kubernetes
+    #: ``hostNetwork``): they see the host's interfaces and host name, *hostname* and
+    #: *ports* do not apply (their ports are the host's), *dns_** and *host_aliases* do
+    host_network: bool = False
+    #: the containers use the host's PID namespace (Kubernetes ``hostPID``)
+    host_pid: bool = False
+    #: the containers use the host's IPC namespace (Kubernetes ``hostIPC``)
+    host_ipc: bool = False
+    #: the resolver of the containers' ``/etc/resolv.conf``: with *dns_from_host*, the
+    #: host's configuration, with *dns_servers* and *dns_searches* appended (duplicates
+    #: dropped) and *dns_options* merged over it by name; without it, exactly these
+    dns_from_host: bool = True
+    dns_servers: tuple[str, ...] = ()
+    dns_searches: tuple[str, ...] = ()
+    #: ``name`` or ``name:value``, as in ``resolv.conf``'s ``options`` line
+    dns_options: tuple[str, ...] = ()
+    #: ``(ip, hostname)`` lines added to the containers' ``/etc/hosts``, in order
+    host_aliases: tuple[tuple[str, str], ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -161,6 +179,12 @@ class Mount:
     host_path_type: str = ""
     read_only: bool = False
     sub_path: str | None = None
+    #: Kubernetes ``mountPropagation``: "None" (private), "HostToContainer" (rslave) or
+    #: "Bidirectional" (rshared); "" leaves the engine's default
+    propagation: str = ""
+    #: read-only submounts too (Kubernetes ``recursiveReadOnly``): "Enabled" (or fail),
+    #: "IfPossible" (where the engine can), "" (only the mount itself)
+    recursive_read_only: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -183,6 +207,10 @@ class ContainerSpec:
     mounts: tuple[Mount, ...] = ()
     #: a regular init container: created before anything in the pod starts, run to completion
     init: bool = False
+    #: keep the container's standard input open (Kubernetes ``stdin``)
+    stdin: bool = False
+    #: give the container a terminal (Kubernetes ``tty``)
+    tty: bool = False
     labels: FrozenDict = attrs.field(converter=_frozen_map, factory=FrozenDict)
     #: cgroup limits; ``None``: none
     resources: ContainerResources | None = None

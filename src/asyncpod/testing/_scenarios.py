@@ -33,6 +33,7 @@ from .._models import (
     Volume,
     VolumeMount,
 )
+from .._network import HostAlias, PodDNSConfig, PodDNSConfigOption
 from .._security import Capabilities, PodSecurityContext, SecurityContext, Sysctl
 from .._status import Phase, Running, Waiting
 from .._supervisor import RunningPod, open_pod
@@ -609,3 +610,104 @@ async def check_run_as_non_root_refuses_a_root_image(fx: BackendFixture) -> None
                 else "container's runAsUser breaks non-root policy"
             ), exc
         assert await fx.backend.list_objects({LABEL_POD: pod.name}) == []
+
+
+@scenario
+async def check_pod_names_and_resolver(fx: BackendFixture) -> None:
+    """What a pod's containers see of its names: ``hostname`` (fully qualified with
+    ``subdomain`` and ``setHostnameAsFQDN``), ``hostAliases`` first in ``/etc/hosts``,
+    ``dnsConfig`` merged into the host's resolver (``dnsPolicy: Default``) or alone
+    (``None``)."""
+    aliases = [
+        HostAlias(ip="10.1.2.3", hostnames=["db", "db.internal"]),
+        HostAlias(ip="10.1.2.4", hostnames=["cache"]),
+    ]
+    merged = Pod(
+        name=fx.name("dns"),
+        labels={LABEL_CONFORMANCE: "1"},
+        containers=[_sh(fx, "main", "sleep 1000")],
+        hostname="web",
+        subdomain="front",
+        set_hostname_as_fqdn=True,
+        host_aliases=aliases,
+        dns_policy="Default",
+        dns_config=PodDNSConfig(
+            nameservers=["192.0.2.99"],
+            searches=["corp.example"],
+            options=[PodDNSConfigOption(name="ndots", value="3")],
+        ),
+        termination_grace_period_seconds=2,
+    )
+    alone = attrs.evolve(
+        merged,
+        name=fx.name("dnsnone"),
+        hostname=None,
+        subdomain=None,
+        set_hostname_as_fqdn=None,
+        host_aliases=(),
+        dns_policy="None",
+        dns_config=PodDNSConfig(
+            nameservers=["192.0.2.98"],
+            options=[PodDNSConfigOption(name="timeout", value="2")],
+        ),
+    )
+
+    async def read(running: RunningPod, path: str) -> list[str]:
+        result = await running.exec("main", ["cat", path])
+        assert result.exit_code == 0, result
+        return result.stdout.decode().splitlines()
+
+    async with open_pod(merged, backend=fx.backend) as running:
+        assert await read(running, "/etc/hostname") == ["web.front.default.svc.cluster.local"]
+        hosts = [line.split() for line in await read(running, "/etc/hosts")]
+        assert hosts[:3] == [["10.1.2.3", "db"], ["10.1.2.3", "db.internal"], ["10.1.2.4", "cache"]]
+        resolv = [line.split() for line in await read(running, "/etc/resolv.conf")]
+        servers = [words[1] for words in resolv if words[0] == "nameserver"]
+        assert servers[-1] == "192.0.2.99", resolv
+        assert len(servers) >= 2, resolv  # the host's first
+        search = next(words[1:] for words in resolv if words[0] == "search")
+        assert search[-1] == "corp.example", resolv
+        options = next(words[1:] for words in resolv if words[0] == "options")
+        assert "ndots:3" in options, resolv
+        assert not [o for o in options if o.startswith("ndots:") and o != "ndots:3"], resolv
+    async with open_pod(alone, backend=fx.backend) as running:
+        assert await read(running, "/etc/hostname") == [alone.name.split(".")[0]]
+        resolv = [line.split() for line in await read(running, "/etc/resolv.conf")]
+        assert [w for w in resolv if w[0] == "nameserver"] == [["nameserver", "192.0.2.98"]], resolv
+        assert not [w for w in resolv if w[0] == "search"], resolv
+        options = next(words[1:] for words in resolv if words[0] == "options")
+        assert "timeout:2" in options, resolv
+
+
+@scenario
+async def check_active_deadline_fails_the_pod(fx: BackendFixture) -> None:
+    """``activeDeadlineSeconds``: once it runs out, every container is stopped for good
+    (not restarted, whatever the restart policy) and the pod has Failed, reason
+    ``DeadlineExceeded``, as the kubelet does."""
+    pod = _data_pod(
+        fx,
+        "deadline",
+        active_deadline_seconds=2,
+        containers=[_sh(fx, "main", "trap 'exit 0' TERM; while true; do sleep 0.2; done")],
+    )
+
+    async def body(running: RunningPod) -> None:
+        with anyio.fail_after(30):
+            status = await running.wait_ready()
+            assert status.phase is Phase.RUNNING, status
+            final = await running.wait()
+            assert final.phase is Phase.FAILED, final
+            assert final.reason == "DeadlineExceeded", final
+            await _next_event(running, EventReason.EXITED, "main")
+        await anyio.sleep(0.5)  # no restart follows
+        main = running.status().container("main")
+        assert main.restart_count == 0, main
+        assert main.exit_code == 0, main  # stopped with its stop signal
+
+    events = await _record(pod, fx.backend, body)
+    trace = _trace(events, skip=_NOISE | {EventReason.READY})
+    assert trace[trace.index(("DeadlineExceeded", None, None)) :][:3] == [
+        ("DeadlineExceeded", None, None),
+        ("Killing", "main", None),
+        ("Exited", "main", 0),
+    ], events

@@ -36,6 +36,7 @@ from .._base import (
     RuntimeState,
     VolumeSpec,
 )
+from .._dns import parse_resolv_conf, pod_resolver
 from ._container import FakeContainer, _FakeExitWatcher, _Pod
 from ._faults import Faults
 from ._filesystem import _Volume, files_of_tarball
@@ -58,6 +59,10 @@ class FakeBackend(Backend):
     """
 
     name = "fake"
+    #: the fake host's name, which ``hostNetwork`` pods see
+    host_name = "fake-host"
+    #: the fake host's ``/etc/resolv.conf``, which pods' resolvers start from
+    host_resolv_conf = "search fake.internal\nnameserver 192.0.2.53\noptions ndots:1\n"
 
     def __init__(
         self,
@@ -361,7 +366,7 @@ class FakeBackend(Backend):
                     f"container {short!r}: the fake cannot run {missing!r} (of {list(argv)!r}):"
                     f" give it a Program, FakeBackend(programs={{{short!r}: ...}})"
                 )
-        files = self._image_files.get(spec.image, {})
+        files = {**self._image_files.get(spec.image, {}), **self._pod_files(pod.spec)}
         container = FakeContainer(
             self._new_id("ctr"),
             spec,
@@ -389,6 +394,20 @@ class FakeBackend(Backend):
         pod.containers.add(container.id)
         self._emit("container", "create", container.id, spec.name, spec.labels)
         return container.id
+
+    def _pod_files(self, spec: PodSpec) -> dict[str, bytes]:
+        """The files the engine writes into each container: ``/etc/hostname``,
+        ``/etc/hosts`` (the pod's aliases first, as Podman writes them) and
+        ``/etc/resolv.conf``."""
+        hostname = self.host_name if spec.host_network else spec.hostname
+        hosts = [f"{ip}\t{name}" for ip, name in spec.host_aliases]
+        hosts += ["127.0.0.1\tlocalhost", f"127.0.0.1\t{hostname}"]
+        resolver = pod_resolver(spec, parse_resolv_conf(self.host_resolv_conf))
+        return {
+            "etc/hostname": f"{hostname}\n".encode(),
+            "etc/hosts": "".join(f"{line}\n" for line in hosts).encode(),
+            "etc/resolv.conf": resolver.render().encode(),
+        }
 
     async def start_container(self, container: str) -> None:
         found = await self._enter_container("start_container", container)

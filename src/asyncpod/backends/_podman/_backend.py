@@ -53,6 +53,7 @@ from ._mapping import (
     json_objects,
     parse_version,
     pod_body,
+    pod_namespaces,
     stop_signal,
 )
 from ._netns import connect_in_netns
@@ -64,6 +65,8 @@ __all__ = ["PodmanBackend"]
 _log = logging.getLogger("asyncpod.podman")
 
 _SUBPATH_VERSION = (4, 4, 0)
+#: Kubernetes' mountPropagation as a bind mount's option
+_PROPAGATION = {"None": "rprivate", "HostToContainer": "rslave", "Bidirectional": "rshared"}
 _TMPFS_SIZE_VERSION = (4, 8, 0)
 _WAIT_SLICE = 10.0  # seconds one wait request may block before it is re-issued
 _CREATED_POLL = 0.2  # seconds between checks whether a waited-on container has started
@@ -208,7 +211,7 @@ class PodmanBackend(Backend):
             spec = attrs.evolve(spec, resources=None)
         else:
             unenforced = None
-        body = pod_body(spec)
+        body = pod_body(spec, await self._host_resolver(spec))
         with translate_errors(f"create pod {spec.name!r}"):
             reply = await self._call("POST", "/pods/create", body=body)
             pod = str(reply.json()["Id"])
@@ -216,6 +219,23 @@ class PodmanBackend(Backend):
         if unenforced is not None:
             self._warn_unenforced(pod, spec.name, unenforced)
         return pod
+
+    async def _host_resolver(self, spec: PodSpec) -> str | None:
+        """The host's ``resolv.conf``, when the pod's resolver extends it (a local service
+        only: a remote host's is not ours to read; its own values are then used alone)."""
+        if not (spec.dns_from_host and (spec.dns_servers or spec.dns_searches or spec.dns_options)):
+            return None
+        if self._local_socket is None:
+            _log.warning(
+                "pod %r: the resolver of a remote Podman cannot be read, so dnsConfig "
+                "replaces it instead of extending it",
+                spec.name,
+            )
+            return None
+        try:
+            return await anyio.Path("/etc/resolv.conf").read_text(errors="replace")
+        except OSError:
+            return None
 
     async def remove_pod(self, pod: str) -> None:
         self._warned_pods.discard(pod)
@@ -297,6 +317,15 @@ class PodmanBackend(Backend):
         mounts: list[dict[str, Any]] = []
         for mount in spec.mounts:
             mode = "ro" if mount.read_only else "rw"
+            if mount.recursive_read_only == "Enabled":
+                # "IfPossible" is a plain read-only mount: Podman cannot say whether
+                # its runtime makes submounts read-only too ("rro" is ignored by one
+                # that cannot), so "Enabled" cannot be promised
+                raise BackendError(
+                    f"container {spec.name!r}: mount {mount.target!r} asks for "
+                    "recursiveReadOnly: Enabled, which the Podman backend cannot ensure "
+                    "(use IfPossible)"
+                )
             if mount.volume is not None:
                 entry: dict[str, Any] = {"Name": mount.volume, "Dest": mount.target}
                 entry["Options"] = [mode]
@@ -311,12 +340,15 @@ class PodmanBackend(Backend):
                 volumes.append(entry)
             elif mount.host_path is not None:
                 source = await self._prepare_host_path(spec, mount)
+                options = ["rbind", mode]
+                if mount.propagation:
+                    options.append(_PROPAGATION[mount.propagation])
                 mounts.append(
                     {
                         "type": "bind",
                         "source": source,
                         "destination": mount.target,
-                        "options": ["rbind", mode],
+                        "options": options,
                     }
                 )
             else:
@@ -349,6 +381,8 @@ class PodmanBackend(Backend):
         if spec.security is not None and spec.security.apparmor is not None:
             body.update(await self._apparmor(spec, spec.security.apparmor))
         with translate_errors(f"create container {spec.name!r}", image=spec.image):
+            reply = await self._call("GET", f"/pods/{q(spec.pod)}/json")
+            body.update(pod_namespaces(reply.json() or {}))
             reply = await self._call("POST", "/containers/create", body=body)
             data = reply.json()
             for warning in data.get("Warnings") or ():

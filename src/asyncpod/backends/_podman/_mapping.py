@@ -24,6 +24,7 @@ from .._base import (
     PodSpec,
     RuntimeState,
 )
+from .._dns import parse_resolv_conf, pod_resolver
 
 __all__ = [
     "HostFacts",
@@ -36,6 +37,7 @@ __all__ = [
     "parse_time",
     "parse_version",
     "pod_body",
+    "pod_namespaces",
     "resource_limits",
     "security_fields",
     "stop_signal",
@@ -160,21 +162,38 @@ def container_info(container: str, data: Mapping[str, Any]) -> ContainerInfo:
     )
 
 
-def pod_body(spec: PodSpec) -> dict[str, Any]:
-    """The body of ``POST /pods/create`` for *spec*."""
-    shared = ["ipc", "net", "uts"] + (["pid"] if spec.share_pid else [])
+def pod_body(spec: PodSpec, host_resolver: str | None = None) -> dict[str, Any]:
+    """The body of ``POST /pods/create`` for *spec*.
+
+    A namespace of the host is not shared through the pod: each container joins the
+    host's itself (see :func:`pod_namespaces`), so the pod leaves it out of
+    ``shared_namespaces``, and a ``hostNetwork`` pod's infra container is in the host's
+    network too (probes connect through it). *host_resolver* is the text of the host's
+    ``resolv.conf``, which the pod's resolver extends (Podman would replace it).
+    """
+    shared = [] if spec.host_ipc else ["ipc"]
+    shared += [] if spec.host_network else ["net", "uts"]
+    shared += ["pid"] if spec.share_pid and not spec.host_pid else []
     body: dict[str, Any] = {
         "name": spec.name,
         "hostname": spec.hostname,
         "labels": dict(spec.labels),
         "no_infra": False,
-        "shared_namespaces": shared,
+        # an empty list would mean Podman's default (ipc, net and uts)
+        "shared_namespaces": shared or ["none"],
     }
     if spec.resources is not None:
         body["resource_limits"] = resource_limits(spec.resources)
     if spec.sysctls:
         body["sysctl"] = dict(spec.sysctls)
-    if spec.ports:
+    if spec.host_network:
+        body["netns"] = {"nsmode": "host"}
+    if spec.host_pid:
+        body["pidns"] = {"nsmode": "host"}
+    body.update(dns_fields(spec, host_resolver))
+    if spec.host_aliases:
+        body["hostadd"] = [f"{name}:{ip}" for ip, name in spec.host_aliases]
+    if spec.ports and not spec.host_network:
         body["portmappings"] = [
             {
                 "container_port": port.container_port,
@@ -243,6 +262,52 @@ def security_fields(security: ContainerSecurity) -> dict[str, Any]:
     return body
 
 
+def dns_fields(spec: PodSpec, host_resolver: str | None) -> dict[str, list[str]]:
+    """``dns_server``, ``dns_search`` and ``dns_option`` for *spec*, Kubernetes' merge applied.
+
+    Podman replaces each list of the host's resolver it is given, so with
+    ``dns_from_host`` the host's entries (of *host_resolver*, when known) come first in
+    each list that the pod extends; a list the pod leaves alone is the host's anyway.
+    """
+    if spec.dns_from_host and not (spec.dns_servers or spec.dns_searches or spec.dns_options):
+        return {}  # the host's resolver, as Podman gives it
+    merged = pod_resolver(spec, parse_resolv_conf(host_resolver or ""))
+    fields: dict[str, list[str]] = {}
+    if spec.dns_servers or not spec.dns_from_host:
+        fields["dns_server"] = list(merged.servers)
+    if spec.dns_searches or not spec.dns_from_host:
+        fields["dns_search"] = list(merged.searches) or ["."]  # "." means none
+    if spec.dns_options:
+        fields["dns_option"] = list(merged.options)
+    return fields
+
+
+def pod_namespaces(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """What a container of *pod* (its inspection, ``GET /pods/{id}/json``) must set
+    itself: the host namespaces the pod does not share, and for a ``hostNetwork`` pod
+    the resolver and ``/etc/hosts`` lines that Podman applies only to the infra
+    container's own network."""
+    infra = pod.get("InfraConfig") or {}
+    shared = pod.get("SharedNamespaces") or []
+    fields: dict[str, Any] = {}
+    if infra.get("HostNetwork"):
+        fields["netns"] = {"nsmode": "host"}
+        fields["utsns"] = {"nsmode": "host"}
+        for key, field in (
+            ("DNSServer", "dns_server"),
+            ("DNSSearch", "dns_search"),
+            ("DNSOption", "dns_option"),
+            ("HostAdd", "hostadd"),
+        ):
+            if infra.get(key):
+                fields[field] = list(infra[key])
+    if str(infra.get("pid_ns") or "") == "host":
+        fields["pidns"] = {"nsmode": "host"}
+    if "ipc" not in shared:
+        fields["ipcns"] = {"nsmode": "host"}
+    return fields
+
+
 def container_body(
     spec: ContainerSpec, volumes: list[dict[str, Any]], mounts: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -273,6 +338,10 @@ def container_body(
         body["resource_limits"] = resource_limits(spec.resources)
     if spec.security is not None:
         body.update(security_fields(spec.security))
+    if spec.stdin:
+        body["stdin"] = True
+    if spec.tty:
+        body["terminal"] = True
     return body
 
 
