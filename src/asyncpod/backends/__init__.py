@@ -12,6 +12,7 @@ from ._base import BackendEvent as BackendEvent
 from ._base import ContainerExit as ContainerExit
 from ._base import ContainerInfo as ContainerInfo
 from ._base import ContainerSpec as ContainerSpec
+from ._base import ContainerStats as ContainerStats
 from ._base import ExecResult as ExecResult
 from ._base import ExitWatcher as ExitWatcher
 from ._base import LogRecord as LogRecord
@@ -33,6 +34,7 @@ __all__ = [
     "ContainerExit",
     "ContainerInfo",
     "ContainerSpec",
+    "ContainerStats",
     "ExecResult",
     "ExitWatcher",
     "FakeBackend",
