@@ -14,7 +14,7 @@ import attrs
 
 from .._events import EventReason, PodEvent
 from .._exceptions import ObjectNotFoundError
-from .._logread import RunReader
+from .._logread import RunReader, last_lines
 from .._models import Pod
 from .._plan import StartupPlan
 from .._status import Phase, PodStatus
@@ -331,6 +331,17 @@ class RunningPod:
                 reader = RunReader(sup.backend, cid, start=reader.position, since=since)
             else:
                 return  # it will not run again
+
+    async def log_tail(self, name: str, lines: int = 10) -> tuple[str, ...]:
+        """The last *lines* lines of container *name*'s current run, as text.
+
+        For messages: bounded in time, and never failing (an unreadable log gives what
+        could be read, a container never created nothing).
+        """
+        runner = self._sup.runner(name)
+        if runner.cid is None:
+            return ()
+        return await last_lines(self._sup.backend, runner.cid, lines, start=runner.log_marks[1])
 
     async def exec(
         self,
