@@ -334,7 +334,7 @@ def test_every_option_has_help() -> None:
         and not action.help
     ]
     assert undocumented == []
-    assert set(subparsers.choices) == {"up", "down", "ps", "logs", "plan", "gc", "demo"}
+    assert set(subparsers.choices) == {"up", "down", "ps", "logs", "exec", "plan", "gc", "demo"}
 
 
 def test_a_manifest_from_standard_input(
