@@ -334,7 +334,7 @@ def test_every_option_has_help() -> None:
         and not action.help
     ]
     assert undocumented == []
-    assert set(subparsers.choices) == {"up", "down", "ps", "logs", "plan", "gc", "demo"}
+    assert set(subparsers.choices) == {"up", "down", "ps", "logs", "exec", "plan", "gc", "demo"}
 
 
 def test_a_manifest_from_standard_input(
@@ -1119,4 +1119,41 @@ containers:
         proc.kill()
         proc.wait()
         proc.stdout.close()
+        assert main(["down", "--url", podman_url, "--grace", "0", pod_name]) == 0
+
+
+@pytest.mark.podman
+def test_exec_and_logs_options(
+    tmp_path: Path, podman_url: str, image: str, pod_name: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """exec passes env, workdir and user and exits with the command's code; logs --tail and
+    --timestamps select and stamp lines; --previous is refused for a pod left running."""
+    spec = """
+containers:
+- name: app
+  image: IMAGE
+  command: [sh, -c, "echo one; echo two; echo three; sleep 1000"]
+"""
+    path = write(tmp_path, pod_name, pod_yaml(pod_name, spec, TEST_IMAGE))
+    assert main(["up", "--detach", "--url", podman_url, path]) == 0
+    try:
+        capfd.readouterr()
+        argv = ["exec", "--url", podman_url, "-e", "X=1", "-w", "/tmp", "-u", "1234"]
+        code = main([*argv, pod_name, "app", "--", "sh", "-c", "echo $X; pwd; id -u; exit 3"])
+        assert code == 3
+        assert capfd.readouterr().out == "1\n/tmp\n1234\n"
+        for _ in range(50):
+            assert main(["logs", "--url", podman_url, "--tail", "2", pod_name]) == 0
+            out = capfd.readouterr().out
+            if out == "two\nthree\n":
+                break
+            time.sleep(0.1)
+        assert out == "two\nthree\n"
+        assert main(["logs", "--url", podman_url, "--timestamps", "--tail", "1", pod_name]) == 0
+        stamp, text = capfd.readouterr().out.split()
+        assert text == "three"
+        assert stamp.endswith("Z")
+        assert stamp[:4].isdigit()
+        assert main(["logs", "--url", podman_url, "--previous", pod_name]) != 0
+    finally:
         assert main(["down", "--url", podman_url, "--grace", "0", pod_name]) == 0

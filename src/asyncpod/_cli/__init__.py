@@ -23,7 +23,7 @@ from .._exceptions import AsyncpodError
 from . import _backends
 from ._errors import CliError, Interrupted, exit_code, report
 from ._examples import demo, plan
-from ._manage import down, gc, logs
+from ._manage import down, exec_, gc, logs
 from ._parser import build_parser
 from ._ps import ps
 from ._signals import Command, run
@@ -36,6 +36,7 @@ _COMMANDS: dict[str, Command] = {
     "down": down,
     "ps": ps,
     "logs": logs,
+    "exec": exec_,
     "gc": gc,
     "demo": demo,
 }

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import signal
+import sys
+import time
 
 import anyio
 
@@ -12,13 +15,13 @@ from .._exceptions import ObjectNotFoundError
 from .._labels import LABEL_CONTAINER, LABEL_RUN
 from .._owned import OwnedPod, describe, find_pods, remove_pod, stop_pod
 from .._owner import OwnerState, signal_owner
-from ..backends import Backend, OwnedObject
+from ..backends import Backend, LogRecord, OwnedObject
 from . import _backends
-from ._errors import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, CliError
+from ._errors import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, CliError
 from ._ps import in_start_order
 from ._signals import Stop
 
-__all__ = ["down", "gc", "logs"]
+__all__ = ["down", "exec_", "gc", "logs"]
 
 POLL = 0.25  # seconds between two looks at whether another process removed a pod
 
@@ -129,16 +132,33 @@ async def logs(args: argparse.Namespace, stop: Stop) -> int:
         names = [c.labels.get(LABEL_CONTAINER, c.name) for c in containers]
         width = max((len(n) for n in names), default=0)
 
+        since = None if args.since is None else time.time() - args.since
+        if args.previous:
+            # Podman restarts nothing, and where each run began is known only to the
+            # process that supervised them (RunningPod.logs(previous=True)).
+            raise CliError(
+                "--previous is not known for a pod left running: its log holds every run",
+                EXIT_USAGE,
+            )
+
         async def show(index: int, obj: OwnedObject, name: str) -> None:
             try:
-                async with backend.logs(obj.id, follow=args.follow) as lines:
+                async with backend.logs(
+                    obj.id, follow=args.follow, tail=args.tail, since=since, timestamps=True
+                ) as lines:
                     async for record in lines:
-                        if prefixed:
-                            console.log(name.ljust(width), index, record.text)
-                        else:
-                            console.message(record.text)
+                        write(index, name, record)
             except ObjectNotFoundError:
                 pass  # removed meanwhile
+
+        def write(index: int, name: str, record: LogRecord) -> None:
+            text = record.text
+            if args.timestamps and record.timestamp is not None:
+                text = f"{_rfc3339(record.timestamp)} {text}"
+            if prefixed:
+                console.log(name.ljust(width), index, text)
+            else:
+                console.message(text)
 
         if args.follow:
             async with anyio.create_task_group() as tg:
@@ -148,6 +168,51 @@ async def logs(args: argparse.Namespace, stop: Stop) -> int:
             for index, (obj, name) in enumerate(zip(containers, names, strict=True)):
                 await show(index, obj, name)
     return EXIT_OK
+
+
+def _rfc3339(seconds: float) -> str:
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+async def exec_(args: argparse.Namespace, stop: Stop) -> int:
+    """Run a command in a container of a pod asyncpod owns; exit with its exit code."""
+    env: dict[str, str] = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--env wants NAME=VALUE, not {item!r}", EXIT_USAGE)
+        env[key] = value
+    stdin = await anyio.to_thread.run_sync(sys.stdin.buffer.read) if args.stdin else None
+    async with _backends.podman(args.url) as backend:
+        found = [
+            c
+            for pod in await _find(backend, args.name)
+            for c in pod.containers
+            if c.labels.get(LABEL_CONTAINER) == args.container
+        ]
+        if not found:
+            raise CliError(
+                f"pod {args.name} has no container {args.container!r}",
+                EXIT_NOT_FOUND,
+                "'asyncpod ps' lists its containers",
+            )
+
+        def output(stream: str, data: bytes) -> None:
+            target = sys.stderr if stream == "stderr" else sys.stdout
+            target.buffer.write(data)
+            target.flush()
+
+        result = await backend.exec(
+            found[0].id,
+            tuple(args.argv),
+            env=env,
+            working_dir=args.workdir,
+            user=args.user,
+            stdin=stdin,
+            output=output,
+        )
+    return result.exit_code
 
 
 async def gc(args: argparse.Namespace, stop: Stop) -> int:

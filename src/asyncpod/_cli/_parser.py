@@ -114,6 +114,38 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     logs.add_argument("name", metavar="NAME", help="the pod's name")
     logs.add_argument("container", metavar="CONTAINER", nargs="?", help="one container only")
     logs.add_argument("-f", "--follow", action="store_true", help="wait for new lines")
+    logs.add_argument(
+        "--tail", type=int, metavar="N", help="only the last N lines of each container's run"
+    )
+    logs.add_argument(
+        "--since",
+        type=_seconds,
+        metavar="SECONDS",
+        help="only the lines logged in the last SECONDS",
+    )
+    logs.add_argument(
+        "--timestamps", action="store_true", help="prefix each line with the time it was logged"
+    )
+    logs.add_argument(
+        "-p",
+        "--previous",
+        action="store_true",
+        help="what the container logged before its current run (default: its current run)",
+    )
+
+    exec_ = command("exec", "run a command in a container of a running pod")
+    exec_.add_argument("name", metavar="NAME", help="the pod's name")
+    exec_.add_argument("container", metavar="CONTAINER", help="the container")
+    exec_.add_argument("argv", metavar="COMMAND", nargs="+", help="the command (after '--')")
+    exec_.add_argument(
+        "-i", "--stdin", action="store_true", help="pass standard input to the command"
+    )
+    exec_.add_argument(
+        "-e", "--env", action="append", default=[], metavar="NAME=VALUE", help="set a variable"
+    )
+    exec_.add_argument("-w", "--workdir", metavar="DIR", help="the working directory")
+    exec_.add_argument("-u", "--user", metavar="USER", help="the user (name, uid or uid:gid)")
+    url(exec_)
     url(logs)
 
     plan = command("plan", "print a manifest's startup plan (no side effects)")

@@ -8,7 +8,6 @@ import logging
 import math
 import signal
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,6 +20,7 @@ from .._console import Console, Terminating, format_duration, open_console, stat
 from .._events import EventReason, PodEvent
 from .._exceptions import AsyncpodError
 from .._labels import LABEL_CONTAINER, LABEL_POD
+from .._logread import LogMark, last_lines, mark_now
 from .._models import Pod
 from .._plan import StepKind
 from .._status import Phase, PodStatus, Running
@@ -138,7 +138,8 @@ class _Up:
         self._stopping: dict[str, float] = {}
         self.torn_down = False
         #: log lines seen of each container that failed during bring-up
-        self._shown: dict[str, int] = {}
+        #: where the log of a container whose failure was shown ended then
+        self._shown: dict[str, LogMark] = {}
         #: the pod's events during bring-up, from on_event to show_events
         self._events: MemoryObjectSendStream[PodEvent] | None = None
         #: said once the display is closed
@@ -229,18 +230,12 @@ class _Up:
             if not found:
                 return
             container = found[0].id
-            tail: deque[str] = deque(maxlen=LOG_TAIL)
-            seen = 0
-            with anyio.move_on_after(5):
-                async with backend.logs(container) as lines:
-                    async for record in lines:
-                        seen += 1
-                        if seen > self._shown.get(container, 0):  # not shown after an earlier exit
-                            tail.append(record.text)
+            # Not what was shown after an earlier exit.
+            tail = await last_lines(backend, container, LOG_TAIL, start=self._shown.get(container))
+            self._shown[container] = await mark_now(backend, container)
         except AsyncpodError as exc:  # the display is no reason to fail
             logging.getLogger("asyncpod").debug("logs of %s: %s", name, exc)
             return
-        self._shown[container] = seen
         names = [c.name for c in self.pod.all_containers]
         index = names.index(name) if name in names else 0
         for line in tail:
@@ -318,14 +313,7 @@ async def _failure(running: RunningPod, final: PodStatus) -> str:
         if c.exit_code in (None, 0):
             continue
         lines[0] += f"{':' if len(lines) == 1 else ','} {c.name!r} exited with {c.exit_code}"
-        tail: deque[str] = deque(maxlen=LOG_TAIL)
-        try:
-            with anyio.move_on_after(5):
-                async with running.logs(c.name) as records:
-                    async for record in records:
-                        tail.append(record.text)
-        except AsyncpodError:
-            pass
+        tail = await running.log_tail(c.name, LOG_TAIL)
         lines += [f"  {c.name} | {line}" for line in tail]
     return "\n".join(lines)
 
@@ -357,23 +345,16 @@ async def _follow_logs(shown: _Up, running: RunningPod) -> None:
     width = max(len(n) for n in names)
 
     async def follow(index: int, name: str) -> None:
-        printed = 0
-        restarts = -1
         while True:
-            status = running.status().container(name)
-            if status.container_id is not None and status.restart_count != restarts:
-                restarts = status.restart_count
-                seen = 0
-                try:
-                    async with running.logs(name, follow=True) as lines:
-                        async for record in lines:
-                            seen += 1
-                            if seen > printed:  # a restarted container's log starts over
-                                printed = seen
-                                shown.console.log(name.ljust(width), index, record.text)
-                except (AsyncpodError, LookupError):
-                    pass
-            await anyio.sleep(POLL)
+            try:
+                async with running.logs(name, follow=True) as lines:
+                    async for record in lines:
+                        shown.console.log(name.ljust(width), index, record.text)
+                return  # it will not run again
+            except LookupError:  # not created yet
+                await anyio.sleep(POLL)
+            except AsyncpodError:
+                return
 
     async with anyio.create_task_group() as tg:
         for index, name in enumerate(names):

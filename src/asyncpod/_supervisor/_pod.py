@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, aclosing, asynccontextmanager
 from typing import Any, NoReturn
 
 import anyio
+import attrs
 
 from .._events import EventReason, PodEvent
+from .._exceptions import ObjectNotFoundError
+from .._logread import RunReader, last_lines
 from .._models import Pod
 from .._plan import StartupPlan
 from .._status import Phase, PodStatus
-from ..backends._base import Backend, ExecResult, LogRecord
+from ..backends._base import Backend, ContainerStats, ExecResult, LogRecord
 from ..backends._registry import get_backend
 from ._core import Supervisor
+from ._runner import Runner
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
@@ -226,11 +231,183 @@ class RunningPod:
         return self._sup.events.follow()
 
     def logs(
-        self, name: str, *, follow: bool = False
+        self,
+        name: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        previous: bool = False,
+        timestamps: bool = False,
     ) -> AbstractAsyncContextManager[AsyncIterator[LogRecord]]:
-        """Open the log of container *name*: ``async with running.logs("web") as lines:``."""
-        return self._sup.backend.logs(self.container_id(name), follow=follow)
+        """Open the log of container *name*'s current run, as ``kubectl logs`` shows it::
 
-    async def exec(self, name: str, argv: Iterable[str]) -> ExecResult:
-        """Run *argv* (no shell) in container *name*; return its exit code and output."""
-        return await self._sup.backend.exec(self.container_id(name), tuple(argv))
+            async with running.logs("web", tail=10) as lines:
+                async for line in lines:
+                    print(line.stream, line.text)
+
+        The current run is the last one started (during a back-off, the one that
+        exited). *previous* reads the run before it instead (``kubectl logs --previous``);
+        :class:`LookupError` if there was none. *tail* keeps the last *tail* lines there
+        are now, *since* (seconds since the epoch) the lines logged then or later; with
+        *timestamps*, each record has its :attr:`~asyncpod.backends.LogRecord.timestamp`.
+
+        With *follow*, new lines come as they are logged, across restarts, until the
+        container has exited for good (or the pod is torn down).
+        """
+        runner = self._sup.runner(name)
+        self.container_id(name)  # created, or LookupError
+        if previous and runner.runs < 2:
+            raise LookupError(f"container {name!r} has no previous run")
+        return self._logs(runner, follow, tail, since, previous, timestamps)
+
+    @asynccontextmanager
+    async def _logs(
+        self,
+        runner: Runner,
+        follow: bool,
+        tail: int | None,
+        since: float | None,
+        previous: bool,
+        timestamps: bool,
+    ) -> AsyncIterator[AsyncIterator[LogRecord]]:
+        lines = self._lines(runner, follow and not previous, tail, since, previous)
+        if not timestamps:
+            lines = _without_timestamps(lines)
+        try:
+            yield lines
+        finally:
+            await lines.aclose()
+
+    async def _lines(
+        self,
+        runner: Runner,
+        follow: bool,
+        tail: int | None,
+        since: float | None,
+        previous: bool,
+    ) -> AsyncGenerator[LogRecord, None]:
+        sup = self._sup
+        cid = runner.cid
+        assert cid is not None
+        runs = runner.runs
+        if previous:
+            reader = RunReader(
+                sup.backend, cid, start=runner.log_marks[0], end=runner.log_marks[1], since=since
+            )
+        else:
+            reader = RunReader(sup.backend, cid, start=runner.log_marks[1], since=since)
+        if tail is not None:
+            kept: deque[LogRecord] = deque(maxlen=max(tail, 0))
+            async with aclosing(reader.records()) as records:
+                async for record in records:
+                    kept.append(record)
+            for record in kept:
+                yield record
+            if not follow:
+                return
+            reader = RunReader(sup.backend, cid, start=reader.position, since=since)
+        while True:
+            try:
+                async with aclosing(reader.records(follow=follow)) as records:
+                    async for record in records:
+                        yield record
+            except ObjectNotFoundError:
+                if runner.cid == cid:
+                    return  # removed
+            if not follow:
+                return
+            # The container exited: wait for its next run, or for the end.
+            while (
+                runner.runs == runs and runner.cid == cid and not runner.final and not sup.stopping
+            ):
+                await sup.changed.wait()
+            if runner.cid != cid and runner.cid is not None:  # created anew: a new log
+                cid, runs = runner.cid, runner.runs
+                reader = RunReader(sup.backend, cid, start=runner.log_marks[1], since=since)
+            elif runner.runs != runs:
+                runs = runner.runs
+                reader = RunReader(sup.backend, cid, start=reader.position, since=since)
+            else:
+                return  # it will not run again
+
+    async def log_tail(self, name: str, lines: int = 10) -> tuple[str, ...]:
+        """The last *lines* lines of container *name*'s current run, as text.
+
+        For messages: bounded in time, and never failing (an unreadable log gives what
+        could be read, a container never created nothing).
+        """
+        runner = self._sup.runner(name)
+        if runner.cid is None:
+            return ()
+        return await last_lines(self._sup.backend, runner.cid, lines, start=runner.log_marks[1])
+
+    async def exec(
+        self,
+        name: str,
+        argv: Iterable[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        working_dir: str | None = None,
+        user: str | None = None,
+        stdin: bytes | None = None,
+        output: Callable[[str, bytes], object] | None = None,
+    ) -> ExecResult:
+        """Run *argv* (no shell) in container *name*; return its exit code and output.
+
+        *env* adds to its environment, *working_dir* and *user* replace its own, *stdin*
+        is the command's standard input; with *output*, the output goes to
+        ``output(stream, data)`` as it comes instead of into the result (see
+        :meth:`~asyncpod.backends.Backend.exec`).
+        """
+        return await self._sup.backend.exec(
+            self.container_id(name),
+            tuple(argv),
+            env=env,
+            working_dir=working_dir,
+            user=user,
+            stdin=stdin,
+            output=output,
+        )
+
+    async def put_archive(self, name: str, path: str, tarball: bytes) -> None:
+        """Unpack *tarball* into directory *path* of container *name* (made if missing)."""
+        await self._sup.backend.put_archive(self.container_id(name), path, tarball)
+
+    async def get_archive(self, name: str, path: str) -> bytes:
+        """*path* of container *name* (a file, or a directory and all in it) as a tar."""
+        return await self._sup.backend.get_archive(self.container_id(name), path)
+
+    async def restart(self, name: str, *, grace: float | None = None) -> None:
+        """Restart container *name* now: stop it (within *grace* seconds, by default the
+        pod's grace period) and start it again, without back-off and whatever its
+        restart policy says. A container backing off is started at once. Returns once it
+        is stopped; its restart count goes up by one.
+
+        Raises :class:`RuntimeError` for a container that will not run again (exited for
+        good, or being torn down).
+        """
+        if grace is None:
+            grace = self._sup.pod.termination_grace_period_seconds
+        await self._sup.runner(name).restart(grace)
+
+    async def kill(self, name: str, signal: int = 15) -> None:
+        """Send *signal* (default SIGTERM) to the main process of container *name*.
+
+        What follows is what follows any exit: a restart as its restart policy says, with
+        back-off.
+        """
+        await self._sup.backend.kill_container(self.container_id(name), signal=signal)
+
+    async def stats(self, name: str) -> ContainerStats | None:
+        """What container *name* uses (CPU, memory); ``None`` where the backend cannot
+        tell (rootless Podman on cgroup v1)."""
+        return await self._sup.backend.stats(self.container_id(name))
+
+
+async def _without_timestamps(
+    records: AsyncGenerator[LogRecord, None],
+) -> AsyncGenerator[LogRecord, None]:
+    async with aclosing(records):
+        async for record in records:
+            yield attrs.evolve(record, timestamp=None)

@@ -23,6 +23,7 @@ from .._exceptions import (
     DependencyFailedError,
     ObjectNotFoundError,
 )
+from .._logread import LogMark, last_lines, mark_now
 from .._models import Condition, RestartPolicy
 from .._plan import PlanStep, StepKind
 from .._status import ContainerState, ContainerStatus, Running, Terminated, Waiting
@@ -55,8 +56,8 @@ class Runner:
 
     __slots__ = (
         "activity", "activity_ended", "backoff", "cid", "container", "kind", "last_state",
-        "log_tail", "name", "reached", "ready", "restart_count", "run_started_at", "stage",
-        "started", "state", "step", "sup", "unmet",
+        "log_marks", "log_tail", "name", "reached", "ready", "restart_count", "restarting",
+        "run_started_at", "runs", "stage", "started", "state", "step", "sup", "unmet",
     )  # fmt: skip
 
     def __init__(self, supervisor: Supervisor, step: PlanStep) -> None:
@@ -88,6 +89,13 @@ class Runner:
         self.activity: anyio.CancelScope | None = None
         self.activity_ended: anyio.Event | None = None
         self.log_tail: tuple[str, ...] = ()
+        #: where the previous run and the current one begin in the container's log
+        #: (``None``: at its beginning)
+        self.log_marks: tuple[LogMark | None, LogMark | None] = (None, None)
+        #: how many runs have been started
+        self.runs = 0
+        #: a restart was asked for (:meth:`restart`): the next exit restarts it at once
+        self.restarting = False
 
     # The state machine
 
@@ -274,6 +282,12 @@ class Runner:
         if self._being_stopped() or sup.vanished is not None:
             return
         assert self.cid is not None
+        # Where this run's lines will begin in the log, which goes on across runs.
+        mark = await mark_now(sup.backend, self.cid) if self.runs else None
+        if self._being_stopped() or sup.vanished is not None:
+            return
+        self.log_marks = (self.log_marks[1], mark)
+        self.runs += 1
         self._enter(Stage.STARTING)
         self.run_started_at = sup.now()
         failure: tuple[int, str] | None = None
@@ -336,6 +350,8 @@ class Runner:
                 return (128, "StartError")
             return _GONE  # the pod is gone: check_pod_exists has failed it
         old, self.cid = self.cid, cid
+        self.log_marks = (None, None)  # a new log: its first run
+        self.runs = 1
         sup.adopt(self, cid, replaces=old)
         self.emit(EventReason.CREATED)
         return None
@@ -409,6 +425,12 @@ class Runner:
         self.notify()
         if sup.stopping:
             return
+        forced, self.restarting = self.restarting, False
+        if forced and not self._being_stopped() and sup.vanished is None:
+            self._enter(Stage.BACKING_OFF)
+            self.last_state = terminated
+            self.spawn(self._back_off, 0.0, unwinding)
+            return
         if not self.restarts_after(code):
             if code != 0:
                 # Read the logs before anyone can see this container as final, so that the
@@ -467,6 +489,24 @@ class Runner:
             logger.debug("could not inspect %s/%s: %s", sup.pod.name, self.name, exc)
         return False
 
+    async def restart(self, grace: float) -> None:
+        """Stop the running container within *grace* seconds and start it again at once
+        (no back-off, whatever its restart policy); one backing off restarts now."""
+        if self.final or self._being_stopped() or self.sup.vanished is not None:
+            raise RuntimeError(f"container {self.name!r} will not run again")
+        if self.stage is Stage.BACKING_OFF:
+            ended = self.cancel_activity()  # the back-off's wait
+            if ended is not None:
+                await ended.wait()
+            if not self._being_stopped() and self.stage in (Stage.BACKING_OFF,):
+                self._restart()
+            return
+        if self.stage is not Stage.RUNNING:
+            return  # starting already
+        self.restarting = True
+        self.emit(EventReason.KILLING, f"Stopping container {self.name}: restart asked for")
+        await self.stop_container(grace)
+
     def _restart(self) -> None:
         self.restart_count += 1
         self.emit(EventReason.RESTARTING)
@@ -496,15 +536,8 @@ class Runner:
     async def _collect_log_tail(self) -> None:
         if self.cid is None:
             return
-        tail: deque[str] = deque(maxlen=LOG_TAIL)
-        try:
-            with anyio.move_on_after(5):
-                async with self.sup.backend.logs(self.cid) as records:
-                    async for record in records:
-                        tail.append(record.text)
-        except AsyncpodError as exc:
-            logger.debug("could not read logs of %s: %s", self.name, exc)
-        self.log_tail = tuple(self.log_tail) + tuple(tail) if self.log_tail else tuple(tail)
+        tail = await last_lines(self.sup.backend, self.cid, LOG_TAIL, start=self.log_marks[1])
+        self.log_tail = tuple(self.log_tail) + tail if self.log_tail else tail
 
     async def stop_container(self, grace: float) -> int | None:
         """Stop the container; its exit code, or ``None`` if that failed (logged)."""

@@ -14,6 +14,7 @@ from ._base import ContainerInfo as ContainerInfo
 from ._base import ContainerResources as ContainerResources
 from ._base import ContainerSecurity as ContainerSecurity
 from ._base import ContainerSpec as ContainerSpec
+from ._base import ContainerStats as ContainerStats
 from ._base import ExecResult as ExecResult
 from ._base import ExitWatcher as ExitWatcher
 from ._base import LogRecord as LogRecord
@@ -37,6 +38,7 @@ __all__ = [
     "ContainerResources",
     "ContainerSecurity",
     "ContainerSpec",
+    "ContainerStats",
     "ExecResult",
     "ExitWatcher",
     "FakeBackend",

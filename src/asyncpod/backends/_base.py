@@ -23,7 +23,7 @@ from __future__ import annotations
 import abc
 import enum
 import math
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 
@@ -42,6 +42,7 @@ __all__ = [
     "ContainerResources",
     "ContainerSecurity",
     "ContainerSpec",
+    "ContainerStats",
     "ExitWatcher",
     "RuntimeState",
     "ExecResult",
@@ -256,11 +257,26 @@ class LogRecord:
 
     stream: str  # "stdout" or "stderr"
     data: bytes
+    #: when the engine logged it (seconds since the epoch), given with ``timestamps=True``;
+    #: Podman before 5.8 says it to the second. Not part of a record's equality.
+    timestamp: float | None = attrs.field(default=None, kw_only=True, eq=False)
 
     @property
     def text(self) -> str:
         """The line decoded as UTF-8 (invalid bytes replaced)."""
         return self.data.decode("utf-8", "replace")
+
+
+@attrs.frozen(kw_only=True)
+class ContainerStats:
+    """What a running container uses, from :meth:`Backend.stats`."""
+
+    #: CPU time used so far, in seconds
+    cpu_seconds: float
+    #: memory in use now, in bytes
+    memory_bytes: int
+    #: the memory limit, if the engine knows one
+    memory_limit_bytes: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -551,8 +567,25 @@ class Backend(abc.ABC):
         """Return the container's current state."""
 
     @abc.abstractmethod
-    async def exec(self, container: str, argv: tuple[str, ...]) -> ExecResult:
+    async def exec(
+        self,
+        container: str,
+        argv: tuple[str, ...],
+        *,
+        env: Mapping[str, str] | None = None,
+        working_dir: str | None = None,
+        user: str | None = None,
+        stdin: bytes | None = None,
+        output: Callable[[str, bytes], object] | None = None,
+    ) -> ExecResult:
         """Run *argv* (no shell) in the running container; return exit code and output.
+
+        *env* adds to (or overrides) the container's environment, *working_dir* replaces
+        its working directory and *user* its user (``"name"``, ``"uid"`` or
+        ``"uid:gid"``). *stdin* is the process's standard input, closed after it (without
+        it, the process reads end-of-file). With *output*, each piece of output is passed
+        to ``output(stream, data)`` (``"stdout"`` or ``"stderr"``) as it comes, and the
+        result's ``stdout`` and ``stderr`` are empty.
 
         A missing executable gives exit code 127 (126 if not executable), as a shell
         would; a container that is not running raises :class:`~asyncpod.BackendError`.
@@ -560,14 +593,52 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def logs(
-        self, container: str, *, follow: bool = False
+        self,
+        container: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        timestamps: bool = False,
     ) -> AbstractAsyncContextManager[AsyncIterator[LogRecord]]:
         """Open the container's log, stdout and stderr lines apart, oldest first.
 
-        With *follow*, the iterator waits for new lines and ends when the container
+        The log holds every run of the container: a restarted container's log goes on.
+        *since* (seconds since the epoch) keeps the lines logged at that time or later,
+        as precisely as the engine records them; *tail* keeps the last *tail* of the
+        lines there are now (of those since *since*). With *timestamps*, each record
+        carries its :attr:`LogRecord.timestamp`.
+
+        With *follow*, the iterator then waits for new lines and ends when the container
         exits; without it, it ends after the lines there are now. Leaving the context, or
         cancelling, stops the stream promptly and frees its connection.
         """
+
+    async def put_archive(self, container: str, path: str, tarball: bytes) -> None:
+        """Unpack *tarball* (an uncompressed tar) into directory *path* of the container.
+
+        The container may be running or not. A missing *path* is made (with its
+        parents); one that is no directory or cannot be written (a read-only mount)
+        raises :class:`~asyncpod.BackendError`. The default says this backend cannot.
+        """
+        await anyio.lowlevel.checkpoint()
+        raise BackendError(f"the {self.name} backend cannot copy files into containers")
+
+    async def get_archive(self, container: str, path: str) -> bytes:
+        """*path* of the container (a file, or a directory and all in it) as a tar.
+
+        The archive's one top-level entry is named after *path*'s last component, as
+        ``podman cp`` makes it. A missing *path* raises
+        :class:`~asyncpod.ObjectNotFoundError`. The default says this backend cannot.
+        """
+        await anyio.lowlevel.checkpoint()
+        raise BackendError(f"the {self.name} backend cannot copy files out of containers")
+
+    async def stats(self, container: str) -> ContainerStats | None:
+        """What the running container uses (CPU, memory), or ``None`` where the engine
+        cannot tell (rootless Podman on cgroup v1 has no cgroup to read; the default)."""
+        await anyio.lowlevel.checkpoint()
+        return None
 
     @abc.abstractmethod
     def events(

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import io
 import tarfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import anyio
 
-from .._exceptions import BackendError, ImageError, ObjectExistsError
+from .._exceptions import BackendError, ImageError, ObjectExistsError, ObjectNotFoundError
 from .._labels import LABEL_RUN
 from .._lowlevel import _in_trio
 from .._models import PullPolicy
@@ -206,6 +208,135 @@ async def check_logs_apart_and_follow(fx: BackendFixture) -> None:
 
 
 @contract_check
+async def check_exec_options(fx: BackendFixture) -> None:
+    """exec's environment, working directory, user, standard input and streamed output."""
+    async with _pod(fx) as pod:
+        cid = await _run(fx, pod, "c", "sleep 1000")
+        b = fx.backend
+        env = await b.exec(cid, ("env",), env={"ASYNCPOD_X": "y z"})
+        assert "ASYNCPOD_X=y z" in env.stdout.decode().splitlines(), env
+        pwd = await b.exec(cid, ("pwd",), working_dir="/tmp")
+        assert pwd.stdout == b"/tmp\n", pwd
+        uid = await b.exec(cid, ("id", "-u"), user="1234")
+        assert uid.stdout == b"1234\n", uid
+        echo = await b.exec(cid, ("cat",), stdin=b"in\nput\n")
+        assert (echo.exit_code, echo.stdout) == (0, b"in\nput\n"), echo
+        empty = await b.exec(cid, ("cat",))  # no stdin: end-of-file at once
+        assert (empty.exit_code, empty.stdout) == (0, b""), empty
+        pieces: list[tuple[str, bytes]] = []
+        streamed = await b.exec(
+            cid,
+            ("sh", "-c", "echo out; echo err >&2"),
+            output=lambda stream, data: pieces.append((stream, data)),
+        )
+        assert (streamed.exit_code, streamed.stdout, streamed.stderr) == (0, b"", b"")
+        joined = {s: b"".join(d for k, d in pieces if k == s) for s in ("stdout", "stderr")}
+        assert joined == {"stdout": b"out\n", "stderr": b"err\n"}, pieces
+        await b.remove_container(cid)
+
+
+@contract_check
+async def check_logs_tail_since_timestamps(fx: BackendFixture) -> None:
+    """tail, since and timestamps select lines of a log that goes on across runs."""
+    b = fx.backend
+    async with _pod(fx) as pod:
+        before = time.time()
+        cid = await _run(fx, pod, "c", "echo one; echo two >&2; sleep 1.2; echo three")
+        with anyio.fail_after(30):
+            assert await b.wait_container(cid) == 0
+        async with b.logs(cid, timestamps=True) as records:
+            stamped = [r async for r in records]
+        assert [r.text for r in stamped] == ["one", "two", "three"], stamped
+        times = [r.timestamp for r in stamped]
+        assert all(t is not None and before - 1 <= t <= time.time() + 1 for t in times), times
+        assert times == sorted(times), times  # type: ignore[type-var]
+        async with b.logs(cid) as records:
+            assert [r.timestamp async for r in records] == [None] * 3
+        assert await _texts(fx, cid, tail=1) == ["three"]
+        assert await _texts(fx, cid, tail=0) == []
+        assert await _texts(fx, cid, tail=10) == ["one", "two", "three"]
+        third = stamped[2].timestamp
+        assert await _texts(fx, cid, since=third) == ["three"]
+        assert await _texts(fx, cid, since=third, tail=5) == ["three"]
+        assert await _texts(fx, cid, since=time.time() + 5) == []
+        # A second run: the log goes on.
+        again = time.time()
+        await b.start_container(cid)
+        with anyio.fail_after(30):
+            assert await b.wait_container(cid) == 0
+        both = await _texts(fx, cid)
+        assert both == ["one", "two", "three"] * 2, both
+        assert await _texts(fx, cid, since=again) == ["one", "two", "three"]
+        assert await _texts(fx, cid, tail=2) == ["two", "three"]
+        await b.remove_container(cid)
+
+
+async def _texts(fx: BackendFixture, cid: str, **options: Any) -> list[str]:
+    async with fx.backend.logs(cid, **options) as records:
+        return [r.text async for r in records]
+
+
+@contract_check
+async def check_archives(fx: BackendFixture) -> None:
+    """put_archive unpacks into a directory, made if missing; get_archive packs a file or
+    a directory under its own name."""
+    b = fx.backend
+    async with _pod(fx) as pod:
+        cid = await _run(fx, pod, "c", "sleep 1000")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for name, data in (("a.txt", b"alpha"), ("sub/b.txt", b"beta")):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+        await b.put_archive(cid, "/tmp/in", buffer.getvalue())
+        shown = await b.exec(cid, ("cat", "/tmp/in/a.txt", "/tmp/in/sub/b.txt"))
+        assert shown.stdout == b"alphabeta", shown
+        one = _members(await b.get_archive(cid, "/tmp/in/a.txt"))
+        assert one == {"a.txt": b"alpha"}, one
+        tree = _members(await b.get_archive(cid, "/tmp/in"))
+        assert {k: v for k, v in tree.items() if v is not None} == {
+            "in/a.txt": b"alpha",
+            "in/sub/b.txt": b"beta",
+        }, tree
+        try:
+            await b.get_archive(cid, "/no/such/path")
+        except ObjectNotFoundError:
+            pass
+        else:
+            raise AssertionError("get_archive of a missing path did not raise")
+        try:
+            await b.put_archive(cid, "/tmp/in/a.txt", buffer.getvalue())
+        except BackendError:
+            pass
+        else:
+            raise AssertionError("put_archive into a file did not raise")
+        await b.remove_container(cid)
+
+
+def _members(tarball: bytes) -> dict[str, bytes | None]:
+    """The entries of *tarball*: a file's contents, ``None`` for a directory."""
+    found: dict[str, bytes | None] = {}
+    with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
+        for member in archive.getmembers():
+            extracted = archive.extractfile(member) if member.isfile() else None
+            found[member.name.strip("/")] = None if extracted is None else extracted.read()
+    return found
+
+
+@contract_check
+async def check_stats(fx: BackendFixture) -> None:
+    """stats of a running container: ``None`` (cannot tell), or what it uses."""
+    async with _pod(fx) as pod:
+        cid = await _run(fx, pod, "c", "sleep 1000")
+        stats = await fx.backend.stats(cid)
+        if stats is not None:
+            assert stats.cpu_seconds >= 0, stats
+            assert stats.memory_bytes >= 0, stats
+        await fx.backend.remove_container(cid)
+
+
+@contract_check
 async def check_logs_follow_cancels_promptly(fx: BackendFixture) -> None:
     async with _pod(fx) as pod:
         cid = await _run(fx, pod, "c", "echo started; sleep 1000")
@@ -381,6 +512,8 @@ def _on_unknown(fx: BackendFixture, target: str) -> dict[str, Callable[[], Await
         "inspect_container": lambda: b.inspect_container(target),
         "exec": lambda: b.exec(target, ("true",)),
         "logs": lambda: _enter_logs(fx, target),
+        "get_archive": lambda: b.get_archive(target, "/"),
+        "stats": lambda: b.stats(target),
         "remove_pod": lambda: b.remove_pod(target),
         "remove_volume": lambda: b.remove_volume(target),
         "connect": lambda: b.connect(target, 80),
@@ -411,6 +544,7 @@ async def check_every_method_is_a_checkpoint(fx: BackendFixture) -> None:
             "exec": lambda: b.exec(cid, ("true",)),
             "logs": lambda: _enter_logs(fx, done),
             "events": lambda: _enter_events(fx),
+            "stats": lambda: b.stats(cid),
         }
         unknown = _on_unknown(fx, f"conf-{fx.run}-missing")
         calls.update({f"{method} (unknown id)": call for method, call in unknown.items()})

@@ -711,3 +711,91 @@ async def check_active_deadline_fails_the_pod(fx: BackendFixture) -> None:
         ("Killing", "main", None),
         ("Exited", "main", 0),
     ], events
+
+
+# Everyday use: logs of each run, per-container restart and signals, exec, files.
+
+
+async def _texts(running: RunningPod, name: str, **options: object) -> list[str]:
+    async with running.logs(name, **options) as lines:  # type: ignore[arg-type]
+        return [line.text async for line in lines]
+
+
+async def _until_texts(running: RunningPod, name: str, want: list[str], **options: object) -> None:
+    """Wait until the log of *name* says *want* (a line may take a moment to be logged)."""
+    with anyio.fail_after(30):
+        while (got := await _texts(running, name, **options)) != want:  # noqa: ASYNC110 - a log has no event
+            await anyio.sleep(0.1)
+    assert got == want
+
+
+@scenario
+async def check_logs_runs_restart_exec_files(fx: BackendFixture) -> None:
+    script = "test -f /v/ran && echo again || echo first; touch /v/ran; sleep 1000"
+    pod = Pod(
+        name=fx.name("runs"),
+        labels={LABEL_CONFORMANCE: "1"},
+        containers=[
+            Container(
+                name="app",
+                image=fx.image,
+                command=["sh", "-c", script],
+                volume_mounts=[VolumeMount(name="v", mount_path="/v")],
+            )
+        ],
+        volumes=[Volume(name="v", empty_dir=EmptyDirVolumeSource())],
+        restart_policy=RestartPolicy.ALWAYS,
+        termination_grace_period_seconds=2,
+    )
+    followed: list[str] = []
+    async with open_pod(pod, backend=fx.backend) as running, anyio.create_task_group() as tg:
+        await _until_texts(running, "app", ["first"])
+        try:
+            await _texts(running, "app", previous=True)
+        except LookupError:
+            pass
+        else:
+            raise AssertionError("a first run has a previous one")
+
+        async def follow() -> None:
+            async with running.logs("app", follow=True) as lines:
+                async for line in lines:
+                    followed.append(line.text)
+
+        tg.start_soon(follow)
+        await running.restart("app", grace=0)
+        with anyio.fail_after(30):
+            await running._sup.wait_for(
+                lambda s: (
+                    s.container("app").restart_count == 1
+                    and isinstance(s.container("app").state, Running)
+                )
+            )
+        await _until_texts(running, "app", ["again"])
+        assert await _texts(running, "app", previous=True) == ["first"]
+        async with running.logs("app", timestamps=True, tail=1) as lines:
+            stamped = [line async for line in lines]
+        assert [(r.text, r.timestamp is not None) for r in stamped] == [("again", True)]
+        # A signal: the restart policy restarts it (its first crash: no back-off).
+        await running.kill("app", 9)
+        with anyio.fail_after(30):
+            await running._sup.wait_for(
+                lambda s: (
+                    s.container("app").restart_count == 2
+                    and isinstance(s.container("app").state, Running)
+                )
+            )
+        await _until_texts(running, "app", ["again"])
+        assert await _texts(running, "app", previous=True) == ["again"]
+        with anyio.fail_after(30):
+            while followed != ["first", "again", "again"]:  # noqa: ASYNC110
+                await anyio.sleep(0.1)
+        tg.cancel_scope.cancel()
+        # exec and files
+        result = await running.exec("app", ["cat"], stdin=b"piped")
+        assert result.stdout == b"piped", result
+        await running.put_archive("app", "/tmp/put", await running.get_archive("app", "/v/ran"))
+        copied = await running.exec("app", ["test", "-f", "/tmp/put/ran"])
+        assert copied.exit_code == 0, copied
+        stats = await running.stats("app")
+        assert stats is None or stats.memory_bytes >= 0, stats

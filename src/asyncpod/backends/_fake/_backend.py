@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import io
 import itertools
 import math
 import tarfile
@@ -13,6 +15,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import anyio.lowlevel
+import attrs
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ..._exceptions import (
@@ -28,6 +31,7 @@ from .._base import (
     BackendEvent,
     ContainerInfo,
     ContainerSpec,
+    ContainerStats,
     ExecResult,
     ExitWatcher,
     LogRecord,
@@ -42,7 +46,7 @@ from ._faults import Faults
 from ._filesystem import _Volume, files_of_tarball
 from ._network import _stream_pair
 from ._program import FakeContext, Program, ProgramFn
-from ._shell import _run_builtin, _trapped_exit, cannot_run, run_command
+from ._shell import _run_builtin, _trapped_exit, cannot_run, run_exec
 
 __all__ = ["FakeBackend"]
 
@@ -582,7 +586,17 @@ class FakeBackend(Backend):
             finished_at=found.finished_at,
         )
 
-    async def exec(self, container: str, argv: tuple[str, ...]) -> ExecResult:
+    async def exec(
+        self,
+        container: str,
+        argv: tuple[str, ...],
+        *,
+        env: Mapping[str, str] | None = None,
+        working_dir: str | None = None,
+        user: str | None = None,
+        stdin: bytes | None = None,
+        output: Callable[[str, bytes], object] | None = None,
+    ) -> ExecResult:
         found = await self._enter_container("exec", container)
         if found.state is not RuntimeState.RUNNING or found.context is None:
             raise BackendError(f"container {found.spec.name!r} is not running")
@@ -593,24 +607,60 @@ class FakeBackend(Backend):
             return await found.context.exec_handler(argv)
         out: list[bytes] = []
         err: list[bytes] = []
-        code = await run_command(found, argv, out.append, err.append)
+        if output is None:
+            out_fn: Callable[[bytes], object] = out.append
+            err_fn: Callable[[bytes], object] = err.append
+        else:
+            out_fn = functools.partial(output, "stdout")
+            err_fn = functools.partial(output, "stderr")
+        code = await run_exec(
+            found,
+            argv,
+            out_fn,
+            err_fn,
+            env=(env or {}).items(),
+            working_dir=working_dir,
+            user=user,
+            stdin=stdin or b"",
+        )
         return ExecResult(code, b"".join(out), b"".join(err))
 
     def logs(
-        self, container: str, *, follow: bool = False
+        self,
+        container: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        timestamps: bool = False,
     ) -> AbstractAsyncContextManager[AsyncIterator[LogRecord]]:
-        return self._logs(container, follow)
+        return self._logs(container, follow, tail, since, timestamps)
 
     @asynccontextmanager
-    async def _logs(self, container: str, follow: bool) -> AsyncIterator[AsyncIterator[LogRecord]]:
+    async def _logs(
+        self,
+        container: str,
+        follow: bool,
+        tail: int | None,
+        since: float | None,
+        timestamps: bool,
+    ) -> AsyncIterator[AsyncIterator[LogRecord]]:
         found = await self._enter_container("logs", container)
+        records = found.logs
+        end = len(records)
+        first = 0
+        if since is not None:
+            while first < end and (records[first].timestamp or 0.0) < since:
+                first += 1
+        if tail is not None:
+            first = max(first, end - max(tail, 0))
 
         async def lines() -> AsyncIterator[LogRecord]:
-            index = 0
-            end = len(found.logs)
+            index = first
             while True:
-                while index < len(found.logs) and (follow or index < end):
-                    yield found.logs[index]
+                while index < len(records) and (follow or index < end):
+                    record = records[index]
+                    yield record if timestamps else attrs.evolve(record, timestamp=None)
                     index += 1
                 if not follow or found.state is not RuntimeState.RUNNING:
                     return
@@ -621,6 +671,63 @@ class FakeBackend(Backend):
             yield iterator
         finally:
             await iterator.aclose()  # type: ignore[attr-defined]
+
+    async def put_archive(self, container: str, path: str, tarball: bytes) -> None:
+        found = await self._enter_container("put_archive", container)
+        fs = found.fs
+        base = path.rstrip("/")
+        try:
+            if fs.exists(path) and not fs.is_dir(path):
+                raise BackendError(f"copy into {path!r} of {found.spec.name!r}: not a directory")
+            fs.mkdir(path)
+            with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
+                for member in archive.getmembers():
+                    target = f"{base}/{member.name.strip('/')}"
+                    if member.isdir():
+                        fs.mkdir(target)
+                        continue
+                    extracted = archive.extractfile(member) if member.isfile() else None
+                    if extracted is not None:
+                        fs.write(target, extracted.read())
+        except PermissionError as exc:
+            raise BackendError(f"copy into {path!r} of {found.spec.name!r}: {exc}") from exc
+        except tarfile.TarError as exc:
+            raise BackendError(f"copy into {found.spec.name!r}: not a tar archive") from exc
+
+    async def get_archive(self, container: str, path: str) -> bytes:
+        found = await self._enter_container("get_archive", container)
+        fs = found.fs
+        if not fs.exists(path):
+            raise ObjectNotFoundError(f"no {path!r} in container {found.spec.name!r}")
+        top = path.rstrip("/").rsplit("/", 1)[-1] or "/"
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+
+            def add(source: str, name: str) -> None:
+                if fs.is_dir(source):
+                    info = tarfile.TarInfo(name)
+                    info.type = tarfile.DIRTYPE
+                    info.mode = 0o755
+                    archive.addfile(info)
+                    for child in fs.listdir(source):
+                        add(f"{source.rstrip('/')}/{child}", f"{name}/{child}")
+                else:
+                    data = fs.read(source)
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    info.mode = 0o644
+                    archive.addfile(info, io.BytesIO(data))
+
+            add(path, top)
+        return buffer.getvalue()
+
+    async def stats(self, container: str) -> ContainerStats | None:
+        found = await self._enter_container("stats", container)
+        if found.state is not RuntimeState.RUNNING:
+            raise BackendError(f"container {found.spec.name!r} is not running")
+        # No processes to measure: its "memory" is what its files hold.
+        used = sum(len(data) for data in found.fs.root.values())
+        return ContainerStats(cpu_seconds=0.0, memory_bytes=used)
 
     def events(
         self, labels: Mapping[str, str] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import anyio
@@ -124,8 +125,9 @@ class FakeContainer:
             pod.running_apps += 1 if running else -1
 
     def write_log(self, stream: str, data: bytes) -> None:
+        now = time.time()
         for line in data.splitlines() or [b""]:
-            self.logs.append(LogRecord(stream, line))
+            self.logs.append(LogRecord(stream, line, timestamp=now))
         self.notify()
 
     def report_exit(self, exit_code: int | None) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 
 from ._filesystem import _FileSystem
 from ._identity import id_output, user_ids
@@ -51,6 +52,52 @@ async def run_command(
         err(f"{argv[0] if argv else ''}: command not found\n".encode())
         return 127
     return code
+
+
+async def run_exec(
+    container: FakeContainer,
+    argv: tuple[str, ...],
+    out: Output,
+    err: Output,
+    *,
+    env: Iterable[tuple[str, str]] = (),
+    working_dir: str | None = None,
+    user: str | None = None,
+    stdin: bytes = b"",
+) -> int:
+    """Run *argv* as an exec session: ``env``, ``pwd``, ``id -u``, ``whoami`` and a ``cat``
+    of its standard input answer from the session's settings, the rest as
+    :func:`run_command` does."""
+    name = _name(argv[0]) if argv else ""
+    if name == "env" and len(argv) == 1:
+        merged = dict(container.spec.env)
+        merged.update(env)
+        out(b"".join(f"{k}={v}\n".encode() for k, v in merged.items()))
+        return 0
+    if name == "pwd" and len(argv) == 1:
+        out(f"{working_dir or container.spec.working_dir or '/'}\n".encode())
+        return 0
+    # a session's own user; without one, the container's (its securityContext's)
+    if user is not None and (
+        (name == "id" and argv[1:] == ("-u",)) or (name == "whoami" and len(argv) == 1)
+    ):
+        who = user.split(":")[0]
+        if name == "whoami":
+            who = "root" if who == "0" else who
+        out(f"{who}\n".encode())
+        return 0
+    if name == "whoami" and len(argv) == 1:
+        chunks: list[bytes] = []
+        await run_command(container, ("id", "-u"), chunks.append, err)
+        uid = b"".join(chunks).strip().decode() or "0"
+        out(f"{'root' if uid == '0' else uid}\n".encode())
+        return 0
+    if name == "cat" and len(argv) == 1:
+        if stdin:
+            out(stdin)
+        await anyio.lowlevel.checkpoint()
+        return 0
+    return await run_command(container, argv, out, err)
 
 
 _TRAP = re.compile(r"""\btrap\s+(['"])exit(?:\s+(\d+))?\1\s+(?:SIG)?(?:TERM|15)\b""")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -29,6 +29,7 @@ from .._base import (
     ContainerInfo,
     ContainerResources,
     ContainerSpec,
+    ContainerStats,
     ExecResult,
     ExitWatcher,
     LogRecord,
@@ -42,12 +43,13 @@ from ._errors import PodmanStatusError, translate_errors
 from ._events import EventIterator, label_filters, matches
 from ._exits import EventExitWatcher, ExitHub
 from ._http import Reply, Transport, q
-from ._logs import FrameDecoder, LogIterator
+from ._logs import FrameDecoder, LogIterator, format_time
 from ._mapping import (
     HostFacts,
     check_host_path,
     container_body,
     container_info,
+    container_stats,
     host_facts,
     host_path_of,
     json_objects,
@@ -575,8 +577,29 @@ class PodmanBackend(Backend):
         with translate_errors(f"inspect container {container!r}"):
             return container_info(container, await self._inspect(container))
 
-    async def exec(self, container: str, argv: tuple[str, ...]) -> ExecResult:
-        body = {"AttachStdout": True, "AttachStderr": True, "AttachStdin": False, "Cmd": list(argv)}
+    async def exec(
+        self,
+        container: str,
+        argv: tuple[str, ...],
+        *,
+        env: Mapping[str, str] | None = None,
+        working_dir: str | None = None,
+        user: str | None = None,
+        stdin: bytes | None = None,
+        output: Callable[[str, bytes], object] | None = None,
+    ) -> ExecResult:
+        body: dict[str, Any] = {
+            "AttachStdout": True,
+            "AttachStderr": True,
+            "AttachStdin": stdin is not None,
+            "Cmd": list(argv),
+        }
+        if env:
+            body["Env"] = [f"{key}={value}" for key, value in env.items()]
+        if working_dir:
+            body["WorkingDir"] = working_dir
+        if user:
+            body["User"] = user
         what = f"exec {list(argv)!r} in container {container!r}"
         with translate_errors(what):
             reply = await self._call("POST", f"/containers/{q(container)}/exec", body=body)
@@ -595,9 +618,17 @@ class PodmanBackend(Backend):
             out, err = bytearray(), bytearray()
             decoder = FrameDecoder()
             try:
+                if stdin is not None:
+                    try:
+                        await stream.send_input(stdin)
+                    except OSError as exc:
+                        raise BackendError(f"{what}: sending standard input: {exc}") from exc
                 while data := await stream.read():
                     for kind, payload in decoder.feed(data):
-                        (err if kind == "stderr" else out).extend(payload)
+                        if output is not None:
+                            output(kind, payload)
+                        else:
+                            (err if kind == "stderr" else out).extend(payload)
             finally:
                 stream.close()
             exit_code = await self._exec_exit_code(exec_id)
@@ -616,21 +647,69 @@ class PodmanBackend(Backend):
     # Logs and events
 
     def logs(
-        self, container: str, *, follow: bool = False
+        self,
+        container: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        timestamps: bool = False,
     ) -> AbstractAsyncContextManager[AsyncIterator[LogRecord]]:
-        return self._logs(container, follow)
+        return self._logs(container, follow, tail, since, timestamps)
 
     @contextlib.asynccontextmanager
-    async def _logs(self, container: str, follow: bool) -> AsyncIterator[AsyncIterator[LogRecord]]:
-        params = {"stdout": "true", "stderr": "true", "follow": "true" if follow else "false"}
+    async def _logs(
+        self,
+        container: str,
+        follow: bool,
+        tail: int | None,
+        since: float | None,
+        timestamps: bool,
+    ) -> AsyncIterator[AsyncIterator[LogRecord]]:
+        params = {
+            "stdout": "true",
+            "stderr": "true",
+            "follow": "true" if follow else "false",
+            "timestamps": "true" if timestamps else "false",
+        }
+        if tail is not None:
+            params["tail"] = str(max(tail, 0))
+        if since is not None:
+            params["since"] = format_time(since)
         with translate_errors(f"logs of container {container!r}"):
             stream = await self._transport().open_stream(
                 "GET", f"/containers/{q(container)}/logs", params=params
             )
         try:
-            yield LogIterator(stream, container)
+            yield LogIterator(stream, container, timestamps=timestamps, keep_timestamps=timestamps)
         finally:
             stream.close()
+
+    # Files
+
+    async def put_archive(self, container: str, path: str, tarball: bytes) -> None:
+        with translate_errors(f"copy into {path!r} of container {container!r}"):
+            await self._call(
+                "PUT", f"/containers/{q(container)}/archive", params={"path": path}, body=tarball
+            )
+
+    async def get_archive(self, container: str, path: str) -> bytes:
+        with translate_errors(f"copy {path!r} out of container {container!r}"):
+            reply = await self._call(
+                "GET", f"/containers/{q(container)}/archive", params={"path": path}
+            )
+        return reply.body
+
+    async def stats(self, container: str) -> ContainerStats | None:
+        params = {"containers": container, "stream": "false"}
+        with translate_errors(f"stats of container {container!r}"):
+            try:
+                reply = await self._call("GET", "/containers/stats", params=params)
+            except PodmanStatusError as exc:
+                if "cgroup" in exc.message.lower() and "rootless" in exc.message.lower():
+                    return None  # rootless on cgroup v1: no cgroup of its own to read
+                raise
+        return container_stats(reply.json())
 
     def events(
         self, labels: Mapping[str, str] | None = None

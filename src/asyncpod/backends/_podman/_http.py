@@ -136,6 +136,19 @@ class HTTPStream:
             raise
         return b"" if self.closed else data  # closed meanwhile: the data may be cut
 
+    async def send_input(self, data: bytes) -> None:
+        """Write *data* to the other end, then close our sending side (a hijacked exec
+        session's standard input: the process then reads end-of-file)."""
+        sock = self._sock
+        if sock is None:
+            raise OSError("no socket under this stream to send standard input on")
+
+        def send() -> None:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+
+        await anyio.to_thread.run_sync(send, limiter=self._limiter, abandon_on_cancel=True)
+
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
@@ -186,6 +199,8 @@ def _send_blocking(
         return api.post(path, **kwargs)
     if method == "DELETE":
         return api.delete(path, **kwargs)
+    if method == "PUT":
+        return api.put(path, **kwargs)
     raise AssertionError(method)
 
 

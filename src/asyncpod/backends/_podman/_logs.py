@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import re
 import struct
 from collections.abc import AsyncIterator
 
@@ -9,10 +11,39 @@ from .._base import LogRecord
 from ._errors import translate_errors
 from ._http import HTTPStream
 
-__all__ = ["FrameDecoder", "LineSplitter", "LogIterator"]
+__all__ = ["FrameDecoder", "LineSplitter", "LogIterator", "format_time", "split_timestamp"]
 
 _HEADER = struct.Struct(">BxxxI")
 _STREAMS = {0: "stdout", 1: "stdout", 2: "stderr"}
+
+
+#: the prefix of a line logged with ``timestamps=true``: RFC 3339, to the second up to Podman
+#: 5.7, to the nanosecond from 5.8
+_STAMP = re.compile(rb"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d) ?")
+
+
+def split_timestamp(payload: bytes) -> tuple[float | None, bytes]:
+    """The timestamp prefixing a log frame's *payload* (seconds since the epoch) and the
+    rest; ``None`` and *payload* if it has none."""
+    match = _STAMP.match(payload)
+    if match is None:
+        return None, payload
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, zone = match.group(7), match.group(8)
+    tz = datetime.timezone.utc
+    if zone != b"Z":
+        sign = -1 if zone[:1] == b"-" else 1
+        tz = datetime.timezone(
+            sign * datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+        )
+    moment = datetime.datetime(year, month, day, hour, minute, second, tzinfo=tz).timestamp()
+    return moment + (float(fraction) if fraction else 0.0), payload[match.end() :]
+
+
+def format_time(seconds: float) -> str:
+    """*seconds* since the epoch as RFC 3339 with microseconds, as Podman's ``since`` takes."""
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class FrameDecoder:
@@ -53,6 +84,11 @@ class LineSplitter:
         self._partial = bytearray(rest)
         return [line[:-1] if line.endswith(b"\r") else line for line in lines]
 
+    @property
+    def pending(self) -> bool:
+        """Whether a partial line waits for its end."""
+        return bool(self._partial)
+
     def flush(self) -> list[bytes]:
         if not self._partial:
             return []
@@ -62,15 +98,34 @@ class LineSplitter:
 
 
 class LogIterator(AsyncIterator[LogRecord]):
-    """Log lines of one container, stdout and stderr apart."""
+    """Log lines of one container, stdout and stderr apart.
 
-    def __init__(self, stream: HTTPStream, container: str) -> None:
+    With *timestamps*, each frame (one logged line, or a part of one) starts with its
+    time, which is cut off and given to the line it starts (kept on the records with
+    *keep_timestamps*).
+    """
+
+    def __init__(
+        self,
+        stream: HTTPStream,
+        container: str,
+        *,
+        timestamps: bool = False,
+        keep_timestamps: bool = False,
+    ) -> None:
         self._stream = stream
         self._container = container
+        self._timestamps = timestamps
+        self._keep = keep_timestamps
         self._decoder = FrameDecoder()
         self._splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
+        #: the time of the line each stream has begun
+        self._started: dict[str, float | None] = {"stdout": None, "stderr": None}
         self._ready: list[LogRecord] = []
         self._done = False
+
+    def _record(self, kind: str, line: bytes, stamp: float | None) -> LogRecord:
+        return LogRecord(kind, line, timestamp=stamp if self._keep else None)
 
     async def __anext__(self) -> LogRecord:
         while not self._ready:
@@ -81,9 +136,17 @@ class LogIterator(AsyncIterator[LogRecord]):
             if not data:
                 self._done = True
                 for kind, splitter in self._splitters.items():
-                    self._ready.extend(LogRecord(kind, line) for line in splitter.flush())
+                    begun = self._started[kind]
+                    self._ready.extend(self._record(kind, ln, begun) for ln in splitter.flush())
                 continue
             for kind, payload in self._decoder.feed(data):
-                lines = self._splitters[kind].feed(payload)
-                self._ready.extend(LogRecord(kind, line) for line in lines)
+                stamp: float | None = None
+                if self._timestamps:
+                    stamp, payload = split_timestamp(payload)
+                splitter = self._splitters[kind]
+                if not splitter.pending:
+                    self._started[kind] = stamp
+                for line in splitter.feed(payload):
+                    self._ready.append(self._record(kind, line, self._started[kind]))
+                    self._started[kind] = stamp
         return self._ready.pop(0)

@@ -20,6 +20,7 @@ from .._base import (
     ContainerResources,
     ContainerSecurity,
     ContainerSpec,
+    ContainerStats,
     Mount,
     PodSpec,
     RuntimeState,
@@ -160,6 +161,28 @@ def container_info(container: str, data: Mapping[str, Any]) -> ContainerInfo:
         finished_at=finished,
         oom_killed=bool(state.get("OOMKilled")),
     )
+
+
+def container_stats(data: Any) -> ContainerStats | None:
+    """The one container of a libpod ``/containers/stats?stream=false`` answer."""
+    if not isinstance(data, Mapping):
+        raise BackendError(f"Podman answered stats with {type(data).__name__}, not an object")
+    if data.get("Error"):
+        raise BackendError(f"stats: {data['Error']}")
+    entries = data.get("Stats") or []
+    if not entries:
+        return None
+    entry = entries[0]
+    try:
+        limit = int(entry.get("MemLimit") or 0)
+        return ContainerStats(
+            cpu_seconds=int(entry.get("CPUNano") or 0) / 1e9,
+            memory_bytes=int(entry.get("MemUsage") or 0),
+            # no limit: the host's memory, or 2**64-1 on cgroup v1
+            memory_limit_bytes=limit if 0 < limit < 2**62 else None,
+        )
+    except (TypeError, ValueError) as exc:
+        raise BackendError(f"Podman's stats are malformed: {exc}") from exc
 
 
 def pod_body(spec: PodSpec, host_resolver: str | None = None) -> dict[str, Any]:
