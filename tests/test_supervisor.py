@@ -286,6 +286,28 @@ class TestFailures:
             async with asyncpod.open_pod(pod, backend=fake):
                 pytest.fail("the pod came up")
 
+    @pytest.mark.parametrize("when", ["first start", "restart after the vanish"])
+    async def test_engine_failure_at_start_ends_bring_up(
+        self, fake: FakeBackend, when: str
+    ) -> None:
+        """The service lost while a container starts is the engine's failure, not the
+        container's: the typed error reaches the caller at once (no StartError, no back-off
+        of 10, 20, 40 s...), and the teardown still runs."""
+        lost = asyncpod.BackendUnavailableError("lost the connection to the Podman service")
+        if when == "first start":
+            fake.inject("start_container", target="web", error=lost, times=None)
+        else:  # the container vanished; creating it again finds the service gone
+            fake.inject("start_container", target="web", error=asyncpod.ObjectNotFoundError("gone"))
+
+        def on_event(event: PodEvent) -> None:
+            if when != "first start" and event.reason is EventReason.CREATED:
+                fake.inject("create_container", target="web", error=lost, times=None)
+
+        pod = Pod(name="p", containers=[ctr("side"), ctr("web")])
+        with anyio.fail_after(5), pytest.raises(asyncpod.BackendUnavailableError, match="lost"):
+            async with asyncpod.open_pod(pod, backend=fake, on_event=on_event):
+                pytest.fail("the pod came up")
+
     async def test_body_exception_propagates_unwrapped(self, fake: FakeBackend) -> None:
         """An exception raised in the block reaches the caller as itself, after teardown."""
         fake.add_image(IMAGE, {"/app.war": b"WAR"})
