@@ -16,6 +16,7 @@ from .._plan import StartupPlan
 from .._status import Phase, PodStatus
 from ..backends._base import Backend, ExecResult, LogRecord
 from ._core import Supervisor
+from ._faults import engine_failure
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
@@ -119,6 +120,9 @@ def _raise_single(
     cancelled = anyio.get_cancelled_exc_class()
     real = [exc for exc in leaves if not isinstance(exc, cancelled)]
     if len(real) == 1:
+        _reraise(real[0])
+    if real and all(engine_failure(exc) for exc in real):
+        # The service went: every task that was talking to it says so. One error.
         _reraise(real[0])
     if not real and leaves:
         _reraise(leaves[0])
