@@ -43,6 +43,7 @@ from ._http import Reply, Transport, q
 from ._logs import FrameDecoder, LogIterator
 from ._mapping import (
     check_host_path,
+    check_sub_path,
     container_body,
     container_info,
     host_path_of,
@@ -284,6 +285,8 @@ class PodmanBackend(Backend):
         """Apply Kubernetes ``hostPath.type`` checks (possible for a local service only),
         in a worker thread: they touch the file system."""
         path = host_path_of(spec, mount)
+        if mount.sub_path and self._local_socket is not None:
+            await anyio.to_thread.run_sync(check_sub_path, spec, mount)
         if mount.host_path_type and self._local_socket is not None:
             await anyio.to_thread.run_sync(check_host_path, spec, path, mount.host_path_type)
         return path  # a remote service checks (and fails) itself
