@@ -70,3 +70,35 @@ def test_file_or_create_does_not_follow_a_planted_symlink(tmp_path: Path) -> Non
     check_host_path(SPEC, str(tmp_path / "f"), "FileOrCreate")
     assert not elsewhere.exists()
     assert (tmp_path / "f").is_symlink()
+
+
+def test_netns_helper_pins_the_pid_and_ignores_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The infra PID from the service is pinned (a gone process is refused, not its
+    reused PID entered), and nsenter comes from a fixed path, never PATH."""
+    import subprocess
+
+    from asyncpod.backends._podman import _netns
+
+    (tmp_path / "nsenter").write_text("#!/bin/sh\n")
+    (tmp_path / "nsenter").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    if not any(os.access(p, os.X_OK) for p in _netns.NSENTER_PATHS):
+        with pytest.raises(BackendError, match="no nsenter"):
+            _netns._nsenter()
+    else:
+        assert _netns._nsenter() in _netns.NSENTER_PATHS
+    gone = subprocess.Popen(["/bin/true"])
+    gone.wait()
+    with pytest.raises(BackendError, match="is gone"):
+        _netns._pinned_namespaces(gone.pid, ("net",))
+    fds = _netns._pinned_namespaces(os.getpid(), ("net",))
+    try:
+        assert os.readlink(f"/proc/self/fd/{fds[0]}").startswith("net:")
+        argv = _netns._helper_argv("/usr/bin/nsenter", fds)
+        assert argv[:2] == ["/usr/bin/nsenter", f"--net=/proc/self/fd/{fds[0]}"]
+        assert not any(a.startswith("--target") for a in argv)
+    finally:
+        for fd in fds:
+            os.close(fd)
