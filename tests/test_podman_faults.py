@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -277,3 +278,53 @@ async def test_same_name_at_once(alive: Service) -> None:
         assert outcomes.count("won") == 1, outcomes
         assert len(outcomes) == 2
         assert await backend.list_objects({}) == []
+
+
+_OWNER_SCRIPT = """
+import sys, anyio
+import asyncpod.backends._podman._service as service
+from asyncpod.backends._podman import PodmanBackend
+
+service.candidate_urls = lambda url: (["unix:///nonexistent/asyncpod-no-such.sock"], False)
+
+async def main():
+    async with PodmanBackend() as backend:
+        print(backend._service.process.pid, backend._service.directory, flush=True)
+        await anyio.sleep(600)
+
+anyio.run(main)
+"""
+
+
+def test_private_service_of_a_killed_owner_is_stopped(podman_url: str) -> None:
+    """An owner SIGKILLed leaves its private ``podman system service`` (and its temp dir)
+    behind; the next run's reaper (also ``asyncpod gc``'s) stops it and removes the dir."""
+    from asyncpod.backends._podman._service import reap_orphaned_services
+
+    env = dict(os.environ)
+    if _CONF.exists() and "CONTAINERS_CONF" not in env:
+        env["CONTAINERS_CONF"] = str(_CONF)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(asyncpod.__file__).parent.parent), env.get("PYTHONPATH", "")]
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _OWNER_SCRIPT], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert owner.stdout is not None
+        line = owner.stdout.readline().split()
+        assert line, "the owner did not start its service"
+        pid, directory = int(line[0]), Path(line[1])
+    finally:
+        owner.kill()
+        owner.wait()
+        if owner.stdout is not None:
+            owner.stdout.close()
+    assert os.path.exists(f"/proc/{pid}")  # it outlived its owner
+    assert directory.exists()
+    assert pid in reap_orphaned_services()
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}")
+    assert not directory.exists()
