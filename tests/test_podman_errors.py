@@ -136,6 +136,26 @@ async def test_a_start_that_found_the_infra_stopped_is_tried_again() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_start_that_lost_the_infra_race_is_tried_again() -> None:
+    """50 pods x 4 containers at once: members racing to start their pod's infra fail
+    with "internal libpod error" (the log: "container state improper"), though the infra
+    then runs. Not the member's failure: it is started again until it starts."""
+    backend = PodmanBackend("unix:///nonexistent.sock")
+    lost = PodmanStatusError(500, "starting some containers: internal libpod error")
+    calls = _scripted(
+        backend,
+        {
+            "/containers/c1/start": [lost, lost, None],
+            "/containers/c1/json": [{"Pod": "p1"}] * 2,
+            "/pods/p1/json": [{"InfraContainerID": "i1"}] * 2,
+            "/containers/i1/json": [{"State": {"Status": "running"}}] * 2,
+        },
+    )
+    await backend.start_container("c1")
+    assert calls.count("POST /containers/c1/start") == 3
+
+
+@pytest.mark.anyio
 async def test_other_start_failures_are_not_tried_again() -> None:
     backend = PodmanBackend("unix:///nonexistent.sock")
     missing = PodmanStatusError(500, 'runc: exec: "nope": executable file not found in $PATH')

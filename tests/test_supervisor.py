@@ -286,6 +286,78 @@ class TestFailures:
             async with asyncpod.open_pod(pod, backend=fake):
                 pytest.fail("the pod came up")
 
+    @pytest.mark.parametrize("when", ["first start", "restart after the vanish"])
+    async def test_engine_failure_at_start_ends_bring_up(
+        self, fake: FakeBackend, when: str
+    ) -> None:
+        """The service lost while a container starts is the engine's failure, not the
+        container's: the typed error reaches the caller at once (no StartError, no back-off
+        of 10, 20, 40 s...), and the teardown still runs."""
+        lost = asyncpod.BackendUnavailableError("lost the connection to the Podman service")
+        if when == "first start":
+            fake.inject("start_container", target="web", error=lost, times=None)
+        else:  # the container vanished; creating it again finds the service gone
+            fake.inject("start_container", target="web", error=asyncpod.ObjectNotFoundError("gone"))
+
+        def on_event(event: PodEvent) -> None:
+            if when != "first start" and event.reason is EventReason.CREATED:
+                fake.inject("create_container", target="web", error=lost, times=None)
+
+        pod = Pod(name="p", containers=[ctr("side"), ctr("web")])
+        with anyio.fail_after(5), pytest.raises(asyncpod.BackendUnavailableError, match="lost"):
+            async with asyncpod.open_pod(pod, backend=fake, on_event=on_event):
+                pytest.fail("the pod came up")
+
+    async def test_same_name_at_once_one_winner(self, fake: FakeBackend) -> None:
+        """Two runs of one pod name at once: exactly one comes up; the other gets
+        ObjectExistsError and leaves the winner's pod and volumes alone. (The first caller's
+        pod create answers only after the other's, so that, were pod and volumes created
+        together, it would win the volume's name while the other won the pod's.)"""
+        original = fake.create_pod
+        calls = 0
+        second_created = anyio.Event()
+
+        async def slow_first(spec: Any) -> str:
+            nonlocal calls
+            calls += 1
+            if calls == 1:  # until the other caller's pod create has answered
+                await second_created.wait()
+                return await original(spec)
+            try:
+                return await original(spec)
+            finally:
+                second_created.set()
+
+        fake.create_pod = slow_first  # type: ignore[method-assign]
+        pod = Pod(
+            name="p",
+            containers=[ctr("a")],
+            volumes=[Volume(name="v", empty_dir=EmptyDirVolumeSource())],
+        )
+        outcomes: dict[int, object] = {}
+        loser_done = anyio.Event()
+
+        async def run(which: int) -> None:
+            try:
+                async with asyncpod.open_pod(pod, backend=fake) as running:
+                    outcomes[which] = "won"
+                    await loser_done.wait()
+                    names = {(o.type, o.name) for o in fake.objects()}
+                    assert ("pod", "p") in names
+                    assert ("volume", "p-v") in names
+                    assert running.status().phase is Phase.RUNNING
+            except asyncpod.ObjectExistsError as exc:
+                outcomes[which] = exc
+                loser_done.set()
+
+        with anyio.fail_after(60):  # the winner's teardown takes its grace period
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run, 1)
+                tg.start_soon(run, 2)
+        assert sorted(outcomes) == [1, 2]
+        assert sum(o == "won" for o in outcomes.values()) == 1, outcomes
+        assert sum(isinstance(o, asyncpod.ObjectExistsError) for o in outcomes.values()) == 1
+
     async def test_body_exception_propagates_unwrapped(self, fake: FakeBackend) -> None:
         """An exception raised in the block reaches the caller as itself, after teardown."""
         fake.add_image(IMAGE, {"/app.war": b"WAR"})

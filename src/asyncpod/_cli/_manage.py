@@ -216,6 +216,15 @@ async def exec_(args: argparse.Namespace, stop: Stop) -> int:
 
 
 async def gc(args: argparse.Namespace, stop: Stop) -> int:
+    reaped: list[int] = []
+    if not args.dry_run:
+        # Private Podman services spawned for owners that died (SIGKILL) without stopping
+        # them; the objects they ran are collected below, like any dead owner's.
+        from ..backends._podman._service import reap_orphaned_services
+
+        reaped = await anyio.to_thread.run_sync(reap_orphaned_services)
+        for pid in reaped:
+            print(f"stopped the private Podman service (pid {pid}) of an owner that is gone")
     async with _backends.podman(args.url) as backend:
         found = await find_pods(backend, local=backend.is_local)
         pods = [p for p in found if not args.names or p.name in args.names]
@@ -242,7 +251,7 @@ async def gc(args: argparse.Namespace, stop: Stop) -> int:
             for p in pods
             if not p.detached and p.owner is OwnerState.UNKNOWN
         ]
-    if not garbage:
+    if not garbage and not reaped:
         print("nothing to remove")
     if detached:
         print(f"left alone, detached on purpose: {', '.join(detached)} ('asyncpod down NAME')")

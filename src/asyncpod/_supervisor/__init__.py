@@ -11,7 +11,8 @@ containers. One concept a module:
 - :mod:`._health`: the probes and hooks of a container's run;
 - :mod:`._stopper`: stopping a group of containers for good, in order;
 - :mod:`._spec`: what the backend is asked to create, every Kubernetes rule resolved;
-- :mod:`._kubelet`: the kubelet's numbers (grace periods, back-off).
+- :mod:`._kubelet`: the kubelet's numbers (grace periods, back-off);
+- :mod:`._faults`: whose failure a backend error is, the engine's or a container's.
 """
 
 from __future__ import annotations

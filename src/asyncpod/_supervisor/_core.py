@@ -361,20 +361,16 @@ class Supervisor:
             for image in {c.image for c in pod.all_containers if needs_image_user(pod, c)}
         )
 
-        async def create_pod() -> None:
-            self.pod_id = await self.backend.create_pod(pod_spec(pod, self.labels))
-
         async def create_volume(name: str, spec: VolumeSpec) -> None:
             self.volume_ids[name] = await self.backend.create_volume(spec)
 
-        # The pod and its volumes do not depend on each other: create them together.
+        # The pod first: its name is the claim on every name of the run. Two runs of one
+        # pod name at once must not each win a part (one the pod, the other a
+        # "<pod>-<volume>"), and both fail: the one that wins the pod name goes on, the
+        # other gets ObjectExistsError having created nothing of its own to remove.
+        self.pod_id = await self.backend.create_pod(pod_spec(pod, self.labels))
         volumes = volume_specs(pod, self.labels)
-        await _gather(
-            [
-                create_pod,
-                *(functools.partial(create_volume, n, s) for n, s in volumes.items()),
-            ]
-        )
+        await _gather(functools.partial(create_volume, n, s) for n, s in volumes.items())
         await tg.start(self._serve, name=f"asyncpod:{pod.name}")
         # Every container is created before anything starts (init containers must exist
         # before anything in the pod runs); then each starts once its edges hold.

@@ -21,6 +21,7 @@ from .._status import Phase, PodStatus
 from ..backends._base import Backend, ContainerStats, ExecResult, LogRecord
 from ..backends._registry import get_backend
 from ._core import Supervisor
+from ._faults import engine_failure
 from ._runner import Runner
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -123,6 +124,9 @@ def _raise_single(
     cancelled = anyio.get_cancelled_exc_class()
     real = [exc for exc in leaves if not isinstance(exc, cancelled)]
     if len(real) == 1:
+        _reraise(real[0])
+    if real and all(engine_failure(exc) for exc in real):
+        # The service went: every task that was talking to it says so. One error.
         _reraise(real[0])
     if not real and leaves:
         _reraise(leaves[0])

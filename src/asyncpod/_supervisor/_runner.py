@@ -28,6 +28,7 @@ from .._models import Condition, RestartPolicy
 from .._plan import PlanStep, StepKind
 from .._status import ContainerState, ContainerStatus, Running, Terminated, Waiting
 from . import _health
+from ._faults import engine_failure
 from ._kubelet import BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET, LOG_TAIL, MIN_GRACE
 from ._state import FINAL, STOPPED_FOR_GOOD, Stage, check_transition
 
@@ -324,6 +325,11 @@ class Runner:
             done = True
             return _GONE
         except BackendError as exc:
+            if engine_failure(exc):
+                # Not the container's failure: no StartError, no back-off. It ends the run
+                # (the container may or may not have started: UNSURE, stopped if it can be).
+                logger.error("starting %s/%s: %s", sup.pod.name, self.name, exc)
+                raise
             done = True
             logger.warning("container %s/%s failed to start: %s", sup.pod.name, self.name, exc)
             self.log_tail = (str(exc),)
@@ -342,6 +348,8 @@ class Runner:
         try:
             cid = await sup.backend.create_container(sup.container_spec(self))
         except AsyncpodError as exc:
+            if engine_failure(exc):
+                raise
             if await sup.check_pod_exists():
                 logger.warning(
                     "container %s/%s could not be created again: %s", sup.pod.name, self.name, exc

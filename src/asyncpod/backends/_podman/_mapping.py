@@ -9,7 +9,7 @@ import signal
 import stat
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import attrs
@@ -30,6 +30,7 @@ from .._dns import parse_resolv_conf, pod_resolver
 __all__ = [
     "HostFacts",
     "check_host_path",
+    "check_sub_path",
     "container_body",
     "container_info",
     "host_facts",
@@ -392,16 +393,112 @@ _CHECKS = {
 }
 
 
+_NOFOLLOW_DIR = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def check_sub_path(spec: ContainerSpec, mount: Mount) -> None:
+    """Refuse a ``hostPath`` subPath that crosses a symlink inside the volume.
+
+    A workload that can write to a shared host directory could plant a symlink there, and
+    a later pod's subPath would then bind whatever it points to, the host's ``/``
+    included (the class of CVE-2017-1002101). Each existing component of the subPath is
+    opened relative to the one before it without following symlinks (blocking calls). A
+    component that does not exist yet ends the check. What remains is the window between
+    this check and Podman's bind mount.
+    """
+    assert mount.host_path is not None
+    assert mount.sub_path
+    parts = PurePosixPath(mount.sub_path).parts
+    try:
+        fd = os.open(mount.host_path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return  # no volume to escape from: Podman reports the missing path
+    try:
+        for index, part in enumerate(parts):
+            try:
+                child = os.open(part, _NOFOLLOW_DIR, dir_fd=fd)
+            except FileNotFoundError:
+                return
+            os.close(fd)
+            fd = child
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                crossed = str(PurePosixPath(mount.host_path, *parts[: index + 1]))
+                raise BackendError(
+                    f"container {spec.name!r}: subPath {mount.sub_path!r} of hostPath "
+                    f"{mount.host_path!r} crosses the symlink {crossed!r}; refused, as it "
+                    "could lead out of the volume"
+                )
+    finally:
+        os.close(fd)
+
+
+def _open_dir_creating(path: str) -> int:
+    """An ``O_PATH`` fd of directory *path*, its missing components created 0755.
+
+    The part of *path* that exists is the administrator's and is followed like any path;
+    a component created here, or found only as the walk goes, is never a symlink followed
+    (one planted meanwhile fails the walk with ``ELOOP`` or ``ENOTDIR``).
+    """
+    pure = PurePosixPath(os.path.abspath(path))
+    existing = pure
+    missing: list[str] = []
+    while not os.path.lexists(existing) and existing != existing.parent:
+        missing.insert(0, existing.name)
+        existing = existing.parent
+    fd = os.open(existing, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in missing:
+            try:
+                os.mkdir(part, 0o700, dir_fd=fd)
+            except FileExistsError:
+                child = os.open(part, _NOFOLLOW_DIR | os.O_DIRECTORY, dir_fd=fd)
+            else:
+                child = os.open(part, _NOFOLLOW_DIR | os.O_DIRECTORY, dir_fd=fd)
+                # Kubernetes' mode, whatever the umask (chmod: fchmod needs a real fd).
+                os.chmod(f"/proc/self/fd/{child}", 0o755)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _create_directory(path: str) -> None:
+    os.close(_open_dir_creating(path))
+
+
+def _create_file(path: str) -> None:
+    pure = PurePosixPath(os.path.abspath(path))
+    parent = _open_dir_creating(str(pure.parent))
+    try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(pure.name, flags, 0o600, dir_fd=parent)
+        except FileExistsError:
+            return  # Podman checks what it is; a symlink is not followed by us
+        try:
+            os.fchmod(fd, 0o644)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(parent)
+
+
 def check_host_path(spec: ContainerSpec, path: str, kind: str) -> None:
-    """Apply Kubernetes' ``hostPath.type`` *kind* to *path* (blocking file system calls)."""
+    """Apply Kubernetes' ``hostPath.type`` *kind* to *path* (blocking file system calls).
+
+    ``DirectoryOrCreate`` and ``FileOrCreate`` create what is missing with Kubernetes'
+    modes (0755, 0644, whatever the umask), without following a symlink in what they
+    create.
+    """
     what = f"container {spec.name!r}: hostPath {path!r}"
     try:
         if kind == "DirectoryOrCreate":
-            os.makedirs(path, mode=0o755, exist_ok=True)
+            _create_directory(path)
             return
         if kind == "FileOrCreate":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).touch(mode=0o644, exist_ok=True)
+            _create_file(path)
             return
         info = os.stat(path)
     except FileNotFoundError:

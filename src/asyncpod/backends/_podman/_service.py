@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
+import signal
 import socket
+import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import anyio
 import anyio.abc
 
 from ..._exceptions import BackendError, BackendUnavailableError
+from ..._owner import process_start
 from ._http import PING_TIMEOUT, Transport
 from ._ssh import SSHTunnel, default_connection
 
@@ -22,6 +27,7 @@ __all__ = [
     "PrivateService",
     "candidate_urls",
     "connect",
+    "reap_orphaned_services",
     "service_argv",
     "unix_path",
 ]
@@ -73,10 +79,105 @@ def podman_binary() -> str | None:
 
 def service_argv(podman: str) -> tuple[list[str], Path, str]:
     """argv of a private ``podman system service``, its temp dir and its socket URL."""
-    directory = Path(tempfile.mkdtemp(prefix="asyncpod-podman-"))
+    directory = Path(tempfile.mkdtemp(prefix=_DIR_PREFIX))
     sock = directory / "podman.sock"
     url = f"unix://{sock}"
     return [podman, "system", "service", "--time=0", url], directory, url
+
+
+#: the file in a private service's directory that says whose it is
+_OWNER_FILE = "owner.json"
+_DIR_PREFIX = "asyncpod-podman-"
+
+
+def _write_owner(directory: Path, service_pid: int) -> None:
+    """Record, in the service's directory, its owner (this process) and the service, each
+    as pid and start time, so that the next run or ``asyncpod gc`` can stop a service
+    whose owner died without stopping it (SIGKILL)."""
+    data = {
+        "owner_pid": os.getpid(),
+        "owner_start": process_start(os.getpid()),
+        "service_pid": service_pid,
+        "service_start": process_start(service_pid),
+    }
+    partial = directory / f".{_OWNER_FILE}.tmp"
+    partial.write_text(json.dumps(data))
+    partial.replace(directory / _OWNER_FILE)
+
+
+def _runs(pid: object, start: object) -> bool:
+    """Whether process *pid* runs and started at *start* (so is the one recorded)."""
+    return isinstance(pid, int) and pid > 0 and start is not None and process_start(pid) == start
+
+
+def _still_running(pid: int, start: str) -> bool:
+    """Whether process *pid*, started at *start*, runs (exited but not reaped: no)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            data = file.read()
+    except OSError:
+        return False
+    fields = data[data.rfind(b")") + 2 :].split()
+    return len(fields) > 19 and fields[0] not in (b"Z", b"X") and fields[19].decode() == start
+
+
+def _stop_process(pid: int, start: str) -> bool:
+    """SIGTERM (SIGKILL after 5 s) the process *pid* if it is the one that started at
+    *start*: pinned by a pidfd, so that a reused pid is never signalled."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return False
+    try:
+        if process_start(pid) != start:
+            return False
+        signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while _still_running(pid, start) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _still_running(pid, start):
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        return True
+    except ProcessLookupError:
+        return False
+    finally:
+        os.close(pidfd)
+
+
+def reap_orphaned_services(base: str | None = None) -> list[int]:
+    """Stop the private services that asyncpod spawned for an owner that is gone, and remove
+    their directories; return their pids. Blocking (run it in a worker thread).
+
+    Only directories of this user (``asyncpod-podman-*`` in the temp dir, real
+    directories, not symlinks) with a complete owner record are considered; a service is
+    signalled only if it is provably the recorded process (pid and start time).
+    """
+    base = base or tempfile.gettempdir()
+    reaped: list[int] = []
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return reaped
+    for entry in entries:
+        if not entry.name.startswith(_DIR_PREFIX):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+                continue
+            data = json.loads(Path(entry.path, _OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not a record (yet): leave it
+        if not isinstance(data, dict) or _runs(data.get("owner_pid"), data.get("owner_start")):
+            continue
+        pid, start = data.get("service_pid"), data.get("service_start")
+        if _runs(pid, start):
+            assert isinstance(pid, int)
+            if _stop_process(pid, str(start)):
+                _log.info("stopped the private Podman service %d of a dead owner", pid)
+                reaped.append(pid)
+        shutil.rmtree(entry.path, ignore_errors=True)
+    return reaped
 
 
 def _probe_unix(path: str) -> str | None:
@@ -198,6 +299,8 @@ async def connect(
 async def _spawn_service(
     podman: str, **options: float
 ) -> tuple[Transport, str, PrivateService] | str:
+    # The services of owners that died (SIGKILL) without stopping theirs: stop them now.
+    await anyio.to_thread.run_sync(reap_orphaned_services)
     argv, directory, url = service_argv(podman)
     log_path = directory / "service.log"
     _log.info("starting a private Podman service: %s", " ".join(argv))
@@ -212,6 +315,10 @@ async def _spawn_service(
         shutil.rmtree(directory, ignore_errors=True)
         return f"starting {' '.join(argv)}: {exc}"
     service = PrivateService(process, directory)
+    try:
+        _write_owner(directory, process.pid)
+    except OSError as exc:  # not fatal: only a dead owner's service would linger
+        _log.warning("could not record the private service's owner: %s", exc)
     sock = directory / "podman.sock"
     failure = "it did not answer"
     try:
