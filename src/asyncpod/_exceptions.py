@@ -157,7 +157,19 @@ class ObjectExistsError(BackendError):
 
 
 class PortInUseError(BackendError):
-    """A host port the pod publishes is already in use."""
+    """A host port the pod publishes is already in use.
+
+    Raised once, at bring-up, for the whole pod. *port* is the host port where known,
+    *holder* who holds it (``"pid 1234 (nginx)"``) where the host can tell.
+    """
+
+    def __init__(self, message: str, *, port: int | None = None, holder: str | None = None):
+        self.port = port
+        self.holder = holder
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self),), {"port": self.port, "holder": self.holder})
 
 
 class ImageError(BackendError):

@@ -18,7 +18,8 @@ import anyio
 import anyio.abc
 
 from .._events import EventLog, EventReason, PodEvent, pod_event
-from .._exceptions import AsyncpodError, ObjectNotFoundError, PodVanishedError
+from .._exceptions import AsyncpodError, ObjectNotFoundError, PodVanishedError, PortInUseError
+from .._hostports import bind_error, port_holder
 from .._labels import (
     LABEL_CONTAINER,
     LABEL_DETACHED,
@@ -228,6 +229,15 @@ class Supervisor:
             self.emit(EventReason.FAILED, message=str(error))
         self.notify()
 
+    def port_in_use(self, error: PortInUseError) -> PortInUseError:
+        """A host port of the pod is taken: bring-up fails once, with an error naming it
+        (and who holds it, where this host can tell)."""
+        if self.backend.is_local:
+            error = _taken_port(self.pod, error)
+        logger.error("pod %s: %s", self.pod.name, error)
+        self.fail(error)
+        return error
+
     def init_failed(self, error: AsyncpodError) -> None:
         """A regular init container failed for good: the pod has failed."""
         self._init_failed = True
@@ -340,7 +350,10 @@ class Supervisor:
         await _gather(functools.partial(self.backend.ensure_image, i, p) for i, p in images.items())
 
         async def create_pod() -> None:
-            self.pod_id = await self.backend.create_pod(pod_spec(pod, self.labels))
+            try:
+                self.pod_id = await self.backend.create_pod(pod_spec(pod, self.labels))
+            except PortInUseError as exc:  # a backend that publishes ports at creation
+                raise self.port_in_use(exc)  # noqa: B904 - its cause is set
 
         async def create_volume(name: str, spec: VolumeSpec) -> None:
             self.volume_ids[name] = await self.backend.create_volume(spec)
@@ -469,6 +482,30 @@ class Supervisor:
         if leftovers:
             logger.debug("removing leftovers of pod %s: %s", self.pod.name, leftovers)
             await self.remove_quietly(self.backend.remove_objects(leftovers), "leftovers")
+
+
+def _taken_port(pod: Pod, error: PortInUseError) -> PortInUseError:
+    """*error* naming the host port that is taken and its holder, found by binding each."""
+    for container in pod.all_containers:
+        for port in container.ports:
+            if not port.host_port:
+                continue
+            protocol = port.protocol.value.lower()
+            if port.host_port != error.port and (
+                error.port is not None
+                or bind_error(port.host_ip or "", port.host_port, protocol) is None
+            ):
+                continue
+            holder = port_holder(port.host_port, protocol)
+            held = f" (held by {holder})" if holder else ""
+            message = (
+                f"pod {pod.name!r}: host port {port.host_port}/{protocol} of container "
+                f"{container.name!r} is already in use{held}"
+            )
+            taken = PortInUseError(message, port=port.host_port, holder=holder)
+            taken.__cause__ = error
+            return taken
+    return error
 
 
 async def _gather(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:

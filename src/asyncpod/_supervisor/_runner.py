@@ -21,6 +21,7 @@ from .._exceptions import (
     ContainerFailedError,
     DependencyFailedError,
     ObjectNotFoundError,
+    PortInUseError,
 )
 from .._models import Condition, RestartPolicy
 from .._plan import PlanStep, StepKind
@@ -296,6 +297,12 @@ class Runner:
         except ObjectNotFoundError:
             done = True
             return _GONE
+        except PortInUseError as exc:
+            # The pod's ports are the pod's: no restart of this container can free them.
+            done = True
+            error = sup.port_in_use(exc)
+            self.log_tail = (str(error),)
+            return (128, "StartError")
         except BackendError as exc:
             done = True
             logger.warning("container %s/%s failed to start: %s", sup.pod.name, self.name, exc)

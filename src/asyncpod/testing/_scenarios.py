@@ -8,13 +8,15 @@ Podman are held to the same behaviour.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Awaitable, Callable
 
 import anyio
 import attrs
 
 from .._events import EventReason, PodEvent
-from .._exceptions import ContainerFailedError
+from .._exceptions import ContainerFailedError, PortInUseError
 from .._labels import LABEL_CONFORMANCE, LABEL_POD, LABEL_RUN
 from .._models import (
     Container,
@@ -100,6 +102,40 @@ async def check_open_pod_init_failure(fx: BackendFixture) -> None:
     except ContainerFailedError as exc:
         assert (exc.container, exc.exit_code) == ("war", 2), exc
         assert "broken" in exc.logs, exc.logs
+    assert await fx.backend.list_objects({LABEL_POD: pod.name}) == []
+
+
+@scenario
+async def check_open_pod_port_in_use(fx: BackendFixture) -> None:
+    """A host port held by another socket: one PortInUseError naming it, no crash loop."""
+    events: list[PodEvent] = []
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        pod = attrs.evolve(
+            _seed_pod(fx, fx.name("port")),
+            containers=[
+                Container(
+                    name="web",
+                    image=fx.image,
+                    command=["sleep", "30"],
+                    ports=[ContainerPort(container_port=80, host_port=port, host_ip="127.0.0.1")],
+                )
+            ],
+            init_containers=[],
+        )
+        try:
+            with anyio.fail_after(60):
+                async with open_pod(pod, backend=fx.backend, on_event=events.append):
+                    raise AssertionError("the pod came up although its host port is taken")
+        except PortInUseError as exc:
+            assert exc.port == port, exc
+            assert f"host port {port}/tcp" in str(exc), exc
+            if fx.backend.is_local:
+                assert exc.holder is not None and f"pid {os.getpid()} " in exc.holder, exc
+    assert [e.reason for e in events].count(EventReason.FAILED) == 1, events
+    assert EventReason.BACK_OFF not in [e.reason for e in events], events
     assert await fx.backend.list_objects({LABEL_POD: pod.name}) == []
 
 

@@ -22,6 +22,7 @@ from ..._exceptions import (
     ObjectNotFoundError,
     PortInUseError,
 )
+from ..._hostports import bind_error, describe
 from ..._lowlevel import bound_checkpoint
 from .._base import (
     Backend,
@@ -260,8 +261,16 @@ class FakeBackend(Backend):
             (m.host_ip, m.host_port, m.protocol) for p in self._pods.values() for m in p.spec.ports
         }
         for mapping in spec.ports:
-            if (mapping.host_ip, mapping.host_port, mapping.protocol) in published:
-                raise PortInUseError(f"host port {mapping.host_port} is already in use")
+            port, protocol = mapping.host_port, mapping.protocol
+            if (mapping.host_ip, port, protocol) in published:
+                raise PortInUseError(
+                    f"host port {port}/{protocol} is already in use (held by a fake pod)",
+                    port=port,
+                    holder="a pod of this FakeBackend",
+                )
+            # As an engine would fail to bind it: a socket of this host holds it.
+            if bind_error(mapping.host_ip, port, protocol) is not None:
+                raise PortInUseError(describe(port, protocol), port=port)
         pod = _Pod(self._new_id("pod"), spec)
         self._pods[pod.id] = pod
         self._emit("pod", "create", pod.id, spec.name, spec.labels)
