@@ -432,9 +432,9 @@ class TestProbes:
                 async for e in _until(running.events(), EventReason.STARTED, 2)
             ]
         assert events[-8:] == [
-            ("Unhealthy", "Liveness probe failed", None),
-            ("Unhealthy", "Liveness probe failed", None),
-            ("Unhealthy", "Liveness probe failed", None),
+            ("Unhealthy", "Liveness probe failed: command exited with 1", None),
+            ("Unhealthy", "Liveness probe failed: command exited with 1", None),
+            ("Unhealthy", "Liveness probe failed: command exited with 1", None),
             ("Killing", "Container web failed its liveness probe, will be stopped", None),
             ("NotReady", "", None),
             ("Exited", "Error", 137),

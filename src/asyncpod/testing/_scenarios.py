@@ -133,10 +133,68 @@ async def check_open_pod_port_in_use(fx: BackendFixture) -> None:
             assert exc.port == port, exc
             assert f"host port {port}/tcp" in str(exc), exc
             if fx.backend.is_local:
-                assert exc.holder is not None and f"pid {os.getpid()} " in exc.holder, exc
+                assert exc.holder is not None, exc
+                assert f"pid {os.getpid()} " in exc.holder, exc
     assert [e.reason for e in events].count(EventReason.FAILED) == 1, events
     assert EventReason.BACK_OFF not in [e.reason for e in events], events
     assert await fx.backend.list_objects({LABEL_POD: pod.name}) == []
+
+
+@scenario
+async def check_probe_failures_say_why(fx: BackendFixture) -> None:
+    """An Unhealthy event carries the reason, worded as the kubelet's events are."""
+    web = Container(
+        name="web",
+        image=fx.image,
+        command=["httpd", "-f", "-p", "8080", "-h", "/"],
+        ports=[ContainerPort(container_port=8080)],
+        readiness_probe=Probe(
+            http_get=HTTPGetAction(path="/no-such-page", port=8080), period_seconds=1
+        ),
+        liveness_probe=Probe(
+            tcp_socket=TCPSocketAction(port=9999), period_seconds=1, failure_threshold=100
+        ),
+        startup_probe=Probe(
+            exec=ExecAction(command=["sh", "-c", "echo not yet >&2; exit 3"]),
+            period_seconds=1,
+            failure_threshold=100,
+        ),
+    )
+    pod = Pod(name=fx.name("why"), labels={LABEL_CONFORMANCE: "1"}, containers=[web])
+    pod = attrs.evolve(pod, termination_grace_period_seconds=2)
+
+    async def messages_until(pod: Pod, *wanted: str) -> list[str]:
+        """The pod's event messages until one starts with each of *wanted* (a failing
+        startup probe keeps bring-up waiting: the events come through ``on_event``)."""
+        messages: list[str] = []
+        seen = anyio.Event()
+
+        def on_event(event: PodEvent) -> None:
+            messages.append(event.message)
+            if all(any(m.startswith(w) for m in messages) for w in wanted):
+                seen.set()
+
+        with anyio.move_on_after(30):
+            async with anyio.create_task_group() as tg:
+
+                async def run() -> None:
+                    async with open_pod(pod, backend=fx.backend, on_event=on_event):
+                        await anyio.sleep_forever()
+
+                tg.start_soon(run)
+                await seen.wait()
+                tg.cancel_scope.cancel()
+        assert seen.is_set(), f"no event starts with each of {wanted}: {messages}"
+        return messages
+
+    messages = await messages_until(pod, "Startup probe failed: command exited with 3: not yet")
+    assert not any(m.startswith("Readiness") for m in messages), messages
+    pod = attrs.evolve(pod, containers=[attrs.evolve(web, startup_probe=None)])
+    messages = await messages_until(
+        pod,
+        "Readiness probe failed: HTTP probe failed with statuscode: 404",
+        "Liveness probe failed: dial tcp :9999: connect: connection refused",
+    )
 
 
 # Kubernetes lifecycle scenarios: the same events, in the same order, on every backend.
@@ -364,7 +422,7 @@ async def check_lifecycle_liveness_kill_runs_pre_stop(fx: BackendFixture) -> Non
         ("TornDown", None, None),
     ], events
     unhealthy = [e.message for e in events if e.reason is EventReason.UNHEALTHY]
-    assert unhealthy == ["Liveness probe failed"] * 2, unhealthy
+    assert unhealthy == ["Liveness probe failed: command exited with 1"] * 2, unhealthy
 
 
 @scenario
