@@ -562,7 +562,7 @@ class TestEvents:
         log = EventLog(size=3)
         reader = log.follow()
         for n in range(5):
-            log.append((n, EventReason.STARTED, f"c{n}", "", None, 0))
+            log.append((n, EventReason.STARTED, f"c{n}", "", None, 0, 0.0))
         log.close()
         assert [e.container async for e in reader] == ["c2", "c3", "c4"]
         assert [e.container async for e in log.follow()] == ["c2", "c3", "c4"]

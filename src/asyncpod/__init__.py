@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from . import backends as backends
 from . import kube as kube
+from ._diagnosis import Diagnosis as Diagnosis
 from ._events import EventReason as EventReason
 from ._events import PodEvent as PodEvent
 from ._exceptions import AsyncpodError as AsyncpodError
@@ -26,6 +27,7 @@ from ._exceptions import ImageError as ImageError
 from ._exceptions import ObjectExistsError as ObjectExistsError
 from ._exceptions import ObjectNotFoundError as ObjectNotFoundError
 from ._exceptions import PodError as PodError
+from ._exceptions import PodTimeoutError as PodTimeoutError
 from ._exceptions import PodVanishedError as PodVanishedError
 from ._exceptions import PortInUseError as PortInUseError
 from ._exceptions import SpecError as SpecError
@@ -175,9 +177,11 @@ __all__ = [
     "PodDNSConfig",
     "PodDNSConfigOption",
     "PodError",
+    "Diagnosis",
     "PodEvent",
     "PodSecurityContext",
     "PodStatus",
+    "PodTimeoutError",
     "PodVanishedError",
     "PortInUseError",
     "Probe",

@@ -14,6 +14,7 @@ Every error asyncpod raises derives from :class:`~asyncpod.AsyncpodError`::
     │   └── ImageError                        an image is missing or could not be pulled
     └── PodError                              the pod could not be brought up or kept running
         ├── PodVanishedError                  the pod was removed behind asyncpod's back
+        ├── PodTimeoutError (also TimeoutError)   a wait ran out of time; says why
         ├── ContainerFailedError              a container exited where it must not have
         └── DependencyFailedError             a dependency can never be satisfied
 
@@ -36,6 +37,7 @@ __all__ = [
     "ObjectExistsError",
     "ObjectNotFoundError",
     "PodError",
+    "PodTimeoutError",
     "PodVanishedError",
     "PortInUseError",
     "SpecError",
@@ -207,6 +209,22 @@ class PodVanishedError(PodError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.pod, self.pod_id))
+
+
+class PodTimeoutError(PodError, TimeoutError):
+    """A wait on a pod (:meth:`~asyncpod.RunningPod.wait_ready` and the other waits, given
+    a *timeout*) ran out of time.
+
+    *diagnosis* (a :class:`~asyncpod.Diagnosis`) says why: the pod's status, its last
+    events and its containers' last log lines; the message includes it.
+    """
+
+    def __init__(self, message: str, diagnosis: object = None) -> None:
+        self.diagnosis = diagnosis
+        super().__init__(f"{message}\n{diagnosis}" if diagnosis is not None else message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), None))
 
 
 class ContainerFailedError(PodError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any
@@ -104,6 +105,8 @@ class Supervisor:
         self.changed = Signal()
         #: the teardown has begun
         self.stopping = False
+        #: the teardown is done: the status is final
+        self.torn_down = False
         #: stopping the sidecars of a pod whose app containers are done
         self.retiring = False
         #: why bring-up failed
@@ -144,7 +147,7 @@ class Supervisor:
         exit_code: int | None = None,
         restart_count: int = 0,
     ) -> None:
-        event = (self.now(), reason, container, message, exit_code, restart_count)
+        event = (self.now(), reason, container, message, exit_code, restart_count, time.time())
         self.events.append(event)
         if self.on_event is not None:
             try:
@@ -312,11 +315,16 @@ class Supervisor:
             for r in self.ordered
             if r.kind is not StepKind.APP
         ) or any(r.satisfies(Condition.STARTED) for r in self.ordered if r.kind is StepKind.APP)
+        final = self.torn_down
         phase = compute_phase(
             containers,
             restart_policy=self.pod.restart_policy.value,
-            failed=self._init_failed or self.vanished is not None,
-            initialized=initialized,
+            # A pod torn down before it was up has failed (as a deleted pod's phase ends
+            # Failed unless its containers all exited 0).
+            failed=self._init_failed
+            or self.vanished is not None
+            or (final and self.failure is not None),
+            initialized=initialized or final,
             restarting=()
             if self.stopping
             else [
@@ -324,7 +332,7 @@ class Supervisor:
                 for r in self.ordered
                 if r.kind is StepKind.APP and r.container.restart_policy and not r.final
             ],
-            all_final=not self.stopping and self.apps_finished(),
+            all_final=final or (not self.stopping and self.apps_finished()),
         )
         containers_ready = all(
             s.ready for s in containers if s.kind is not StepKind.INIT
@@ -443,6 +451,7 @@ class Supervisor:
         for name, vid in self.volume_ids.items():
             await self.remove_quietly(self.backend.remove_volume(vid), f"volume {name}")
         await self._sweep()
+        self.torn_down = True
         self.notify()
         logger.info("pod %s is torn down", self.pod.name)
         self.emit(EventReason.TORN_DOWN)
