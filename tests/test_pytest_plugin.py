@@ -485,8 +485,8 @@ def test_a_failed_test_shows_why_its_pod_is_not_ready(project: pytest.Pytester) 
             "*- asyncpod: pod web -*",
             "pod 'web': Running, not ready",
             "  app container 'web': running, not ready",
-            "last events:",
-            "*web  Unhealthy  Readiness probe failed: command exited with 1: no config",
+            "last events (seconds ago):",
+            "*web  Unhealthy  Readiness probe failed: command exited with 1: no config*",
             "last log lines of 'web':",
             "  | cannot read config",
         ]

@@ -108,6 +108,7 @@ from ._status import ContainerStatus as ContainerStatus
 from ._status import Phase as Phase
 from ._status import PodConditions as PodConditions
 from ._status import PodStatus as PodStatus
+from ._status import PublishedPort as PublishedPort
 from ._status import Running as Running
 from ._status import Terminated as Terminated
 from ._status import Waiting as Waiting
@@ -139,6 +140,7 @@ __all__ = [
     "Dependency",
     "DependencyCycleError",
     "DependencyFailedError",
+    "Diagnosis",
     "DownwardAPIProjection",
     "DownwardAPIVolumeFile",
     "DownwardAPIVolumeSource",
@@ -177,7 +179,6 @@ __all__ = [
     "PodDNSConfig",
     "PodDNSConfigOption",
     "PodError",
-    "Diagnosis",
     "PodEvent",
     "PodSecurityContext",
     "PodStatus",
@@ -187,6 +188,7 @@ __all__ = [
     "Probe",
     "ProjectedVolumeSource",
     "Protocol",
+    "PublishedPort",
     "PullPolicy",
     "remove_orphans",
     "ResourceFieldSelector",

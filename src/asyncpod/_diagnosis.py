@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-
 import attrs
 
 from ._events import PodEvent
@@ -12,9 +10,13 @@ from ._status import PodStatus, Running, Terminated, Waiting
 __all__ = ["Diagnosis"]
 
 
-def _clock(wall_time: float) -> str:
-    stamp = datetime.datetime.fromtimestamp(wall_time, datetime.timezone.utc)
-    return stamp.strftime("%H:%M:%S.%f")[:-3]
+def _same(a: PodEvent, b: PodEvent) -> bool:
+    return (a.container, a.reason, a.message, a.exit_code) == (
+        b.container,
+        b.reason,
+        b.message,
+        b.exit_code,
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -30,6 +32,8 @@ class Diagnosis:
     events: tuple[PodEvent, ...]
     #: each container's last log lines (those that have any), by name
     logs: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    #: when it was taken (``anyio.current_time()``, the clock of the events' *time*)
+    taken_at: float = 0.0
 
     @property
     def not_ready(self) -> tuple[str, ...]:
@@ -57,13 +61,21 @@ class Diagnosis:
                 what += f", last exit code {c.last_state.exit_code}"
             lines.append(f"  {c.kind.value} container {c.name!r}: {what}")
         if self.events:
-            lines.append("last events:")
+            lines.append("last events (seconds ago):")
+            # As kubectl describe does: a run of the same event is one line, counted.
+            runs: list[tuple[PodEvent, int]] = []
             for e in self.events:
+                if runs and _same(runs[-1][0], e):
+                    runs[-1] = (e, runs[-1][1] + 1)
+                else:
+                    runs.append((e, 1))
+            for e, count in runs:
                 where = e.container or "(pod)"
-                text = f"  {_clock(e.wall_time)}  {where}  {e.reason.value}"
+                text = f"  {max(self.taken_at - e.time, 0):6.1f}  {where}  {e.reason.value}"
                 if e.exit_code is not None:
                     text += f" (exit code {e.exit_code})"
-                lines.append(f"{text}  {e.message}".rstrip())
+                text = f"{text}  {e.message}".rstrip()
+                lines.append(f"{text} (x{count})" if count > 1 else text)
         for name, tail in self.logs.items():
             lines.append(f"last log lines of {name!r}:")
             lines += [f"  | {line}" for line in tail]

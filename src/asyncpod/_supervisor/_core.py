@@ -36,8 +36,8 @@ from .._owner import owner_labels
 from .._plan import StartupPlan, StepKind
 from .._pool import Pool
 from .._signal import Signal
-from .._status import Phase, PodConditions, PodStatus, compute_phase
-from ..backends._base import Backend, ContainerSpec, ExitWatcher, VolumeSpec
+from .._status import Phase, PodConditions, PodStatus, PublishedPort, compute_phase
+from ..backends._base import Backend, ContainerSpec, ExitWatcher, PortMapping, VolumeSpec
 from ._runner import Runner
 from ._spec import container_spec, pod_spec, volume_specs
 from ._state import Stage
@@ -89,6 +89,8 @@ class Supervisor:
         #: the stoppers at work (a retirement, a teardown): killing hurries them
         self._stoppers: set[Stopper] = set()
         self.pod_id: str | None = None
+        #: the host ports the pod publishes, as the backend published them
+        self.ports: tuple[PublishedPort, ...] = ()
         self.volume_ids: dict[str, str] = {}
         self.runners: dict[str, Runner] = {s.name: Runner(self, s) for s in self.plan.steps}
         # Status lists containers in spec order: init containers, then app containers.
@@ -345,6 +347,7 @@ class Supervisor:
                 initialized=initialized, containers_ready=containers_ready, ready=ready
             ),
             containers=containers,
+            ports=self.ports,
         )
 
     # Bring-up
@@ -358,10 +361,13 @@ class Supervisor:
         await _gather(functools.partial(self.backend.ensure_image, i, p) for i, p in images.items())
 
         async def create_pod() -> None:
+            spec = pod_spec(pod, self.labels)
             try:
-                self.pod_id = await self.backend.create_pod(pod_spec(pod, self.labels))
+                self.pod_id = await self.backend.create_pod(spec)
             except PortInUseError as exc:  # a backend that publishes ports at creation
                 raise self.port_in_use(exc)  # noqa: B904 - its cause is set
+            if spec.ports:
+                self.ports = published(pod, await self.backend.published_ports(self.pod_id))
 
         async def create_volume(name: str, spec: VolumeSpec) -> None:
             self.volume_ids[name] = await self.backend.create_volume(spec)
@@ -491,6 +497,26 @@ class Supervisor:
         if leftovers:
             logger.debug("removing leftovers of pod %s: %s", self.pod.name, leftovers)
             await self.remove_quietly(self.backend.remove_objects(leftovers), "leftovers")
+
+
+def published(pod: Pod, mappings: Iterable[PortMapping]) -> tuple[PublishedPort, ...]:
+    """*mappings* (as the backend published them) by the container that declares each."""
+    declared = {
+        (port.container_port, port.protocol.value): container.name
+        for container in pod.all_containers
+        for port in container.ports
+        if port.host_port is not None
+    }
+    return tuple(
+        PublishedPort(
+            container=declared.get((m.container_port, m.protocol.upper()), ""),
+            container_port=m.container_port,
+            host_port=m.host_port,
+            host_ip=m.host_ip,
+            protocol=m.protocol.upper(),
+        )
+        for m in mappings
+    )
 
 
 def _taken_port(pod: Pod, error: PortInUseError) -> PortInUseError:

@@ -245,7 +245,36 @@ class RunningPod:
             if tail:
                 logs[runner.name] = tail[-log_lines:]
         kept = sup.events.snapshot()
-        return Diagnosis(status=sup.status(), events=kept[-events:] if events else (), logs=logs)
+        return Diagnosis(
+            status=sup.status(),
+            events=kept[-events:] if events else (),
+            logs=logs,
+            taken_at=sup.now(),
+        )
+
+    def host_port(self, name: str, port: int | str, protocol: str = "TCP") -> int:
+        """The host port that publishes *port* (a number or a port's name) of container
+        *name*: the one the engine picked for a ``hostPort: 0``::
+
+            url = f"http://localhost:{running.host_port('web', 8080)}/"
+
+        Raises :class:`LookupError` if the container does not publish that port.
+        """
+        container = self._sup.runner(name).container
+        number = port
+        if isinstance(port, str):
+            named = [p.container_port for p in container.ports if p.name == port]
+            if not named:
+                raise LookupError(f"container {name!r} has no port named {port!r}")
+            number = named[0]
+        for published in self._sup.ports:
+            if (published.container, published.container_port, published.protocol) == (
+                name,
+                number,
+                protocol.upper(),
+            ):
+                return published.host_port
+        raise LookupError(f"container {name!r} does not publish port {port}/{protocol.upper()}")
 
     def container_id(self, name: str) -> str:
         """The backend's id of container *name*."""

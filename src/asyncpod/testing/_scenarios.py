@@ -197,6 +197,42 @@ async def check_probe_failures_say_why(fx: BackendFixture) -> None:
     )
 
 
+@scenario
+async def check_open_pod_random_host_port(fx: BackendFixture) -> None:
+    """``hostPort: 0`` publishes on a port the backend picks; RunningPod and status say
+    which, and two such ports differ."""
+    ports = [
+        ContainerPort(container_port=8080, host_port=0, host_ip="127.0.0.1", name="http"),
+        ContainerPort(container_port=8081, host_port=0, host_ip="127.0.0.1"),
+    ]
+    pod = Pod(
+        name=fx.name("random-port"),
+        labels={LABEL_CONFORMANCE: "1"},
+        containers=[Container(name="web", image=fx.image, command=["sleep", "30"], ports=ports)],
+        termination_grace_period_seconds=2,
+    )
+    async with open_pod(pod, backend=fx.backend) as running:
+        first, second = running.host_port("web", 8080), running.host_port("web", 8081)
+        assert first > 0, first
+        assert second > 0, second
+        assert first != second
+        assert running.host_port("web", "http") == first
+        assert [
+            (p.container, p.container_port, p.host_port, p.host_ip, p.protocol)
+            for p in running.status().ports
+        ] == [
+            ("web", 8080, first, "127.0.0.1", "TCP"),
+            ("web", 8081, second, "127.0.0.1", "TCP"),
+        ]
+        for missing in (8082, "https"):
+            try:
+                running.host_port("web", missing)
+            except LookupError:
+                pass
+            else:
+                raise AssertionError(f"port {missing} is not published")
+
+
 # Kubernetes lifecycle scenarios: the same events, in the same order, on every backend.
 #
 # The scripts use only what busybox's sh and the fake's shell both understand. busybox's

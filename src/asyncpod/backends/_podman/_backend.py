@@ -33,6 +33,7 @@ from .._base import (
     Mount,
     OwnedObject,
     PodSpec,
+    PortMapping,
     RuntimeState,
     VolumeSpec,
 )
@@ -49,6 +50,7 @@ from ._mapping import (
     json_objects,
     parse_version,
     pod_body,
+    published_ports,
     stop_signal,
 )
 from ._netns import connect_in_netns
@@ -172,6 +174,14 @@ class PodmanBackend(Backend):
         with translate_errors(f"create pod {spec.name!r}"):
             reply = await self._call("POST", "/pods/create", body=body)
             return str(reply.json()["Id"])
+
+    async def published_ports(self, pod: str) -> tuple[PortMapping, ...]:
+        # Podman picks a free port for host_port 0 when it creates the pod (4.3 and on);
+        # the pod's inspect shows the bindings its infra container got.
+        with translate_errors(f"inspect pod {pod!r}"):
+            reply = await self._call("GET", f"/pods/{q(pod)}/json")
+            data = reply.json() or {}
+            return published_ports((data.get("InfraConfig") or {}).get("PortBindings") or {})
 
     async def remove_pod(self, pod: str) -> None:
         with translate_errors(f"remove pod {pod!r}"):

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..._exceptions import BackendError
-from .._base import ContainerInfo, ContainerSpec, Mount, PodSpec, RuntimeState
+from .._base import ContainerInfo, ContainerSpec, Mount, PodSpec, PortMapping, RuntimeState
 
 __all__ = [
     "check_host_path",
@@ -24,6 +24,7 @@ __all__ = [
     "parse_time",
     "parse_version",
     "pod_body",
+    "published_ports",
     "stop_signal",
 ]
 
@@ -138,6 +139,24 @@ def pod_body(spec: PodSpec) -> dict[str, Any]:
             for port in spec.ports
         ]
     return body
+
+
+def published_ports(bindings: Mapping[str, Any]) -> tuple[PortMapping, ...]:
+    """The mappings of an inspect's ``PortBindings`` (``{"80/tcp": [{"HostIp": "",
+    "HostPort": "42961"}]}``), in port order."""
+    ports = []
+    for key, hosts in bindings.items():
+        number, _, protocol = str(key).partition("/")
+        for host in hosts or ():
+            ports.append(
+                PortMapping(
+                    container_port=int(number),
+                    host_port=int(host.get("HostPort") or 0),
+                    host_ip=str(host.get("HostIp") or ""),
+                    protocol=protocol or "tcp",
+                )
+            )
+    return tuple(sorted(ports, key=lambda p: (p.container_port, p.protocol, p.host_ip)))
 
 
 def container_body(
