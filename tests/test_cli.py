@@ -239,7 +239,8 @@ containers:
     path = write(tmp_path, "slow", pod_yaml("slow", spec))
     assert main(["up", "--backend", "fake", "--timeout", "0.5", path]) == 5
     assert capsys.readouterr().err.splitlines()[0] == (
-        "asyncpod: error: pod slow was not ready within 0.5s: web (Running, not ready)"
+        "asyncpod: error: pod slow was not ready within 0.5s: web (Running, not ready; "
+        "Readiness probe failed: command exited with 1)"
     )
 
 

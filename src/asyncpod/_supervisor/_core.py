@@ -239,7 +239,7 @@ class Supervisor:
         (and who holds it, where this host can tell)."""
         if self.backend.is_local:
             error = _taken_port(self.pod, error)
-        logger.error("pod %s: %s", self.pod.name, error)
+        logger.info("%s", error)  # raised by bring-up: said once, there
         self.fail(error)
         return error
 

@@ -240,9 +240,9 @@ class RunningPod:
         logs: dict[str, tuple[str, ...]] = {}
         for runner in sup.ordered:
             tail: tuple[str, ...] = runner.log_tail
-            if runner.cid is not None and not sup.torn_down:
+            if runner.cid is not None and not sup.torn_down and log_lines > 0:
                 tail = await _log_tail(sup.backend, runner.cid, log_lines) or tail
-            if tail:
+            if tail and log_lines > 0:
                 logs[runner.name] = tail[-log_lines:]
         kept = sup.events.snapshot()
         return Diagnosis(
