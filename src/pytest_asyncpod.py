@@ -14,7 +14,8 @@ Fixtures (the async ones run under anyio's pytest plugin: mark tests ``@pytest.m
 - ``run_pod``: ``running = await run_pod(pod)`` brings a pod up for the rest of the test.
 
 Pods are torn down after the test, whether it passed or failed: every object they created
-is removed. See ``docs/howto/pytest-plugin.md``.
+is removed. A failed test's report shows, for each of its pods, its status, last events and
+last log lines (:meth:`~asyncpod.RunningPod.diagnose`). See ``docs/howto/pytest-plugin.md``.
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ class _Pods:
         self._backend = backend
         self._up: list[tuple[anyio.Event, anyio.Event]] = []
         self._errors: list[Exception] = []
+        self.running: list[RunningPod] = []
 
     async def start(self, pod: Pod) -> RunningPod:
         running: RunningPod = await self._task_group.start(self._serve, pod)
@@ -157,6 +159,7 @@ class _Pods:
         try:
             async with open_pod(pod, backend=self._backend) as running:
                 self._up.append((stop, done))
+                self.running.append(running)
                 up = True
                 task_status.started(running)
                 await stop.wait()
@@ -176,13 +179,43 @@ class _Pods:
             raise self._errors[0]
 
 
+#: the report of a test's call phase, for the pods' teardown to add their diagnoses to
+_CALL_REPORT = pytest.StashKey["pytest.TestReport"]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.stash[_CALL_REPORT] = report
+
+
+async def _diagnose(pods: _Pods, item: pytest.Item) -> None:
+    """A failed test's report gets, for each of its pods, why it is (not) ready: its
+    status, last events and last log lines (shown with the failure)."""
+    report = item.stash.get(_CALL_REPORT, None)
+    if report is None or not report.failed:
+        return
+    for running in pods.running:
+        try:
+            with anyio.move_on_after(10):
+                diagnosis = await running.diagnose()
+                report.sections.append((f"asyncpod: pod {running.pod.name}", str(diagnosis)))
+        except Exception as exc:  # a diagnosis is a courtesy: never fail the teardown for it
+            report.sections.append((f"asyncpod: pod {running.pod.name}", f"no diagnosis: {exc}"))
+
+
 @pytest.fixture
-async def _asyncpod_pods(asyncpod_backend: Backend) -> AsyncIterator[_Pods]:
+async def _asyncpod_pods(
+    asyncpod_backend: Backend, request: pytest.FixtureRequest
+) -> AsyncIterator[_Pods]:
     async with anyio.create_task_group() as task_group:
         pods = _Pods(task_group, asyncpod_backend)
         try:
             yield pods
         finally:
+            await _diagnose(pods, request.node)
             await pods.close()
 
 

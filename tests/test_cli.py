@@ -25,6 +25,7 @@ from asyncpod._cli import main
 from asyncpod._console import open_console
 from asyncpod._labels import LABEL_OWNER_HOST, LABEL_OWNER_PID
 from asyncpod._owner import hostname
+from asyncpod.backends import PortMapping
 from podman_images import TEST_IMAGE, left_behind
 from processes import dead_pid
 
@@ -238,7 +239,8 @@ containers:
     path = write(tmp_path, "slow", pod_yaml("slow", spec))
     assert main(["up", "--backend", "fake", "--timeout", "0.5", path]) == 5
     assert capsys.readouterr().err.splitlines()[0] == (
-        "asyncpod: error: pod slow was not ready within 0.5s: web (Running, not ready)"
+        "asyncpod: error: pod slow was not ready within 0.5s: web (Running, not ready; "
+        "Readiness probe failed: command exited with 1)"
     )
 
 
@@ -690,6 +692,8 @@ class Owned:
         self.pods: list[dict[str, str]] = []
         #: each pod's containers, by pod name: a container's name and its shell command
         self.containers: dict[str, list[tuple[str, str]]] = {}
+        #: each pod's published ports, by pod name
+        self.ports: dict[str, tuple[Any, ...]] = {}
         self.left: list[str] = []
 
 
@@ -706,7 +710,11 @@ def owned(monkeypatch: pytest.MonkeyPatch) -> Owned:
             fake.add_image("busybox")
             for labels in owned.pods:
                 name = labels["io.asyncpod.pod"]
-                pod = await fake.create_pod(PodSpec(name=name, hostname=name, labels=labels))
+                pod = await fake.create_pod(
+                    PodSpec(
+                        name=name, hostname=name, labels=labels, ports=owned.ports.get(name, ())
+                    )
+                )
                 for short, script in owned.containers.get(name, []):
                     spec = ContainerSpec(
                         name=f"{name}-{short}",
@@ -806,12 +814,19 @@ def test_ps_shows_phase_and_age_and_prints_json(
     owned.pods += [labelled("done", dead_pid()), labelled("web", os.getpid())]
     owned.containers["done"] = [("job", "exit 3")]
     owned.containers["web"] = [("init", "exit 0"), ("nginx", "sleep 600")]
+    # hostPort 0: the backend picks the port, and ps shows the one it picked
+    owned.ports["web"] = (PortMapping(container_port=80, host_port=0, host_ip="127.0.0.1"),)
     assert main(["ps"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
-    assert rows[0] == ["POD", "RUN", "OWNER", "PHASE", "AGE", "CONTAINER", "STATE"]
+    assert rows[0] == ["POD", "RUN", "OWNER", "PHASE", "AGE", "CONTAINER", "STATE", "PORTS"]
     assert rows[1][:3] == ["done", "run-done", "pid"]
     assert rows[1][4:] == ["(gone)", "Failed", "0s", "job", "exited", "(3)", "0s", "ago"]
-    assert rows[2][4:] == ["Running", "0s", "init", "exited", "(0)", "0s", "ago"]
+    assert rows[2][4:-1] == ["Running", "0s", "init", "exited", "(0)", "0s", "ago"]
+    host, _, port = rows[2][-1].partition(":")
+    assert host == "127.0.0.1"
+    assert port.endswith("->80/tcp")
+    published = int(port.partition("->")[0])
+    assert published > 0
     assert rows[3] == ["nginx", "running", "0s"]
 
     assert main(["ps", "--json"]) == 0
@@ -831,6 +846,14 @@ def test_ps_shows_phase_and_age_and_prints_json(
         ("init", "exited", 0),
         ("nginx", "running", None),
     ]
+    assert pods[0]["ports"] == []
+    assert len(web["ports"]) == 1
+    assert web["ports"][0]["host_port"] > 0
+    assert {k: v for k, v in web["ports"][0].items() if k != "host_port"} == {
+        "container_port": 80,
+        "host_ip": "127.0.0.1",
+        "protocol": "tcp",
+    }
     assert abs(web["started_at"] - time.time()) < 30
     assert web["started_at"] == web["containers"][0]["started_at"]
 

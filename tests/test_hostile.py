@@ -383,9 +383,15 @@ def test_the_same_port_name_in_two_containers() -> None:
         Container(name="a", image="i", ports=[port, other])
 
 
-def test_host_port_zero_means_not_set() -> None:
-    pod = load_pod(manifest("    ports:\n    - containerPort: 80\n      hostPort: 0\n"))
-    assert pod.containers[0].ports[0].host_port is None
+def test_host_port_zero_means_a_free_port() -> None:
+    """Unlike Kubernetes (where 0 is "not published"), asyncpod publishes on a free port;
+    two of them are no duplicate; a negative one is refused."""
+    ports = "    ports:\n    - containerPort: 80\n      hostPort: 0\n"
+    ports += "    - containerPort: 81\n      hostPort: 0\n"
+    pod = load_pod(manifest(ports))
+    assert [p.host_port for p in pod.containers[0].ports] == [0, 0]
+    with pytest.raises(SpecError, match="hostPort"):
+        load_pod(manifest("    ports:\n    - containerPort: 80\n      hostPort: -1\n"))
 
 
 # YAML as kubectl reads it

@@ -188,7 +188,7 @@ async def test_detached_pod_ends_its_events(fake: FakeBackend) -> None:
 async def test_an_event_is_not_lost_to_a_cancelled_read() -> None:
     log = EventLog()
     reader = log.follow()
-    log.append((0.0, EventReason.STARTED, "a", "", None, 0))
+    log.append((0.0, EventReason.STARTED, "a", "", None, 0, 0.0))
     with anyio.CancelScope() as scope:
         scope.cancel()
         await reader.__anext__()

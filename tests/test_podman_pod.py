@@ -225,5 +225,31 @@ async def test_removed_container_is_created_anew_and_removed_pod_fails(
         assert status.phase is asyncpod.Phase.FAILED
         with pytest.raises(asyncpod.PodVanishedError, match="asyncpod-vanish"):
             await running.wait_ready()
+
+
+async def test_random_host_port_serves(podman: PodmanBackend, podman_client: Any) -> None:
+    """``hostPort: 0``: Podman picks the port; what RunningPod names is the one that serves."""
+    pod = load_pod(
+        f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: asyncpod-test-random-port}}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: web
+    image: {TEST_IMAGE}
+    command: [sh, -c, "echo hello > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"]
+    ports: [{{containerPort: 8080, hostPort: 0, hostIP: 127.0.0.1}}]
+"""
+    )
+    async with asyncpod.open_pod(pod, backend=podman) as running:
+        port = running.host_port("web", 8080)
+        async with running.fail_after(20):
+            await running.wait_for_port(8080)
+        body = await anyio.to_thread.run_sync(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5).read()
+        )
+        assert body == b"hello\n"
         run = running.run_id
     assert left_behind(podman_client, "io.asyncpod.run", run) == []

@@ -438,3 +438,56 @@ def test_the_howtos_first_example_passes(project: pytest.Pytester) -> None:
     (project.path / "tests" / "pods" / "web.yaml").write_text(manifest)
     (project.path / "tests" / "test_howto.py").write_text(module)
     project.runpytest().assert_outcomes(passed=4)
+
+
+def test_a_failed_test_shows_why_its_pod_is_not_ready(project: pytest.Pytester) -> None:
+    """The report of a failing test shows each pod's status, last events and log lines;
+    running.fail_after's timeout says the same; a passing test shows nothing."""
+    project.makepyfile(
+        """
+        import pytest
+        from asyncpod import Container, ExecAction, Pod, Probe
+
+        POD = Pod(
+            name="web",
+            containers=[
+                Container(
+                    name="web",
+                    image="busybox:latest",
+                    command=["sh", "-c", "echo cannot read config >&2; sleep 1000"],
+                    readiness_probe=Probe(
+                        exec=ExecAction(command=["sh", "-c", "echo no config; exit 1"]),
+                        period_seconds=1,
+                    ),
+                )
+            ],
+            termination_grace_period_seconds=2,
+        )
+
+        @pytest.mark.anyio
+        async def test_unready(run_pod):
+            running = await run_pod(POD)
+            async with running.fail_after(5):
+                await running.wait_ready()
+
+        @pytest.mark.anyio
+        async def test_fine(run_pod):
+            await run_pod(POD)
+        """
+    )
+    result = project.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=2, failed=2)
+    out = result.stdout.str()
+    assert "PodTimeoutError: pod 'web': still waiting after 5 s" in out
+    assert out.count("asyncpod: pod web") == 2  # a section per failed test, none otherwise
+    result.stdout.fnmatch_lines(
+        [
+            "*- asyncpod: pod web -*",
+            "pod 'web': Running, not ready",
+            "  app container 'web': running, not ready",
+            "last events (seconds ago):",
+            "*web  Unhealthy  Readiness probe failed: command exited with 1: no config*",
+            "last log lines of 'web':",
+            "  | cannot read config",
+        ]
+    )

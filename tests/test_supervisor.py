@@ -504,9 +504,9 @@ class TestProbes:
                 async for e in _until(running.events(), EventReason.STARTED, 2)
             ]
         assert events[-8:] == [
-            ("Unhealthy", "Liveness probe failed", None),
-            ("Unhealthy", "Liveness probe failed", None),
-            ("Unhealthy", "Liveness probe failed", None),
+            ("Unhealthy", "Liveness probe failed: command exited with 1", None),
+            ("Unhealthy", "Liveness probe failed: command exited with 1", None),
+            ("Unhealthy", "Liveness probe failed: command exited with 1", None),
             ("Killing", "Container web failed its liveness probe, will be stopped", None),
             ("NotReady", "", None),
             ("Exited", "Error", 137),
@@ -634,7 +634,7 @@ class TestEvents:
         log = EventLog(size=3)
         reader = log.follow()
         for n in range(5):
-            log.append((n, EventReason.STARTED, f"c{n}", "", None, 0))
+            log.append((n, EventReason.STARTED, f"c{n}", "", None, 0, 0.0))
         log.close()
         assert [e.container async for e in reader] == ["c2", "c3", "c4"]
         assert [e.container async for e in log.follow()] == ["c2", "c3", "c4"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from . import backends as backends
 from . import kube as kube
+from ._diagnosis import Diagnosis as Diagnosis
 from ._events import EventReason as EventReason
 from ._events import PodEvent as PodEvent
 from ._exceptions import AsyncpodError as AsyncpodError
@@ -28,6 +29,7 @@ from ._exceptions import ImageError as ImageError
 from ._exceptions import ObjectExistsError as ObjectExistsError
 from ._exceptions import ObjectNotFoundError as ObjectNotFoundError
 from ._exceptions import PodError as PodError
+from ._exceptions import PodTimeoutError as PodTimeoutError
 from ._exceptions import PodVanishedError as PodVanishedError
 from ._exceptions import PortInUseError as PortInUseError
 from ._exceptions import SpecError as SpecError
@@ -108,6 +110,7 @@ from ._status import ContainerStatus as ContainerStatus
 from ._status import Phase as Phase
 from ._status import PodConditions as PodConditions
 from ._status import PodStatus as PodStatus
+from ._status import PublishedPort as PublishedPort
 from ._status import Running as Running
 from ._status import Terminated as Terminated
 from ._status import Waiting as Waiting
@@ -141,6 +144,7 @@ __all__ = [
     "Dependency",
     "DependencyCycleError",
     "DependencyFailedError",
+    "Diagnosis",
     "DownwardAPIProjection",
     "DownwardAPIVolumeFile",
     "DownwardAPIVolumeSource",
@@ -182,11 +186,13 @@ __all__ = [
     "PodEvent",
     "PodSecurityContext",
     "PodStatus",
+    "PodTimeoutError",
     "PodVanishedError",
     "PortInUseError",
     "Probe",
     "ProjectedVolumeSource",
     "Protocol",
+    "PublishedPort",
     "PullPolicy",
     "remove_orphans",
     "ResourceFieldSelector",

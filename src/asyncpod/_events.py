@@ -8,6 +8,7 @@ user reads them as ``kubectl get events`` prints them; asyncpod adds a few it ne
 
 from __future__ import annotations
 
+import datetime
 import enum
 from collections import deque
 from collections.abc import AsyncIterator
@@ -80,15 +81,23 @@ class PodEvent:
     exit_code: int | None = None
     #: the container's restart count when the event happened
     restart_count: int = 0
+    #: :func:`time.time` when it happened (wall-clock seconds since the epoch), for
+    #: logs and people; *time* is for arithmetic with the pod's other times
+    wall_time: float = 0.0
+
+    @property
+    def timestamp(self) -> datetime.datetime:
+        """*wall_time* as an aware UTC :class:`~datetime.datetime`."""
+        return datetime.datetime.fromtimestamp(self.wall_time, datetime.timezone.utc)
 
 
 #: a :class:`PodEvent`'s fields, in order; what the log keeps (a tuple of plain values is
 #: cheap, and the garbage collector stops tracking it)
-EventTuple: TypeAlias = "tuple[float, EventReason, str | None, str, int | None, int]"
+EventTuple: TypeAlias = "tuple[float, EventReason, str | None, str, int | None, int, float]"
 
 
 def pod_event(fields: EventTuple) -> PodEvent:
-    time, reason, container, message, exit_code, restart_count = fields
+    time, reason, container, message, exit_code, restart_count, wall_time = fields
     return PodEvent(
         time=time,
         reason=reason,
@@ -96,6 +105,7 @@ def pod_event(fields: EventTuple) -> PodEvent:
         message=message,
         exit_code=exit_code,
         restart_count=restart_count,
+        wall_time=wall_time,
     )
 
 

@@ -15,6 +15,7 @@ Every error asyncpod raises derives from :class:`~asyncpod.AsyncpodError`::
     └── PodError                              the pod could not be brought up or kept running
         ├── PodVanishedError                  the pod was removed behind asyncpod's back
         ├── DeadlineExceededError             the pod outlived its activeDeadlineSeconds
+        ├── PodTimeoutError (also TimeoutError)   a wait ran out of time; says why
         ├── ContainerFailedError              a container exited where it must not have
         └── DependencyFailedError             a dependency can never be satisfied
 
@@ -39,6 +40,7 @@ __all__ = [
     "ObjectExistsError",
     "ObjectNotFoundError",
     "PodError",
+    "PodTimeoutError",
     "PodVanishedError",
     "PortInUseError",
     "SpecError",
@@ -160,7 +162,19 @@ class ObjectExistsError(BackendError):
 
 
 class PortInUseError(BackendError):
-    """A host port the pod publishes is already in use."""
+    """A host port the pod publishes is already in use.
+
+    Raised once, at bring-up, for the whole pod. *port* is the host port where known,
+    *holder* who holds it (``"pid 1234 (nginx)"``) where the host can tell.
+    """
+
+    def __init__(self, message: str, *, port: int | None = None, holder: str | None = None):
+        self.port = port
+        self.holder = holder
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self),), {"port": self.port, "holder": self.holder})
 
 
 class ImageError(BackendError):
@@ -212,6 +226,22 @@ class DeadlineExceededError(PodError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.pod, self.seconds))
+
+
+class PodTimeoutError(PodError, TimeoutError):
+    """A wait on a pod (:meth:`~asyncpod.RunningPod.wait_ready` and the other waits, given
+    a *timeout*) ran out of time.
+
+    *diagnosis* (a :class:`~asyncpod.Diagnosis`) says why: the pod's status, its last
+    events and its containers' last log lines; the message includes it.
+    """
+
+    def __init__(self, message: str, diagnosis: object = None) -> None:
+        self.diagnosis = diagnosis
+        super().__init__(f"{message}\n{diagnosis}" if diagnosis is not None else message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), None))
 
 
 class ContainerFailedError(PodError):

@@ -170,6 +170,10 @@ def _port(path: str, value: object) -> None:
     _int_range(path, value, 1, 65535)
 
 
+def _host_port(path: str, value: object) -> None:
+    _int_range(path, value, 0, 65535)
+
+
 def _port_or_name(path: str, value: object) -> None:
     if isinstance(value, str):
         if len(value) > 15 or not _IANA_SVC_NAME.match(value):
@@ -510,8 +514,10 @@ class ContainerPort:
     """A port the container listens on; *host_port* publishes it on the host."""
 
     container_port: int = _field(_port)
-    #: 0 means not set, as in Kubernetes
-    host_port: int | None = _field(_optional(_port), default=None, converter=_zero_is_unset(None))
+    #: publish *container_port* on this host port; 0 publishes it on a free port the engine
+    #: picks (:meth:`RunningPod.host_port <asyncpod.RunningPod.host_port>` says which),
+    #: where Kubernetes reads 0 as "not published"
+    host_port: int | None = _field(_optional(_host_port), default=None)
     host_ip: str | None = _field(_optional(_nonempty_string), default=None)
     protocol: Protocol = attrs.field(converter=_to_protocol, default=Protocol.TCP)
     name: str | None = _field(_optional(_port_or_name), default=None)
@@ -1040,7 +1046,7 @@ def _validate_pod(pod: Pod) -> None:
                 mounts.add(mount.mount_path)
             for p, port in enumerate(container.ports):
                 port_path = f"{path}.ports[{p}]"
-                if port.host_port is not None:
+                if port.host_port:  # each 0 gets a port of its own
                     key = (port.host_ip or "", port.host_port, port.protocol.value)
                     if key in host_ports:
                         raise _fail(

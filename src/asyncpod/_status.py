@@ -13,6 +13,7 @@ __all__ = [
     "ContainerState",
     "ContainerStatus",
     "Phase",
+    "PublishedPort",
     "PodConditions",
     "PodStatus",
     "Running",
@@ -95,6 +96,20 @@ class PodConditions:
 
 
 @attrs.frozen(kw_only=True)
+class PublishedPort:
+    """A container port published on the host: *host_port* is the real one (the port
+    the engine picked for a ``hostPort: 0``)."""
+
+    container: str
+    container_port: int
+    host_port: int
+    #: the host address it is published on; "" for every address
+    host_ip: str = ""
+    #: "TCP", "UDP" or "SCTP"
+    protocol: str = "TCP"
+
+
+@attrs.frozen(kw_only=True)
 class PodStatus:
     """A snapshot of a running pod."""
 
@@ -104,6 +119,8 @@ class PodStatus:
     containers: tuple[ContainerStatus, ...]
     #: why the pod failed, in Kubernetes' words, when it says: ``"DeadlineExceeded"``
     reason: str | None = None
+    #: the ports the pod publishes on the host, as published
+    ports: tuple[PublishedPort, ...] = ()
 
     def container(self, name: str) -> ContainerStatus:
         """The status of container *name*."""

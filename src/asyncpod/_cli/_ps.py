@@ -10,19 +10,19 @@ from typing import Any
 import anyio
 
 from .._console import format_duration
-from .._exceptions import ObjectNotFoundError
+from .._exceptions import BackendError, ObjectNotFoundError
 from .._labels import LABEL_CONTAINER
 from .._owned import OwnedPod, find_pods
 from .._owner import OwnerState, hostname
 from .._status import Phase
-from ..backends import Backend, ContainerInfo, OwnedObject, RuntimeState
+from ..backends import Backend, ContainerInfo, OwnedObject, PortMapping, RuntimeState
 from . import _backends
 from ._errors import EXIT_OK
 from ._signals import Stop
 
 __all__ = ["in_start_order", "ps"]
 
-_HEADERS = ("POD", "RUN", "OWNER", "PHASE", "AGE", "CONTAINER", "STATE")
+_HEADERS = ("POD", "RUN", "OWNER", "PHASE", "AGE", "CONTAINER", "STATE", "PORTS")
 
 Containers = list[tuple[OwnedObject, ContainerInfo | None]]
 
@@ -31,9 +31,14 @@ async def ps(args: argparse.Namespace, stop: Stop) -> int:
     async with _backends.podman(args.url) as backend:
         pods = await find_pods(backend, local=backend.is_local)
         found = [(pod, await in_start_order(backend, pod.containers)) for pod in pods]
+        ports = {pod.run: await _ports(backend, pod) for pod in pods}
     now = time.time()
     if args.json:
-        print(json.dumps([_json(pod, containers) for pod, containers in found], indent=2))
+        print(
+            json.dumps(
+                [_json(pod, containers, ports[pod.run]) for pod, containers in found], indent=2
+            )
+        )
         return EXIT_OK
     if not found:
         print("no pods owned by asyncpod")
@@ -44,10 +49,15 @@ async def ps(args: argparse.Namespace, stop: Stop) -> int:
         age = format_duration(now - started) if started is not None else "-"
         first = (pod.name, pod.run, _owner_text(pod), _phase(containers).value, age)
         blank = ("",) * len(first)
+        published = ", ".join(
+            f"{p.host_ip or '0.0.0.0'}:{p.host_port}->{p.container_port}/{p.protocol}"
+            for p in ports[pod.run]
+        )
         if not containers:
-            rows.append((*first, "-", "(no containers)"))
+            rows.append((*first, "-", "(no containers)", published))
         for i, (obj, info) in enumerate(containers):
-            rows.append((*(first if i == 0 else blank), _name(obj), _state_text(info, now)))
+            row = (*(first if i == 0 else blank), _name(obj), _state_text(info, now))
+            rows.append((*row, published if i == 0 else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(_HEADERS))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -77,6 +87,17 @@ async def in_start_order(backend: Backend, containers: list[OwnedObject]) -> Con
 
     ordered = sorted(enumerate(containers), key=start_order)
     return [(obj, infos[obj.id]) for _, obj in ordered]
+
+
+async def _ports(backend: Backend, pod: OwnedPod) -> list[PortMapping]:
+    """The ports the pod publishes, as the engine published them (none if it is gone)."""
+    ids = [obj.id for obj in pod.objects if obj.type == "pod"]
+    if not ids:
+        return []
+    try:
+        return list(await backend.published_ports(ids[0]))
+    except BackendError:
+        return []
 
 
 def _name(obj: OwnedObject) -> str:
@@ -128,7 +149,7 @@ def _state_text(info: ContainerInfo | None, now: float) -> str:
     return str(info.state.value)
 
 
-def _json(pod: OwnedPod, containers: Containers) -> dict[str, Any]:
+def _json(pod: OwnedPod, containers: Containers, ports: list[PortMapping]) -> dict[str, Any]:
     """A pod as ``ps --json`` prints it: times are seconds since the epoch."""
     return {
         "name": pod.name,
@@ -141,6 +162,15 @@ def _json(pod: OwnedPod, containers: Containers) -> dict[str, Any]:
             "state": pod.owner.value,
             "detached": pod.detached,
         },
+        "ports": [
+            {
+                "container_port": p.container_port,
+                "host_port": p.host_port,
+                "host_ip": p.host_ip,
+                "protocol": p.protocol,
+            }
+            for p in ports
+        ],
         "containers": [
             {
                 "name": _name(obj),

@@ -8,7 +8,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -263,6 +263,7 @@ class _Up:
         )
         failure = ""
         not_ready: PodStatus | None = None
+        why: tuple[PodEvent, ...] = ()
         with deadline:
             async with open_pod(
                 pod, backend=backend, detach=args.detach, kill_event=kill, on_event=self.on_event
@@ -275,6 +276,8 @@ class _Up:
                     await _first(r.wait_ready, r.wait)
                 except anyio.get_cancelled_exc_class():
                     not_ready = r.status()  # before the teardown changes it
+                    with anyio.CancelScope(shield=True):
+                        why = (await r.diagnose(log_lines=0)).events
                     raise
                 deadline.deadline = float("inf")
                 if args.detach:
@@ -296,7 +299,7 @@ class _Up:
         if deadline.cancelled_caught:
             raise CliError(
                 f"pod {pod.name} was not ready within {ready_within:g}s: "
-                + (_not_ready(not_ready) if not_ready is not None else "still bringing up"),
+                + (_not_ready(not_ready, why) if not_ready is not None else "still bringing up"),
                 EXIT_TIMEOUT,
                 "'asyncpod up --logs' shows what the containers say; '--timeout' gives more time",
             )
@@ -318,9 +321,14 @@ async def _failure(running: RunningPod, final: PodStatus) -> str:
     return "\n".join(lines)
 
 
-def _not_ready(status: PodStatus) -> str:
+def _not_ready(status: PodStatus, events: Sequence[PodEvent] = ()) -> str:
+    """The containers that are not ready, each with its last probe failure (as the kubelet
+    words it) if it had one."""
+    failed = {e.container: e.message for e in events if e.reason is EventReason.UNHEALTHY}
     waiting = [
-        f"{c.name} ({state_text(c)}{', not ready' if isinstance(c.state, Running) else ''})"
+        f"{c.name} ({state_text(c)}{', not ready' if isinstance(c.state, Running) else ''}"
+        + (f"; {failed[c.name]}" if c.name in failed else "")
+        + ")"
         for c in status.containers
         if not c.ready and c.kind is not StepKind.INIT
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any
@@ -23,7 +24,9 @@ from .._exceptions import (
     DeadlineExceededError,
     ObjectNotFoundError,
     PodVanishedError,
+    PortInUseError,
 )
+from .._hostports import bind_error, port_holder
 from .._labels import (
     LABEL_CONTAINER,
     LABEL_DETACHED,
@@ -39,8 +42,8 @@ from .._owner import owner_labels
 from .._plan import StartupPlan, StepKind
 from .._pool import Pool
 from .._signal import Signal
-from .._status import Phase, PodConditions, PodStatus, compute_phase
-from ..backends._base import Backend, ContainerSpec, ExitWatcher, VolumeSpec
+from .._status import Phase, PodConditions, PodStatus, PublishedPort, compute_phase
+from ..backends._base import Backend, ContainerSpec, ExitWatcher, PortMapping, VolumeSpec
 from ._runner import Runner
 from ._spec import container_spec, needs_image_user, pod_spec, volume_specs
 from ._state import Stage
@@ -92,6 +95,8 @@ class Supervisor:
         #: the stoppers at work (a retirement, a teardown): killing hurries them
         self._stoppers: set[Stopper] = set()
         self.pod_id: str | None = None
+        #: the host ports the pod publishes, as the backend published them
+        self.ports: tuple[PublishedPort, ...] = ()
         self.volume_ids: dict[str, str] = {}
         #: the ``USER`` of each image whose user runAsNonRoot or runAsGroup needs
         self.image_users: dict[str, str | None] = {}
@@ -110,6 +115,8 @@ class Supervisor:
         self.changed = Signal()
         #: the teardown has begun
         self.stopping = False
+        #: the teardown is done: the status is final
+        self.torn_down = False
         #: stopping the sidecars of a pod whose app containers are done
         self.retiring = False
         #: ``activeDeadlineSeconds`` ran out: every container is stopped for good
@@ -154,7 +161,7 @@ class Supervisor:
         exit_code: int | None = None,
         restart_count: int = 0,
     ) -> None:
-        event = (self.now(), reason, container, message, exit_code, restart_count)
+        event = (self.now(), reason, container, message, exit_code, restart_count, time.time())
         self.events.append(event)
         if self.on_event is not None:
             try:
@@ -240,6 +247,15 @@ class Supervisor:
             self.emit(EventReason.FAILED, message=str(error))
         self.notify()
 
+    def port_in_use(self, error: PortInUseError) -> PortInUseError:
+        """A host port of the pod is taken: bring-up fails once, with an error naming it
+        (and who holds it, where this host can tell)."""
+        if self.backend.is_local:
+            error = _taken_port(self.pod, error)
+        logger.info("%s", error)  # raised by bring-up: said once, there
+        self.fail(error)
+        return error
+
     def init_failed(self, error: AsyncpodError) -> None:
         """A regular init container failed for good: the pod has failed."""
         self._init_failed = True
@@ -314,11 +330,17 @@ class Supervisor:
             for r in self.ordered
             if r.kind is not StepKind.APP
         ) or any(r.satisfies(Condition.STARTED) for r in self.ordered if r.kind is StepKind.APP)
+        final = self.torn_down
         phase = compute_phase(
             containers,
             restart_policy=self.pod.restart_policy.value,
-            failed=self._init_failed or self.vanished is not None or self.deadline_exceeded,
-            initialized=initialized,
+            # A pod torn down before it was up has failed (as a deleted pod's phase ends
+            # Failed unless its containers all exited 0).
+            failed=self._init_failed
+            or self.vanished is not None
+            or self.deadline_exceeded
+            or (final and self.failure is not None),
+            initialized=initialized or final,
             restarting=()
             if self.stopping
             else [
@@ -326,7 +348,7 @@ class Supervisor:
                 for r in self.ordered
                 if r.kind is StepKind.APP and r.container.restart_policy and not r.final
             ],
-            all_final=not self.stopping and self.apps_finished(),
+            all_final=final or (not self.stopping and self.apps_finished()),
         )
         containers_ready = all(
             s.ready for s in containers if s.kind is not StepKind.INIT
@@ -340,6 +362,7 @@ class Supervisor:
             ),
             containers=containers,
             reason="DeadlineExceeded" if self.deadline_exceeded else None,
+            ports=self.ports,
         )
 
     # Bring-up
@@ -361,6 +384,15 @@ class Supervisor:
             for image in {c.image for c in pod.all_containers if needs_image_user(pod, c)}
         )
 
+        async def create_pod() -> None:
+            spec = pod_spec(pod, self.labels)
+            try:
+                self.pod_id = await self.backend.create_pod(spec)
+            except PortInUseError as exc:  # a backend that publishes ports at creation
+                raise self.port_in_use(exc)  # noqa: B904 - its cause is set
+            if spec.ports:
+                self.ports = published(pod, await self.backend.published_ports(self.pod_id))
+
         async def create_volume(name: str, spec: VolumeSpec) -> None:
             self.volume_ids[name] = await self.backend.create_volume(spec)
 
@@ -368,7 +400,7 @@ class Supervisor:
         # pod name at once must not each win a part (one the pod, the other a
         # "<pod>-<volume>"), and both fail: the one that wins the pod name goes on, the
         # other gets ObjectExistsError having created nothing of its own to remove.
-        self.pod_id = await self.backend.create_pod(pod_spec(pod, self.labels))
+        await create_pod()
         volumes = volume_specs(pod, self.labels)
         await _gather(functools.partial(create_volume, n, s) for n, s in volumes.items())
         await tg.start(self._serve, name=f"asyncpod:{pod.name}")
@@ -466,6 +498,7 @@ class Supervisor:
         for name, vid in self.volume_ids.items():
             await self.remove_quietly(self.backend.remove_volume(vid), f"volume {name}")
         await self._sweep()
+        self.torn_down = True
         self.notify()
         logger.info("pod %s is torn down", self.pod.name)
         self.emit(EventReason.TORN_DOWN)
@@ -505,6 +538,50 @@ class Supervisor:
         if leftovers:
             logger.debug("removing leftovers of pod %s: %s", self.pod.name, leftovers)
             await self.remove_quietly(self.backend.remove_objects(leftovers), "leftovers")
+
+
+def published(pod: Pod, mappings: Iterable[PortMapping]) -> tuple[PublishedPort, ...]:
+    """*mappings* (as the backend published them) by the container that declares each."""
+    declared = {
+        (port.container_port, port.protocol.value): container.name
+        for container in pod.all_containers
+        for port in container.ports
+        if port.host_port is not None
+    }
+    return tuple(
+        PublishedPort(
+            container=declared.get((m.container_port, m.protocol.upper()), ""),
+            container_port=m.container_port,
+            host_port=m.host_port,
+            host_ip=m.host_ip,
+            protocol=m.protocol.upper(),
+        )
+        for m in mappings
+    )
+
+
+def _taken_port(pod: Pod, error: PortInUseError) -> PortInUseError:
+    """*error* naming the host port that is taken and its holder, found by binding each."""
+    for container in pod.all_containers:
+        for port in container.ports:
+            if not port.host_port:
+                continue
+            protocol = port.protocol.value.lower()
+            if port.host_port != error.port and (
+                error.port is not None
+                or bind_error(port.host_ip or "", port.host_port, protocol) is None
+            ):
+                continue
+            holder = port_holder(port.host_port, protocol)
+            held = f" (held by {holder})" if holder else ""
+            message = (
+                f"pod {pod.name!r}: host port {port.host_port}/{protocol} of container "
+                f"{container.name!r} is already in use{held}"
+            )
+            taken = PortInUseError(message, port=port.host_port, holder=holder)
+            taken.__cause__ = error
+            return taken
+    return error
 
 
 async def _gather(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:

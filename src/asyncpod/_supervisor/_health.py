@@ -15,7 +15,7 @@ import anyio
 from .._events import EventReason
 from .._exceptions import AsyncpodError
 from .._models import Condition, LifecycleHandler, Probe
-from .._probes import check_exec, check_http, check_tcp
+from .._probes import ProbeResult, check_exec, check_http, check_tcp
 from ._kubelet import MIN_GRACE
 
 if TYPE_CHECKING:
@@ -52,19 +52,20 @@ async def _probe(runner: Runner, probe: Probe) -> bool:
     backend = sup.backend
     assert runner.cid is not None
     assert sup.pod_id is not None
-    passed = False
+    result = ProbeResult(False, f"probe timed out after {probe.timeout_seconds}s")
     with anyio.move_on_after(probe.timeout_seconds):
         if probe.exec is not None:
-            passed = await check_exec(backend, runner.cid, probe.exec)
+            result = await check_exec(backend, runner.cid, probe.exec)
         elif probe.http_get is not None:
-            passed = await check_http(backend, sup.pod_id, runner.container, probe.http_get)
+            result = await check_http(backend, sup.pod_id, runner.container, probe.http_get)
         elif probe.tcp_socket is not None:
-            passed = await check_tcp(backend, sup.pod_id, runner.container, probe.tcp_socket)
-    if not passed:
+            result = await check_tcp(backend, sup.pod_id, runner.container, probe.tcp_socket)
+    if not result:
         kind = _probe_kind(runner, probe)
-        logger.info("%s probe of %s/%s failed", kind, sup.pod.name, runner.name)
-        runner.emit(EventReason.UNHEALTHY, f"{kind.capitalize()} probe failed")
-    return passed
+        logger.info("%s probe of %s/%s failed: %s", kind, sup.pod.name, runner.name, result.reason)
+        # As the kubelet words it: "Readiness probe failed: HTTP probe failed with ..."
+        runner.emit(EventReason.UNHEALTHY, f"{kind.capitalize()} probe failed: {result.reason}")
+    return result.passed
 
 
 def _probe_kind(runner: Runner, probe: Probe) -> str:
@@ -154,9 +155,10 @@ async def _run_hook(runner: Runner, handler: LifecycleHandler) -> bool:
     assert runner.cid is not None
     assert sup.pod_id is not None
     if handler.exec is not None:
-        return await check_exec(sup.backend, runner.cid, handler.exec)
+        return (await check_exec(sup.backend, runner.cid, handler.exec)).passed
     if handler.http_get is not None:
-        return await check_http(sup.backend, sup.pod_id, runner.container, handler.http_get)
+        result = await check_http(sup.backend, sup.pod_id, runner.container, handler.http_get)
+        return result.passed
     if handler.sleep is not None:
         await anyio.sleep(handler.sleep.seconds)
     return True

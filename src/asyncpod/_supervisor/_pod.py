@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
@@ -12,8 +13,9 @@ from typing import Any, NoReturn
 import anyio
 import attrs
 
+from .._diagnosis import Diagnosis
 from .._events import EventReason, PodEvent
-from .._exceptions import ObjectNotFoundError
+from .._exceptions import AsyncpodError, ObjectNotFoundError, PodTimeoutError
 from .._logread import RunReader, last_lines
 from .._models import Pod
 from .._plan import StartupPlan
@@ -30,6 +32,22 @@ if sys.version_info < (3, 11):  # pragma: no cover
 __all__ = ["RunningPod", "open_pod"]
 
 logger = logging.getLogger("asyncpod")
+
+#: how often the waits for a port and a command try again, in seconds
+_POLL = 0.5
+
+
+async def _log_tail(backend: Backend, cid: str, lines: int) -> tuple[str, ...]:
+    """The last *lines* log lines of container *cid* (none if they cannot be read)."""
+    tail: deque[str] = deque(maxlen=lines)
+    try:
+        with anyio.move_on_after(5):
+            async with backend.logs(cid) as records:
+                async for record in records:
+                    tail.append(record.text)
+    except AsyncpodError as exc:
+        logger.debug("could not read the log of %s: %s", cid, exc)
+    return tuple(tail)
 
 
 @asynccontextmanager
@@ -203,8 +221,66 @@ class RunningPod:
         return dict(self._sup.labels)
 
     def status(self) -> PodStatus:
-        """A snapshot of the pod's phase, conditions and containers."""
+        """A snapshot of the pod's phase, conditions and containers.
+
+        After the ``async with`` block, the final status: every container terminated, and
+        the phase as Kubernetes ends a deleted pod's (``Succeeded`` if every app container
+        exited 0, else ``Failed``).
+        """
         return self._sup.status()
+
+    @property
+    def error(self) -> AsyncpodError | None:
+        """What failed the pod after it came up (:class:`~asyncpod.PodVanishedError`),
+        or ``None``."""
+        return self._sup.vanished
+
+    async def diagnose(self, *, events: int = 15, log_lines: int = 10) -> Diagnosis:
+        """Why the pod is (not) ready, in one piece: its status, its last *events* and
+        each container's last *log_lines*; ``print()`` it.
+
+        Valid after the block too, from what was kept: the events, and the last log
+        lines of the containers that failed.
+        """
+        sup = self._sup
+        logs: dict[str, tuple[str, ...]] = {}
+        for runner in sup.ordered:
+            tail: tuple[str, ...] = runner.log_tail
+            if runner.cid is not None and not sup.torn_down and log_lines > 0:
+                tail = await _log_tail(sup.backend, runner.cid, log_lines) or tail
+            if tail and log_lines > 0:
+                logs[runner.name] = tail[-log_lines:]
+        kept = sup.events.snapshot()
+        return Diagnosis(
+            status=sup.status(),
+            events=kept[-events:] if events else (),
+            logs=logs,
+            taken_at=sup.now(),
+        )
+
+    def host_port(self, name: str, port: int | str, protocol: str = "TCP") -> int:
+        """The host port that publishes *port* (a number or a port's name) of container
+        *name*: the one the engine picked for a ``hostPort: 0``::
+
+            url = f"http://localhost:{running.host_port('web', 8080)}/"
+
+        Raises :class:`LookupError` if the container does not publish that port.
+        """
+        container = self._sup.runner(name).container
+        number = port
+        if isinstance(port, str):
+            named = [p.container_port for p in container.ports if p.name == port]
+            if not named:
+                raise LookupError(f"container {name!r} has no port named {port!r}")
+            number = named[0]
+        for published in self._sup.ports:
+            if (published.container, published.container_port, published.protocol) == (
+                name,
+                number,
+                protocol.upper(),
+            ):
+                return published.host_port
+        raise LookupError(f"container {name!r} does not publish port {port}/{protocol.upper()}")
 
     def container_id(self, name: str) -> str:
         """The backend's id of container *name*."""
@@ -214,8 +290,85 @@ class RunningPod:
         return cid
 
     async def wait_ready(self) -> PodStatus:
-        """Wait until the pod is Ready (bound it with :func:`anyio.fail_after`)."""
+        """Wait until the pod is Ready; bound it with :meth:`fail_after` to be told why
+        it is not, should it run out of time."""
         return await self._sup.wait_for(lambda s: s.conditions.ready)
+
+    async def wait_for_log(self, name: str, pattern: str | re.Pattern[str]) -> re.Match[str]:
+        """Wait until a log line of container *name* matches the regular expression
+        *pattern* (:func:`re.search`); return the match. Lines logged before the call
+        count too."""
+        return await self._log_match(name, re.compile(pattern))
+
+    async def wait_for_port(self, port: int) -> None:
+        """Wait until something in the pod accepts TCP connections on *port* (a
+        container port, reached inside the pod as the probes reach it)."""
+        while True:
+            try:
+                stream = await self.backend.connect(self.id, port)
+            except (OSError, AsyncpodError):
+                await anyio.sleep(_POLL)
+                continue
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+            return
+
+    async def wait_for_command(self, name: str, argv: Iterable[str]) -> ExecResult:
+        """Run *argv* in container *name* until it exits 0 (every half second); return
+        that run's result."""
+        command = tuple(argv)
+        self._sup.runner(name)  # a LookupError for a container the pod does not have
+        while True:
+            try:
+                result = await self.exec(name, command)
+            except (LookupError, AsyncpodError) as exc:  # not created, or not running
+                logger.debug("waiting for %r in %s: %s", command, name, exc)
+            else:
+                if result.exit_code == 0:
+                    return result
+            await anyio.sleep(_POLL)
+
+    @asynccontextmanager
+    async def fail_after(self, delay: float) -> AsyncIterator[anyio.CancelScope]:
+        """:func:`anyio.fail_after` that says why: a block still running after *delay*
+        seconds is cancelled and raises :class:`~asyncpod.PodTimeoutError` (a
+        :class:`TimeoutError`) carrying the pod's :meth:`diagnose`::
+
+            async with running.fail_after(30):
+                await running.wait_ready()
+                await running.wait_for_log("web", r"listening on")
+        """
+        with anyio.move_on_after(delay) as scope:
+            yield scope
+        if scope.cancelled_caught:
+            diagnosis = await self.diagnose()
+            raise PodTimeoutError(
+                f"pod {self.pod.name!r}: still waiting after {delay:g} s", diagnosis
+            )
+
+    async def _log_match(self, name: str, regex: re.Pattern[str]) -> re.Match[str]:
+        seen = 0  # lines read by earlier passes (the log of a restarted container grows)
+        while True:
+            self._sup.runner(name)  # a LookupError for a container the pod does not have
+            cid = self._sup.runners[name].cid
+            if cid is not None:
+                try:
+                    async with self.backend.logs(cid, follow=True) as records:
+                        index = 0
+                        async for record in records:
+                            index += 1
+                            if index <= seen:
+                                continue
+                            seen = index
+                            match = regex.search(record.text)
+                            if match is not None:
+                                return match
+                except AsyncpodError as exc:
+                    logger.debug("reading the log of %s: %s", name, exc)
+            # The log ended (the container exited): wait for it to run again.
+            await self._sup.changed.wait()
+            if self._sup.vanished is not None:
+                raise self._sup.vanished
 
     async def wait(self) -> PodStatus:
         """Wait until the pod has Succeeded or Failed, and return its final status."""

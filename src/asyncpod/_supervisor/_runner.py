@@ -22,6 +22,7 @@ from .._exceptions import (
     CreateContainerConfigError,
     DependencyFailedError,
     ObjectNotFoundError,
+    PortInUseError,
 )
 from .._logread import LogMark, last_lines, mark_now
 from .._models import Condition, RestartPolicy
@@ -324,6 +325,12 @@ class Runner:
         except ObjectNotFoundError:
             done = True
             return _GONE
+        except PortInUseError as exc:
+            # The pod's ports are the pod's: no restart of this container can free them.
+            done = True
+            error = sup.port_in_use(exc)
+            self.log_tail = (str(error),)
+            return (128, "StartError")
         except BackendError as exc:
             if engine_failure(exc):
                 # Not the container's failure: no StartError, no back-off. It ends the run

@@ -61,7 +61,7 @@ def _frozen_map(value: Mapping[str, str]) -> FrozenDict:
 
 @attrs.frozen(kw_only=True)
 class PortMapping:
-    """Publish *container_port* of the pod on the host."""
+    """Publish *container_port* of the pod on the host (on a free port if *host_port* is 0)."""
 
     container_port: int
     host_port: int
@@ -444,6 +444,15 @@ class Backend(abc.ABC):
         Nothing is started. The ports of *spec* are published on the host once the pod
         runs. Raises :class:`~asyncpod.ObjectExistsError` if the name is taken.
         """
+
+    async def published_ports(self, pod: str) -> tuple[PortMapping, ...]:
+        """The ports *pod* publishes, as the engine published them: a mapping created with
+        ``host_port=0`` (publish on a free port the engine picks) has its real port here.
+
+        The default raises :class:`~asyncpod.BackendError`: a backend that publishes
+        ports says which.
+        """
+        raise BackendError(f"the {self.name} backend cannot tell the ports a pod published")
 
     @abc.abstractmethod
     async def remove_pod(self, pod: str) -> None:

@@ -8,13 +8,15 @@ Podman are held to the same behaviour.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Awaitable, Callable
 
 import anyio
 import attrs
 
 from .._events import EventReason, PodEvent
-from .._exceptions import ContainerFailedError, CreateContainerConfigError
+from .._exceptions import ContainerFailedError, CreateContainerConfigError, PortInUseError
 from .._labels import LABEL_CONFORMANCE, LABEL_POD, LABEL_RUN
 from .._models import (
     Container,
@@ -103,6 +105,134 @@ async def check_open_pod_init_failure(fx: BackendFixture) -> None:
         assert (exc.container, exc.exit_code) == ("war", 2), exc
         assert "broken" in exc.logs, exc.logs
     assert await fx.backend.list_objects({LABEL_POD: pod.name}) == []
+
+
+@scenario
+async def check_open_pod_port_in_use(fx: BackendFixture) -> None:
+    """A host port held by another socket: one PortInUseError naming it, no crash loop."""
+    events: list[PodEvent] = []
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        pod = attrs.evolve(
+            _seed_pod(fx, fx.name("port")),
+            containers=[
+                Container(
+                    name="web",
+                    image=fx.image,
+                    command=["sleep", "30"],
+                    ports=[ContainerPort(container_port=80, host_port=port, host_ip="127.0.0.1")],
+                )
+            ],
+            init_containers=[],
+        )
+        try:
+            with anyio.fail_after(60):
+                async with open_pod(pod, backend=fx.backend, on_event=events.append):
+                    raise AssertionError("the pod came up although its host port is taken")
+        except PortInUseError as exc:
+            assert exc.port == port, exc
+            assert f"host port {port}/tcp" in str(exc), exc
+            if fx.backend.is_local:
+                assert exc.holder is not None, exc
+                assert f"pid {os.getpid()} " in exc.holder, exc
+    assert [e.reason for e in events].count(EventReason.FAILED) == 1, events
+    assert EventReason.BACK_OFF not in [e.reason for e in events], events
+    assert await fx.backend.list_objects({LABEL_POD: pod.name}) == []
+
+
+@scenario
+async def check_probe_failures_say_why(fx: BackendFixture) -> None:
+    """An Unhealthy event carries the reason, worded as the kubelet's events are."""
+    web = Container(
+        name="web",
+        image=fx.image,
+        command=["httpd", "-f", "-p", "8080", "-h", "/"],
+        ports=[ContainerPort(container_port=8080)],
+        readiness_probe=Probe(
+            http_get=HTTPGetAction(path="/no-such-page", port=8080), period_seconds=1
+        ),
+        liveness_probe=Probe(
+            tcp_socket=TCPSocketAction(port=9999), period_seconds=1, failure_threshold=100
+        ),
+        startup_probe=Probe(
+            exec=ExecAction(command=["sh", "-c", "echo not yet >&2; exit 3"]),
+            period_seconds=1,
+            failure_threshold=100,
+        ),
+    )
+    pod = Pod(name=fx.name("why"), labels={LABEL_CONFORMANCE: "1"}, containers=[web])
+    pod = attrs.evolve(pod, termination_grace_period_seconds=2)
+
+    async def messages_until(pod: Pod, *wanted: str) -> list[str]:
+        """The pod's event messages until one starts with each of *wanted* (a failing
+        startup probe keeps bring-up waiting: the events come through ``on_event``)."""
+        messages: list[str] = []
+        seen = anyio.Event()
+
+        def on_event(event: PodEvent) -> None:
+            messages.append(event.message)
+            if all(any(m.startswith(w) for m in messages) for w in wanted):
+                seen.set()
+
+        with anyio.move_on_after(30):
+            async with anyio.create_task_group() as tg:
+
+                async def run() -> None:
+                    async with open_pod(pod, backend=fx.backend, on_event=on_event):
+                        await anyio.sleep_forever()
+
+                tg.start_soon(run)
+                await seen.wait()
+                tg.cancel_scope.cancel()
+        assert seen.is_set(), f"no event starts with each of {wanted}: {messages}"
+        return messages
+
+    messages = await messages_until(pod, "Startup probe failed: command exited with 3: not yet")
+    assert not any(m.startswith("Readiness") for m in messages), messages
+    pod = attrs.evolve(pod, containers=[attrs.evolve(web, startup_probe=None)])
+    messages = await messages_until(
+        pod,
+        "Readiness probe failed: HTTP probe failed with statuscode: 404",
+        "Liveness probe failed: dial tcp :9999: connect: connection refused",
+    )
+
+
+@scenario
+async def check_open_pod_random_host_port(fx: BackendFixture) -> None:
+    """``hostPort: 0`` publishes on a port the backend picks; RunningPod and status say
+    which, and two such ports differ."""
+    ports = [
+        ContainerPort(container_port=8080, host_port=0, host_ip="127.0.0.1", name="http"),
+        ContainerPort(container_port=8081, host_port=0, host_ip="127.0.0.1"),
+    ]
+    pod = Pod(
+        name=fx.name("random-port"),
+        labels={LABEL_CONFORMANCE: "1"},
+        containers=[Container(name="web", image=fx.image, command=["sleep", "30"], ports=ports)],
+        termination_grace_period_seconds=2,
+    )
+    async with open_pod(pod, backend=fx.backend) as running:
+        first, second = running.host_port("web", 8080), running.host_port("web", 8081)
+        assert first > 0, first
+        assert second > 0, second
+        assert first != second
+        assert running.host_port("web", "http") == first
+        assert [
+            (p.container, p.container_port, p.host_port, p.host_ip, p.protocol)
+            for p in running.status().ports
+        ] == [
+            ("web", 8080, first, "127.0.0.1", "TCP"),
+            ("web", 8081, second, "127.0.0.1", "TCP"),
+        ]
+        for missing in (8082, "https"):
+            try:
+                running.host_port("web", missing)
+            except LookupError:
+                pass
+            else:
+                raise AssertionError(f"port {missing} is not published")
 
 
 # Kubernetes lifecycle scenarios: the same events, in the same order, on every backend.
@@ -330,7 +460,7 @@ async def check_lifecycle_liveness_kill_runs_pre_stop(fx: BackendFixture) -> Non
         ("TornDown", None, None),
     ], events
     unhealthy = [e.message for e in events if e.reason is EventReason.UNHEALTHY]
-    assert unhealthy == ["Liveness probe failed"] * 2, unhealthy
+    assert unhealthy == ["Liveness probe failed: command exited with 1"] * 2, unhealthy
 
 
 @scenario

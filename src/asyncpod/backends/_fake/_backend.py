@@ -25,6 +25,7 @@ from ..._exceptions import (
     ObjectNotFoundError,
     PortInUseError,
 )
+from ..._hostports import bind_error, describe, free_port
 from ..._lowlevel import bound_checkpoint
 from .._base import (
     Backend,
@@ -37,6 +38,7 @@ from .._base import (
     LogRecord,
     OwnedObject,
     PodSpec,
+    PortMapping,
     RuntimeState,
     VolumeSpec,
 )
@@ -273,13 +275,34 @@ class FakeBackend(Backend):
         published = {
             (m.host_ip, m.host_port, m.protocol) for p in self._pods.values() for m in p.spec.ports
         }
+        ports: list[PortMapping] = []
         for mapping in spec.ports:
-            if (mapping.host_ip, mapping.host_port, mapping.protocol) in published:
-                raise PortInUseError(f"host port {mapping.host_port} is already in use")
-        pod = _Pod(self._new_id("pod"), spec)
+            port, protocol = mapping.host_port, mapping.protocol
+            if port == 0:  # any free port, as an engine picks one
+                while (mapping.host_ip, port, protocol) in published or port == 0:
+                    port = free_port(mapping.host_ip, protocol)
+                mapping = attrs.evolve(mapping, host_port=port)
+                published.add((mapping.host_ip, port, protocol))
+                ports.append(mapping)
+                continue
+            if (mapping.host_ip, port, protocol) in published:
+                raise PortInUseError(
+                    f"host port {port}/{protocol} is already in use (held by a fake pod)",
+                    port=port,
+                    holder="a pod of this FakeBackend",
+                )
+            # As an engine would fail to bind it: a socket of this host holds it.
+            if bind_error(mapping.host_ip, port, protocol) is not None:
+                raise PortInUseError(describe(port, protocol), port=port)
+            ports.append(mapping)
+        pod = _Pod(self._new_id("pod"), attrs.evolve(spec, ports=tuple(ports)))
         self._pods[pod.id] = pod
         self._emit("pod", "create", pod.id, spec.name, spec.labels)
         return pod.id
+
+    async def published_ports(self, pod: str) -> tuple[PortMapping, ...]:
+        await self._enter("published_ports", pod)
+        return self._get_pod(pod).spec.ports
 
     async def remove_pod(self, pod: str) -> None:
         await self._enter("remove_pod", pod)

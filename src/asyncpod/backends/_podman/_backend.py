@@ -36,6 +36,7 @@ from .._base import (
     Mount,
     OwnedObject,
     PodSpec,
+    PortMapping,
     RuntimeState,
     VolumeSpec,
 )
@@ -57,6 +58,7 @@ from ._mapping import (
     parse_version,
     pod_body,
     pod_namespaces,
+    published_ports,
     stop_signal,
 )
 from ._netns import connect_in_netns
@@ -248,6 +250,14 @@ class PodmanBackend(Backend):
             return await anyio.Path("/etc/resolv.conf").read_text(errors="replace")
         except OSError:
             return None
+
+    async def published_ports(self, pod: str) -> tuple[PortMapping, ...]:
+        # Podman picks a free port for host_port 0 when it creates the pod (4.3 and on);
+        # the pod's inspect shows the bindings its infra container got.
+        with translate_errors(f"inspect pod {pod!r}"):
+            reply = await self._call("GET", f"/pods/{q(pod)}/json")
+            data = reply.json() or {}
+            return published_ports((data.get("InfraConfig") or {}).get("PortBindings") or {})
 
     async def remove_pod(self, pod: str) -> None:
         self._warned_pods.discard(pod)

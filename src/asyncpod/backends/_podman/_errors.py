@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,6 +28,8 @@ __all__ = ["PodmanStatusError", "translate_errors"]
 _log = logging.getLogger("asyncpod.podman")
 
 _PORT_MARKERS = ("address already in use", "port is already allocated")
+#: the port of "listen tcp4 0.0.0.0:8080: bind: address already in use"
+_PORT_IN_MESSAGE = re.compile(r":(\d+): bind: address already in use")
 _GONE_MARKERS = ("no such container", "no such pod", "no such volume")
 _EXISTS_MARKERS = ("already in use", "already exists", "name is in use")
 _IMAGE_MARKERS = (
@@ -70,7 +73,8 @@ def _from_status(
     lower = f"{exc.cause} {message}".lower()
     text = f"{what}: {message}" if what else message
     if any(marker in lower for marker in _PORT_MARKERS):
-        return PortInUseError(text)
+        port = _PORT_IN_MESSAGE.search(message)
+        return PortInUseError(text, port=int(port.group(1)) if port else None)
     if image is not None and (pull or any(marker in lower for marker in _IMAGE_MARKERS)):
         return ImageError(image, message)
     if exc.status == 404 or (exc.status == 500 and any(m in lower for m in _GONE_MARKERS)):

@@ -23,6 +23,7 @@ from .._base import (
     ContainerStats,
     Mount,
     PodSpec,
+    PortMapping,
     RuntimeState,
 )
 from .._dns import parse_resolv_conf, pod_resolver
@@ -42,6 +43,7 @@ __all__ = [
     "pod_namespaces",
     "resource_limits",
     "security_fields",
+    "published_ports",
     "stop_signal",
 ]
 
@@ -330,6 +332,24 @@ def pod_namespaces(pod: Mapping[str, Any]) -> dict[str, Any]:
     if "ipc" not in shared:
         fields["ipcns"] = {"nsmode": "host"}
     return fields
+
+
+def published_ports(bindings: Mapping[str, Any]) -> tuple[PortMapping, ...]:
+    """The mappings of an inspect's ``PortBindings`` (``{"80/tcp": [{"HostIp": "",
+    "HostPort": "42961"}]}``), in port order."""
+    ports = []
+    for key, hosts in bindings.items():
+        number, _, protocol = str(key).partition("/")
+        for host in hosts or ():
+            ports.append(
+                PortMapping(
+                    container_port=int(number),
+                    host_port=int(host.get("HostPort") or 0),
+                    host_ip=str(host.get("HostIp") or ""),
+                    protocol=protocol or "tcp",
+                )
+            )
+    return tuple(sorted(ports, key=lambda p: (p.container_port, p.protocol, p.host_ip)))
 
 
 def container_body(
