@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from . import backends as backends
 from . import kube as kube
+from ._claims import list_claims as list_claims
+from ._claims import remove_claim as remove_claim
 from ._events import EventReason as EventReason
 from ._events import PodEvent as PodEvent
 from ._exceptions import AsyncpodError as AsyncpodError
@@ -159,6 +161,7 @@ __all__ = [
     "KeyToPath",
     "Lifecycle",
     "LifecycleHandler",
+    "list_claims",
     "ObjectExistsError",
     "ObjectFieldSelector",
     "ObjectNotFoundError",
@@ -184,6 +187,7 @@ __all__ = [
     "ProjectedVolumeSource",
     "Protocol",
     "PullPolicy",
+    "remove_claim",
     "remove_orphans",
     "ResourceFieldSelector",
     "ResourceRequirements",

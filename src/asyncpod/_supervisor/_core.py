@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import attrs
 
 from .._events import EventLog, EventReason, PodEvent, pod_event
 from .._exceptions import AsyncpodError, ObjectNotFoundError, PodVanishedError
@@ -36,6 +37,7 @@ from .._pool import Pool
 from .._signal import Signal
 from .._status import Phase, PodConditions, PodStatus, compute_phase
 from ..backends._base import Backend, ContainerSpec, ExitWatcher, VolumeSpec
+from ._config import PodContext, container_env
 from ._runner import Runner
 from ._spec import container_spec, pod_spec, volume_specs
 from ._state import Stage
@@ -64,6 +66,7 @@ class Supervisor:
         detach: bool = False,
         kill_event: anyio.Event | None = None,
         on_event: Callable[[PodEvent], object] | None = None,
+        context: PodContext | None = None,
     ) -> None:
         self.pod = pod
         self.on_event = on_event
@@ -71,7 +74,12 @@ class Supervisor:
         #: anyio.current_time, bound to the running loop (it is read for every event)
         self.now = bound_clock()
         self.plan = StartupPlan.from_pod(pod)
-        self.run_id = uuid.uuid4().hex[:12]
+        uid = uuid.uuid4()
+        self.run_id = uid.hex[:12]
+        #: what the pod's ConfigMap, Secret and downward API references resolve against
+        self.context = attrs.evolve(context or PodContext(), uid=str(uid))
+        #: the volumes of PersistentVolumeClaims: they outlive the run
+        self.claim_volumes: set[str] = set()
         self.labels = {LABEL_POD: pod.name, LABEL_RUN: self.run_id, **owner_labels()}
         if detach:
             self.labels[LABEL_DETACHED] = "true"
@@ -198,6 +206,7 @@ class Supervisor:
                 LABEL_STOP_RANK: str(self.stop_ranks[name]),
             },
             init=runner.kind is StepKind.INIT,
+            ctx=self.context,
         )
 
     def created(self) -> None:
@@ -337,16 +346,45 @@ class Supervisor:
         images = {
             c.image: c.image_pull_policy or PullPolicy.IF_NOT_PRESENT for c in pod.all_containers
         }
+        for volume in pod.volumes:
+            if volume.image is not None:
+                policy = volume.image.pull_policy
+                images.setdefault(
+                    volume.image.reference,
+                    PullPolicy(policy) if policy else PullPolicy.IF_NOT_PRESENT,
+                )
+        # Every reference to a ConfigMap, a Secret or a key is resolved before anything is
+        # created: a missing one fails the run here (SpecError).
+        volumes = volume_specs(pod, self.labels, self.context)
+        for container in pod.all_containers:
+            _, skipped = container_env(pod, container, self.context)
+            if skipped:
+                logger.warning(
+                    "pod %s, container %s: envFrom keys skipped, not valid variable names: %s",
+                    pod.name,
+                    container.name,
+                    ", ".join(skipped),
+                )
+                self.emit(
+                    EventReason.INVALID_ENV_NAMES,
+                    container.name,
+                    f"keys skipped, not valid environment variable names: {', '.join(skipped)}",
+                )
         await _gather(functools.partial(self.backend.ensure_image, i, p) for i, p in images.items())
 
         async def create_pod() -> None:
             self.pod_id = await self.backend.create_pod(pod_spec(pod, self.labels))
+            if _uses_pod_ip(pod):
+                ip = await self.backend.pod_ip(self.pod_id)
+                self.context = attrs.evolve(self.context, pod_ip=ip)
 
         async def create_volume(name: str, spec: VolumeSpec) -> None:
-            self.volume_ids[name] = await self.backend.create_volume(spec)
+            volume_id = await self.backend.create_volume(spec)
+            if spec.claim:
+                self.claim_volumes.add(name)
+            self.volume_ids[name] = volume_id
 
         # The pod and its volumes do not depend on each other: create them together.
-        volumes = volume_specs(pod, self.labels)
         await _gather(
             [
                 create_pod,
@@ -428,6 +466,8 @@ class Supervisor:
         if self.pod_id is not None:
             await self.remove_quietly(self.backend.remove_pod(self.pod_id), "pod")
         for name, vid in self.volume_ids.items():
+            if name in self.claim_volumes:
+                continue  # a claim's data outlives the run
             await self.remove_quietly(self.backend.remove_volume(vid), f"volume {name}")
         await self._sweep()
         self.notify()
@@ -469,6 +509,17 @@ class Supervisor:
         if leftovers:
             logger.debug("removing leftovers of pod %s: %s", self.pod.name, leftovers)
             await self.remove_quietly(self.backend.remove_objects(leftovers), "leftovers")
+
+
+def _uses_pod_ip(pod: Pod) -> bool:
+    """Whether an env variable of *pod* reads ``status.podIP``."""
+    return any(
+        var.value_from is not None
+        and var.value_from.field_ref is not None
+        and var.value_from.field_ref.field_path.startswith("status.podIP")
+        for container in pod.all_containers
+        for var in container.env
+    )
 
 
 async def _gather(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:

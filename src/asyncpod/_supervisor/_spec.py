@@ -2,16 +2,19 @@
 
 Every Kubernetes rule about what a field means is resolved here, so that a backend only
 passes values on: references to volumes become mounts, ``$(VAR)`` references in command
-and args are expanded, and the command/args rule is applied.
+and args are expanded, and the command/args rule is applied. ConfigMaps, Secrets and the
+downward API are resolved by :mod:`._config` into environment variables and files.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .._env import expand_all, resolve_env
-from .._models import Container, Pod, Volume
+from .._env import expand_all
+from .._labels import LABEL_CLAIM
+from .._models import Container, Pod, Volume, parse_quantity
 from ..backends._base import ContainerSpec, Mount, PodSpec, PortMapping, VolumeSpec
+from ._config import PodContext, container_env, volume_files
 
 __all__ = ["container_spec", "pod_spec", "volume_specs"]
 
@@ -38,18 +41,53 @@ def pod_spec(pod: Pod, labels: Mapping[str, str]) -> PodSpec:
     )
 
 
-def volume_specs(pod: Pod, labels: Mapping[str, str]) -> dict[str, VolumeSpec]:
-    """The volumes the pod needs created (its ``emptyDir`` ones), by volume name."""
-    return {
-        v.name: VolumeSpec(
-            name=f"{pod.name}-{v.name}",
-            labels=labels,
-            memory=v.empty_dir.medium == "Memory",
-            size_bytes=v.empty_dir.size_bytes,
-        )
-        for v in pod.volumes
-        if v.empty_dir is not None
-    }
+def claim_volume_name(claim: str) -> str:
+    """The name of the volume that holds PersistentVolumeClaim *claim*'s data."""
+    return claim
+
+
+def volume_specs(
+    pod: Pod, labels: Mapping[str, str], ctx: PodContext | None = None
+) -> dict[str, VolumeSpec]:
+    """The volumes the pod needs created, by volume name.
+
+    ``emptyDir`` and ``ephemeral`` volumes are scratch volumes of the run; configMap,
+    secret, projected and downwardAPI ones hold their files (in memory if any is a
+    Secret's); a ``persistentVolumeClaim`` is the claim's own volume, labelled with the
+    claim only, so that no teardown or ``gc`` of a run removes it.
+    """
+    ctx = ctx or PodContext()
+    specs: dict[str, VolumeSpec] = {}
+    for index, v in enumerate(pod.volumes):
+        if v.empty_dir is not None:
+            specs[v.name] = VolumeSpec(
+                name=f"{pod.name}-{v.name}",
+                labels=labels,
+                memory=v.empty_dir.medium == "Memory",
+                size_bytes=v.empty_dir.size_bytes,
+            )
+        elif v.ephemeral is not None:
+            spec = v.ephemeral.volume_claim_template.spec
+            requests = spec.resources.requests if spec.resources else None
+            storage = requests.get("storage") if requests else None
+            specs[v.name] = VolumeSpec(
+                name=f"{pod.name}-{v.name}",
+                labels=labels,
+                size_bytes=parse_quantity(storage) if storage else None,
+            )
+        elif v.persistent_volume_claim is not None:
+            claim = v.persistent_volume_claim.claim_name
+            specs[v.name] = VolumeSpec(
+                name=claim_volume_name(claim), labels={LABEL_CLAIM: claim}, claim=True
+            )
+        else:
+            found = volume_files(pod, v, ctx, where=f"spec.volumes[{index}].")
+            if found is not None:
+                files, secret = found
+                specs[v.name] = VolumeSpec(
+                    name=f"{pod.name}-{v.name}", labels=labels, memory=secret, files=files
+                )
+    return specs
 
 
 def container_spec(
@@ -61,6 +99,7 @@ def container_spec(
     volume_ids: Mapping[str, str],
     labels: Mapping[str, str],
     init: bool,
+    ctx: PodContext | None = None,
 ) -> ContainerSpec:
     """*container* of *pod*, every reference resolved.
 
@@ -68,11 +107,23 @@ def container_spec(
     and ``args`` its command (an empty list counts as unset), and a ``command`` given
     without ``args`` drops the image's command too: its args are then empty, not unset.
     """
-    env = resolve_env(container.env) if container.env else {}
+    env, _ = container_env(pod, container, ctx or PodContext())
     mounts = []
     for mount in container.volume_mounts:
         volume = volumes[mount.name]
-        if volume.host_path is not None:
+        read_only = mount.read_only or bool(
+            volume.persistent_volume_claim is not None and volume.persistent_volume_claim.read_only
+        )
+        if volume.image is not None:
+            mounts.append(
+                Mount(
+                    target=mount.mount_path,
+                    image=volume.image.reference,
+                    read_only=True,
+                    sub_path=mount.sub_path,
+                )
+            )
+        elif volume.host_path is not None:
             mounts.append(
                 Mount(
                     target=mount.mount_path,
@@ -87,7 +138,7 @@ def container_spec(
                 Mount(
                     target=mount.mount_path,
                     volume=volume_ids[mount.name],
-                    read_only=mount.read_only,
+                    read_only=read_only,
                     sub_path=mount.sub_path,
                 )
             )

@@ -14,6 +14,8 @@ class _Volume:
         self.id = vid
         self.spec = spec
         self.files: dict[str, bytes] = {}
+        #: the modes of the files it was created with (``VolumeSpec.files``)
+        self.modes: dict[str, int] = {}
         self.dirs: set[str] = {""}
         self.mounted_by: set[str] = set()
 

@@ -157,6 +157,9 @@ async def _builtin(
             return await _shell(container, args[1], out, err)
         if name == "httpd":
             return await _httpd(container, args, err)
+        if name == "env" and not args:  # the container's environment, as env(1) prints it
+            out("".join(f"{k}={v}\n" for k, v in container.spec.env).encode())
+            return 0
         tool = _TOOLS.get(name)
         if tool is None:
             return None

@@ -34,6 +34,7 @@ from .._base import (
     OwnedObject,
     PodSpec,
     RuntimeState,
+    VolumeFile,
     VolumeSpec,
 )
 from ._errors import PodmanStatusError, translate_errors
@@ -45,6 +46,7 @@ from ._mapping import (
     check_host_path,
     container_body,
     container_info,
+    files_tarball,
     host_path_of,
     json_objects,
     parse_version,
@@ -102,6 +104,11 @@ class PodmanBackend(Backend):
         self._version: tuple[int, ...] = (0,)
         self._version_text = ""
         self._service: PrivateService | None = None
+        #: volumes of files not yet written, by name: filled through the first container
+        #: created that mounts them (every container is created before any starts)
+        self._unfilled: dict[str, tuple[VolumeFile, ...]] = {}
+        #: volumes of a Secret's files: held as Podman secrets, by volume name
+        self._secret_files: dict[str, list[tuple[str, VolumeFile]]] = {}
         self._exits = ExitHub(self._transport, self.inspect_container)
 
     # Connection
@@ -187,8 +194,27 @@ class PodmanBackend(Backend):
     # Volumes
 
     async def create_volume(self, spec: VolumeSpec) -> str:
+        if spec.claim:
+            with translate_errors(f"look up volume {spec.name!r}"):
+                reply = await self._call("GET", f"/volumes/{q(spec.name)}/exists", ok=(404,))
+            if reply.status == 204:
+                return spec.name
         body: dict[str, Any] = {"Name": spec.name, "Driver": "local", "Label": dict(spec.labels)}
-        if spec.memory:
+        if spec.files and spec.memory:
+            # A Secret's files: Podman secrets, mounted file by file (in the container's
+            # run directory, a tmpfs), removed with the volume. The volume itself only
+            # marks them as the run's, for gc; it stays empty.
+            await self._remove_secrets(spec.name)  # what a crashed run left under this name
+            made: list[tuple[str, VolumeFile]] = []
+            self._secret_files[spec.name] = made
+            for index, file in enumerate(spec.files):
+                name = f"{spec.name}.{index}"
+                with translate_errors(f"create the secret files of volume {spec.name!r}"):
+                    await self._call(
+                        "POST", "/secrets/create", params={"name": name}, body=bytes(file.data)
+                    )
+                made.append((name, file))
+        elif spec.memory:
             options = {"type": "tmpfs", "device": "tmpfs"}
             if spec.size_bytes:
                 if self._version >= _TMPFS_SIZE_VERSION:
@@ -202,11 +228,55 @@ class PodmanBackend(Backend):
             body["Options"] = options
         with translate_errors(f"create volume {spec.name!r}"):
             reply = await self._call("POST", "/volumes/create", body=body)
-            return str(reply.json()["Name"])
+            name = str(reply.json()["Name"])
+        if spec.files and not spec.memory:
+            self._unfilled[name] = spec.files
+        return name
 
     async def remove_volume(self, volume: str) -> None:
+        self._unfilled.pop(volume, None)
+        self._secret_files.pop(volume, None)
+        await self._remove_secrets(volume)
         with translate_errors(f"remove volume {volume!r}"):
             await self._call("DELETE", f"/volumes/{q(volume)}", ok=(404,))
+
+    async def _remove_secrets(self, volume: str) -> None:
+        """Remove the Podman secrets holding the files of *volume*."""
+        with translate_errors(f"remove the secret files of volume {volume!r}"):
+            secrets = (await self._call("GET", "/secrets/json")).json() or []
+            for secret in secrets:
+                name = str((secret.get("Spec") or {}).get("Name") or "")
+                if name.startswith(f"{volume}.") and name[len(volume) + 1 :].isdigit():
+                    await self._call("DELETE", f"/secrets/{q(name)}", ok=(404,))
+
+    async def _fill_volumes(self, spec: ContainerSpec, container: str) -> None:
+        """Write the files of each unfilled volume *spec* mounts, through *container*."""
+        for mount in spec.mounts:
+            files = self._unfilled.get(mount.volume or "")
+            if files is None:
+                continue
+            tarball = files_tarball(files, mount.sub_path)
+            with translate_errors(f"write the files of volume {mount.volume!r}"):
+                await self._call(
+                    "PUT",
+                    f"/containers/{q(container)}/archive",
+                    params={"path": mount.target},
+                    body=tarball,
+                )
+            if not mount.sub_path:
+                self._unfilled.pop(mount.volume or "", None)
+
+    def _secret_entries(self, mount: Mount) -> list[dict[str, Any]]:
+        """The Podman secrets that make the files of *mount*'s volume, at their targets."""
+        entries = []
+        prefix = (mount.sub_path or "").strip("/")
+        for name, file in self._secret_files[mount.volume or ""]:
+            if prefix and file.path != prefix and not file.path.startswith(prefix + "/"):
+                continue
+            rel = file.path[len(prefix) :].strip("/") if prefix else file.path
+            target = f"{mount.target.rstrip('/')}/{rel}" if rel else mount.target
+            entries.append({"Source": name, "Target": target, "Mode": file.mode})
+        return entries
 
     # Images
 
@@ -251,6 +321,15 @@ class PodmanBackend(Backend):
         mounts: list[dict[str, Any]] = []
         for mount in spec.mounts:
             mode = "ro" if mount.read_only else "rw"
+            if mount.volume is not None and mount.volume in self._secret_files:
+                continue  # Podman secrets (see create_container)
+            if mount.image is not None:
+                if mount.sub_path:
+                    raise BackendError(
+                        f"container {spec.name!r}: mount {mount.target!r} of image "
+                        f"{mount.image!r} uses subPath, which Podman's image mounts cannot do"
+                    )
+                continue  # image_volumes (see create_container)
             if mount.volume is not None:
                 entry: dict[str, Any] = {"Name": mount.volume, "Dest": mount.target}
                 entry["Options"] = [mode]
@@ -291,12 +370,29 @@ class PodmanBackend(Backend):
     async def create_container(self, spec: ContainerSpec) -> str:
         volumes, mounts = await self._mount_entries(spec)
         body = container_body(spec, volumes, mounts)
+        secrets = [
+            entry
+            for mount in spec.mounts
+            if mount.volume is not None and mount.volume in self._secret_files
+            for entry in self._secret_entries(mount)
+        ]
+        if secrets:
+            body["secrets"] = secrets
+        images = [
+            {"Source": mount.image, "Destination": mount.target, "ReadWrite": False}
+            for mount in spec.mounts
+            if mount.image is not None
+        ]
+        if images:
+            body["image_volumes"] = images
         with translate_errors(f"create container {spec.name!r}", image=spec.image):
             reply = await self._call("POST", "/containers/create", body=body)
             data = reply.json()
             for warning in data.get("Warnings") or ():
                 _log.warning("Podman, creating container %r: %s", spec.name, warning)
-            return str(data["Id"])
+            container = str(data["Id"])
+        await self._fill_volumes(spec, container)
+        return container
 
     async def start_container(self, container: str) -> None:
         path = f"/containers/{q(container)}/start"

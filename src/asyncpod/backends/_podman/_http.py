@@ -186,6 +186,8 @@ def _send_blocking(
         return api.post(path, **kwargs)
     if method == "DELETE":
         return api.delete(path, **kwargs)
+    if method == "PUT":
+        return api.put(path, **kwargs)
     raise AssertionError(method)
 
 
