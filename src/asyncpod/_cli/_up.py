@@ -270,7 +270,13 @@ class _Up:
         not_ready: PodStatus | None = None
         with deadline:
             async with open_pod(
-                pod, backend=backend, detach=args.detach, kill_event=kill, on_event=self.on_event
+                args.bundle,
+                config_maps=args.config_maps,
+                secrets=args.secrets,
+                backend=backend,
+                detach=args.detach,
+                kill_event=kill,
+                on_event=self.on_event,
             ) as r:
                 self.running = r
                 ui.start_soon(self.refresh)
