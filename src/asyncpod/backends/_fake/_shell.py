@@ -407,6 +407,14 @@ async def _tool_test(fs: _FileSystem, args: list[str], out: Callable[[bytes], ob
     raise OSError(22, "unsupported test expression", " ".join(args))
 
 
+async def _tool_stat(fs: _FileSystem, args: list[str], out: Callable[[bytes], object]) -> int:
+    """``stat -c %a PATH...``: the permission bits in octal, one a line (busybox's form)."""
+    if len(args) < 3 or args[:2] != ["-c", "%a"]:
+        raise OSError(22, "usage: stat -c %a PATH...", " ".join(args))
+    out("".join(f"{fs.mode(path):o}\n" for path in args[2:]).encode())
+    return 0
+
+
 async def _tool_write(fs: _FileSystem, args: list[str], out: Callable[[bytes], object]) -> int:
     """``write PATH TEXT``: a fake-only tool that writes TEXT to PATH (shells would redirect)."""
     if len(args) != 2:
@@ -427,5 +435,6 @@ _TOOLS: dict[str, Callable[[_FileSystem, list[str], Callable[[bytes], object]], 
     "mkdir": _tool_mkdir,
     "ls": _tool_ls,
     "test": _tool_test,
+    "stat": _tool_stat,
     "write": _tool_write,
 }
