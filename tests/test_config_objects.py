@@ -191,6 +191,50 @@ async def test_missing_secret_key_fails_without_showing_values(fake: FakeBackend
     assert SECRET_VALUE not in str(caught.value)
 
 
+@pytest.mark.parametrize("projected", [False, True])
+async def test_a_secret_file_podman_cannot_hold_is_refused_before_anything_is_created(
+    fake: FakeBackend, projected: bool
+) -> None:
+    """Podman keeps a Secret's file as a Podman secret, under 512000 bytes: a larger one is
+    a SpecError naming its size, not its value, on every backend; in an env variable, or
+    just under the cap, it runs."""
+    fake.add_image("busybox")
+    big = Secret(name="s", data={"big": b"Q" * 512_000, "edge": b"E" * 511_999})
+    source = (
+        asyncpod.Volume(
+            name="v",
+            projected=asyncpod.ProjectedVolumeSource(
+                sources=(asyncpod.VolumeProjection(secret=asyncpod.SecretProjection(name="s")),)
+            ),
+        )
+        if projected
+        else asyncpod.Volume(name="v", secret=asyncpod.SecretVolumeSource(secret_name="s"))
+    )
+    pod = asyncpod.Pod(
+        name="p",
+        containers=[
+            asyncpod.Container(
+                name="app",
+                image="busybox",
+                command=["sleep", "60"],
+                volume_mounts=[asyncpod.VolumeMount(name="v", mount_path="/s")],
+            )
+        ],
+        volumes=[source],
+    )
+    kind = "projected" if projected else "secret"
+    with pytest.raises(
+        SpecError, match=f"spec.volumes\\[0\\].{kind}: file 'big' holds 512000 bytes"
+    ):
+        async with asyncpod.open_pod(pod, backend=fake, secrets=[big]):
+            pass
+    assert not any(op.startswith("create") for op, _ in fake.calls)
+    edge = Secret(name="s", data={"edge": b"E" * 511_999})
+    async with asyncpod.open_pod(pod, backend=fake, secrets=[edge]) as running:
+        result = await running.exec("app", ["cat", "/s/edge"])
+        assert len(result.stdout) == 511_999
+
+
 async def test_objects_given_in_python_override_the_bundle(fake: FakeBackend) -> None:
     fake.add_image("busybox")
     bundle = load(manifest("web", "busybox", "c2"))

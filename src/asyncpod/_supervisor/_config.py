@@ -44,6 +44,10 @@ __all__ = ["PodContext", "container_env", "volume_files"]
 #: what Kubernetes gives a file of a configMap, secret, projected or downwardAPI volume
 DEFAULT_MODE = 0o644
 
+#: the largest file of a volume that holds a Secret's data: Podman keeps each such file as
+#: a Podman secret, and refuses one of 512000 bytes or more (Kubernetes allows 1 MiB)
+MAX_SECRET_FILE_BYTES = 511_999
+
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
 _SUBSCRIPTED = re.compile(r"metadata\.(labels|annotations)\['([^']+)'\]\Z")
 
@@ -279,7 +283,30 @@ def volume_files(
     pod: Pod, volume: Volume, ctx: PodContext, *, where: str = ""
 ) -> tuple[tuple[VolumeFile, ...], bool] | None:
     """The files of a configMap, secret, projected or downwardAPI *volume*, and whether
-    any holds a Secret's data; ``None`` for another kind of volume."""
+    any holds a Secret's data; ``None`` for another kind of volume.
+
+    In a volume that holds a Secret's data, a file larger than
+    :data:`MAX_SECRET_FILE_BYTES` is a :class:`~asyncpod.SpecError` (its size is named,
+    never its contents).
+    """
+    found = _volume_files(pod, volume, ctx, where=where)
+    if found is not None and found[1]:
+        for file in found[0]:
+            if len(file.data) > MAX_SECRET_FILE_BYTES:
+                kind = "secret" if volume.secret is not None else "projected"
+                raise SpecError(
+                    f"{where}{kind}",
+                    f"file {file.path!r} holds {len(file.data)} bytes: a file of a volume "
+                    f"with a Secret's data holds at most {MAX_SECRET_FILE_BYTES} (Podman "
+                    "keeps it as a Podman secret, which must be under 512000 bytes); split "
+                    "the value into several keys, or read it from a ConfigMap",
+                )
+    return found
+
+
+def _volume_files(
+    pod: Pod, volume: Volume, ctx: PodContext, *, where: str = ""
+) -> tuple[tuple[VolumeFile, ...], bool] | None:
     if volume.config_map is not None:
         src = volume.config_map
         mode = DEFAULT_MODE if src.default_mode is None else src.default_mode
