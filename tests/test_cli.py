@@ -1301,7 +1301,10 @@ restartPolicy: Never
 containers:
 - name: app
   image: IMAGE
-  command: [sh, -c, "cat /data/kept 2>/dev/null; cat /etc/creds/token > /data/kept"]
+  command:
+  - sh
+  - -c
+  - test -f /data/kept && cat /data/kept && exit 3; cat /etc/creds/token > /data/kept
   volumeMounts:
   - {{name: creds, mountPath: /etc/creds}}
   - {{name: data, mountPath: /data}}
@@ -1310,12 +1313,12 @@ volumes:
 - {{name: data, persistentVolumeClaim: {{claimName: {claim}}}}}
 """
     path = write(tmp_path, pod_name, pod_yaml(pod_name, spec, TEST_IMAGE))
-    argv = ["up", "--logs", *url, path, "--secret", f"creds={tmp_path / 'token'}"]
+    argv = ["up", *url, path, "--secret", f"creds={tmp_path / 'token'}"]
     try:
-        assert main(argv) == 0
-        assert "app | t0ken" not in capsys.readouterr().out  # nothing kept yet
-        assert main(argv) == 0
-        assert "app | t0ken" in capsys.readouterr().out  # the first run's, from the claim
+        assert main(argv) == 0  # nothing kept yet: it keeps the token
+        capsys.readouterr()
+        assert main(argv) == 1  # the first run's file is there: it shows it, exits 3
+        assert "  app | t0ken" in capsys.readouterr().err.splitlines()
         assert main(["volumes", *url]) == 0
         assert claim in capsys.readouterr().out.splitlines()
     finally:

@@ -609,8 +609,8 @@ async def check_config_map_volume_and_env(fx: BackendFixture) -> None:
 @scenario
 async def check_secret_volume_and_env(fx: BackendFixture) -> None:
     """A Secret's keys as files with the volume's ``defaultMode`` (an item's own ``mode``
-    over it), and as a variable (``secretKeyRef``)."""
-    secret = Secret(name="conf-creds", data={"password": b"pw-1", "token": b"tk-2"})
+    over it), an empty value as an empty file, and as a variable (``secretKeyRef``)."""
+    secret = Secret(name="conf-creds", data={"empty": b"", "password": b"pw-1", "token": b"tk-2"})
     app = _sh(
         fx,
         "app",
@@ -644,6 +644,9 @@ async def check_secret_volume_and_env(fx: BackendFixture) -> None:
         assert (await _env(running))["PASSWORD"] == "pw-1"
         assert await _out(running, "cat", "/etc/creds/password") == "pw-1"
         assert await _out(running, "cat", "/etc/creds/token") == "tk-2"
+        # an empty value is an empty file (Podman holds no empty secret)
+        assert (await _out(running, "ls", "/etc/creds")).split() == ["empty", "password", "token"]
+        assert await _out(running, "cat", "/etc/creds/empty") == ""
         assert await _out(running, "cat", "/etc/one/dir/token") == "tk-2"
         modes = await _out(running, "stat", "-c", "%a", "/etc/creds/password", "/etc/one/dir/token")
         assert modes.split() == ["400", "440"], modes

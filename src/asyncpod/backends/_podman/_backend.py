@@ -209,6 +209,9 @@ class PodmanBackend(Backend):
             self._secret_files[spec.name] = made
             for index, file in enumerate(spec.files):
                 name = f"{spec.name}.{index}"
+                if not file.data:  # Podman refuses an empty secret: nothing to hide here
+                    made.append(("", file))
+                    continue
                 with translate_errors(f"create the secret files of volume {spec.name!r}"):
                     await self._call(
                         "POST", "/secrets/create", params={"name": name}, body=bytes(file.data)
@@ -266,17 +269,46 @@ class PodmanBackend(Backend):
             if not mount.sub_path:
                 self._unfilled.pop(mount.volume or "", None)
 
-    def _secret_entries(self, mount: Mount) -> list[dict[str, Any]]:
-        """The Podman secrets that make the files of *mount*'s volume, at their targets."""
-        entries = []
+    def _secret_targets(self, mount: Mount) -> list[tuple[str, VolumeFile, str]]:
+        """The files of *mount*'s volume of a Secret's files: each with its Podman secret
+        (``""`` for an empty file, which Podman cannot hold as one) and its target."""
+        found = []
         prefix = (mount.sub_path or "").strip("/")
         for name, file in self._secret_files[mount.volume or ""]:
             if prefix and file.path != prefix and not file.path.startswith(prefix + "/"):
                 continue
             rel = file.path[len(prefix) :].strip("/") if prefix else file.path
             target = f"{mount.target.rstrip('/')}/{rel}" if rel else mount.target
-            entries.append({"Source": name, "Target": target, "Mode": file.mode})
-        return entries
+            found.append((name, file, target))
+        return found
+
+    def _secret_entries(self, mount: Mount) -> list[dict[str, Any]]:
+        """The Podman secrets that make the files of *mount*'s volume, at their targets."""
+        return [
+            {"Source": name, "Target": target, "Mode": file.mode}
+            for name, file, target in self._secret_targets(mount)
+            if name
+        ]
+
+    async def _write_empty_secret_files(self, spec: ContainerSpec, container: str) -> None:
+        """Write the empty files of the Secrets' volumes *spec* mounts into *container*'s
+        root at their targets (Podman refuses an empty secret; an empty file holds nothing
+        to keep off the disk)."""
+        empty = [
+            VolumeFile(path=target.lstrip("/"), data=b"", mode=file.mode)
+            for mount in spec.mounts
+            if mount.volume is not None and mount.volume in self._secret_files
+            for name, file, target in self._secret_targets(mount)
+            if not name
+        ]
+        if empty:
+            with translate_errors(f"write the empty secret files of container {spec.name!r}"):
+                await self._call(
+                    "PUT",
+                    f"/containers/{q(container)}/archive",
+                    params={"path": "/"},
+                    body=files_tarball(empty, parents=False),
+                )
 
     # Images
 
@@ -392,6 +424,7 @@ class PodmanBackend(Backend):
                 _log.warning("Podman, creating container %r: %s", spec.name, warning)
             container = str(data["Id"])
         await self._fill_volumes(spec, container)
+        await self._write_empty_secret_files(spec, container)
         return container
 
     async def start_container(self, container: str) -> None:

@@ -217,9 +217,13 @@ def check_host_path(spec: ContainerSpec, path: str, kind: str) -> None:
             raise BackendError(f"{what} is not {noun} (hostPath type {kind})")
 
 
-def files_tarball(files: Iterable[VolumeFile], sub_path: str | None = None) -> bytes:
+def files_tarball(
+    files: Iterable[VolumeFile], sub_path: str | None = None, *, parents: bool = True
+) -> bytes:
     """An uncompressed tar of *files* (with their modes and parent directories), for
-    ``PUT /containers/{id}/archive``; with *sub_path*, only those under it, relative to it."""
+    ``PUT /containers/{id}/archive``; with *sub_path*, only those under it, relative to it.
+    Without *parents*, no directory entry: Podman makes missing ones (0755) and leaves
+    existing ones as they are."""
     prefix = (sub_path or "").strip("/")
     buffer = io.BytesIO()
     made: set[str] = set()
@@ -232,7 +236,7 @@ def files_tarball(files: Iterable[VolumeFile], sub_path: str | None = None) -> b
                     continue
                 path = path[len(prefix) + 1 :]
             parts = PurePosixPath(path).parts
-            for depth in range(1, len(parts)):
+            for depth in range(1, len(parts) if parents else 1):
                 directory = "/".join(parts[:depth])
                 if directory not in made:
                     made.add(directory)
