@@ -171,6 +171,111 @@ def test_up_runs_a_pod_that_ends(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert lines[-2:] == ["pod job removed", "pod job succeeded"]
 
 
+OBJECTS_POD = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {mode: from-manifest}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: other}
+data: {mode: kept}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: objs}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: app
+    image: busybox
+    command:
+    - sh
+    - -c
+    - >-
+      ls /etc/cfg; cat /etc/cfg/greeting.txt; cat /etc/other/mode;
+      ls /etc/creds; cat /etc/creds/user
+    volumeMounts:
+    - {name: cfg, mountPath: /etc/cfg}
+    - {name: other, mountPath: /etc/other}
+    - {name: creds, mountPath: /etc/creds}
+  volumes:
+  - {name: cfg, configMap: {name: cfg}}
+  - {name: other, configMap: {name: other}}
+  - {name: creds, secret: {secretName: creds}}
+"""
+
+
+def test_up_runs_a_multi_document_file_with_configmap_and_secret_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """up runs the pod with the file's ConfigMaps; --configmap and --secret NAME=PATH make
+    objects as kubectl's --from-file does (a file: one key named after it; a directory: one
+    key per regular file), options of one NAME add up, and they replace the file's object
+    of that name."""
+    (tmp_path / "greeting.txt").write_text("hello\n")
+    (tmp_path / "blob").write_bytes(b"\xff\xfe")  # not UTF-8: binaryData
+    creds = tmp_path / "creds"
+    (creds / "sub").mkdir(parents=True)
+    (creds / "user").write_text("admin\n")
+    (creds / "password").write_text("pw\n")
+    (creds / "sub" / "ignored").write_text("x")  # a subdirectory: left out
+    path = write(tmp_path, "objs", OBJECTS_POD)
+    argv = ["up", "--backend", "fake", "--logs", path, "--secret", f"creds={creds}"]
+    argv += ["--configmap", f"cfg={tmp_path / 'greeting.txt'}"]
+    argv += ["--configmap", f"cfg={tmp_path / 'blob'}"]
+    assert main(argv) == 0
+    logged = [
+        x[len("app | ") :] for x in capsys.readouterr().out.splitlines() if x.startswith("app |")
+    ]
+    assert logged == ["blob", "greeting.txt", "hello", "kept", "password", "user", "admin"]
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("cfg", "--configmap 'cfg': expected NAME=PATH"),
+        ("=x", "--configmap '=x': expected NAME=PATH"),
+        ("cfg=nothere", "--configmap 'cfg=nothere': no such file or directory: nothere"),
+        ("cfg=empty", "holds no regular file"),
+        ("cfg=bad key", "--configmap cfg: "),
+        ("Bad_Name=greeting.txt", "--configmap Bad_Name: "),
+    ],
+)
+def test_configmap_option_errors_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    option: str,
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad key").write_text("x")
+    (tmp_path / "greeting.txt").write_text("hi")
+    path = write(tmp_path, "objs", OBJECTS_POD)
+    assert main(["up", "--backend", "fake", path, "--configmap", option]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("asyncpod: error: ") and message in err, err
+
+
+def test_a_secret_option_never_shows_its_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Secret of --secret that the pod misses a key of fails without showing a value."""
+    (tmp_path / "user").write_text("hunter2-value")
+    text = OBJECTS_POD.replace("cat /etc/creds/user", "true").replace(
+        "{name: creds, secret: {secretName: creds}}",
+        "{name: creds, secret: {secretName: creds, items: [{key: nokey, path: x}]}}",
+    )
+    path = write(tmp_path, "objs", text)
+    assert main(["up", "--backend", "fake", path, "--secret", f"creds={tmp_path / 'user'}"]) == 2
+    err = capsys.readouterr().err
+    assert "Secret 'creds' has no key 'nokey'" in err
+    assert "hunter2" not in err
+
+
 def test_up_of_a_failing_pod_exits_1_with_the_log_tail(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -308,7 +413,7 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("up", "down", "ps", "logs", "plan", "gc", "demo"):
+    for command in ("up", "down", "ps", "logs", "plan", "gc", "volumes", "demo"):
         assert command in out
     assert "128+N  stopped by signal N: 130 for Ctrl-C (SIGINT), 143 for SIGTERM" in out
 
@@ -336,7 +441,17 @@ def test_every_option_has_help() -> None:
         and not action.help
     ]
     assert undocumented == []
-    assert set(subparsers.choices) == {"up", "down", "ps", "logs", "exec", "plan", "gc", "demo"}
+    assert set(subparsers.choices) == {
+        "up",
+        "down",
+        "ps",
+        "logs",
+        "exec",
+        "plan",
+        "gc",
+        "volumes",
+        "demo",
+    }
 
 
 def test_a_manifest_from_standard_input(
@@ -888,6 +1003,57 @@ def test_down_of_several_pods(owned: Owned, capsys: pytest.CaptureFixture[str]) 
     assert owned.left == []
 
 
+@pytest.fixture
+def claims(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """volumes finds a FakeBackend holding the volumes of these claims (and one scratch
+    volume of a pod, which is no claim); after a command, the list holds what is left."""
+    from asyncpod._labels import LABEL_CLAIM
+    from asyncpod.backends import FakeBackend, VolumeSpec
+
+    claims: list[str] = []
+
+    @asynccontextmanager
+    async def backend(url: str | None) -> AsyncIterator[FakeBackend]:
+        async with FakeBackend() as fake:
+            for claim in claims:
+                spec = VolumeSpec(name=claim, labels={LABEL_CLAIM: claim}, claim=True)
+                await fake.create_volume(spec)
+            await fake.create_volume(VolumeSpec(name="p-scratch", labels={"io.asyncpod.pod": "p"}))
+            try:
+                yield fake
+            finally:
+                left = [o.labels.get(LABEL_CLAIM) for o in fake.objects()]
+                claims[:] = [c for c in left if c is not None]
+                assert len(left) == len(claims) + 1  # the scratch volume stays
+
+    monkeypatch.setattr("asyncpod._cli._backends.podman", backend)
+    return claims
+
+
+def test_volumes_lists_and_removes_claims(
+    claims: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """volumes (or volumes ls) lists the claims, one a line; volumes rm removes the named
+    ones; a name of no claim is exit code 4, once the others are gone."""
+    claims += ["db-data", "cache"]
+    assert main(["volumes"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["cache", "db-data"]
+    assert main(["volumes", "ls"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["cache", "db-data"]
+    assert main(["volumes", "rm", "cache", "nope", "cache"]) == 4
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["removed the volume of claim cache"]
+    assert captured.err.splitlines() == [
+        "asyncpod: error: no volume of claim 'nope' exists here",
+        "asyncpod: hint: 'asyncpod volumes' lists the claims whose volumes exist",
+    ]
+    assert claims == ["db-data"]
+    assert main(["volumes", "rm", "db-data"]) == 0
+    assert claims == []
+    assert main(["volumes"]) == 0
+    assert capsys.readouterr().out == "removed the volume of claim db-data\n"
+
+
 # console
 
 
@@ -1180,3 +1346,43 @@ containers:
         assert main(["logs", "--url", podman_url, "--previous", pod_name]) != 0
     finally:
         assert main(["down", "--url", podman_url, "--grace", "0", pod_name]) == 0
+
+
+def test_up_with_a_secret_and_a_claim_then_volumes_rm(
+    tmp_path: Path, podman_url: str, image: str, pod_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On Podman: up mounts a --secret's file; the claim's data outlives the run, 'volumes'
+    lists it and 'volumes rm' removes it."""
+    url = ["--url", podman_url]
+    claim = f"{pod_name}-claim"
+    (tmp_path / "token").write_text("t0ken")
+    spec = f"""
+restartPolicy: Never
+containers:
+- name: app
+  image: IMAGE
+  command:
+  - sh
+  - -c
+  - test -f /data/kept && cat /data/kept && exit 3; cat /etc/creds/token > /data/kept
+  volumeMounts:
+  - {{name: creds, mountPath: /etc/creds}}
+  - {{name: data, mountPath: /data}}
+volumes:
+- {{name: creds, secret: {{secretName: creds}}}}
+- {{name: data, persistentVolumeClaim: {{claimName: {claim}}}}}
+"""
+    path = write(tmp_path, pod_name, pod_yaml(pod_name, spec, TEST_IMAGE))
+    argv = ["up", *url, path, "--secret", f"creds={tmp_path / 'token'}"]
+    try:
+        assert main(argv) == 0  # nothing kept yet: it keeps the token
+        capsys.readouterr()
+        assert main(argv) == 1  # the first run's file is there: it shows it, exits 3
+        assert "  app | t0ken" in capsys.readouterr().err.splitlines()
+        assert main(["volumes", *url]) == 0
+        assert claim in capsys.readouterr().out.splitlines()
+    finally:
+        main(["volumes", *url, "rm", claim])
+    assert capsys.readouterr().out.splitlines() == [f"removed the volume of claim {claim}"]
+    assert main(["volumes", *url]) == 0
+    assert claim not in capsys.readouterr().out.splitlines()

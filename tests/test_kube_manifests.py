@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import logging
 import re
@@ -456,11 +457,40 @@ def test_a_file_of_documents_is_one_bundle(caplog: pytest.LogCaptureFixture) -> 
     assert [str(o) for o in bundle.claims] == ["PersistentVolumeClaim/store"]
     assert [str(o) for o in bundle.skipped] == ["Service/web", "Ingress/web"]
     assert "Service/web, Ingress/web" in caplog.text
-    written = list(yaml.safe_load_all(dump(bundle)))
+    written = list(yaml.safe_load_all(dump(bundle, secrets=True)))
     assert written == [CONFIG_MAP, SECRET, CLAIM, POD, SERVICE, INGRESS]
     for document in written[:5]:
         check_object(f"V1{document['kind']}", document)
-    assert load(dump(bundle)) == bundle
+    assert load(dump(bundle, secrets=True)) == bundle
+
+
+def test_dump_leaves_secrets_out_unless_asked() -> None:
+    """By default no Secret value is written, in any form: each Secret is left out and
+    named in a comment line; secrets=True writes it as it was read."""
+    value = "s3cr3t-Qx7"
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db"},
+        "data": {"password": base64.b64encode(value.encode()).decode()},
+        "stringData": {"token": value + "-t"},
+    }
+    bundle = load(text(CONFIG_MAP, POD, secret, SECRET))
+    written = dump(bundle)
+    assert value not in written
+    assert base64.b64encode(value.encode()).decode() not in written
+    assert written.splitlines()[:2] == [
+        "# Secret/db left out: pass secrets=True",
+        "# Secret/pw left out: pass secrets=True",
+    ]
+    assert [d["kind"] for d in yaml.safe_load_all(written)] == ["ConfigMap", "Pod"]
+    reread = load(written)
+    assert reread.secrets == ()
+    assert reread.pod == bundle.pod
+    with_secrets = dump(bundle, secrets=True)
+    assert not with_secrets.startswith("#")
+    assert list(yaml.safe_load_all(with_secrets)) == [CONFIG_MAP, secret, SECRET, POD]
+    assert load(with_secrets) == bundle
 
 
 def test_load_pod_refuses_a_file_whose_config_it_would_lose() -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from . import backends as backends
 from . import kube as kube
+from ._claims import list_claims as list_claims
+from ._claims import remove_claim as remove_claim
 from ._diagnosis import Diagnosis as Diagnosis
 from ._events import EventReason as EventReason
 from ._events import PodEvent as PodEvent
@@ -167,6 +169,7 @@ __all__ = [
     "KeyToPath",
     "Lifecycle",
     "LifecycleHandler",
+    "list_claims",
     "ObjectExistsError",
     "ObjectFieldSelector",
     "ObjectNotFoundError",
@@ -194,6 +197,7 @@ __all__ = [
     "Protocol",
     "PublishedPort",
     "PullPolicy",
+    "remove_claim",
     "remove_orphans",
     "ResourceFieldSelector",
     "ResourceRequirements",

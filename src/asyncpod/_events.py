@@ -50,6 +50,8 @@ class EventReason(str, enum.Enum):
     FAILED_POST_START_HOOK = "FailedPostStartHook"
     #: the preStop hook failed; termination goes on
     FAILED_PRE_STOP_HOOK = "FailedPreStopHook"
+    #: keys of an ``envFrom`` source were skipped: not valid variable names (``message``)
+    INVALID_ENV_NAMES = "InvalidEnvironmentVariableNames"
     #: a container this one depends on will never reach the condition it waits for
     DEPENDENCY_FAILED = "DependencyFailed"
     #: pod: every init step done and every app container started

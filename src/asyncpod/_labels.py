@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "LABEL_CLAIM",
     "LABEL_CONFORMANCE",
     "LABEL_CONTAINER",
     "LABEL_DETACHED",
@@ -49,6 +50,10 @@ LABEL_GRACE: Final = "io.asyncpod.grace-period"
 LABEL_OWNER_PID: Final = "io.asyncpod.owner-pid"
 LABEL_OWNER_HOST: Final = "io.asyncpod.owner-host"
 LABEL_OWNER_START: Final = "io.asyncpod.owner-start"
+
+#: on the volume of a PersistentVolumeClaim: the claim's name. Such a volume carries no
+#: run's labels: it outlives every run, and only ``remove_claim`` removes it
+LABEL_CLAIM: Final = "io.asyncpod.claim"
 
 #: on objects the conformance suite creates
 LABEL_CONFORMANCE: Final = "io.asyncpod.conformance"

@@ -5,7 +5,7 @@
 
     bundle = asyncpod.kube.load(Path("app.yaml"))  # a Deployment, its ConfigMap, a Service
     bundle.pod, bundle.config_maps, bundle.skipped
-    text = asyncpod.kube.dump(bundle)
+    text = asyncpod.kube.dump(bundle)  # without its Secrets, unless secrets=True
 
 :func:`load_pod` reads a Pod, or a workload that runs a pod template (Deployment,
 StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob: see
@@ -169,25 +169,33 @@ def dump_pod(pod: Pod) -> str:
     return _dump_documents([_pod_document(pod)])
 
 
-def dump(bundle: Bundle) -> str:
+def dump(bundle: Bundle, *, secrets: bool = False) -> str:
     """The manifest file of *bundle* as YAML documents, which :func:`load` reads back.
 
     ConfigMaps, Secrets and claims come first, then the Pod (or the workload, its pod
     template written from the bundle's ``pod``), then the skipped objects, each as it was
     read: what runs here deploys unchanged to a cluster.
+
+    A Secret's values are written only with *secrets* (then the Secret as it was read:
+    ``data`` base64, ``stringData`` plain text). By default each Secret is left out, and
+    named in a comment line at the top, ``# Secret/NAME left out: pass secrets=True``:
+    the file can be shown, logged or committed, and a cluster it is applied to keeps (or
+    is given) its own Secrets, instead of being handed empty ones.
     """
-    documents: list[Any] = [
-        _cluster.thaw(kept.document)
-        for kept in (*bundle.config_maps, *bundle.secrets, *bundle.claims)
-        if not kept.generated
-    ]
+    kept = [*bundle.config_maps, *(bundle.secrets if secrets else ()), *bundle.claims]
+    documents: list[Any] = [_cluster.thaw(k.document) for k in kept if not k.generated]
     pod = _pod_document(bundle.pod)
     if bundle.workload is None:
         documents.append(pod)
     else:
         documents.append(_workload_document(bundle.workload, pod))
     documents.extend(_cluster.thaw(skipped.document) for skipped in bundle.skipped)
-    return _dump_documents(documents)
+    left_out = (
+        ""
+        if secrets
+        else "".join(f"# {secret} left out: pass secrets=True\n" for secret in bundle.secrets)
+    )
+    return left_out + _dump_documents(documents)
 
 
 def _report(bundle: Bundle, notes: Sequence[str], *, stacklevel: int) -> None:

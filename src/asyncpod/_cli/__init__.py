@@ -3,8 +3,8 @@
 It parses (:mod:`._parser`), loads the manifest and builds the backend (:mod:`._backends`),
 runs one command under the signal policy (:mod:`._signals`), and turns what went wrong
 into one line and an exit code (:mod:`._errors`). The commands only format what the
-library returns: ``up`` (:mod:`._up`), ``ps`` (:mod:`._ps`), ``down``, ``logs`` and ``gc``
-(:mod:`._manage`), ``plan`` and ``demo`` (:mod:`._examples`).
+library returns: ``up`` (:mod:`._up`), ``ps`` (:mod:`._ps`), ``down``, ``logs``, ``gc`` and
+``volumes`` (:mod:`._manage`), ``plan`` and ``demo`` (:mod:`._examples`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .._exceptions import AsyncpodError
 from . import _backends
 from ._errors import CliError, Interrupted, exit_code, report
 from ._examples import demo, plan
-from ._manage import down, exec_, gc, logs
+from ._manage import down, exec_, gc, logs, volumes
 from ._parser import build_parser
 from ._ps import ps
 from ._signals import Command, run
@@ -38,6 +38,7 @@ _COMMANDS: dict[str, Command] = {
     "logs": logs,
     "exec": exec_,
     "gc": gc,
+    "volumes": volumes,
     "demo": demo,
 }
 
@@ -52,7 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             if getattr(args, "file", None) is not None:
-                args.pod = _backends.load(args.file, lax=args.lax)
+                args.bundle = _backends.load(args.file, lax=args.lax)
+                args.pod = args.bundle.pod
+            if args.command == "up":
+                args.config_maps = _backends.config_maps(args.configmap)
+                args.secrets = _backends.secrets(args.secret)
             if args.command == "plan":
                 code = plan(args)
             else:

@@ -1,4 +1,5 @@
-"""The management commands of pods left on Podman: ``down``, ``logs`` and ``gc``."""
+"""The management commands of what is left on Podman: ``down``, ``logs`` and ``gc`` for
+pods, ``volumes`` for the volumes of persistent volume claims."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 
 import anyio
 
+from .._claims import list_claims, remove_claim
 from .._console import open_console
 from .._exceptions import ObjectNotFoundError
 from .._labels import LABEL_CONTAINER, LABEL_RUN
@@ -21,7 +23,7 @@ from ._errors import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, CliError
 from ._ps import in_start_order
 from ._signals import Stop
 
-__all__ = ["down", "exec_", "gc", "logs"]
+__all__ = ["down", "exec_", "gc", "logs", "volumes"]
 
 POLL = 0.25  # seconds between two looks at whether another process removed a pod
 
@@ -259,5 +261,29 @@ async def gc(args: argparse.Namespace, stop: Stop) -> int:
         print(
             f"left alone, owner unknown (it cannot be checked from here): {', '.join(unknown)} "
             "('asyncpod down --force NAME' once it is garbage)"
+        )
+    return EXIT_OK
+
+
+async def volumes(args: argparse.Namespace, stop: Stop) -> int:
+    """``volumes`` (or ``volumes ls``): the claims whose volumes exist, one a line;
+    ``volumes rm NAME...``: remove them, data and all. A claim that has no volume is
+    reported at the end (exit code 4), once the others are gone."""
+    async with _backends.podman(args.url) as backend:
+        if args.volumes_command != "rm":
+            for claim in await list_claims(backend):
+                print(claim)
+            return EXIT_OK
+        missing = []
+        for claim in dict.fromkeys(args.claims):
+            if await remove_claim(backend, claim):
+                print(f"removed the volume of claim {claim}")
+            else:
+                missing.append(claim)
+    if missing:
+        raise CliError(
+            f"no volume of claim {', '.join(map(repr, missing))} exists here",
+            EXIT_NOT_FOUND,
+            "'asyncpod volumes' lists the claims whose volumes exist",
         )
     return EXIT_OK

@@ -88,6 +88,16 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     up.add_argument(
         "-l", "--logs", action="store_true", help="follow every container's log, prefixed"
     )
+    for option, kind in (("--configmap", "ConfigMap"), ("--secret", "Secret")):
+        up.add_argument(
+            option,
+            action="append",
+            default=[],
+            metavar="NAME=PATH",
+            help=f"a {kind} NAME for the pod, over the manifest's of that name: PATH a file "
+            "(one key, the file's name) or a directory (one key per regular file); "
+            "repeat it to add keys or objects",
+        )
 
     down = command("down", "stop pods in reverse start order and remove their objects")
     down.add_argument("names", metavar="NAME", nargs="+", help="the pods' names")
@@ -155,6 +165,17 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     gc.add_argument("names", metavar="NAME", nargs="*", help="only these pods")
     gc.add_argument("-n", "--dry-run", action="store_true", help="only say what would go")
     url(gc)
+
+    volumes = command(
+        "volumes", "list the volumes of persistent volume claims, or remove them (with rm)"
+    )
+    url(volumes)
+    volumes_sub = volumes.add_subparsers(
+        dest="volumes_command", metavar="ACTION", help="ls (the default) or rm"
+    )
+    volumes_sub.add_parser("ls", help="list the claims whose volumes exist (the default)")
+    volumes_rm = volumes_sub.add_parser("rm", help="remove claims' volumes and their data")
+    volumes_rm.add_argument("claims", metavar="NAME", nargs="+", help="the claims' names")
 
     demo = command(
         "demo", "bring up a bundled example, show it working, tear it down (the README's)"

@@ -266,7 +266,13 @@ class _Up:
         why: tuple[PodEvent, ...] = ()
         with deadline:
             async with open_pod(
-                pod, backend=backend, detach=args.detach, kill_event=kill, on_event=self.on_event
+                args.bundle,
+                config_maps=args.config_maps,
+                secrets=args.secrets,
+                backend=backend,
+                detach=args.detach,
+                kill_event=kill,
+                on_event=self.on_event,
             ) as r:
                 self.running = r
                 ui.start_soon(self.refresh)

@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import attrs
 
 from .._events import EventLog, EventReason, PodEvent, pod_event
 from .._exceptions import (
@@ -44,6 +45,7 @@ from .._pool import Pool
 from .._signal import Signal
 from .._status import Phase, PodConditions, PodStatus, PublishedPort, compute_phase
 from ..backends._base import Backend, ContainerSpec, ExitWatcher, PortMapping, VolumeSpec
+from ._config import PodContext, container_env
 from ._runner import Runner
 from ._spec import container_spec, needs_image_user, pod_spec, volume_specs
 from ._state import Stage
@@ -72,6 +74,7 @@ class Supervisor:
         detach: bool = False,
         kill_event: anyio.Event | None = None,
         on_event: Callable[[PodEvent], object] | None = None,
+        context: PodContext | None = None,
     ) -> None:
         self.pod = pod
         self.on_event = on_event
@@ -79,7 +82,12 @@ class Supervisor:
         #: anyio.current_time, bound to the running loop (it is read for every event)
         self.now = bound_clock()
         self.plan = StartupPlan.from_pod(pod)
-        self.run_id = uuid.uuid4().hex[:12]
+        uid = uuid.uuid4()
+        self.run_id = uid.hex[:12]
+        #: what the pod's ConfigMap, Secret and downward API references resolve against
+        self.context = attrs.evolve(context or PodContext(), uid=str(uid))
+        #: the volumes of PersistentVolumeClaims: they outlive the run
+        self.claim_volumes: set[str] = set()
         self.labels = {LABEL_POD: pod.name, LABEL_RUN: self.run_id, **owner_labels()}
         if detach:
             self.labels[LABEL_DETACHED] = "true"
@@ -217,6 +225,7 @@ class Supervisor:
             },
             init=runner.kind is StepKind.INIT,
             image_user=self.image_users.get(runner.container.image),
+            ctx=self.context,
         )
 
     def created(self) -> None:
@@ -374,6 +383,30 @@ class Supervisor:
         images = {
             c.image: c.image_pull_policy or PullPolicy.IF_NOT_PRESENT for c in pod.all_containers
         }
+        for volume in pod.volumes:
+            if volume.image is not None:
+                policy = volume.image.pull_policy
+                images.setdefault(
+                    volume.image.reference,
+                    PullPolicy(policy) if policy else PullPolicy.IF_NOT_PRESENT,
+                )
+        # Every reference to a ConfigMap, a Secret or a key is resolved before anything is
+        # created: a missing one fails the run here (SpecError).
+        volumes = volume_specs(pod, self.labels, self.context)
+        for container in pod.all_containers:
+            _, skipped = container_env(pod, container, self.context)
+            if skipped:
+                logger.warning(
+                    "pod %s, container %s: envFrom keys skipped, not valid variable names: %s",
+                    pod.name,
+                    container.name,
+                    ", ".join(skipped),
+                )
+                self.emit(
+                    EventReason.INVALID_ENV_NAMES,
+                    container.name,
+                    f"keys skipped, not valid environment variable names: {', '.join(skipped)}",
+                )
         await _gather(functools.partial(self.backend.ensure_image, i, p) for i, p in images.items())
 
         async def image_user(image: str) -> None:
@@ -392,16 +425,21 @@ class Supervisor:
                 raise self.port_in_use(exc)  # noqa: B904 - its cause is set
             if spec.ports:
                 self.ports = published(pod, await self.backend.published_ports(self.pod_id))
+            if _uses_pod_ip(pod):
+                ip = await self.backend.pod_ip(self.pod_id)
+                self.context = attrs.evolve(self.context, pod_ip=ip)
 
         async def create_volume(name: str, spec: VolumeSpec) -> None:
-            self.volume_ids[name] = await self.backend.create_volume(spec)
+            volume_id = await self.backend.create_volume(spec)
+            if spec.claim:
+                self.claim_volumes.add(name)
+            self.volume_ids[name] = volume_id
 
         # The pod first: its name is the claim on every name of the run. Two runs of one
         # pod name at once must not each win a part (one the pod, the other a
         # "<pod>-<volume>"), and both fail: the one that wins the pod name goes on, the
         # other gets ObjectExistsError having created nothing of its own to remove.
         await create_pod()
-        volumes = volume_specs(pod, self.labels)
         await _gather(functools.partial(create_volume, n, s) for n, s in volumes.items())
         await tg.start(self._serve, name=f"asyncpod:{pod.name}")
         # Every container is created before anything starts (init containers must exist
@@ -496,6 +534,8 @@ class Supervisor:
         if self.pod_id is not None:
             await self.remove_quietly(self.backend.remove_pod(self.pod_id), "pod")
         for name, vid in self.volume_ids.items():
+            if name in self.claim_volumes:
+                continue  # a claim's data outlives the run
             await self.remove_quietly(self.backend.remove_volume(vid), f"volume {name}")
         await self._sweep()
         self.torn_down = True
@@ -582,6 +622,17 @@ def _taken_port(pod: Pod, error: PortInUseError) -> PortInUseError:
             taken.__cause__ = error
             return taken
     return error
+
+
+def _uses_pod_ip(pod: Pod) -> bool:
+    """Whether an env variable of *pod* reads ``status.podIP``."""
+    return any(
+        var.value_from is not None
+        and var.value_from.field_ref is not None
+        and var.value_from.field_ref.field_path.startswith("status.podIP")
+        for container in pod.all_containers
+        for var in container.env
+    )
 
 
 async def _gather(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:

@@ -13,15 +13,18 @@ from typing import Any, NoReturn
 import anyio
 import attrs
 
+from .._bundle import Bundle
 from .._diagnosis import Diagnosis
 from .._events import EventReason, PodEvent
-from .._exceptions import AsyncpodError, ObjectNotFoundError, PodTimeoutError
+from .._exceptions import AsyncpodError, ObjectNotFoundError, PodTimeoutError, SpecError
 from .._logread import RunReader, last_lines
 from .._models import Pod
+from .._objects import ConfigMap, Secret
 from .._plan import StartupPlan
 from .._status import Phase, PodStatus
 from ..backends._base import Backend, ContainerStats, ExecResult, LogRecord
 from ..backends._registry import get_backend
+from ._config import PodContext
 from ._core import Supervisor
 from ._faults import engine_failure
 from ._runner import Runner
@@ -52,14 +55,22 @@ async def _log_tail(backend: Backend, cid: str, lines: int) -> tuple[str, ...]:
 
 @asynccontextmanager
 async def open_pod(
-    pod: Pod,
+    pod: Pod | Bundle,
     *,
+    config_maps: Iterable[ConfigMap] = (),
+    secrets: Iterable[Secret] = (),
     backend: Backend | None = None,
     detach: bool = False,
     kill_event: anyio.Event | None = None,
     on_event: Callable[[PodEvent], object] | None = None,
 ) -> AsyncIterator[RunningPod]:
     """Run *pod* for the duration of the ``async with`` block.
+
+    *pod* is a :class:`~asyncpod.Pod`, or a :class:`~asyncpod.kube.Bundle` read by
+    :func:`asyncpod.kube.load`, whose ConfigMaps and Secrets the pod then reads.
+    *config_maps* and *secrets* give more (or, by name, other) such objects from Python.
+    A reference to a ConfigMap, a Secret or a key that is not given fails the run with
+    :class:`~asyncpod.SpecError` before anything is created, unless it is ``optional``.
 
     Creates the pod's objects, starts its containers along the startup plan (independent
     branches in parallel) and yields a :class:`RunningPod` once the pod is up: every init
@@ -95,11 +106,17 @@ async def open_pod(
     logged and changes nothing; any other (``KeyboardInterrupt``...) ends the run as if
     raised in the block, and one raised during the teardown is raised once it is done.
     """
+    pod, context = _with_objects(pod, config_maps, secrets)
     async with AsyncExitStack() as stack:
         if backend is None:
             backend = await stack.enter_async_context(get_backend("podman"))
         supervisor = Supervisor(
-            pod, backend, detach=detach, kill_event=kill_event, on_event=on_event
+            pod,
+            backend,
+            detach=detach,
+            kill_event=kill_event,
+            on_event=on_event,
+            context=context,
         )
         raised: BaseException | None = None  # by the block itself
         try:
@@ -128,6 +145,42 @@ async def open_pod(
                         raise supervisor.interrupted
         except BaseExceptionGroup as group:
             _raise_single(group, raised)
+
+
+def _with_objects(
+    pod: Pod | Bundle, config_maps: Iterable[ConfigMap], secrets: Iterable[Secret]
+) -> tuple[Pod, PodContext]:
+    """The pod to run, and the ConfigMaps and Secrets it reads, by name."""
+    from .._serde import structure_object
+
+    maps: dict[str, ConfigMap] = {}
+    secret_objects: dict[str, Secret] = {}
+    if isinstance(pod, Bundle):
+        for kept in (*pod.config_maps, *pod.secrets):
+            try:
+                obj = structure_object(_thaw(kept.document))
+            except SpecError as exc:
+                raise exc.with_prefix(str(kept)) from None
+            if isinstance(obj, Secret):
+                secret_objects[obj.name] = obj
+            else:
+                maps[obj.name] = obj
+        pod = pod.pod
+    for config_map in config_maps:
+        if not isinstance(config_map, ConfigMap):
+            raise TypeError(f"config_maps must hold ConfigMaps, not {type(config_map).__name__}")
+        maps[config_map.name] = config_map
+    for secret in secrets:
+        if not isinstance(secret, Secret):
+            raise TypeError(f"secrets must hold Secrets, not {type(secret).__name__}")
+        secret_objects[secret.name] = secret
+    return pod, PodContext(config_maps=maps, secrets=secret_objects)
+
+
+def _thaw(document: Any) -> Any:
+    from .. import _cluster
+
+    return _cluster.thaw(document)
 
 
 def _raise_single(

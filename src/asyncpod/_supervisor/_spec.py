@@ -7,6 +7,8 @@ and args are expanded, and the command/args rule is applied. So are ``resources`
 quantities become cgroup quota and shares as the kubelet computes them, ``fsGroup`` joins
 the supplementary groups, the pre-1.19 seccomp and AppArmor annotations stand in for unset
 fields, and ``runAsNonRoot`` is checked against the user the container would run as.
+ConfigMaps, Secrets and the downward API are resolved by :mod:`._config` into
+environment variables and files.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import math
 import posixpath
 from collections.abc import Mapping
 
-from .._env import expand_all, resolve_env
+from .._env import expand_all
 from .._exceptions import CreateContainerConfigError, SpecError
-from .._models import Container, Pod, Volume
+from .._labels import LABEL_CLAIM
+from .._models import Container, Pod, Volume, parse_quantity
 from .._resources import ResourceRequirements
 from .._security import AppArmorProfile, SeccompProfile
 from ..backends._base import (
@@ -29,6 +32,7 @@ from ..backends._base import (
     PortMapping,
     VolumeSpec,
 )
+from ._config import PodContext, container_env, volume_files
 
 __all__ = [
     "CLUSTER_DOMAIN",
@@ -313,18 +317,53 @@ def pod_spec(pod: Pod, labels: Mapping[str, str]) -> PodSpec:
     )
 
 
-def volume_specs(pod: Pod, labels: Mapping[str, str]) -> dict[str, VolumeSpec]:
-    """The volumes the pod needs created (its ``emptyDir`` ones), by volume name."""
-    return {
-        v.name: VolumeSpec(
-            name=f"{pod.name}-{v.name}",
-            labels=labels,
-            memory=v.empty_dir.medium == "Memory",
-            size_bytes=v.empty_dir.size_bytes,
-        )
-        for v in pod.volumes
-        if v.empty_dir is not None
-    }
+def claim_volume_name(claim: str) -> str:
+    """The name of the volume that holds PersistentVolumeClaim *claim*'s data."""
+    return claim
+
+
+def volume_specs(
+    pod: Pod, labels: Mapping[str, str], ctx: PodContext | None = None
+) -> dict[str, VolumeSpec]:
+    """The volumes the pod needs created, by volume name.
+
+    ``emptyDir`` and ``ephemeral`` volumes are scratch volumes of the run; configMap,
+    secret, projected and downwardAPI ones hold their files (in memory if any is a
+    Secret's); a ``persistentVolumeClaim`` is the claim's own volume, labelled with the
+    claim only, so that no teardown or ``gc`` of a run removes it.
+    """
+    ctx = ctx or PodContext()
+    specs: dict[str, VolumeSpec] = {}
+    for index, v in enumerate(pod.volumes):
+        if v.empty_dir is not None:
+            specs[v.name] = VolumeSpec(
+                name=f"{pod.name}-{v.name}",
+                labels=labels,
+                memory=v.empty_dir.medium == "Memory",
+                size_bytes=v.empty_dir.size_bytes,
+            )
+        elif v.ephemeral is not None:
+            spec = v.ephemeral.volume_claim_template.spec
+            requests = spec.resources.requests if spec.resources else None
+            storage = requests.get("storage") if requests else None
+            specs[v.name] = VolumeSpec(
+                name=f"{pod.name}-{v.name}",
+                labels=labels,
+                size_bytes=parse_quantity(storage) if storage else None,
+            )
+        elif v.persistent_volume_claim is not None:
+            claim = v.persistent_volume_claim.claim_name
+            specs[v.name] = VolumeSpec(
+                name=claim_volume_name(claim), labels={LABEL_CLAIM: claim}, claim=True
+            )
+        else:
+            found = volume_files(pod, v, ctx, where=f"spec.volumes[{index}].")
+            if found is not None:
+                files, secret = found
+                specs[v.name] = VolumeSpec(
+                    name=f"{pod.name}-{v.name}", labels=labels, memory=secret, files=files
+                )
+    return specs
 
 
 def container_spec(
@@ -337,6 +376,7 @@ def container_spec(
     labels: Mapping[str, str],
     init: bool,
     image_user: str | None = None,
+    ctx: PodContext | None = None,
 ) -> ContainerSpec:
     """*container* of *pod*, every reference resolved.
 
@@ -346,11 +386,23 @@ def container_spec(
 
     *image_user* is the image's ``USER``, needed when :func:`needs_image_user` says so.
     """
-    env = resolve_env(container.env) if container.env else {}
+    env, _ = container_env(pod, container, ctx or PodContext())
     mounts = []
     for mount in container.volume_mounts:
         volume = volumes[mount.name]
-        if volume.host_path is not None:
+        read_only = mount.read_only or bool(
+            volume.persistent_volume_claim is not None and volume.persistent_volume_claim.read_only
+        )
+        if volume.image is not None:
+            mounts.append(
+                Mount(
+                    target=mount.mount_path,
+                    image=volume.image.reference,
+                    read_only=True,
+                    sub_path=mount.sub_path,
+                )
+            )
+        elif volume.host_path is not None:
             mounts.append(
                 Mount(
                     target=mount.mount_path,
@@ -367,7 +419,7 @@ def container_spec(
                 Mount(
                     target=mount.mount_path,
                     volume=volume_ids[mount.name],
-                    read_only=mount.read_only,
+                    read_only=read_only,
                     sub_path=mount.sub_path,
                     propagation=mount.mount_propagation or "",
                     recursive_read_only=_recursive_read_only(mount.recursive_read_only),

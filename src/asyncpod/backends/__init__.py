@@ -23,6 +23,7 @@ from ._base import OwnedObject as OwnedObject
 from ._base import PodSpec as PodSpec
 from ._base import PortMapping as PortMapping
 from ._base import RuntimeState as RuntimeState
+from ._base import VolumeFile as VolumeFile
 from ._base import VolumeSpec as VolumeSpec
 from ._fake import FakeBackend as FakeBackend
 from ._fake import FakeContainer as FakeContainer
@@ -53,6 +54,7 @@ __all__ = [
     "PortMapping",
     "Program",
     "RuntimeState",
+    "VolumeFile",
     "VolumeSpec",
 ]
 

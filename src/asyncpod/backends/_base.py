@@ -51,6 +51,7 @@ __all__ = [
     "OwnedObject",
     "PodSpec",
     "PortMapping",
+    "VolumeFile",
     "VolumeSpec",
 ]
 
@@ -157,19 +158,43 @@ class PodSpec:
 
 
 @attrs.frozen(kw_only=True)
+class VolumeFile:
+    """A file a volume holds from the start (a ConfigMap's or Secret's key, say).
+
+    Its data never shows in a repr: it may be a Secret's.
+    """
+
+    #: relative to the volume's root, without ``..``; parent directories are made
+    path: str
+    data: bytes = attrs.field(repr=False)
+    mode: int = 0o644
+
+
+@attrs.frozen(kw_only=True)
 class VolumeSpec:
-    """A named volume owned by one pod (a Kubernetes ``emptyDir``)."""
+    """A named volume: owned by one pod (a Kubernetes ``emptyDir``, or a volume of
+    *files*), or a claim (*claim*) that outlives it.
+
+    A volume with *files* holds them before any container that mounts it starts, with
+    their modes; with *memory* too (a Secret's files), nothing of them is written to disk
+    and nothing is left once the volume is removed. A *claim* volume is reused if a
+    volume of its name exists, created (empty, with *labels*) otherwise.
+    """
 
     name: str
     labels: FrozenDict = attrs.field(converter=_frozen_map, factory=FrozenDict)
     #: keep the data in memory (tmpfs) instead of on disk
     memory: bool = False
     size_bytes: int | None = None
+    files: tuple[VolumeFile, ...] = ()
+    #: reuse an existing volume of this name (a PersistentVolumeClaim's)
+    claim: bool = False
 
 
 @attrs.frozen(kw_only=True)
 class Mount:
-    """A mount of a container: a volume made by :meth:`Backend.create_volume`, or a host path."""
+    """A mount of a container: a volume made by :meth:`Backend.create_volume`, a host
+    path, or the files of an image (read-only)."""
 
     target: str
     #: id returned by :meth:`Backend.create_volume`; ``None`` for a host path
@@ -178,6 +203,8 @@ class Mount:
     host_path: str | None = None
     #: Kubernetes ``hostPath.type``: "", "DirectoryOrCreate", "Directory", "FileOrCreate", ...
     host_path_type: str = ""
+    #: the image whose files to mount (a Kubernetes ``image`` volume); present locally
+    image: str | None = None
     read_only: bool = False
     sub_path: str | None = None
     #: Kubernetes ``mountPropagation``: "None" (private), "HostToContainer" (rslave) or
@@ -462,11 +489,22 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def create_volume(self, spec: VolumeSpec) -> str:
-        """Create an empty named volume and return its id (used in :class:`Mount`)."""
+        """Create a named volume and return its id (used in :class:`Mount`).
+
+        It is empty, or holds ``spec.files`` by the time a container mounting it starts
+        (every container of a pod is created before any starts). For ``spec.claim``, an
+        existing volume of that name is returned as it is.
+        """
 
     @abc.abstractmethod
     async def remove_volume(self, volume: str) -> None:
         """Remove the volume and its data. It must no longer be mounted."""
+
+    async def pod_ip(self, pod: str) -> str:
+        """The IP address of *pod* (``status.podIP``) as known before its containers
+        start, or ``""`` when the engine assigns it only once the pod runs (the default)."""
+        await anyio.lowlevel.checkpoint()
+        return ""
 
     # Images
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 import attrs
 
+from .._claims import list_claims, remove_claim
 from .._events import EventReason, PodEvent
 from .._exceptions import ContainerFailedError, CreateContainerConfigError, PortInUseError
 from .._labels import LABEL_CONFORMANCE, LABEL_POD, LABEL_RUN
@@ -24,6 +25,7 @@ from .._models import (
     ContainerRestartRule,
     ContainerRestartRuleOnExitCodes,
     EmptyDirVolumeSource,
+    EnvVar,
     ExecAction,
     HTTPGetAction,
     Lifecycle,
@@ -36,7 +38,22 @@ from .._models import (
     VolumeMount,
 )
 from .._network import HostAlias, PodDNSConfig, PodDNSConfigOption
+from .._objects import ConfigMap, Secret
 from .._security import Capabilities, PodSecurityContext, SecurityContext, Sysctl
+from .._sources import (
+    ConfigMapEnvSource,
+    ConfigMapKeySelector,
+    ConfigMapVolumeSource,
+    DownwardAPIVolumeFile,
+    DownwardAPIVolumeSource,
+    EnvFromSource,
+    EnvVarSource,
+    KeyToPath,
+    ObjectFieldSelector,
+    PersistentVolumeClaimVolumeSource,
+    SecretKeySelector,
+    SecretVolumeSource,
+)
 from .._status import Phase, Running, Waiting
 from .._supervisor import RunningPod, open_pod
 from ..backends._base import Backend
@@ -929,3 +946,195 @@ async def check_logs_runs_restart_exec_files(fx: BackendFixture) -> None:
         assert copied.exit_code == 0, copied
         stats = await running.stats("app")
         assert stats is None or stats.memory_bytes >= 0, stats
+
+
+# ConfigMaps, Secrets, the downward API and claims: what the containers see, as files and
+# environment variables, is the same on every backend.
+
+#: a container that runs until stopped, and stops at once (its trap)
+_IDLE = "trap 'exit 0' TERM; while true; do sleep 0.2; done"
+
+
+def _idle_pod(fx: BackendFixture, suffix: str, container: Container, volumes: list[Volume]) -> Pod:
+    return Pod(
+        name=fx.name(suffix),
+        labels={LABEL_CONFORMANCE: "1", "app": "conf"},
+        containers=[container],
+        volumes=volumes,
+        termination_grace_period_seconds=2,
+    )
+
+
+async def _out(running: RunningPod, *argv: str) -> str:
+    result = await running.exec("app", list(argv))
+    assert result.exit_code == 0, (argv, result)
+    return result.stdout.decode()
+
+
+async def _env(running: RunningPod) -> dict[str, str]:
+    lines = (await _out(running, "env")).splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+@scenario
+async def check_config_map_volume_and_env(fx: BackendFixture) -> None:
+    """A ConfigMap's keys as variables (``envFrom``, ``configMapKeyRef``) and as files (all
+    keys, or the ``items`` at their paths)."""
+    config = ConfigMap(name="conf-cfg", data={"greeting": "hello", "mode": "prod"})
+    app = _sh(
+        fx,
+        "app",
+        _IDLE,
+        env_from=[
+            EnvFromSource(prefix="CFG_", config_map_ref=ConfigMapEnvSource(name=config.name))
+        ],
+        env=[
+            EnvVar(
+                name="MODE",
+                value_from=EnvVarSource(
+                    config_map_key_ref=ConfigMapKeySelector(name=config.name, key="mode")
+                ),
+            ),
+            EnvVar(name="BOTH", value="$(CFG_greeting)-$(MODE)"),
+        ],
+        volume_mounts=[
+            VolumeMount(name="all", mount_path="/etc/all"),
+            VolumeMount(name="some", mount_path="/etc/some", read_only=True),
+        ],
+    )
+    volumes = [
+        Volume(name="all", config_map=ConfigMapVolumeSource(name=config.name)),
+        Volume(
+            name="some",
+            config_map=ConfigMapVolumeSource(
+                name=config.name, items=(KeyToPath(key="greeting", path="sub/greeting.txt"),)
+            ),
+        ),
+    ]
+    pod = _idle_pod(fx, "cfg", app, volumes)
+    async with open_pod(pod, backend=fx.backend, config_maps=[config]) as running:
+        env = await _env(running)
+        assert (env["CFG_greeting"], env["CFG_mode"]) == ("hello", "prod"), env
+        assert (env["MODE"], env["BOTH"]) == ("prod", "hello-prod"), env
+        assert (await _out(running, "ls", "/etc/all")).split() == ["greeting", "mode"]
+        assert await _out(running, "cat", "/etc/all/greeting") == "hello"
+        assert await _out(running, "cat", "/etc/some/sub/greeting.txt") == "hello"
+        assert await _out(running, "stat", "-c", "%a", "/etc/all/mode") == "644\n"
+
+
+@scenario
+async def check_secret_volume_and_env(fx: BackendFixture) -> None:
+    """A Secret's keys as files with the volume's ``defaultMode`` (an item's own ``mode``
+    over it), an empty value as an empty file, and as a variable (``secretKeyRef``)."""
+    secret = Secret(name="conf-creds", data={"empty": b"", "password": b"pw-1", "token": b"tk-2"})
+    app = _sh(
+        fx,
+        "app",
+        _IDLE,
+        env=[
+            EnvVar(
+                name="PASSWORD",
+                value_from=EnvVarSource(
+                    secret_key_ref=SecretKeySelector(name=secret.name, key="password")
+                ),
+            )
+        ],
+        volume_mounts=[
+            VolumeMount(name="all", mount_path="/etc/creds"),
+            VolumeMount(name="one", mount_path="/etc/one"),
+        ],
+    )
+    volumes = [
+        Volume(name="all", secret=SecretVolumeSource(secret_name=secret.name, default_mode=0o400)),
+        Volume(
+            name="one",
+            secret=SecretVolumeSource(
+                secret_name=secret.name,
+                default_mode=0o400,
+                items=(KeyToPath(key="token", path="dir/token", mode=0o440),),
+            ),
+        ),
+    ]
+    pod = _idle_pod(fx, "secret", app, volumes)
+    async with open_pod(pod, backend=fx.backend, secrets=[secret]) as running:
+        assert (await _env(running))["PASSWORD"] == "pw-1"
+        assert await _out(running, "cat", "/etc/creds/password") == "pw-1"
+        assert await _out(running, "cat", "/etc/creds/token") == "tk-2"
+        # an empty value is an empty file (Podman holds no empty secret)
+        assert (await _out(running, "ls", "/etc/creds")).split() == ["empty", "password", "token"]
+        assert await _out(running, "cat", "/etc/creds/empty") == ""
+        assert await _out(running, "cat", "/etc/one/dir/token") == "tk-2"
+        modes = await _out(running, "stat", "-c", "%a", "/etc/creds/password", "/etc/one/dir/token")
+        assert modes.split() == ["400", "440"], modes
+
+
+@scenario
+async def check_downward_api_env_and_volume(fx: BackendFixture) -> None:
+    """The pod's own fields (``fieldRef``) as variables and as files; ``metadata.uid`` is
+    the run's."""
+    app = _sh(
+        fx,
+        "app",
+        _IDLE,
+        env=[
+            EnvVar(
+                name=name,
+                value_from=EnvVarSource(field_ref=ObjectFieldSelector(field_path=path)),
+            )
+            for name, path in (
+                ("POD_NAME", "metadata.name"),
+                ("POD_NAMESPACE", "metadata.namespace"),
+                ("POD_UID", "metadata.uid"),
+                ("APP", "metadata.labels['app']"),
+            )
+        ],
+        volume_mounts=[VolumeMount(name="info", mount_path="/etc/info")],
+    )
+    info = DownwardAPIVolumeSource(
+        items=(
+            DownwardAPIVolumeFile(
+                path="name", field_ref=ObjectFieldSelector(field_path="metadata.name")
+            ),
+            DownwardAPIVolumeFile(
+                path="labels", field_ref=ObjectFieldSelector(field_path="metadata.labels")
+            ),
+        )
+    )
+    pod = _idle_pod(fx, "downward", app, [Volume(name="info", downward_api=info)])
+    async with open_pod(pod, backend=fx.backend) as running:
+        env = await _env(running)
+        assert (env["POD_NAME"], env["POD_NAMESPACE"], env["APP"]) == (
+            pod.name,
+            "default",
+            "conf",
+        ), env
+        uid = env["POD_UID"]
+        assert uid.replace("-", "").startswith(running.run_id), env  # a UUID, this run's
+        assert await _out(running, "cat", "/etc/info/name") == pod.name
+        labels = await _out(running, "cat", "/etc/info/labels")
+        assert labels.splitlines() == ['app="conf"', f'{LABEL_CONFORMANCE}="1"'], labels
+
+
+@scenario
+async def check_claim_survives_runs_until_removed(fx: BackendFixture) -> None:
+    """A persistentVolumeClaim's data outlives the run that wrote it: a second run reads
+    it; :func:`~asyncpod.remove_claim` removes it, and a third run starts empty."""
+    claim = fx.name("claim")
+    app = _sh(fx, "app", _IDLE, volume_mounts=[VolumeMount(name="data", mount_path="/data")])
+    source = PersistentVolumeClaimVolumeSource(claim_name=claim)
+    pod = _idle_pod(fx, "claimed", app, [Volume(name="data", persistent_volume_claim=source)])
+    try:
+        async with open_pod(pod, backend=fx.backend) as running:
+            assert (await _out(running, "ls", "/data")).split() == []
+            await _out(running, "sh", "-c", "echo kept > /data/file")
+        assert claim in await list_claims(fx.backend)
+        async with open_pod(pod, backend=fx.backend) as running:
+            assert await _out(running, "cat", "/data/file") == "kept\n"
+        assert await remove_claim(fx.backend, claim)
+        assert claim not in await list_claims(fx.backend)
+        async with open_pod(pod, backend=fx.backend) as running:
+            assert (await _out(running, "ls", "/data")).split() == []
+    finally:
+        with anyio.CancelScope(shield=True):
+            await remove_claim(fx.backend, claim)
+    assert not await remove_claim(fx.backend, claim)

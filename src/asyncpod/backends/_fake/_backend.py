@@ -45,7 +45,7 @@ from .._base import (
 from .._dns import parse_resolv_conf, pod_resolver
 from ._container import FakeContainer, _FakeExitWatcher, _Pod
 from ._faults import Faults
-from ._filesystem import _Volume, files_of_tarball
+from ._filesystem import _FileSystem, _Volume, files_of_tarball
 from ._network import _stream_pair
 from ._program import FakeContext, Program, ProgramFn
 from ._shell import _run_builtin, _trapped_exit, cannot_run, run_exec
@@ -304,6 +304,14 @@ class FakeBackend(Backend):
         await self._enter("published_ports", pod)
         return self._get_pod(pod).spec.ports
 
+    async def pod_ip(self, pod: str) -> str:
+        """A made-up address of the 10.88.0.0/16 range (Podman's default network), one
+        per pod."""
+        await self._enter("pod_ip", pod)
+        found = self._get_pod(pod)
+        number = int.from_bytes(found.id.encode(), "big") % 65000 + 2
+        return f"10.88.{number // 256}.{number % 256}"
+
     async def remove_pod(self, pod: str) -> None:
         await self._enter("remove_pod", pod)
         try:
@@ -317,9 +325,16 @@ class FakeBackend(Backend):
 
     async def create_volume(self, spec: VolumeSpec) -> str:
         await self._enter("create_volume", spec.name)
-        if any(v.spec.name == spec.name for v in self._volumes.values()):
+        existing = next((v for v in self._volumes.values() if v.spec.name == spec.name), None)
+        if existing is not None:
+            if spec.claim:
+                return existing.id
             raise ObjectExistsError(f"volume {spec.name!r} already exists")
         volume = _Volume(self._new_id("vol"), spec)
+        for file in spec.files:
+            volume.files[file.path] = file.data
+            volume.modes[file.path] = file.mode
+            _FileSystem._add_parents(volume.dirs, file.path)
         self._volumes[volume.id] = volume
         self._emit("volume", "create", volume.id, spec.name, spec.labels)
         return volume.id
@@ -408,11 +423,24 @@ class FakeBackend(Backend):
                     raise ObjectNotFoundError(f"no such volume: {mount.volume}")
                 volume.mounted_by.add(container.id)
                 files_, dirs = volume.files, volume.dirs
+            elif mount.image is not None:
+                if self.images is not None and mount.image not in self.images:
+                    raise ImageError(mount.image, "no such image")
+                files_ = dict(self._image_files.get(mount.image, {}))
+                dirs = {""}
+                for path in files_:
+                    _FileSystem._add_parents(dirs, path)
             else:
                 assert mount.host_path is not None
                 files_, dirs = self._host_paths.setdefault(mount.host_path, ({}, {""}))
             container.mounts.append(
-                (mount.target, files_, dirs, mount.read_only, mount.sub_path or "")
+                (
+                    mount.target,
+                    files_,
+                    dirs,
+                    mount.read_only or mount.image is not None,
+                    mount.sub_path or "",
+                )
             )
             if mount.sub_path and not mount.read_only:
                 container.fs.mkdir(mount.target)  # a missing subPath is made, as the kubelet does

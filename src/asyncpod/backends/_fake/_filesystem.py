@@ -9,11 +9,22 @@ import tarfile
 from .._base import VolumeSpec
 
 
+class _Files(dict[str, bytes]):
+    """A volume's files, and the modes of those it was created with (``VolumeSpec.files``);
+    any other file's is 0644."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.modes: dict[str, int] = {}
+
+
 class _Volume:
     def __init__(self, vid: str, spec: VolumeSpec) -> None:
         self.id = vid
         self.spec = spec
-        self.files: dict[str, bytes] = {}
+        files = _Files()
+        self.files: dict[str, bytes] = files
+        self.modes = files.modes
         self.dirs: set[str] = {""}
         self.mounted_by: set[str] = set()
 
@@ -88,6 +99,17 @@ class _FileSystem:
         if read_only:
             raise PermissionError(30, "Read-only file system", path)
         self._add_parents(dirs, rel + "/x")
+
+    def mode(self, path: str) -> int:
+        """The permission bits of *path*: a directory's are 0755, a file's 0644 unless its
+        volume was created with another."""
+        files, dirs, rel, _ = self._resolve(path)
+        if rel in files:
+            modes = files.modes if isinstance(files, _Files) else {}
+            return modes.get(rel, 0o644)
+        if rel in dirs:
+            return 0o755
+        raise FileNotFoundError(2, "No such file or directory", path)
 
     def exists(self, path: str) -> bool:
         files, dirs, rel, _ = self._resolve(path)

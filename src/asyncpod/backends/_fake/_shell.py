@@ -220,6 +220,9 @@ async def _builtin(
             return await _httpd(container, args, err)
         if name == "id":
             return await _id(container, args, out)
+        if name == "env" and not args:  # the container's environment, as env(1) prints it
+            out("".join(f"{k}={v}\n" for k, v in container.spec.env).encode())
+            return 0
         tool = _TOOLS.get(name)
         if tool is None:
             return None
@@ -467,6 +470,14 @@ async def _tool_test(fs: _FileSystem, args: list[str], out: Callable[[bytes], ob
     raise OSError(22, "unsupported test expression", " ".join(args))
 
 
+async def _tool_stat(fs: _FileSystem, args: list[str], out: Callable[[bytes], object]) -> int:
+    """``stat -c %a PATH...``: the permission bits in octal, one a line (busybox's form)."""
+    if len(args) < 3 or args[:2] != ["-c", "%a"]:
+        raise OSError(22, "usage: stat -c %a PATH...", " ".join(args))
+    out("".join(f"{fs.mode(path):o}\n" for path in args[2:]).encode())
+    return 0
+
+
 async def _tool_write(fs: _FileSystem, args: list[str], out: Callable[[bytes], object]) -> int:
     """``write PATH TEXT``: a fake-only tool that writes TEXT to PATH (shells would redirect)."""
     if len(args) != 2:
@@ -487,5 +498,6 @@ _TOOLS: dict[str, Callable[[_FileSystem, list[str], Callable[[bytes], object]], 
     "mkdir": _tool_mkdir,
     "ls": _tool_ls,
     "test": _tool_test,
+    "stat": _tool_stat,
     "write": _tool_write,
 }

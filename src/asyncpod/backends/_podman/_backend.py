@@ -38,6 +38,7 @@ from .._base import (
     PodSpec,
     PortMapping,
     RuntimeState,
+    VolumeFile,
     VolumeSpec,
 )
 from ._errors import PodmanStatusError, translate_errors
@@ -52,6 +53,7 @@ from ._mapping import (
     container_body,
     container_info,
     container_stats,
+    files_tarball,
     host_facts,
     host_path_of,
     json_objects,
@@ -125,6 +127,11 @@ class PodmanBackend(Backend):
         self._version_text = ""
         self._service: PrivateService | None = None
         self._tunnel: SSHTunnel | None = None  # to an ssh:// service
+        #: volumes of files not yet written, by name: filled through the first container
+        #: created that mounts them (every container is created before any starts)
+        self._unfilled: dict[str, tuple[VolumeFile, ...]] = {}
+        #: volumes of a Secret's files: held as Podman secrets, by volume name
+        self._secret_files: dict[str, list[tuple[str, VolumeFile]]] = {}
         self._exits = ExitHub(self._transport, self.inspect_container)
         self._host: HostFacts | None = None  # learnt when first needed
         self._warned_pods: set[str] = set()  # pods told that their limits are not enforced
@@ -275,8 +282,30 @@ class PodmanBackend(Backend):
     # Volumes
 
     async def create_volume(self, spec: VolumeSpec) -> str:
+        if spec.claim:
+            with translate_errors(f"look up volume {spec.name!r}"):
+                reply = await self._call("GET", f"/volumes/{q(spec.name)}/exists", ok=(404,))
+            if reply.status == 204:
+                return spec.name
         body: dict[str, Any] = {"Name": spec.name, "Driver": "local", "Label": dict(spec.labels)}
-        if spec.memory:
+        if spec.files and spec.memory:
+            # A Secret's files: Podman secrets, mounted file by file (in the container's
+            # run directory, a tmpfs), removed with the volume. The volume itself only
+            # marks them as the run's, for gc; it stays empty.
+            await self._remove_secrets(spec.name)  # what a crashed run left under this name
+            made: list[tuple[str, VolumeFile]] = []
+            self._secret_files[spec.name] = made
+            for index, file in enumerate(spec.files):
+                name = f"{spec.name}.{index}"
+                if not file.data:  # Podman refuses an empty secret: nothing to hide here
+                    made.append(("", file))
+                    continue
+                with translate_errors(f"create the secret files of volume {spec.name!r}"):
+                    await self._call(
+                        "POST", "/secrets/create", params={"name": name}, body=bytes(file.data)
+                    )
+                made.append((name, file))
+        elif spec.memory:
             options = {"type": "tmpfs", "device": "tmpfs"}
             if spec.size_bytes:
                 if self._version >= _TMPFS_SIZE_VERSION:
@@ -290,11 +319,84 @@ class PodmanBackend(Backend):
             body["Options"] = options
         with translate_errors(f"create volume {spec.name!r}"):
             reply = await self._call("POST", "/volumes/create", body=body)
-            return str(reply.json()["Name"])
+            name = str(reply.json()["Name"])
+        if spec.files and not spec.memory:
+            self._unfilled[name] = spec.files
+        return name
 
     async def remove_volume(self, volume: str) -> None:
+        self._unfilled.pop(volume, None)
+        self._secret_files.pop(volume, None)
+        await self._remove_secrets(volume)
         with translate_errors(f"remove volume {volume!r}"):
             await self._call("DELETE", f"/volumes/{q(volume)}", ok=(404,))
+
+    async def _remove_secrets(self, volume: str) -> None:
+        """Remove the Podman secrets holding the files of *volume*."""
+        with translate_errors(f"remove the secret files of volume {volume!r}"):
+            secrets = (await self._call("GET", "/secrets/json")).json() or []
+            for secret in secrets:
+                name = str((secret.get("Spec") or {}).get("Name") or "")
+                if name.startswith(f"{volume}.") and name[len(volume) + 1 :].isdigit():
+                    await self._call("DELETE", f"/secrets/{q(name)}", ok=(404,))
+
+    async def _fill_volumes(self, spec: ContainerSpec, container: str) -> None:
+        """Write the files of each unfilled volume *spec* mounts, through *container*."""
+        for mount in spec.mounts:
+            files = self._unfilled.get(mount.volume or "")
+            if files is None:
+                continue
+            tarball = files_tarball(files, mount.sub_path)
+            with translate_errors(f"write the files of volume {mount.volume!r}"):
+                await self._call(
+                    "PUT",
+                    f"/containers/{q(container)}/archive",
+                    params={"path": mount.target},
+                    body=tarball,
+                )
+            if not mount.sub_path:
+                self._unfilled.pop(mount.volume or "", None)
+
+    def _secret_targets(self, mount: Mount) -> list[tuple[str, VolumeFile, str]]:
+        """The files of *mount*'s volume of a Secret's files: each with its Podman secret
+        (``""`` for an empty file, which Podman cannot hold as one) and its target."""
+        found = []
+        prefix = (mount.sub_path or "").strip("/")
+        for name, file in self._secret_files[mount.volume or ""]:
+            if prefix and file.path != prefix and not file.path.startswith(prefix + "/"):
+                continue
+            rel = file.path[len(prefix) :].strip("/") if prefix else file.path
+            target = f"{mount.target.rstrip('/')}/{rel}" if rel else mount.target
+            found.append((name, file, target))
+        return found
+
+    def _secret_entries(self, mount: Mount) -> list[dict[str, Any]]:
+        """The Podman secrets that make the files of *mount*'s volume, at their targets."""
+        return [
+            {"Source": name, "Target": target, "Mode": file.mode}
+            for name, file, target in self._secret_targets(mount)
+            if name
+        ]
+
+    async def _write_empty_secret_files(self, spec: ContainerSpec, container: str) -> None:
+        """Write the empty files of the Secrets' volumes *spec* mounts into *container*'s
+        root at their targets (Podman refuses an empty secret; an empty file holds nothing
+        to keep off the disk)."""
+        empty = [
+            VolumeFile(path=target.lstrip("/"), data=b"", mode=file.mode)
+            for mount in spec.mounts
+            if mount.volume is not None and mount.volume in self._secret_files
+            for name, file, target in self._secret_targets(mount)
+            if not name
+        ]
+        if empty:
+            with translate_errors(f"write the empty secret files of container {spec.name!r}"):
+                await self._call(
+                    "PUT",
+                    f"/containers/{q(container)}/archive",
+                    params={"path": "/"},
+                    body=files_tarball(empty, parents=False),
+                )
 
     # Images
 
@@ -348,6 +450,15 @@ class PodmanBackend(Backend):
                     "recursiveReadOnly: Enabled, which the Podman backend cannot ensure "
                     "(use IfPossible)"
                 )
+            if mount.volume is not None and mount.volume in self._secret_files:
+                continue  # Podman secrets (see create_container)
+            if mount.image is not None:
+                if mount.sub_path:
+                    raise BackendError(
+                        f"container {spec.name!r}: mount {mount.target!r} of image "
+                        f"{mount.image!r} uses subPath, which Podman's image mounts cannot do"
+                    )
+                continue  # image_volumes (see create_container)
             if mount.volume is not None:
                 entry: dict[str, Any] = {"Name": mount.volume, "Dest": mount.target}
                 entry["Options"] = [mode]
@@ -404,6 +515,21 @@ class PodmanBackend(Backend):
         body = container_body(spec, volumes, mounts)
         if spec.security is not None and spec.security.apparmor is not None:
             body.update(await self._apparmor(spec, spec.security.apparmor))
+        secrets = [
+            entry
+            for mount in spec.mounts
+            if mount.volume is not None and mount.volume in self._secret_files
+            for entry in self._secret_entries(mount)
+        ]
+        if secrets:
+            body["secrets"] = secrets
+        images = [
+            {"Source": mount.image, "Destination": mount.target, "ReadWrite": False}
+            for mount in spec.mounts
+            if mount.image is not None
+        ]
+        if images:
+            body["image_volumes"] = images
         with translate_errors(f"create container {spec.name!r}", image=spec.image):
             reply = await self._call("GET", f"/pods/{q(spec.pod)}/json")
             body.update(pod_namespaces(reply.json() or {}))
@@ -411,7 +537,10 @@ class PodmanBackend(Backend):
             data = reply.json()
             for warning in data.get("Warnings") or ():
                 _log.warning("Podman, creating container %r: %s", spec.name, warning)
-            return str(data["Id"])
+            container = str(data["Id"])
+        await self._fill_volumes(spec, container)
+        await self._write_empty_secret_files(spec, container)
+        return container
 
     async def _apparmor(self, spec: ContainerSpec, profile: str) -> dict[str, Any]:
         """The AppArmor field of *spec*'s body: none where the host has no AppArmor (the

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import signal
 import stat
-from collections.abc import Mapping
+import tarfile
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
 from typing import Any
@@ -25,6 +27,7 @@ from .._base import (
     PodSpec,
     PortMapping,
     RuntimeState,
+    VolumeFile,
 )
 from .._dns import parse_resolv_conf, pod_resolver
 
@@ -529,3 +532,39 @@ def check_host_path(spec: ContainerSpec, path: str, kind: str) -> None:
         check, noun = _CHECKS[kind]
         if not check(info.st_mode):
             raise BackendError(f"{what} is not {noun} (hostPath type {kind})")
+
+
+def files_tarball(
+    files: Iterable[VolumeFile], sub_path: str | None = None, *, parents: bool = True
+) -> bytes:
+    """An uncompressed tar of *files* (with their modes and parent directories), for
+    ``PUT /containers/{id}/archive``; with *sub_path*, only those under it, relative to it.
+    Without *parents*, no directory entry: Podman makes missing ones (0755) and leaves
+    existing ones as they are."""
+    prefix = (sub_path or "").strip("/")
+    buffer = io.BytesIO()
+    made: set[str] = set()
+    now = datetime.now(timezone.utc).timestamp()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for file in files:
+            path = file.path
+            if prefix:
+                if not path.startswith(prefix + "/"):
+                    continue
+                path = path[len(prefix) + 1 :]
+            parts = PurePosixPath(path).parts
+            for depth in range(1, len(parts) if parents else 1):
+                directory = "/".join(parts[:depth])
+                if directory not in made:
+                    made.add(directory)
+                    info = tarfile.TarInfo(directory)
+                    info.type = tarfile.DIRTYPE
+                    info.mode = 0o755
+                    info.mtime = int(now)
+                    archive.addfile(info)
+            info = tarfile.TarInfo(path)
+            info.mtime = int(now)
+            info.size = len(file.data)
+            info.mode = file.mode
+            archive.addfile(info, io.BytesIO(file.data))
+    return buffer.getvalue()
