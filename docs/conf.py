@@ -52,8 +52,8 @@ nitpicky = True
 nitpick_ignore_regex = [
     (
         r"py:.*",
-        r"(anyio|asyncio|attrs|cattrs|collections|contextlib|enum|fractions|os|pathlib|selectors"
-        r"|socket|trio|types|typing)(\..*)?",
+        r"(anyio|asyncio|attrs|cattrs|collections|contextlib|datetime|enum|fractions|os|pathlib|re|selectors"
+        r"|socket|time|trio|types|typing)(\..*)?",
     ),
     (r"py:.*", r"(Any|Path|PathLike|TracebackType|BaseException|Exception|ValueError)"),
     (r"py:.*", r"(LookupError|AssertionError|UserWarning|PermissionError|OSError|KeyError)"),
