@@ -34,8 +34,8 @@ def hostname() -> str:
 def process_start(pid: int) -> str | None:
     """The start time of process *pid* in clock ticks since boot, or ``None`` if unknown.
 
-    Read from ``/proc/PID/stat`` (field 22); ``None`` where there is no such process or
-    no ``/proc``.
+    Read from ``/proc/PID/stat`` (field 22); ``None`` where there is no such process, no
+    ``/proc``, or only what is left of an exited process (a zombie not yet reaped).
     """
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
@@ -44,7 +44,9 @@ def process_start(pid: int) -> str | None:
         return None
     # The command name (field 2) is in parentheses and may hold spaces and parentheses.
     fields = data[data.rfind(b")") + 2 :].split()
-    return fields[19].decode() if len(fields) > 19 else None
+    if len(fields) <= 19 or fields[0] in (b"Z", b"X"):
+        return None
+    return fields[19].decode()
 
 
 def owner_labels() -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ import anyio.abc
 from ..._exceptions import BackendError, BackendUnavailableError
 from ..._owner import process_start
 from ._http import PING_TIMEOUT, Transport
+from ._process import end_process
 from ._ssh import SSHTunnel, default_connection
 
 __all__ = [
@@ -112,13 +112,7 @@ def _runs(pid: object, start: object) -> bool:
 
 def _still_running(pid: int, start: str) -> bool:
     """Whether process *pid*, started at *start*, runs (exited but not reaped: no)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            data = file.read()
-    except OSError:
-        return False
-    fields = data[data.rfind(b")") + 2 :].split()
-    return len(fields) > 19 and fields[0] not in (b"Z", b"X") and fields[19].decode() == start
+    return process_start(pid) == start
 
 
 def _stop_process(pid: int, start: str) -> bool:
@@ -200,19 +194,8 @@ class PrivateService:
 
     async def stop(self) -> None:
         """Terminate the service (kill it after 5 s) and remove its directory."""
-        process = self.process
-        with anyio.CancelScope(shield=True):
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.terminate()
-                with anyio.move_on_after(5):
-                    await process.wait()
-                if process.returncode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        process.kill()
-                    await process.wait()
-            await process.aclose()
-            shutil.rmtree(self.directory, ignore_errors=True)
+        await end_process(self.process)
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 async def _try_ssh(url: str, **options: float) -> tuple[Transport, str, SSHTunnel] | str:

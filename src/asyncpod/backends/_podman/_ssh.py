@@ -29,6 +29,7 @@ import anyio
 import anyio.abc
 
 from ..._exceptions import BackendError
+from ._process import end_process
 
 __all__ = ["SSHTunnel", "default_connection", "is_ssh"]
 
@@ -153,20 +154,10 @@ class SSHTunnel:
     async def aclose(self) -> None:
         process, directory = self._process, self._dir
         self._process = self._dir = None
-        with anyio.CancelScope(shield=True):
-            if process is not None:
-                if process.returncode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        process.terminate()
-                    with anyio.move_on_after(5):
-                        await process.wait()
-                    if process.returncode is None:
-                        with contextlib.suppress(ProcessLookupError):
-                            process.kill()
-                        await process.wait()
-                await process.aclose()
-            if directory is not None:
-                shutil.rmtree(directory, ignore_errors=True)
+        if process is not None:
+            await end_process(process)
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
 
     async def connect(self, pid: int, port: int) -> anyio.abc.ByteStream:
         """Connect to ``127.0.0.1:port`` in the network namespace of remote process *pid*."""
