@@ -897,6 +897,32 @@ def test_gc_collects_a_detached_run_whose_owner_died_during_bring_up(
     assert owned.left == []
 
 
+def test_gc_grace_bounds_each_stop_and_the_backend_reaps_first(
+    owned: Owned, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """gc --grace is each pod's stop budget (a label read back is not trusted to bound it);
+    what the backend itself left of dead owners (Podman's private services) goes first."""
+    from asyncpod._cli import _manage
+    from asyncpod.backends import FakeBackend
+
+    graces: list[float | None] = []
+
+    async def stop_pod(backend: object, pod: object, *, grace: float | None = None) -> None:
+        graces.append(grace)
+
+    async def reap(self: FakeBackend) -> list[str]:
+        return ["the private Podman service (pid 7) of an owner that is gone"]
+
+    monkeypatch.setattr(_manage, "stop_pod", stop_pod)
+    monkeypatch.setattr(FakeBackend, "reap", reap)
+    owned.pods.append(labelled("old", dead_pid()))
+    assert main(["gc", "--grace", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "stopped the private Podman service (pid 7) of an owner that is gone"
+    assert graces == [3.0]
+    assert owned.left == []
+
+
 def test_gc_on_a_remote_service_leaves_what_it_cannot_judge(
     owned: Owned,
     monkeypatch: pytest.MonkeyPatch,

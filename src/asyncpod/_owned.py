@@ -223,6 +223,8 @@ async def remove_orphans(backend: Backend) -> list[OwnedPod]:
     Each run is stopped in its stop order within its grace period (believed up to an
     hour), then removed; the runs are collected in parallel.
     """
+    for what in await backend.reap():
+        logger.info("stopped %s", what)
     found = await find_pods(backend, local=backend.is_local)
     garbage = [pod for pod in found if pod.orphaned]
 

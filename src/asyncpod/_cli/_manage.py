@@ -218,23 +218,19 @@ async def exec_(args: argparse.Namespace, stop: Stop) -> int:
 
 
 async def gc(args: argparse.Namespace, stop: Stop) -> int:
-    reaped: list[int] = []
-    if not args.dry_run:
-        # Private Podman services spawned for owners that died (SIGKILL) without stopping
-        # them; the objects they ran are collected below, like any dead owner's.
-        from ..backends._podman._service import reap_orphaned_services
-
-        reaped = await anyio.to_thread.run_sync(reap_orphaned_services)
-        for pid in reaped:
-            print(f"stopped the private Podman service (pid {pid}) of an owner that is gone")
     async with _backends.podman(args.url) as backend:
+        # What the backend itself started for owners that died (SIGKILL) without stopping
+        # it; the objects of their pods are collected below, like any dead owner's.
+        reaped = [] if args.dry_run else await backend.reap()
+        for what in reaped:
+            print(f"stopped {what}")
         found = await find_pods(backend, local=backend.is_local)
         pods = [p for p in found if not args.names or p.name in args.names]
         garbage = [p for p in pods if p.orphaned]
 
         async def collect(pod: OwnedPod) -> None:
             print(f"removing pod {pod.name} (run {pod.run}; pid {pod.owner_pid} is gone) ...")
-            await stop_pod(backend, pod)
+            await stop_pod(backend, pod, grace=args.grace)
             removed = await remove_pod(backend, pod)
             print(f"removed pod {pod.name} (run {pod.run}): {describe(removed)}")
 

@@ -164,6 +164,12 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     gc = command("gc", "remove objects whose owner process on this host is gone")
     gc.add_argument("names", metavar="NAME", nargs="*", help="only these pods")
     gc.add_argument("-n", "--dry-run", action="store_true", help="only say what would go")
+    gc.add_argument(
+        "--grace",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the grace period for each pod's stop (default: the pod's own, at most an hour)",
+    )
     url(gc)
 
     volumes = command(

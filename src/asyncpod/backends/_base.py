@@ -426,6 +426,15 @@ class Backend(abc.ABC):
         """
         return False
 
+    async def reap(self) -> list[str]:
+        """Stop and remove what this kind of backend itself started for owners that are
+        gone (the Podman backend: private ``podman system service`` processes whose owner
+        was killed), and describe each; objects of pods are not its business (see
+        :func:`asyncpod.remove_orphans`). The default reaps nothing.
+        """
+        await anyio.lowlevel.checkpoint()
+        return []
+
     async def import_image(
         self, reference: str, tarball: bytes, *, changes: Sequence[str] = ()
     ) -> None:

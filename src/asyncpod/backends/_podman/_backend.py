@@ -64,7 +64,7 @@ from ._mapping import (
     stop_signal,
 )
 from ._netns import connect_in_netns
-from ._service import PrivateService, connect, unix_path
+from ._service import PrivateService, connect, reap_orphaned_services, unix_path
 from ._ssh import SSHTunnel
 
 __all__ = ["PodmanBackend"]
@@ -156,6 +156,12 @@ class PodmanBackend(Backend):
             return os.stat(path).st_uid == os.geteuid()
         except OSError:
             return False
+
+    async def reap(self) -> list[str]:
+        """Stop the private services spawned for owners that are gone (see
+        :func:`._service.reap_orphaned_services`)."""
+        pids = await anyio.to_thread.run_sync(reap_orphaned_services)
+        return [f"the private Podman service (pid {pid}) of an owner that is gone" for pid in pids]
 
     @property
     def server_version(self) -> str:
