@@ -246,7 +246,7 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.02)
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--breakdown", action="store_true")
-    parser.add_argument("--poll", type=float, default=0.1, help="seconds; 0: events only")
+    parser.add_argument("--poll", type=float, default=0.0, help="seconds; 0: events only")
     parser.add_argument("--service-pid", type=int, action="append")
     parser.add_argument("--watcher", choices=["events", "threads"], default="events")
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")

@@ -432,6 +432,11 @@ def _events_only(backend: PodmanBackend) -> None:
     backend._exits._poll_interval = None  # type: ignore[attr-defined]
 
 
+def _with_lists(backend: PodmanBackend) -> None:
+    """Exits also from a list of the exited containers every 0.1 s."""
+    backend._exits._poll_interval = 0.1  # type: ignore[attr-defined]
+
+
 async def _inspected(libpod: _Libpod) -> None:
     """Until the stand-in has answered an inspection of a container."""
     assert await anyio.to_thread.run_sync(libpod.inspected.wait, 10)
@@ -510,6 +515,7 @@ async def test_an_exit_is_found_by_a_list_before_its_event_comes(
 ) -> None:
     """The died event is late (here: never comes); the list of exited containers, asked
     every 0.1 s while a container is watched, reports the exit."""
+    _with_lists(backend)
     ident = "ab" * 32  # watched by id
     libpod.containers[ident] = _container(ident, "running", 2_000)
     libpod.containers["c1"] = _container("c1", "running", 2_000)  # by name
@@ -535,6 +541,7 @@ async def test_a_list_asked_before_a_watch_does_not_report_an_earlier_run(
     """A list asked while the container had exited (its first run), answered after that exit
     was reported by its event and the container was started again and watched, is not
     taken for the second run's exit."""
+    _with_lists(backend)
     libpod.containers["c1"] = _container("c1", "running", 2_000)
     libpod.event_streams = [[], [_died("c1", 3, 2_001 * 10**9)]]
     libpod.event_holds = {1}

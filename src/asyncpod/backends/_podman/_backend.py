@@ -92,8 +92,8 @@ class PodmanBackend(Backend):
 
     *exit_poll_interval* is how often (seconds) the exit watchers also list the exited
     containers, while any container is watched, besides reading Podman's events (which
-    Podman 4.3 delivers 0.1-0.5 s late); ``None`` reads the events only. Each list costs
-    the service ~0.2 ms of CPU per container on its host.
+    Podman 4.3 delivers 0.1-0.5 s late); ``None``, the default, reads the events only.
+    Each list costs the service ~0.2 ms of CPU per container on its host.
     """
 
     name = "podman"
@@ -106,7 +106,7 @@ class PodmanBackend(Backend):
         stream_pool_size: int = 64,
         request_timeout: float = 60.0,
         start_service: bool = True,
-        exit_poll_interval: float | None = 0.1,
+        exit_poll_interval: float | None = None,
     ) -> None:
         self._requested_url = url
         self._pool_size = max(1, pool_size)

@@ -11,14 +11,16 @@ event carries the exit code. What the stream cannot tell, inspections do:
   watched container is inspected again, so that no exit between two streams is lost.
 
 Podman 4.3's file event logger delivers a ``died`` event 0.1-0.5 s after the exit (its
-cleanup process writes it, and the logger's tail polls the file every 250 ms). So while
-any container is watched, the hub also lists the containers that have exited, one request
-every :data:`POLL_INTERVAL` seconds (``GET /containers/json`` filtered by status; the
-watched ones are picked out here, since Podman 4.3 matches an ``id`` filter by compiling
-each value as a regular expression for each container: 1.2 s of its CPU per list of 200
-ids): whichever of the two sees an exit first reports it, once. A list counts only for
-the containers watched before it was asked for, so that the exit of a run before the
-watched one is never taken for its exit. (bench/README.md has the numbers.)
+cleanup process writes it, and the logger's tail polls the file every 250 ms). When asked
+to (*poll_interval*), while any container is watched, the hub also lists the containers
+that have exited, one request every *poll_interval* seconds: ``GET /containers/json``
+filtered by status, the watched ones picked out here (Podman 4.3 compiles each value of an
+``id`` filter as a regular expression for each container: 1.2 s of its CPU for 200 ids).
+Whichever of the two sees an exit first reports it, once. A list counts only for the
+containers watched before it was asked for, so that the exit of a run before the watched
+one is never taken for its exit. It is off by default: with 200 containers it cost the
+service about half a core and did not lower the latency on a loaded 2-core machine
+(bench/README.md).
 
 The reading and polling tasks run in the task group of one of the open watchers; when that
 watcher closes, another one takes them over (with a new subscription).
@@ -48,7 +50,7 @@ _FILTERS = {"type": ["container"], "event": ["died", "remove"]}
 # run. Podman stamps the event under the container's lock, before a new start can begin.
 _CLOCK_SLACK = 0.001
 #: Seconds between two lists of the containers that have exited (None: no lists).
-POLL_INTERVAL: float | None = 0.1
+POLL_INTERVAL: float | None = None
 _EXITED = json.dumps({"status": ["exited", "stopped"]})
 
 
