@@ -16,6 +16,12 @@ latency into: exit to event (Podman writes the event: its cleanup process), even
 delivery (the event reaches a subscriber: the file event logger's tail), and delivery to
 report (the watcher).
 
+``--poll SECONDS`` sets how often the watcher lists the watched containers that have
+exited (0: never, events only); the result gives the number of list requests a second and
+the CPU the service used (``--service-pid``, by default every ``podman system service``
+on the socket of ``--url``, read from /proc) while the containers were watched: from the
+last watch until the first kill (idle, ``--settle`` seconds), and over the kills.
+
 ``--watcher threads`` measures the default of the contract instead (a task, and a thread
 blocked in ``POST /wait``, per running container), for comparison.
 
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import threading
 import time
@@ -42,6 +49,33 @@ PREFIX = "asyncpod-bench-exits"
 LABELS = {"io.asyncpod.bench": "exits"}
 IMAGE = "localhost/busybox:latest"
 SCRIPT = "trap 'exit 3' TERM; sleep 100000 & wait"
+
+
+def _service_pids(url: str) -> list[int]:
+    """Every ``podman system service`` process serving *url* (read from /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as file:
+                argv = file.read().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"service" in argv and url.encode() in argv:
+            pids.append(int(entry))
+    return pids
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of *pids* so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -71,7 +105,7 @@ async def _remove_leftovers(backend: PodmanBackend) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    async with PodmanBackend(args.url) as backend:
+    async with PodmanBackend(args.url, exit_poll_interval=args.poll or None) as backend:
         await _remove_leftovers(backend)
         try:
             return await _measure(backend, args)
@@ -103,6 +137,7 @@ async def _measure(backend: PodmanBackend, args: argparse.Namespace) -> dict[str
     await _each(8, ids, backend.start_container)
     bring_up = time.perf_counter() - t0
 
+    service = args.service_pid or _service_pids(args.url)
     reported: dict[str, tuple[float, int | None]] = {}
     delivered: dict[str, tuple[float, float]] = {}  # id -> (event's stamp, received)
     threads: list[int] = []
@@ -147,10 +182,14 @@ async def _measure(backend: PodmanBackend, args: argparse.Namespace) -> dict[str
         async with anyio.create_task_group() as watchers:
             for i in range(len(pods)):
                 await watchers.start(watch_pod, i)
-            await anyio.sleep(args.settle)  # every watcher has looked at its containers
+            await anyio.sleep(1.0)  # every watcher has looked at its containers
+            lists0, cpu0, t1 = backend._exits._lists, _cpu_seconds(service), time.perf_counter()
+            await anyio.sleep(args.settle)
+            lists1, cpu1, t2 = backend._exits._lists, _cpu_seconds(service), time.perf_counter()
             for cid in ids:
                 await backend.kill_container(cid, signal=15)
                 await anyio.sleep(args.interval)
+            cpu2, t3 = _cpu_seconds(service), time.perf_counter()
         done.set()
         tg.cancel_scope.cancel()
 
@@ -182,6 +221,11 @@ async def _measure(backend: PodmanBackend, args: argparse.Namespace) -> dict[str
         "latency_p95_s": round(percentile(latencies, 0.95), 3),
         "latency_max_s": round(max(latencies), 3),
         "wrong_exit_codes": wrong_codes,
+        "poll_s": args.poll,
+        "lists_per_s": round((lists1 - lists0) / (t2 - t1), 1),
+        "service_cpu_idle_pct": round(100 * (cpu1 - cpu0) / (t2 - t1)),
+        "service_cpu_kills_pct": round(100 * (cpu2 - cpu1) / (t3 - t2)),
+        "load_average": os.getloadavg()[0],
         **breakdown,
     }
 
@@ -202,6 +246,8 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.02)
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--breakdown", action="store_true")
+    parser.add_argument("--poll", type=float, default=0.0, help="seconds; 0: events only")
+    parser.add_argument("--service-pid", type=int, action="append")
     parser.add_argument("--watcher", choices=["events", "threads"], default="events")
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     args = parser.parse_args()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import shutil
 import socketserver
 import struct
@@ -58,6 +59,12 @@ class _Libpod(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self.subscribed = threading.Event()
         #: set once an inspection of a container has been answered
         self.inspected = threading.Event()
+        #: the filters of each ``GET /containers/json``
+        self.list_queries: list[dict[str, list[str]]] = []
+        #: when set, the first list is answered (as it was when asked) once this is set
+        self.list_gate: threading.Event | None = None
+        #: set once a list has been asked for (and, with the gate, is held)
+        self.list_asked = threading.Event()
         self.shutting_down = threading.Event()
 
 
@@ -116,12 +123,44 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     break
                 self.server.release_held.wait(0.01)
 
+    def _list(self) -> None:
+        """Like Podman: same key = any of its regular expressions, different keys = all."""
+        filters = json.loads(parse_qs(urlsplit(self.path).query)["filters"][0])
+        found = []
+        with self.server.lock:
+            self.server.list_queries.append(filters)
+            gate, self.server.list_gate = self.server.list_gate, None
+            for inspected in self.server.containers.values():
+                state: dict[str, object] = inspected["State"]  # type: ignore[assignment]
+                fields = {"id": inspected["Id"], "name": inspected["Name"]}
+                if all(
+                    any(
+                        re.search(value, str(state["Status"] if key == "status" else fields[key]))
+                        for value in values
+                    )
+                    for key, values in filters.items()
+                ):
+                    found.append(
+                        {
+                            "Id": inspected["Id"],
+                            "Names": [inspected["Name"]],
+                            "State": state["Status"],
+                            "ExitCode": state["ExitCode"],
+                        }
+                    )
+        self.server.list_asked.set()
+        if gate is not None:
+            gate.wait(10)
+        self._answer(200, json.dumps(found).encode())
+
     def do_GET(self) -> None:
         path = self._record()
         if path == "/events":
             self._events()
         elif path in ("/pods/json", "/volumes/json"):
             self._answer(200, b"[]")
+        elif path == "/containers/json":
+            self._list()
         elif path == "/_ping":
             self._answer(200, b"OK", {"Libpod-API-Version": "4.3.1"})
         elif path == "/containers/c1/logs":
@@ -388,6 +427,16 @@ async def _subscribed(libpod: _Libpod) -> None:
     await anyio.sleep(0.2)
 
 
+def _events_only(backend: PodmanBackend) -> None:
+    """Exits from the event stream and inspections only: no lists of exited containers."""
+    backend._exits._poll_interval = None  # type: ignore[attr-defined]
+
+
+def _with_lists(backend: PodmanBackend) -> None:
+    """Exits also from a list of the exited containers every 0.1 s."""
+    backend._exits._poll_interval = 0.1  # type: ignore[attr-defined]
+
+
 async def _inspected(libpod: _Libpod) -> None:
     """Until the stand-in has answered an inspection of a container."""
     assert await anyio.to_thread.run_sync(libpod.inspected.wait, 10)
@@ -398,6 +447,7 @@ async def test_an_exit_between_two_event_streams_is_found(
 ) -> None:
     """The first stream ends (a rotation of the event log) and its died event never comes:
     the new subscription inspects every watched container again."""
+    _events_only(backend)
     libpod.containers["c1"] = _container("c1", "running", 2_000)
     libpod.event_streams = [[], []]
     libpod.event_holds = {1}
@@ -417,6 +467,7 @@ async def test_a_late_died_event_of_an_earlier_run_is_not_an_exit(
 ) -> None:
     """The event of an exit already reported (by an inspection) comes after the restart:
     it is older than the container's start, so the watcher waits for the next one."""
+    _events_only(backend)
     libpod.containers["c1"] = _container("c1", "running", 2_000)
     libpod.event_streams = [[], [_died("c1", 3, 1_999_500_000_000), _died("c1", 4, 2_001 * 10**9)]]
     libpod.event_holds = {1}
@@ -434,6 +485,7 @@ async def test_another_watcher_reads_the_events_once_the_reading_one_closes(
 ) -> None:
     """One subscription serves every watcher of a backend; the watcher whose task read it
     closes first, and the exits of the other one's containers are still reported."""
+    _events_only(backend)
     libpod.containers["c2"] = _container("c2", "running", 2_000)
     libpod.event_streams = [[], [_died("c2", 7, 2_001 * 10**9)]]
     libpod.event_holds = {1}
@@ -456,3 +508,59 @@ async def test_another_watcher_reads_the_events_once_the_reading_one_closes(
                 assert len(libpod.event_queries) == 1  # shared
                 close_first.set()
                 assert await second.__anext__() == ContainerExit("c2", 7)
+
+
+async def test_an_exit_is_found_by_a_list_before_its_event_comes(
+    libpod: _Libpod, backend: PodmanBackend
+) -> None:
+    """The died event is late (here: never comes); the list of exited containers, asked
+    every 0.1 s while a container is watched, reports the exit."""
+    _with_lists(backend)
+    ident = "ab" * 32  # watched by id
+    libpod.containers[ident] = _container(ident, "running", 2_000)
+    libpod.containers["c1"] = _container("c1", "running", 2_000)  # by name
+    libpod.containers["c2"] = _container("c2", "exited", 2_000)  # not watched
+    libpod.event_streams = [[]]
+    with anyio.fail_after(10):
+        async with backend.watch_exits() as exits:
+            await _subscribed(libpod)
+            exits.watch(ident)
+            exits.watch("c1")
+            await _inspected(libpod)
+            libpod.containers["c1"] = _container("c1", "exited", 2_000, exit_code=6)
+            assert await exits.__anext__() == ContainerExit("c1", 6)
+            libpod.containers[ident] = _container(ident, "exited", 2_000, exit_code=5)
+            assert await exits.__anext__() == ContainerExit(ident, 5)
+    assert len(libpod.event_queries) == 1
+    assert all(query == {"status": ["exited", "stopped"]} for query in libpod.list_queries)
+
+
+async def test_a_list_asked_before_a_watch_does_not_report_an_earlier_run(
+    libpod: _Libpod, backend: PodmanBackend
+) -> None:
+    """A list asked while the container had exited (its first run), answered after that exit
+    was reported by its event and the container was started again and watched, is not
+    taken for the second run's exit."""
+    _with_lists(backend)
+    libpod.containers["c1"] = _container("c1", "running", 2_000)
+    libpod.event_streams = [[], [_died("c1", 3, 2_001 * 10**9)]]
+    libpod.event_holds = {1}
+    with anyio.fail_after(10):
+        async with backend.watch_exits() as exits:
+            await _subscribed(libpod)
+            exits.watch("c1")
+            await _inspected(libpod)
+            libpod.containers["c1"] = _container("c1", "exited", 2_000, exit_code=3)
+            gate = libpod.list_gate = threading.Event()
+            libpod.list_asked.clear()
+            assert await anyio.to_thread.run_sync(libpod.list_asked.wait, 10)  # held
+            libpod.release_held.set()  # the died event, and a new subscription's inspection
+            assert await exits.__anext__() == ContainerExit("c1", 3)
+            libpod.containers["c1"] = _container("c1", "running", 2_005)  # restarted
+            libpod.inspected.clear()
+            exits.watch("c1")
+            await _inspected(libpod)
+            gate.set()  # the held list: c1 exited with 3
+            await anyio.sleep(0.5)  # and later lists: c1 running
+            libpod.containers["c1"] = _container("c1", "exited", 2_005, exit_code=4)
+            assert await exits.__anext__() == ContainerExit("c1", 4)

@@ -103,6 +103,11 @@ class PodmanBackend(Backend):
     (``$XDG_RUNTIME_DIR/podman/podman.sock``) or, for root, ``/run/podman/podman.sock``. If
     none answers and *start_service* is true, a private ``podman system service`` is
     started and stopped again by :meth:`~asyncpod.backends.Backend.aclose`.
+
+    *exit_poll_interval* is how often (seconds) the exit watchers also list the exited
+    containers, while any container is watched, besides reading Podman's events (which
+    Podman 4.3 delivers 0.1-0.5 s late); ``None``, the default, reads the events only.
+    Each list costs the service ~0.2 ms of CPU per container on its host.
     """
 
     name = "podman"
@@ -115,6 +120,7 @@ class PodmanBackend(Backend):
         stream_pool_size: int = 64,
         request_timeout: float = 60.0,
         start_service: bool = True,
+        exit_poll_interval: float | None = None,
     ) -> None:
         self._requested_url = url
         self._pool_size = max(1, pool_size)
@@ -132,7 +138,7 @@ class PodmanBackend(Backend):
         self._unfilled: dict[str, tuple[VolumeFile, ...]] = {}
         #: volumes of a Secret's files: held as Podman secrets, by volume name
         self._secret_files: dict[str, list[tuple[str, VolumeFile]]] = {}
-        self._exits = ExitHub(self._transport, self.inspect_container)
+        self._exits = ExitHub(self._transport, self.inspect_container, exit_poll_interval)
         self._host: HostFacts | None = None  # learnt when first needed
         self._warned_pods: set[str] = set()  # pods told that their limits are not enforced
         self._pod_names: dict[str, str] = {}  # pod ids created here, and their names
