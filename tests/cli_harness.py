@@ -35,7 +35,7 @@ def fake_pods(count: int) -> None:
 
 
 def no_service() -> None:
-    podman_module.candidate_urls = lambda url: (  # type: ignore[assignment]
+    podman_module.candidate_urls = lambda url: (
         ["unix:///nonexistent/asyncpod-harness.sock"],
         False,
     )

@@ -315,7 +315,7 @@ async def test_closing_the_subscription_ends_a_waiting_reader(
     with anyio.fail_after(15):
         async with anyio.create_task_group() as tg:
             async with backend.events() as events:
-                assert (await events.__anext__()).name == "a"  # type: ignore[attr-defined]
+                assert (await events.__anext__()).name == "a"
                 tg.start_soon(read, events)
                 await anyio.sleep(0.5)  # the reader waits in a read of the stream
     assert got == ["ended"]

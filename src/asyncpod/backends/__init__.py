@@ -7,6 +7,8 @@ one by name.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._base import Backend as Backend
 from ._base import BackendEvent as BackendEvent
 from ._base import ContainerExit as ContainerExit
@@ -30,6 +32,9 @@ from ._fake import FakeContainer as FakeContainer
 from ._fake import FakeContext as FakeContext
 from ._fake import Program as Program
 from ._registry import get_backend as get_backend
+
+if TYPE_CHECKING:  # loaded on first use by __getattr__ below
+    from ._podman import PodmanBackend as PodmanBackend
 
 # Not exported (it is asyncpod.FrozenDict): the annotations of the classes re-homed below
 # name it, and typing.get_type_hints evaluates them in this module's namespace.
