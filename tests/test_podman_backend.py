@@ -20,25 +20,25 @@ from typing import Any
 import anyio
 import pytest
 
-from asyncpod._exceptions import (
+from asyncpod import (
     BackendError,
     BackendUnavailableError,
     ImageError,
     ObjectExistsError,
     ObjectNotFoundError,
     PortInUseError,
+    PullPolicy,
 )
-from asyncpod._models import PullPolicy
-from asyncpod.backends._base import (
+from asyncpod.backends import (
     BackendEvent,
     ContainerSpec,
     Mount,
+    PodmanBackend,
     PodSpec,
     PortMapping,
     RuntimeState,
     VolumeSpec,
 )
-from asyncpod.backends._podman import PodmanBackend
 from podman_images import TEST_IMAGE
 
 pytestmark = [pytest.mark.podman, pytest.mark.anyio]

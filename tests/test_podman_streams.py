@@ -21,8 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import pytest
 
-from asyncpod.backends import PodmanBackend
-from asyncpod.backends._base import ContainerExit, ExecResult
+from asyncpod.backends import ContainerExit, ExecResult, PodmanBackend
 
 pytestmark = pytest.mark.anyio
 
