@@ -43,7 +43,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package."""
+    """mypy --strict on the package and its tests."""
     session.install("-e", ".", *_group("typing"))
     session.run("mypy")
 

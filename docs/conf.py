@@ -60,7 +60,7 @@ nitpick_ignore_regex = [
     # Implementation types that show up in signatures but are not public API.
     (
         r"py:class",
-        r"asyncpod\.backends\._fake(\._\w+)?\.(ProgramFn|ConnectionHandler|ExecHandler|_\w+)",
+        r"(asyncpod\.backends\._fake(\._\w+)?\.)?(ProgramFn|ConnectionHandler|ExecHandler|_\w+)",
     ),
 ]
 
@@ -155,26 +155,36 @@ def _field_types(cls: type) -> dict[str, Any]:
     raise LookupError(f"cannot resolve the field types of {cls!r}")
 
 
-def _merge_private_analysis(app: Any) -> None:
-    """Let autodoc read ``#:`` comments and source order of classes the facade re-homes.
+#: the public modules whose names are defined in private modules and re-homed
+_FACADES = ("asyncpod", "asyncpod.backends", "asyncpod.kube", "asyncpod.testing")
 
-    ``asyncpod/__init__.py`` sets ``__module__ = "asyncpod"`` on what it exports, so
-    autodoc looks for attribute comments (``#: ...``) and member order in
-    ``asyncpod/__init__.py``. Hand it the analysis of the private modules as well.
+
+def _merge_private_analysis(app: Any) -> None:
+    """Let autodoc read ``#:`` comments and source order of classes the facades re-homes.
+
+    ``asyncpod/__init__.py`` sets ``__module__ = "asyncpod"`` on what it exports (and
+    ``asyncpod.backends``, ``asyncpod.kube`` and ``asyncpod.testing`` likewise), so autodoc
+    looks for attribute comments (``#: ...``) and member order in the public module. Hand
+    it the analysis of the private modules beneath it as well.
     """
-    facade = ModuleAnalyzer.for_module("asyncpod")
-    facade.analyze()
-    # Importing asyncpod imported them all.
-    private = [name for name in sys.modules if re.fullmatch(r"asyncpod\._\w+", name)]
-    for name in sorted(private):
-        analyzer = ModuleAnalyzer.for_module(name)
-        analyzer.analyze()
-        for key, lines in analyzer.attr_docs.items():
-            facade.attr_docs.setdefault(key, lines)
-        for key, order in analyzer.tagorder.items():
-            facade.tagorder.setdefault(key, order)
-        for key, annotation in analyzer.annotations.items():
-            facade.annotations.setdefault(key, annotation)
+    import asyncpod.kube
+    import asyncpod.testing  # noqa: F401 - load their private modules
+
+    for facade_name in _FACADES:
+        facade = ModuleAnalyzer.for_module(facade_name)
+        facade.analyze()
+        prefix = re.escape(facade_name)
+        # Importing the facade imported them all.
+        private = [name for name in sys.modules if re.fullmatch(rf"{prefix}\._\w+(\.\w+)*", name)]
+        for name in sorted(private):
+            analyzer = ModuleAnalyzer.for_module(name)
+            analyzer.analyze()
+            for key, lines in analyzer.attr_docs.items():
+                facade.attr_docs.setdefault(key, lines)
+            for key, order in analyzer.tagorder.items():
+                facade.tagorder.setdefault(key, order)
+            for key, annotation in analyzer.annotations.items():
+                facade.annotations.setdefault(key, annotation)
 
 
 def _draw_timelines(app: Any) -> None:

@@ -15,8 +15,7 @@ from contextlib import asynccontextmanager
 from asyncpod import _cli
 from asyncpod._cli import _backends
 from asyncpod._owner import owner_labels
-from asyncpod.backends import FakeBackend, PodSpec
-from asyncpod.backends._base import Backend
+from asyncpod.backends import Backend, FakeBackend, PodSpec
 from asyncpod.backends._podman import _service as podman_module
 
 
@@ -35,7 +34,7 @@ def fake_pods(count: int) -> None:
 
 
 def no_service() -> None:
-    podman_module.candidate_urls = lambda url: (  # type: ignore[assignment]
+    podman_module.candidate_urls = lambda url: (
         ["unix:///nonexistent/asyncpod-harness.sock"],
         False,
     )

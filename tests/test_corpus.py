@@ -53,7 +53,7 @@ def runnable_documents() -> Iterator[tuple[str, str]]:
     """(id, text) of each Pod or workload document of the corpus, one document each."""
     for path in corpus_files():
         documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
-        items = []
+        items: list[Any] = []
         for document in documents:
             if document.get("kind") == "List":
                 items.extend(document.get("items") or ())

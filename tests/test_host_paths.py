@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from asyncpod._exceptions import BackendError
-from asyncpod.backends._base import ContainerSpec, Mount
+from asyncpod import BackendError
+from asyncpod.backends import ContainerSpec, Mount
 from asyncpod.backends._podman._mapping import check_host_path, check_sub_path
 
 SPEC = ContainerSpec(name="c", pod="p1", image="i")

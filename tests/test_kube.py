@@ -7,7 +7,7 @@ import re
 import string
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import pytest
@@ -529,7 +529,7 @@ def test_security_context_is_loaded() -> None:
 
 def test_windows_options_are_refused_with_the_reason() -> None:
     doc = seed_doc()
-    options = {"runAsUserName": "ContainerUser"}
+    options: dict[str, object] = {"runAsUserName": "ContainerUser"}
     doc["spec"]["containers"][0]["securityContext"] = {"windowsOptions": options}
     with pytest.raises(UnsupportedFieldError) as info:
         load_doc(doc)
@@ -1052,7 +1052,10 @@ _VOLUME_SOURCE = st.one_of(
 )
 
 
-def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+_T = TypeVar("_T")
+
+
+def _optional(strategy: st.SearchStrategy[_T]) -> st.SearchStrategy[_T | None]:
     return st.none() | strategy
 
 
@@ -1062,7 +1065,9 @@ _OPTIONAL_TEXT = _optional(_NONEMPTY)
 @st.composite
 def _probes(draw: st.DrawFn, port_names: tuple[str, ...], kind: str) -> Probe:
     def port() -> int | str:
-        if port_names and draw(st.booleans()):
+        if bool(port_names) and draw(
+            st.booleans()
+        ):  # (bool: mypy infers draw's type from the left)
             return draw(st.sampled_from(port_names))
         return draw(_PORT_NUMBER)
 

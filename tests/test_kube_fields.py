@@ -310,7 +310,7 @@ def test_secret_merges_string_data_and_hides_values() -> None:
     assert "password" in repr(secret)
     assert unstructure_object(secret)["data"] == {"user": "YWRtaW4=", "password": "aHVudGVyMg=="}
     with pytest.raises(SpecError) as info:
-        asyncpod.Secret(name="creds", data={"password": 12345})  # type: ignore[dict-item]
+        asyncpod.Secret(name="creds", data={"password": 12345})
     assert "12345" not in str(info.value)
     with pytest.raises(SpecError) as info:
         structure_object(

@@ -407,7 +407,7 @@ def test_a_stateful_set_claim_template_becomes_a_claim_and_its_volume() -> None:
     bundle = load(text(STATEFUL_SET))
     [claim] = bundle.claims
     assert (claim.kind, claim.name, claim.generated) == ("PersistentVolumeClaim", "data-db-0", True)
-    assert claim.document["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert thaw(claim.document)["spec"]["resources"]["requests"]["storage"] == "1Gi"
     check_object("V1PersistentVolumeClaim", thaw(claim.document))
     [volume] = bundle.pod.volumes
     assert volume.name == "data"

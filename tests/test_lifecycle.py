@@ -217,17 +217,17 @@ def slow_starts(fake: FakeBackend, name: str, seconds: float, *, shielded: bool 
     goes through, as on Podman (whose short calls are waited for when cancelled)."""
     start = fake.start_container
 
-    async def slow_start(cid: str) -> None:
-        if fake.container(cid).short_name != name:
-            await start(cid)
+    async def slow_start(container: str) -> None:
+        if fake.container(container).short_name != name:
+            await start(container)
         elif shielded:
             with anyio.CancelScope(shield=True):
                 await anyio.sleep(seconds)
-                await start(cid)
+                await start(container)
             await anyio.lowlevel.checkpoint()
         else:
             await anyio.sleep(seconds)
-            await start(cid)
+            await start(container)
 
     fake.start_container = slow_start  # type: ignore[method-assign]
 
@@ -323,11 +323,11 @@ async def test_a_probe_kill_under_way_spares_the_next_run(fake: FakeBackend) -> 
     fake.programs["web"] = web
     kill = fake.kill_container
 
-    async def slow_stop(cid: str, *, grace: float) -> int | None:
-        found = fake.container(cid)
+    async def slow_stop(container: str, *, grace: float) -> int | None:
+        found = fake.container(container)
         with anyio.CancelScope(shield=True):  # the stop request is under way
             await anyio.sleep(0.5)
-            await kill(cid, signal=15)
+            await kill(container, signal=15)
         while found.state is RuntimeState.RUNNING:
             await found.changed.wait()
         return found.exit_code

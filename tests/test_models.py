@@ -360,6 +360,9 @@ def test_public_names_are_exported_and_sorted() -> None:
             assert obj.__module__ == "asyncpod", name
 
 
+PUBLIC_MODULES = ["asyncpod", "asyncpod.backends", "asyncpod.kube", "asyncpod.testing"]
+
+
 @pytest.mark.parametrize("module", ["asyncpod", "asyncpod.backends", "asyncpod.testing"])
 def test_public_modules_export_sorted_all(module: str) -> None:
     """Each public module lists its names in a case-insensitively sorted __all__."""
@@ -371,11 +374,31 @@ def test_public_modules_export_sorted_all(module: str) -> None:
         assert getattr(mod, name) is not None
 
 
-def test_type_hints_resolve_on_public_classes() -> None:
-    """typing.get_type_hints works on every public attrs class (cattrs users need it)."""
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_public_names_are_rehomed(module: str) -> None:
+    """Public classes and functions show their public module, and pickle by it."""
+    import importlib
+
+    mod = importlib.import_module(module)
+    for name in mod.__all__:
+        obj = getattr(mod, name)
+        if isinstance(obj, type) or callable(obj):
+            assert obj.__module__ == module, name
+        if isinstance(obj, type):
+            assert pickle.loads(pickle.dumps(obj)) is obj, name
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_type_hints_resolve_on_public_classes(module: str) -> None:
+    """typing.get_type_hints works on every public attrs class (cattrs users need it).
+
+    Re-homed, a class's annotations are evaluated in its public module's namespace.
+    """
+    import importlib
     import typing
 
-    for name in asyncpod.__all__:
-        obj = getattr(asyncpod, name)
+    mod = importlib.import_module(module)
+    for name in mod.__all__:
+        obj = getattr(mod, name)
         if isinstance(obj, type) and attrs.has(obj):
             typing.get_type_hints(obj)

@@ -9,10 +9,10 @@ import sys
 import pytest
 
 import asyncpod
-from asyncpod import Container, Pod
+from asyncpod import Container, OwnerState, Pod
 from asyncpod._labels import LABEL_OWNER_HOST, LABEL_OWNER_PID, LABEL_OWNER_START
 from asyncpod._owned import describe, find_pods, remove_pod, stop_pod
-from asyncpod._owner import OwnerState, hostname
+from asyncpod._owner import hostname
 from asyncpod.backends import FakeBackend, PodSpec
 
 pytestmark = pytest.mark.anyio

@@ -8,15 +8,9 @@ import subprocess
 
 import pytest
 
+from asyncpod import OwnerState
 from asyncpod._labels import LABEL_OWNER_HOST, LABEL_OWNER_PID, LABEL_OWNER_START
-from asyncpod._owner import (
-    OwnerState,
-    hostname,
-    owner_labels,
-    owner_state,
-    process_start,
-    signal_owner,
-)
+from asyncpod._owner import hostname, owner_labels, owner_state, process_start, signal_owner
 from processes import dead_pid
 
 needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="no /proc")

@@ -15,7 +15,7 @@ from asyncpod import (
     SpecError,
 )
 from asyncpod._supervisor._spec import pod_spec
-from asyncpod.backends._base import PodSpec
+from asyncpod.backends import PodSpec
 from asyncpod.backends._dns import parse_resolv_conf, pod_resolver
 from asyncpod.backends._podman._mapping import dns_fields, pod_body, pod_namespaces
 

@@ -20,25 +20,25 @@ from typing import Any
 import anyio
 import pytest
 
-from asyncpod._exceptions import (
+from asyncpod import (
     BackendError,
     BackendUnavailableError,
     ImageError,
     ObjectExistsError,
     ObjectNotFoundError,
     PortInUseError,
+    PullPolicy,
 )
-from asyncpod._models import PullPolicy
-from asyncpod.backends._base import (
+from asyncpod.backends import (
     BackendEvent,
     ContainerSpec,
     Mount,
+    PodmanBackend,
     PodSpec,
     PortMapping,
     RuntimeState,
     VolumeSpec,
 )
-from asyncpod.backends._podman import PodmanBackend
 from podman_images import TEST_IMAGE
 
 pytestmark = [pytest.mark.podman, pytest.mark.anyio]
@@ -502,7 +502,7 @@ async def test_command_args_env_workdir(
     backend: PodmanBackend, labels: dict[str, str], prefix: str
 ) -> None:
     pod = await _pod(backend, prefix, labels)
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "cmd-only": {"command": ("echo",)},  # the image's CMD (/bin/sh) is dropped
         "args-only": {"args": ("echo", "from-args")},
         "both": {"command": ("sh", "-c"), "args": ('echo "$GREETING" "$PWD"',)},
@@ -643,11 +643,12 @@ async def test_service_killed_and_spawned(
         monkeypatch.setenv("CONTAINERS_CONF", str(conf))  # the spawned service reads it
     backend = PodmanBackend()
     async with backend:
-        assert backend._service is not None
+        private = backend._service
+        assert private is not None
         pod = await _pod(backend, prefix, labels)
         ctr = await _ctr(backend, pod, f"{prefix}-c", labels, "exec sleep 1000")
         await backend.start_container(ctr)
-        service = backend._service.process
+        service = private.process
         assert service is not None
 
         async def kill() -> None:

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from asyncpod import BackendError, ObjectExistsError, ObjectNotFoundError, PortInUseError
-from asyncpod.backends import ContainerSpec, Mount, PodSpec
-from asyncpod.backends._podman import PodmanBackend
+from asyncpod.backends import ContainerSpec, Mount, PodmanBackend, PodSpec
 from asyncpod.backends._podman import _backend as podman_backend_module
 from asyncpod.backends._podman._errors import PodmanStatusError, translate_errors
 from asyncpod.backends._podman._events import EventIterator

@@ -26,11 +26,10 @@ import anyio
 import pytest
 
 import asyncpod
-from asyncpod import Container, EventReason, Pod, PodEvent
+from asyncpod import Container, EventReason, Pod, PodEvent, remove_orphans
 from asyncpod._labels import LABEL_OWNER_HOST, LABEL_OWNER_PID, LABEL_OWNER_START
-from asyncpod._owned import remove_orphans
 from asyncpod._owner import hostname
-from asyncpod.backends._podman import PodmanBackend
+from asyncpod.backends import PodmanBackend
 from podman_images import TEST_IMAGE, ensure_test_image
 
 pytestmark = [pytest.mark.podman, pytest.mark.anyio]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from asyncpod._exceptions import BackendError
-from asyncpod.backends._podman import PodmanBackend
+from asyncpod import BackendError
+from asyncpod.backends import PodmanBackend
 from asyncpod.backends._podman._service import candidate_urls
 from asyncpod.backends._podman._ssh import SSHTunnel, connection_identity, default_connection
 

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 import asyncpod
-from asyncpod import Container, Pod
-from asyncpod._resources import ResourceRequirements
-from asyncpod._security import (
+from asyncpod import (
     Capabilities,
+    Container,
+    Pod,
     PodSecurityContext,
+    ResourceRequirements,
     SeccompProfile,
     SecurityContext,
     Sysctl,

@@ -22,8 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import pytest
 
-from asyncpod.backends import PodmanBackend
-from asyncpod.backends._base import ContainerExit, ExecResult
+from asyncpod.backends import ContainerExit, ExecResult, PodmanBackend
 
 pytestmark = pytest.mark.anyio
 
@@ -354,7 +353,7 @@ async def test_closing_the_subscription_ends_a_waiting_reader(
     with anyio.fail_after(15):
         async with anyio.create_task_group() as tg:
             async with backend.events() as events:
-                assert (await events.__anext__()).name == "a"  # type: ignore[attr-defined]
+                assert (await events.__anext__()).name == "a"
                 tg.start_soon(read, events)
                 await anyio.sleep(0.5)  # the reader waits in a read of the stream
     assert got == ["ended"]

@@ -14,9 +14,8 @@ from typing import Any
 import anyio
 import pytest
 
-from asyncpod._exceptions import BackendError
-from asyncpod.backends._base import ContainerSpec, Mount, PodSpec, VolumeSpec
-from asyncpod.backends._podman import PodmanBackend
+from asyncpod import BackendError
+from asyncpod.backends import ContainerSpec, Mount, PodmanBackend, PodSpec, VolumeSpec
 from asyncpod.backends._podman._mapping import parse_version as _parse_version
 from podman_images import TEST_IMAGE, left_behind
 

@@ -379,7 +379,7 @@ class TestFailures:
         with pytest.raises(ValueError, match="handling") as info:
             async with asyncpod.open_pod(seed_pod(), backend=fake):
                 try:
-                    {}["original"]
+                    {"key": 0}["original"]
                 except KeyError:
                     raise ValueError("while handling")  # noqa: B904 - the context is the point
         assert isinstance(info.value.__context__, KeyError)
@@ -683,7 +683,7 @@ class TestTeardown:
                     original = fake._enter
 
                     async def counting(
-                        op: str,
+                        operation: str,
                         target: str = "",
                         *aliases: str,
                         k: int = k,
@@ -693,7 +693,7 @@ class TestTeardown:
                         count += 1
                         if count == k:
                             scope.cancel()
-                        await original(op, target, *aliases)
+                        await original(operation, target, *aliases)
 
                     fake._enter = counting  # type: ignore[method-assign]
                     async with asyncpod.open_pod(pod, backend=fake):

@@ -72,6 +72,7 @@ from ._kube_fields import classify
 from ._kube_podman import annotation_path as _annotation_path
 from ._kube_podman import check_dumped_annotations, take_podman_options
 from ._models import Condition, Dependency, Pod
+from ._models import FrozenDict as FrozenDict  # not exported: get_type_hints(Bundle) looks here
 from ._serde import (
     POD_METADATA,
     configure_converter,
@@ -706,5 +707,9 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 
 
-# Show Bundle and KubeObject as asyncpod.kube.X (in reprs and docs), as the facade does.
-Bundle.__module__ = KubeObject.__module__ = __name__
+# Show public objects as asyncpod.kube.X (in reprs and docs), as the facade does.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("asyncpod._"):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -7,6 +7,8 @@ one by name.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._base import Backend as Backend
 from ._base import BackendEvent as BackendEvent
 from ._base import ContainerExit as ContainerExit
@@ -30,6 +32,13 @@ from ._fake import FakeContainer as FakeContainer
 from ._fake import FakeContext as FakeContext
 from ._fake import Program as Program
 from ._registry import get_backend as get_backend
+
+if TYPE_CHECKING:  # loaded on first use by __getattr__ below
+    from ._podman import PodmanBackend as PodmanBackend
+
+# Not exported (it is asyncpod.FrozenDict): the annotations of the classes re-homed below
+# name it, and typing.get_type_hints evaluates them in this module's namespace.
+from .._models import FrozenDict as FrozenDict  # isort: skip
 
 __all__ = [
     "Backend",
@@ -59,10 +68,27 @@ __all__ = [
 ]
 
 
+def _rehome(obj: object) -> None:
+    """Show a public object as asyncpod.backends.X, not asyncpod.backends._base.X."""
+    if getattr(obj, "__module__", "").startswith(f"{__name__}._"):
+        try:
+            obj.__module__ = __name__
+        except (AttributeError, TypeError):  # pragma: no cover
+            pass
+
+
+for _name in __all__:
+    if _name in globals():  # all but PodmanBackend, loaded on first use
+        _rehome(globals()[_name])
+del _name
+
+
 def __getattr__(name: str) -> object:
     # PodmanBackend imports podman-py, which is slow to import: load it on first use.
     if name == "PodmanBackend":
         from ._podman import PodmanBackend
 
+        _rehome(PodmanBackend)
+        globals()[name] = PodmanBackend
         return PodmanBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,6 +26,7 @@ import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
+from typing import TypeVar
 
 import anyio.abc
 import anyio.lowlevel
@@ -401,6 +402,9 @@ class OwnedObject:
     pod: str | None = None
 
 
+_B = TypeVar("_B", bound="Backend")
+
+
 class Backend(abc.ABC):
     """A container engine that runs pods. Use it as an async context manager.
 
@@ -448,7 +452,7 @@ class Backend(abc.ABC):
         await anyio.lowlevel.checkpoint()
         raise ImageError(reference, f"the {self.name} backend cannot import images")
 
-    async def __aenter__(self) -> Backend:
+    async def __aenter__(self: _B) -> _B:
         await self.aopen()
         return self
 

@@ -24,6 +24,10 @@ from ._conformance import BackendFixture as BackendFixture
 from ._conformance import check_backend as check_backend
 from ._conformance import run_check as run_check
 
+# Not exported (it is asyncpod.backends.Backend): BackendFixture's annotations name it, and
+# once re-homed below typing.get_type_hints evaluates them in this module's namespace.
+from ..backends import Backend as Backend  # isort: skip
+
 __all__ = [
     "BackendFixture",
     "check_backend",
@@ -34,3 +38,13 @@ __all__ = [
     "virtual_time",
     "VirtualTimeEventLoop",
 ]
+
+# Show public objects as asyncpod.testing.X, not asyncpod.testing._conformance.X.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith(f"{__name__}._"):
+        try:
+            _obj.__module__ = __name__
+        except (AttributeError, TypeError):  # pragma: no cover
+            pass
+del _name, _obj
