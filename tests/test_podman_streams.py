@@ -428,12 +428,12 @@ async def _subscribed(libpod: _Libpod) -> None:
 
 def _events_only(backend: PodmanBackend) -> None:
     """Exits from the event stream and inspections only: no lists of exited containers."""
-    backend._exits._poll_interval = None  # type: ignore[attr-defined]
+    backend._exits._poll_interval = None
 
 
 def _with_lists(backend: PodmanBackend) -> None:
     """Exits also from a list of the exited containers every 0.1 s."""
-    backend._exits._poll_interval = 0.1  # type: ignore[attr-defined]
+    backend._exits._poll_interval = 0.1
 
 
 async def _inspected(libpod: _Libpod) -> None:
