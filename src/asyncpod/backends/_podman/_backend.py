@@ -164,8 +164,8 @@ class PodmanBackend(Backend):
             return False
 
     async def reap(self) -> list[str]:
-        """Stop the private services spawned for owners that are gone (see
-        :func:`._service.reap_orphaned_services`)."""
+        """Stop the private ``podman system service`` processes spawned for owners that are
+        gone (each records its owner in its directory), and remove their directories."""
         pids = await anyio.to_thread.run_sync(reap_orphaned_services)
         return [f"the private Podman service (pid {pid}) of an owner that is gone" for pid in pids]
 
