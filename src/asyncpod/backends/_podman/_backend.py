@@ -875,8 +875,10 @@ class PodmanBackend(Backend):
             try:
                 reply = await self._call("GET", "/containers/stats", params=params)
             except PodmanStatusError as exc:
-                if "cgroup" in exc.message.lower() and "rootless" in exc.message.lower():
-                    return None  # rootless on cgroup v1: no cgroup of its own to read
+                # Podman 4.3 rootless on cgroup v1: 409 "container stats resource only
+                # available for cgroup v2"; the container has no cgroup of its own to read
+                if exc.status == 409 and "cgroup" in exc.message.lower():
+                    return None
                 raise
         return container_stats(reply.json())
 
