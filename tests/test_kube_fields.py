@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import asyncpod
-from asyncpod import SpecError, UnsupportedFieldError
+from asyncpod import EmptyDirVolumeSource, SpecError, UnsupportedFieldError
 from asyncpod._resources import parse_amount
 from asyncpod._serde import structure_object, unstructure_object
 from asyncpod.kube import dump_pod, load_pod
@@ -265,6 +265,19 @@ def test_quantities_are_exact() -> None:
     assert parse_amount("100n") == fractions.Fraction(1, 10**7)
     with pytest.raises(ValueError):
         parse_amount("1.5.5")
+
+
+def test_one_quantity_grammar_for_resources_and_size_limits() -> None:
+    """sizeLimit takes the n and u suffixes too; resources are bounded like sizeLimit."""
+    assert EmptyDirVolumeSource(size_limit="1500n").size_bytes == 1
+    assert parse_amount("9" * 5000) == 10**30  # saturated, not thousands of digits of work
+    assert parse_amount("1e999999999") == fractions.Fraction(10) ** 99
+    with pytest.raises(SpecError) as info:
+        load_pod(
+            FULL.replace('limits: {cpu: "2", memory: 1Gi}', 'limits: {cpu: "1e30", memory: 1Gi}')
+        )
+    assert "too large" in str(info.value)
+    assert info.value.path.endswith('resources.limits["cpu"]')
 
 
 def test_pod_resources_take_cpu_memory_and_hugepages_only() -> None:

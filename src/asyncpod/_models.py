@@ -12,7 +12,6 @@ be text UTF-8 can encode (no lone surrogates), and every integer fit the Go type
 from __future__ import annotations
 
 import enum
-import fractions
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -52,6 +51,7 @@ from ._resources import (
     ResourceRequirements,
     check_pod_resources,
     check_resize_policies,
+    parse_amount,
 )
 from ._security import PodSecurityContext, SecurityContext
 from ._sources import (
@@ -143,11 +143,6 @@ class Condition(str, enum.Enum):
 
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
 _IANA_SVC_NAME = re.compile(r"(?=.*[a-z])(?!.*--)[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
-# k8s.io/apimachinery/pkg/api/resource: <sign><number>(<binarySI>|e<exponent>|<decimalSI>)
-_QUANTITY = re.compile(
-    r"(?P<sign>[-+]?)(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
-    r"(?:[eE](?P<exponent>[-+]?[0-9]+)|(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?)\Z"
-)
 # k8s.io/apimachinery/pkg/util/validation IsHTTPHeaderName
 _HTTP_HEADER_NAME = re.compile(r"[-A-Za-z0-9]+\Z")
 # what no HTTP request may carry from a manifest as it is: control characters (CR, LF...)
@@ -840,49 +835,17 @@ class Volume:
         _exactly_one("", self, _VOLUME_SOURCES, "volume source")
 
 
-#: Longer quantities are refused before any arithmetic (Python's int() takes 4300 digits).
-_QUANTITY_MAX_LENGTH = 4000
-
-_UNITS: dict[str, int | fractions.Fraction] = {
-    "": 1,
-    "m": fractions.Fraction(1, 1000),
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
-
-
 def parse_quantity(text: str) -> int:
     """Turn a Kubernetes quantity such as ``64Mi`` into a whole number of bytes.
 
     Exact (no floating point), and a fraction of a byte is rounded up, as Kubernetes'
     ``Quantity.Value`` does.
     """
-    match = _QUANTITY.match(text)
-    if match is None:
-        raise SpecError("", f"{text!r} is not a valid quantity (for example '64Mi', '1Gi')")
-    if len(match["number"].partition(".")[0].lstrip("0")) > 30:
-        return 10**30 * (-1 if match["sign"] == "-" else 1)  # beyond an int64 in any unit
-    if len(text) > _QUANTITY_MAX_LENGTH:
-        raise SpecError("", f"{text!r} is not a valid quantity: too many digits")
-    number = fractions.Fraction(match["number"])
-    if match["sign"] == "-":
-        number = -number
-    if match["exponent"] is None:
-        return math.ceil(number * _UNITS[match["suffix"] or ""])
-    # 10**exponent would take forever for e999999999: past +-99, the value is 0, too
-    # large for any int64, or a fraction of a byte (rounded up to 1)
-    exponent = max(-99, min(99, int(match["exponent"])))
-    return math.ceil(number * fractions.Fraction(10) ** exponent)
+    try:
+        return math.ceil(parse_amount(text))
+    except ValueError as exc:
+        hint = "" if "too many" in str(exc) else " (for example '64Mi', '1Gi')"
+        raise SpecError("", f"{exc}{hint}") from None
 
 
 # The pod

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from ._base import (
+    INT64_MAX,
     FrozenDict,
     check_type,
     fail,
@@ -61,20 +62,33 @@ _SUFFIXES = {
 }
 
 
+#: Longer quantities are refused before any arithmetic (Python's int() takes 4300 digits).
+_MAX_LENGTH = 4000
+#: An integer part of more digits is beyond an int64 in any unit: saturated to this
+_SATURATED = fractions.Fraction(10**30)
+
+
 def parse_amount(text: str) -> fractions.Fraction:
     """The exact value of the Kubernetes quantity *text* (``500m``, ``1.5Gi``, ``2e3``).
 
-    Raises :class:`ValueError` if *text* is not a quantity.
+    Bounded work whatever the text: an integer part of more than 30 digits gives
+    +-10**30 (beyond an int64 in any unit), an exponent is clamped to +-99, and a text
+    over 4,000 characters is refused. Raises :class:`ValueError` if *text* is not a
+    quantity.
     """
     match = _AMOUNT.match(text)
-    if match is None or len(text) > 64:
+    if match is None:
         raise ValueError(f"{text!r} is not a valid quantity")
     sign, number, suffix, exponent = match.groups()
+    if len(number.partition(".")[0].lstrip("0")) > 30:
+        return -_SATURATED if sign == "-" else _SATURATED
+    if len(text) > _MAX_LENGTH:
+        raise ValueError(f"{text!r} is not a valid quantity: too many digits")
     value = fractions.Fraction(number) * _SUFFIXES[suffix]
     if exponent is not None:
-        if abs(int(exponent)) > 64:
-            raise ValueError(f"{text!r} is out of range")
-        value *= fractions.Fraction(10) ** int(exponent)
+        # 10**exponent would take forever for e999999999: past +-99 the value is 0,
+        # beyond any int64, or a fraction of a unit (rounded up by callers that round)
+        value *= fractions.Fraction(10) ** max(-99, min(99, int(exponent)))
     return -value if sign == "-" else value
 
 
@@ -89,6 +103,8 @@ def _amount(path: str, value: object) -> fractions.Fraction:
         ) from None
     if amount < 0:
         raise fail(path, f"must be greater than or equal to 0, not {value!r}")
+    if amount > INT64_MAX:
+        raise fail(path, f"{value!r} is too large: at most {INT64_MAX} (an int64)")
     return amount
 
 
