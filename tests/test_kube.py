@@ -1265,12 +1265,12 @@ def test_dump_quotes_strings_other_yaml_readers_would_not_read_as_strings() -> N
     [
         "io.podman.annotations.seccomp/web",
         "io.podman.annotations.privileged",
-        "container.apparmor.security.beta.kubernetes.io/web",
-        "seccomp.security.alpha.kubernetes.io/pod",
+        "seccomp.security.alpha.kubernetes.io/defaultProfileName",
     ],
 )
 def test_annotations_that_set_what_runs_are_unsupported(key: str) -> None:
-    """Security profiles and Podman options asyncpod does not honour are not kept silently."""
+    """Podman options and security annotations asyncpod does not honour are not kept
+    silently."""
     manifest = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -1285,6 +1285,133 @@ def test_annotations_that_set_what_runs_are_unsupported(key: str) -> None:
     kept = "io.podman.annotations.init.container.type"
     manifest["metadata"]["annotations"] = {kept: "always"}  # type: ignore[index]
     assert load_pod(json.dumps(manifest)).annotations == {kept: "always"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("seccomp.security.alpha.kubernetes.io/pod", "runtime/default"),
+        ("seccomp.security.alpha.kubernetes.io/pod", "localhost/profiles/audit.json"),
+        ("container.seccomp.security.alpha.kubernetes.io/web", "unconfined"),
+        ("container.apparmor.security.beta.kubernetes.io/web", "localhost/k8s-deny-write"),
+        ("container.apparmor.security.beta.kubernetes.io/web", "runtime/default"),
+    ],
+)
+def test_kubernetes_security_annotations_are_kept_and_written_back(key: str, value: str) -> None:
+    """The profiles of the annotations before the seccompProfile and appArmorProfile fields
+    are kept on the pod (the supervisor applies them) and written back."""
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "annotations": {key: value}},
+        "spec": {"containers": [{"name": "web", "image": "busybox"}]},
+    }
+    pod = load_pod(json.dumps(manifest))
+    assert pod.annotations == {key: value}
+    assert load_pod(dump_pod(pod)) == pod
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("seccomp.security.alpha.kubernetes.io/pod", "strict", "must be 'runtime/default'"),
+        ("seccomp.security.alpha.kubernetes.io/pod", "localhost/", "'localhost/<profile>'"),
+        ("container.apparmor.security.beta.kubernetes.io/web", "docker/default", "must be"),
+        ("container.apparmor.security.beta.kubernetes.io/db", "unconfined", "no container"),
+        ("container.seccomp.security.alpha.kubernetes.io/db", "unconfined", "no container"),
+    ],
+)
+def test_kubernetes_security_annotations_are_checked(key: str, value: str, message: str) -> None:
+    """As Kubernetes checks them: a known profile, for a container of the pod."""
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "annotations": {key: value}},
+        "spec": {"containers": [{"name": "web", "image": "busybox"}]},
+    }
+    with pytest.raises(SpecError, match=re.escape(message)) as info:
+        load_pod(json.dumps(manifest))
+    assert info.value.path == f"metadata.annotations[{json.dumps(key)}]"
+
+
+_RESTART_ALL = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "p"},
+    "spec": {
+        "restartPolicy": "Never",
+        "initContainers": [
+            {
+                "name": "watcher",
+                "image": "busybox",
+                "restartPolicy": "Always",
+                "restartPolicyRules": [
+                    {
+                        "action": "RestartAllContainers",
+                        "exitCodes": {"operator": "In", "values": [88]},
+                    }
+                ],
+            }
+        ],
+        "containers": [{"name": "main", "image": "busybox"}],
+    },
+}
+
+
+def test_restart_all_containers_is_unsupported_and_lax_drops_the_rule() -> None:
+    """KEP-5532's action, which restarts the whole pod in place, is refused with its reason;
+    lax drops the rule whole (without its action it would be a Restart rule)."""
+    text = json.dumps(_RESTART_ALL)
+    path = "spec.initContainers[0].restartPolicyRules[0].action"
+    with pytest.raises(UnsupportedFieldError, match="RestartAllContainers") as info:
+        load_pod(text)
+    assert info.value.paths == (path,)
+    with pytest.warns(UserWarning, match=re.escape(path)):
+        pod = load_pod(text, strict=False)
+    [watcher] = pod.init_containers
+    assert watcher.restart_policy_rules == ()
+    assert watcher.restart_policy is RestartPolicy.ALWAYS
+
+
+def test_lax_drop_of_every_resource_leaves_no_resources() -> None:
+    """An extended resource or a PID limit dropped by the lax reader leaves no empty
+    ``resources``, which would read back as no resources at all."""
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {
+            "resources": {"limits": {"pids": "2048"}},
+            "containers": [
+                {
+                    "name": "a",
+                    "image": "busybox",
+                    "resources": {
+                        "limits": {"example.com/dongle": 2, "example.com/gpu": 1},
+                        "requests": {"example.com/dongle": 2},
+                    },
+                },
+                {
+                    "name": "b",
+                    "image": "busybox",
+                    "resources": {"limits": {"example.com/dongle": 2, "cpu": "1"}},
+                },
+            ],
+        },
+    }
+    text = json.dumps(manifest)
+    with pytest.raises(UnsupportedFieldError, match="extended resources"):
+        load_pod(text)
+    with pytest.warns(UserWarning, match="extended resources") as record:
+        pod = load_pod(text, strict=False)
+    assert "a PID limit in resources" in str(record[0].message)
+    assert pod.resources is None
+    assert pod.containers[0].resources is None
+    resources = pod.containers[1].resources
+    assert resources is not None
+    assert resources.limits == {"cpu": "1"}
+    assert resources.requests is None
+    assert load_pod(dump_pod(pod)) == pod
 
 
 # Lone surrogates: a Python str can hold one (JSON's "\ud800"), UTF-8 cannot

@@ -224,6 +224,10 @@ def test_refused_fields_say_why(path: str, value: Any, reason: str) -> None:
             'spec.nodeSelector["kubernetes.io/os"]',
         ),
         (
+            lambda d: d["spec"].update(nodeSelector={"beta.kubernetes.io/os": "windows"}),
+            'spec.nodeSelector["beta.kubernetes.io/os"]',
+        ),
+        (
             lambda d: d["spec"]["containers"][0].update(
                 securityContext={"windowsOptions": {"hostProcess": True}}
             ),

@@ -215,8 +215,10 @@ def _check_not_windows(document: Mapping[str, Any]) -> None:
     if isinstance(os_, Mapping) and os_.get("name") == "windows":
         raise SpecError("spec.os.name", WINDOWS)
     selector = spec.get("nodeSelector")
-    if isinstance(selector, Mapping) and selector.get("kubernetes.io/os") == "windows":
-        raise SpecError('spec.nodeSelector["kubernetes.io/os"]', WINDOWS)
+    # the node label, and the one it replaced in Kubernetes 1.14 (still on the examples)
+    for label in ("kubernetes.io/os", "beta.kubernetes.io/os"):
+        if isinstance(selector, Mapping) and selector.get(label) == "windows":
+            raise SpecError(f'spec.nodeSelector["{label}"]', WINDOWS)
     contexts = [("spec.securityContext", spec.get("securityContext"))]
     for list_key in ("initContainers", "containers"):
         entries = spec.get(list_key)

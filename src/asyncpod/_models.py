@@ -45,6 +45,7 @@ from ._base import validator as _validator
 from ._cycles import check_acyclic
 from ._env import check_expansion
 from ._exceptions import SpecError
+from ._exceptions import UnsupportedFieldError as _UnsupportedFieldError
 from ._network import GRPCAction, HostAlias, PodDNSConfig
 from ._resources import (
     ContainerResizePolicy,
@@ -464,7 +465,15 @@ class ContainerRestartRuleOnExitCodes:
         return (exit_code in self.values) is (self.operator is RestartRuleOperator.IN)
 
 
+_RESTART_ALL_REASON = (
+    "the RestartAllContainers action (Kubernetes 1.34, alpha) restarts every container of "
+    "the pod in place, which asyncpod does not do"
+)
+
+
 def _restart_action(path: str, value: object) -> None:
+    if value == "RestartAllContainers":
+        raise _UnsupportedFieldError([path], {path: _RESTART_ALL_REASON})
     if value != "Restart":
         raise _fail(path, f"must be 'Restart', not {value!r}")
 

@@ -125,9 +125,12 @@ def to_resource_list(value: Any) -> Any:
 
 _STANDARD = ("cpu", "memory", "ephemeral-storage")
 _HUGEPAGES = "hugepages-"
+#: what pod-level resources (``spec.resources``) take
+_POD_LEVEL = ("cpu", "memory", _HUGEPAGES)
 _EXTENDED_REASON = (
     "extended resources (device plugins, such as GPUs) are not supported on one machine"
 )
+_PIDS_REASON = "a PID limit in resources (a newer Kubernetes' limits.pids) is not applied"
 
 
 def _resource_list(
@@ -151,6 +154,8 @@ def _resource_list(
         elif name not in allowed:
             if "/" in name and not name.split("/")[0].endswith("kubernetes.io"):
                 raise UnsupportedFieldError([where], {where: _EXTENDED_REASON})
+            if name == "pids":
+                raise UnsupportedFieldError([where], {where: _PIDS_REASON})
             spelled = ", ".join(repr(a + ("<size>" if a == _HUGEPAGES else "")) for a in allowed)
             raise fail(where, f"must be one of {spelled}, not {name!r}")
         amounts[name] = _amount(where, quantity)
@@ -208,7 +213,7 @@ class ResourceRequirements:
 
 def check_pod_resources(path: str, resources: ResourceRequirements) -> None:
     """Pod-level resources (``spec.resources``) take cpu, memory and hugepages only."""
-    _check_requirements(resources, ("cpu", "memory", _HUGEPAGES), path)
+    _check_requirements(resources, _POD_LEVEL, path)
 
 
 @attrs.frozen(kw_only=True)

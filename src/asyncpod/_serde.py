@@ -334,7 +334,11 @@ _WINDOWS: Final = "Windows containers are not supported"
 
 #: Kubernetes fields of modelled objects that asyncpod refuses, and why.
 _REFUSED: Final[Mapping[type, Mapping[str, str]]] = {
-    _security.SecurityContext: {"windowsOptions": _WINDOWS},
+    _security.SecurityContext: {
+        "windowsOptions": _WINDOWS,
+        "cgroupOptions": "a container's cgroup mount options (a newer Kubernetes' "
+        "cgroupOptions) are not applied",
+    },
     _security.PodSecurityContext: {"windowsOptions": _WINDOWS},
     _resources.ResourceRequirements: {
         "claims": "dynamic resource allocation (ResourceClaims) needs a cluster"
@@ -342,6 +346,10 @@ _REFUSED: Final[Mapping[type, Mapping[str, str]]] = {
     _sources.VolumeProjection: {
         "serviceAccountToken": "there is no API server to issue service account tokens",
         "clusterTrustBundle": "there are no ClusterTrustBundles without a cluster",
+        "podCertificate": "there is no API server or signer to issue pod certificates",
+    },
+    _models.EmptyDirVolumeSource: {
+        "mode": "an emptyDir's directory mode (a newer Kubernetes' emptyDir.mode) is not applied"
     },
 }
 

@@ -470,8 +470,11 @@ def _read_pod_document(
             # A value the models refuse (an extended resource, say): lax drops it too.
             if strict or not isinstance(error, UnsupportedFieldError):
                 raise error from exc
-            if not all(_drop_path(manifest, path) for path in error.paths):
+            dropped = sorted(map(_dropped_whole, error.paths), key=_order, reverse=True)
+            if not all(_drop_path(manifest, path) for path in dropped):
                 raise error from exc
+            for path in dropped:
+                _drop_emptied(manifest, path)
             notes.extend(
                 f"{where(path)} ({error.reasons[path]})" if path in error.reasons else where(path)
                 for path in error.paths
@@ -484,29 +487,81 @@ def _read_pod_document(
 _PATH_STEP: Final = re.compile(r'\.?([A-Za-z0-9_]+)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
 
 
-def _drop_path(manifest: dict[str, Any], path: str) -> bool:
-    """Remove what manifest *path* (``spec.containers[0].resources.limits["a/b"]``) names
-    from *manifest*; whether it was there."""
+def _steps(path: str) -> list[str | int] | None:
+    """The keys and indexes of manifest *path*, or ``None`` if it is not one."""
     steps: list[str | int] = []
     at = 0
     while at < len(path):
         match = _PATH_STEP.match(path, at)
         if match is None:
-            return False
+            return None
         name, index, key = match.groups()
         steps.append(int(index) if index is not None else json.loads(key) if key else name)
         at = match.end()
+    return steps
+
+
+def _order(path: str) -> list[tuple[int, str]]:
+    """A sort key of manifest paths that puts a list's later items after its earlier ones."""
+    return [(step, "") if isinstance(step, int) else (-1, step) for step in _steps(path) or ()]
+
+
+def _drop_path(manifest: dict[str, Any], path: str) -> bool:
+    """Remove what manifest *path* (``spec.containers[0].resources.limits["a/b"]``, or a
+    list item) names from *manifest*; whether it was there."""
+    steps = _steps(path)
+    if not steps:
+        return False
     parent: Any = manifest
     for step in steps[:-1]:
         try:
             parent = parent[step]
         except (KeyError, IndexError, TypeError):
             return False
-    last = steps[-1] if steps else None
+    last = steps[-1]
     if isinstance(parent, dict) and last in parent:
         del parent[last]
         return True
+    if isinstance(parent, list) and isinstance(last, int) and 0 <= last < len(parent):
+        del parent[last]
+        return True
     return False
+
+
+#: A restart rule whose action is unsupported is dropped whole: without its action it
+#: would be a rule of the default action, ``Restart``.
+_RULE_ACTION: Final = re.compile(r"^(.*\.restartPolicyRules\[\d+\])\.action$")
+#: What a lax drop may leave empty that is then dropped too: Kubernetes takes an empty
+#: ``resources`` (or its ``limits``, ``requests``) as unset, and no rules as none.
+_DROPPED_WHEN_EMPTY: Final = frozenset({"resources", "limits", "requests", "restartPolicyRules"})
+
+
+def _dropped_whole(path: str) -> str:
+    """What a lax drop of *path* removes: the path, or the restart rule it is the action of."""
+    match = _RULE_ACTION.match(path)
+    return match.group(1) if match else path
+
+
+def _drop_emptied(manifest: dict[str, Any], path: str) -> None:
+    """Drop the parents of dropped *path* that are left empty, where empty means unset."""
+    steps = _steps(path) or []
+    while len(steps) > 1:
+        steps.pop()
+        parent: Any = manifest
+        try:
+            for step in steps[:-1]:
+                parent = parent[step]
+        except (KeyError, IndexError, TypeError):
+            return  # dropped already, with another path's parents
+        last = steps[-1]
+        if not (
+            last in _DROPPED_WHEN_EMPTY
+            and isinstance(parent, dict)
+            and last in parent
+            and not parent[last]
+        ):
+            return
+        del parent[last]
 
 
 #: Keys of a probe or hook that name its handler.
