@@ -45,7 +45,7 @@ from .._pool import Pool
 from .._signal import Signal
 from .._status import Phase, PodConditions, PodStatus, PublishedPort, compute_phase
 from ..backends._base import Backend, ContainerSpec, ExitWatcher, PortMapping, VolumeSpec
-from ._config import PodContext, container_env
+from ._config import PodContext, container_env, host_ip
 from ._runner import Runner
 from ._spec import container_spec, needs_image_user, pod_spec, volume_specs
 from ._state import Stage
@@ -372,6 +372,7 @@ class Supervisor:
             containers=containers,
             reason="DeadlineExceeded" if self.deadline_exceeded else None,
             ports=self.ports,
+            pod_ip=self.context.pod_ip,
         )
 
     # Bring-up
@@ -418,16 +419,16 @@ class Supervisor:
         )
 
         async def create_pod() -> None:
-            spec = pod_spec(pod, self.labels)
+            held = tuple(self.volume_ids[name] for name in held_volumes)
+            spec = attrs.evolve(pod_spec(pod, self.labels), volumes=held)
             try:
                 self.pod_id = await self.backend.create_pod(spec)
             except PortInUseError as exc:  # a backend that publishes ports at creation
                 raise self.port_in_use(exc)  # noqa: B904 - its cause is set
             if spec.ports:
                 self.ports = published(pod, await self.backend.published_ports(self.pod_id))
-            if _uses_pod_ip(pod):
-                ip = await self.backend.pod_ip(self.pod_id)
-                self.context = attrs.evolve(self.context, pod_ip=ip)
+            if _uses_pod_ip(pod):  # its containers' environment needs it now
+                await self._learn_pod_ip()
 
         async def create_volume(name: str, spec: VolumeSpec) -> None:
             volume_id = await self.backend.create_volume(spec)
@@ -439,8 +440,17 @@ class Supervisor:
         # pod name at once must not each win a part (one the pod, the other a
         # "<pod>-<volume>"), and both fail: the one that wins the pod name goes on, the
         # other gets ObjectExistsError having created nothing of its own to remove.
+        # But for the memory emptyDirs the pod holds (their data lives as long as the pod):
+        # they are created before it, one by one, the first name being the claim then.
+        held_volumes = [n for n, s in volumes.items() if s.memory and not s.files]
+        for name in held_volumes:
+            await create_volume(name, volumes[name])
         await create_pod()
-        await _gather(functools.partial(create_volume, n, s) for n, s in volumes.items())
+        await _gather(
+            functools.partial(create_volume, n, s)
+            for n, s in volumes.items()
+            if n not in held_volumes
+        )
         await tg.start(self._serve, name=f"asyncpod:{pod.name}")
         # Every container is created before anything starts (init containers must exist
         # before anything in the pod runs); then each starts once its edges hold.
@@ -449,6 +459,18 @@ class Supervisor:
         await self.settled.wait()
         if self.failure is not None:
             raise self.failure
+        if not self.context.pod_ip:  # for the status: the pod runs, its address is set
+            try:
+                await self._learn_pod_ip()
+            except AsyncpodError as exc:
+                logger.debug("pod %s: its address is unknown: %s", pod.name, exc)
+
+    async def _learn_pod_ip(self) -> None:
+        """Ask the backend the pod's address (``status.podIP``); a ``hostNetwork`` pod's
+        is the host's, as the kubelet reports it."""
+        assert self.pod_id is not None
+        ip = host_ip() if self.pod.host_network else await self.backend.pod_ip(self.pod_id)
+        self.context = attrs.evolve(self.context, pod_ip=ip)
 
     async def _serve(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         """Run the pod's jobs and tasks, and hand each exit to its runner, until cancelled."""

@@ -327,12 +327,14 @@ def volume_specs(
 ) -> dict[str, VolumeSpec]:
     """The volumes the pod needs created, by volume name.
 
-    ``emptyDir`` and ``ephemeral`` volumes are scratch volumes of the run; configMap,
+    ``emptyDir`` and ``ephemeral`` volumes are scratch volumes of the run, an emptyDir
+    owned by the pod's ``fsGroup`` if it has one; configMap,
     secret, projected and downwardAPI ones hold their files (in memory if any is a
     Secret's); a ``persistentVolumeClaim`` is the claim's own volume, labelled with the
     claim only, so that no teardown or ``gc`` of a run removes it.
     """
     ctx = ctx or PodContext()
+    fs_group = pod.security_context.fs_group if pod.security_context else None
     specs: dict[str, VolumeSpec] = {}
     for index, v in enumerate(pod.volumes):
         if v.empty_dir is not None:
@@ -341,6 +343,7 @@ def volume_specs(
                 labels=labels,
                 memory=v.empty_dir.medium == "Memory",
                 size_bytes=v.empty_dir.size_bytes,
+                group=fs_group,
             )
         elif v.ephemeral is not None:
             spec = v.ephemeral.volume_claim_template.spec
