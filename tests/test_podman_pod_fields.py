@@ -24,6 +24,7 @@ from asyncpod import (
     VolumeMount,
 )
 from asyncpod.backends import PodmanBackend
+from asyncpod.kube import load
 from podman_images import TEST_IMAGE, left_behind
 
 pytestmark = [pytest.mark.podman, pytest.mark.anyio]
@@ -140,3 +141,36 @@ async def test_pod_ip_in_environment_and_status(podman: PodmanBackend) -> None:
         assert f" {pod_ip}/" in inside, inside
         host = (await _out(running, "app", 'echo "$HOST_IP"')).strip()
         assert host and not host.startswith("127."), host
+
+
+async def test_job_backoff_limit(podman: PodmanBackend, podman_client: Any) -> None:
+    """A Job whose pod fails, backoffLimit 1: with Never, two pods run and the job fails
+    with BackoffLimitExceeded; with OnFailure, one pod whose container restarts once."""
+    for policy, pods in (("Never", 2), ("OnFailure", 1)):
+        bundle = load(_JOB.replace("POLICY", policy).replace("IMAGE", TEST_IMAGE))
+        created: list[str] = []
+
+        def on_event(event: asyncpod.PodEvent, created: list[str] = created) -> None:
+            if event.reason is asyncpod.EventReason.CREATED and event.container == "work":
+                created.append(event.container)
+
+        with pytest.raises(asyncpod.BackoffLimitExceededError) as caught:
+            await asyncpod.run_job(bundle, backend=podman, on_event=on_event)
+        assert (caught.value.count, caught.value.limit) == (pods if policy == "Never" else 1, 1)
+        assert len(created) == pods, policy
+        assert left_behind(podman_client, "io.asyncpod.pod", "apt-job") == []
+
+
+_JOB = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: apt-job}
+spec:
+  backoffLimit: 1
+  template:
+    spec:
+      restartPolicy: POLICY
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: work, image: IMAGE, command: [sh, -c, 'exit 1']}
+"""

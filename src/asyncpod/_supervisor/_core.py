@@ -22,6 +22,7 @@ import attrs
 from .._events import EventLog, EventReason, PodEvent, pod_event
 from .._exceptions import (
     AsyncpodError,
+    BackoffLimitExceededError,
     DeadlineExceededError,
     ObjectNotFoundError,
     PodVanishedError,
@@ -75,8 +76,13 @@ class Supervisor:
         kill_event: anyio.Event | None = None,
         on_event: Callable[[PodEvent], object] | None = None,
         context: PodContext | None = None,
+        backoff_limit: int | None = None,
     ) -> None:
         self.pod = pod
+        #: a Job's backoffLimit, counted as container restarts (``None``: not a Job)
+        self.backoff_limit = backoff_limit
+        #: the restarts reached the backoffLimit: every container is stopped for good
+        self.backoff_exceeded = False
         self.on_event = on_event
         self.backend = backend
         #: anyio.current_time, bound to the running loop (it is read for every event)
@@ -289,7 +295,7 @@ class Supervisor:
 
     def app_finished(self) -> None:
         """An app container exited for good; once all have, stop the sidecars (kubelet)."""
-        if self.stopping or self.retiring or self.deadline_exceeded or self._runs is None:
+        if self.stopping or self.retiring or self.halted or self._runs is None:
             return
         if self.apps_finished() and any(r.kind is StepKind.SIDECAR for r in self.ordered):
             # As the kubelet does once every app container has terminated for good: stop
@@ -347,7 +353,7 @@ class Supervisor:
             # Failed unless its containers all exited 0).
             failed=self._init_failed
             or self.vanished is not None
-            or self.deadline_exceeded
+            or self.halted
             or (final and self.failure is not None),
             initialized=initialized or final,
             restarting=()
@@ -370,7 +376,11 @@ class Supervisor:
                 initialized=initialized, containers_ready=containers_ready, ready=ready
             ),
             containers=containers,
-            reason="DeadlineExceeded" if self.deadline_exceeded else None,
+            reason="DeadlineExceeded"
+            if self.deadline_exceeded
+            else "BackoffLimitExceeded"
+            if self.backoff_exceeded
+            else None,
             ports=self.ports,
             pod_ip=self.context.pod_ip,
         )
@@ -500,6 +510,37 @@ class Supervisor:
         self.deadline_exceeded = True
         self.emit(EventReason.DEADLINE_EXCEEDED, message=message)
         self.fail(DeadlineExceededError(self.pod.name, seconds))
+        for runner in self.ordered:
+            runner.cancel_activity()
+        with anyio.CancelScope(shield=True):  # a teardown waits for it
+            await self._stop_for_good(self.ordered, remove=False, deadline=self.grace_deadline())
+        self.notify()
+
+    @property
+    def halted(self) -> bool:
+        """A pod-level limit (``activeDeadlineSeconds``, a Job's ``backoffLimit``) ran
+        out: the pod has failed, every container is stopped for good."""
+        return self.deadline_exceeded or self.backoff_exceeded
+
+    def restarted(self) -> None:
+        """A container restarted. A Job's pod whose restarts reach its ``backoffLimit``
+        has failed (the Job controller's rule for ``restartPolicy: OnFailure``: restarts
+        >= backoffLimit, or any restart for 0): reason ``BackoffLimitExceeded``."""
+        limit = self.backoff_limit
+        if limit is None or self.halted or self.stopping or self._runs is None:
+            return
+        count = sum(r.restart_count for r in self.ordered)
+        if count >= max(limit, 1):
+            self.backoff_exceeded = True
+            self._runs.start_soon(self._exceed_backoff_limit, count, limit)
+
+    async def _exceed_backoff_limit(self, count: int, limit: int) -> None:
+        message = (
+            f"Job has reached the specified backoff limit ({count} restarts, backoffLimit {limit})"
+        )
+        logger.warning("pod %s: %s", self.pod.name, message)
+        self.emit(EventReason.BACKOFF_LIMIT_EXCEEDED, message=message)
+        self.fail(BackoffLimitExceededError(self.pod.name, count, limit))
         for runner in self.ordered:
             runner.cancel_activity()
         with anyio.CancelScope(shield=True):  # a teardown waits for it
