@@ -14,6 +14,8 @@ import pytest
 import asyncpod
 from asyncpod import (
     BackendError,
+    ConfigMap,
+    ConfigMapVolumeSource,
     Container,
     EmptyDirVolumeSource,
     EnvVar,
@@ -24,11 +26,12 @@ from asyncpod import (
     Volume,
     VolumeMount,
 )
-from asyncpod._supervisor._config import host_ip
+from asyncpod._supervisor._config import PodContext, host_ip
 from asyncpod._supervisor._spec import volume_specs
-from asyncpod.backends import FakeBackend, PodmanBackend, PodSpec, VolumeSpec
+from asyncpod.backends import FakeBackend, PodmanBackend, PodSpec, VolumeFile, VolumeSpec
 from asyncpod.backends._podman._mapping import (
     HELD_VOLUMES_DIR,
+    files_tarball,
     group_dir_tarball,
     infra_address,
     local_addresses,
@@ -96,6 +99,29 @@ Local:
         |-- 10.0.2.100
            /32 host LOCAL
 """
+
+
+def test_files_tarball_of_a_group() -> None:
+    """With a group, files and directories are root's and the group's, readable by it,
+    directories set-group-ID; without, as before."""
+    files = [VolumeFile(path="d/f", data=b"x", mode=0o400)]
+    with tarfile.open(fileobj=io.BytesIO(files_tarball(files, group=2000))) as archive:
+        entries = {e.name: (e.mode, e.uid, e.gid) for e in archive.getmembers()}
+    assert entries == {"d": (0o2755, 0, 2000), "d/f": (0o440, 0, 2000)}
+    with tarfile.open(fileobj=io.BytesIO(files_tarball(files))) as archive:
+        entries = {e.name: (e.mode, e.uid, e.gid) for e in archive.getmembers()}
+    assert entries == {"d": (0o755, 0, 0), "d/f": (0o400, 0, 0)}
+
+
+def test_config_map_files_are_the_fs_groups() -> None:
+    pod = Pod(
+        name="p",
+        containers=[Container(name="app", image=IMAGE)],
+        volumes=[Volume(name="conf", config_map=ConfigMapVolumeSource(name="conf"))],
+        security_context=PodSecurityContext(fs_group=2000),
+    )
+    context = PodContext(config_maps={"conf": ConfigMap(name="conf", data={"a": "1"})})
+    assert volume_specs(pod, {}, context)["conf"].group == 2000
 
 
 def test_addresses_of_a_network_namespace() -> None:

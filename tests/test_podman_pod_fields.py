@@ -13,6 +13,8 @@ import pytest
 
 import asyncpod
 from asyncpod import (
+    ConfigMap,
+    ConfigMapVolumeSource,
     Container,
     EmptyDirVolumeSource,
     EnvVar,
@@ -20,6 +22,8 @@ from asyncpod import (
     ObjectFieldSelector,
     Pod,
     PodSecurityContext,
+    Secret,
+    SecretVolumeSource,
     Volume,
     VolumeMount,
 )
@@ -114,6 +118,40 @@ async def test_fs_group_owns_empty_dir(
         await _out(running, "app", "mkdir /data/d && echo x > /data/d/f")
         made = await _out(running, "app", "stat -c '%u %g' /data/d /data/d/f")
         assert made == "1000 2000\n1000 2000\n"
+        run = running.run_id
+    assert left_behind(podman_client, "io.asyncpod.run", run) == []
+
+
+async def test_fs_group_owns_config_map_and_secret_files(
+    podman: PodmanBackend, podman_client: Any
+) -> None:
+    """With ``fsGroup: 2000``, a ConfigMap's and a Secret's files of mode 0400 are root's
+    and group 2000's, readable by the group: a container running as 1000 reads them."""
+    mounts = [
+        VolumeMount(name="conf", mount_path="/conf"),
+        VolumeMount(name="creds", mount_path="/creds"),
+    ]
+    pod = Pod(
+        name="apt-fsgroup-files",
+        containers=[_server("app", volume_mounts=mounts)],
+        volumes=[
+            Volume(name="conf", config_map=ConfigMapVolumeSource(name="conf", default_mode=0o400)),
+            Volume(
+                name="creds", secret=SecretVolumeSource(secret_name="creds", default_mode=0o400)
+            ),
+        ],
+        security_context=PodSecurityContext(run_as_user=1000, fs_group=2000),
+        termination_grace_period_seconds=1,
+    )
+    async with asyncpod.open_pod(
+        pod,
+        backend=podman,
+        config_maps=[ConfigMap(name="conf", data={"a.txt": "config"})],
+        secrets=[Secret(name="creds", data={"token": b"s3cret"})],
+    ) as running:
+        assert await _out(running, "app", "cat /conf/a.txt /creds/token") == "configs3cret"
+        owners = await _out(running, "app", "stat -L -c '%u %g %a' /conf/a.txt /creds/token")
+        assert owners == "0 2000 440\n0 2000 440\n"
         run = running.run_id
     assert left_behind(podman_client, "io.asyncpod.run", run) == []
 

@@ -327,11 +327,11 @@ def volume_specs(
 ) -> dict[str, VolumeSpec]:
     """The volumes the pod needs created, by volume name.
 
-    ``emptyDir`` and ``ephemeral`` volumes are scratch volumes of the run, an emptyDir
-    owned by the pod's ``fsGroup`` if it has one; configMap,
+    ``emptyDir`` and ``ephemeral`` volumes are scratch volumes of the run; configMap,
     secret, projected and downwardAPI ones hold their files (in memory if any is a
     Secret's); a ``persistentVolumeClaim`` is the claim's own volume, labelled with the
-    claim only, so that no teardown or ``gc`` of a run removes it.
+    claim only, so that no teardown or ``gc`` of a run removes it. The pod's ``fsGroup``
+    owns its emptyDir volumes and the files of the others but claims.
     """
     ctx = ctx or PodContext()
     fs_group = pod.security_context.fs_group if pod.security_context else None
@@ -364,7 +364,11 @@ def volume_specs(
             if found is not None:
                 files, secret = found
                 specs[v.name] = VolumeSpec(
-                    name=f"{pod.name}-{v.name}", labels=labels, memory=secret, files=files
+                    name=f"{pod.name}-{v.name}",
+                    labels=labels,
+                    memory=secret,
+                    files=files,
+                    group=fs_group,
                 )
     return specs
 

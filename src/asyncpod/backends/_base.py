@@ -198,7 +198,8 @@ class VolumeSpec:
     #: the group that owns the volume (a pod's ``fsGroup``): its root directory is then
     #: group-owned by it, writable by all and set-group-ID (``drwxrwsrwx``, as the
     #: kubelet sets up an emptyDir for an fsGroup), so that what is made in it is the
-    #: group's; ``None``: the engine's default ownership
+    #: group's; a volume's *files* are root's and the group's, readable by the group
+    #: (their directories set-group-ID); ``None``: the engine's default ownership
     group: int | None = None
 
 

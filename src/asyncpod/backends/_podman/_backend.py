@@ -139,6 +139,8 @@ class PodmanBackend(Backend):
         #: volumes of files not yet written, by name: filled through the first container
         #: created that mounts them (every container is created before any starts)
         self._unfilled: dict[str, tuple[VolumeFile, ...]] = {}
+        #: the group (a pod's fsGroup) that owns the files of a volume of files, by name
+        self._file_groups: dict[str, int] = {}
         #: volumes owned by a group whose mode is not set yet, by name: set through the
         #: first container created that mounts them, as the files are written
         self._unowned: dict[str, int] = {}
@@ -376,6 +378,8 @@ class PodmanBackend(Backend):
         with translate_errors(f"create volume {spec.name!r}"):
             reply = await self._call("POST", "/volumes/create", body=body)
             name = str(reply.json()["Name"])
+        if spec.files and spec.group is not None:
+            self._file_groups[name] = spec.group
         if spec.files and not spec.memory:
             self._unfilled[name] = spec.files
         elif spec.group is not None and not spec.memory and not spec.claim:
@@ -385,6 +389,7 @@ class PodmanBackend(Backend):
     async def remove_volume(self, volume: str) -> None:
         self._unfilled.pop(volume, None)
         self._unowned.pop(volume, None)
+        self._file_groups.pop(volume, None)
         self._secret_files.pop(volume, None)
         await self._remove_secrets(volume)
         with translate_errors(f"remove volume {volume!r}"):
@@ -417,13 +422,14 @@ class PodmanBackend(Backend):
             files = self._unfilled.get(mount.volume or "")
             if files is None:
                 continue
-            tarball = files_tarball(files, mount.sub_path)
+            group = self._file_groups.get(mount.volume or "")
+            tarball = files_tarball(files, mount.sub_path, group=group)
+            params = {"path": mount.target}
+            if group is not None:  # as written: Podman would give them to the container's user
+                params["copyUIDGID"] = "false"
             with translate_errors(f"write the files of volume {mount.volume!r}"):
                 await self._call(
-                    "PUT",
-                    f"/containers/{q(container)}/archive",
-                    params={"path": mount.target},
-                    body=tarball,
+                    "PUT", f"/containers/{q(container)}/archive", params=params, body=tarball
                 )
             if not mount.sub_path:
                 self._unfilled.pop(mount.volume or "", None)
@@ -443,8 +449,15 @@ class PodmanBackend(Backend):
 
     def _secret_entries(self, mount: Mount) -> list[dict[str, Any]]:
         """The Podman secrets that make the files of *mount*'s volume, at their targets."""
+        group = self._file_groups.get(mount.volume or "")
+        owner = {} if group is None else {"UID": 0, "GID": group}
         return [
-            {"Source": name, "Target": target, "Mode": file.mode}
+            {
+                "Source": name,
+                "Target": target,
+                "Mode": file.mode if group is None else file.mode | 0o440,
+                **owner,
+            }
             for name, file, target in self._secret_targets(mount)
             if name
         ]

@@ -591,12 +591,18 @@ def group_dir_tarball(group: int) -> bytes:
 
 
 def files_tarball(
-    files: Iterable[VolumeFile], sub_path: str | None = None, *, parents: bool = True
+    files: Iterable[VolumeFile],
+    sub_path: str | None = None,
+    *,
+    parents: bool = True,
+    group: int | None = None,
 ) -> bytes:
     """An uncompressed tar of *files* (with their modes and parent directories), for
     ``PUT /containers/{id}/archive``; with *sub_path*, only those under it, relative to it.
     Without *parents*, no directory entry: Podman makes missing ones (0755) and leaves
-    existing ones as they are."""
+    existing ones as they are. With *group* (a pod's fsGroup), every entry is root's and
+    the group's, readable by the group, directories set-group-ID, as the kubelet sets a
+    read-only volume's ownership (to be put with ``copyUIDGID=false``)."""
     prefix = (sub_path or "").strip("/")
     buffer = io.BytesIO()
     made: set[str] = set()
@@ -615,12 +621,16 @@ def files_tarball(
                     made.add(directory)
                     info = tarfile.TarInfo(directory)
                     info.type = tarfile.DIRTYPE
-                    info.mode = 0o755
+                    info.mode = 0o755 if group is None else 0o2755
                     info.mtime = int(now)
+                    if group is not None:
+                        info.uid, info.gid = 0, group
                     archive.addfile(info)
             info = tarfile.TarInfo(path)
             info.mtime = int(now)
             info.size = len(file.data)
-            info.mode = file.mode
+            info.mode = file.mode if group is None else file.mode | 0o440
+            if group is not None:
+                info.uid, info.gid = 0, group
             archive.addfile(info, io.BytesIO(file.data))
     return buffer.getvalue()
