@@ -22,6 +22,7 @@ from ._events import PodEvent as PodEvent
 from ._exceptions import AsyncpodError as AsyncpodError
 from ._exceptions import BackendError as BackendError
 from ._exceptions import BackendUnavailableError as BackendUnavailableError
+from ._exceptions import BackoffLimitExceededError as BackoffLimitExceededError
 from ._exceptions import ContainerFailedError as ContainerFailedError
 from ._exceptions import CreateContainerConfigError as CreateContainerConfigError
 from ._exceptions import DeadlineExceededError as DeadlineExceededError
@@ -118,6 +119,7 @@ from ._status import Terminated as Terminated
 from ._status import Waiting as Waiting
 from ._supervisor import RunningPod as RunningPod
 from ._supervisor import open_pod as open_pod
+from ._supervisor import run_job as run_job
 
 __version__ = "0.1.0"
 
@@ -126,6 +128,7 @@ __all__ = [
     "AsyncpodError",
     "BackendError",
     "BackendUnavailableError",
+    "BackoffLimitExceededError",
     "Capabilities",
     "Condition",
     "ConfigMap",
@@ -203,6 +206,7 @@ __all__ = [
     "ResourceRequirements",
     "RestartPolicy",
     "RestartRuleOperator",
+    "run_job",
     "Running",
     "RunningPod",
     "SeccompProfile",

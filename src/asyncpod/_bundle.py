@@ -66,6 +66,8 @@ class Bundle:
     skipped: tuple[KubeObject, ...] = ()
     #: a Job's backoffLimit: how many times its pod may fail (restarts counted)
     backoff_limit: int | None = None
+    #: a Job's activeDeadlineSeconds: how long the job may run, retries included
+    active_deadline_seconds: int | None = None
     #: the workload's fields asyncpod keeps but ignores (``spec.replicas``...)
     workload_ignored_fields: tuple[str, ...] = ()
 

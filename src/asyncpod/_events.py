@@ -61,6 +61,9 @@ class EventReason(str, enum.Enum):
     FAILED = "Failed"
     #: pod: ``activeDeadlineSeconds`` ran out; every container is stopped, the pod failed
     DEADLINE_EXCEEDED = "DeadlineExceeded"
+    #: pod: a Job's pod restarted as often as its ``backoffLimit`` allows; every
+    #: container is stopped, the pod failed
+    BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
     #: pod: teardown began
     TERMINATING = "Terminating"
     #: pod: every object is removed; the last event of a run

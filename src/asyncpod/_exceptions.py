@@ -15,6 +15,7 @@ Every error asyncpod raises derives from :class:`~asyncpod.AsyncpodError`::
     └── PodError                              the pod could not be brought up or kept running
         ├── PodVanishedError                  the pod was removed behind asyncpod's back
         ├── DeadlineExceededError             the pod outlived its activeDeadlineSeconds
+        ├── BackoffLimitExceededError         a Job's pod failed more than its backoffLimit
         ├── PodTimeoutError (also TimeoutError)   a wait ran out of time; says why
         ├── ContainerFailedError              a container exited where it must not have
         └── DependencyFailedError             a dependency can never be satisfied
@@ -33,6 +34,7 @@ __all__ = [
     "BackendUnavailableError",
     "ContainerFailedError",
     "CreateContainerConfigError",
+    "BackoffLimitExceededError",
     "DeadlineExceededError",
     "DependencyCycleError",
     "DependencyFailedError",
@@ -226,6 +228,27 @@ class DeadlineExceededError(PodError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.pod, self.seconds))
+
+
+class BackoffLimitExceededError(PodError):
+    """A Job's pod *pod* failed *count* times, more than its ``backoffLimit`` (*limit*)
+    allows: counted as container restarts with ``restartPolicy: OnFailure``, as failed
+    pods with ``Never`` (the Job's condition reason ``BackoffLimitExceeded``)."""
+
+    #: the Job's condition reason
+    reason = "BackoffLimitExceeded"
+
+    def __init__(self, pod: str, count: int, limit: int) -> None:
+        self.pod = pod
+        self.count = count
+        self.limit = limit
+        super().__init__(
+            f"BackoffLimitExceeded: the job of pod {pod!r} has reached its backoff limit "
+            f"({count} failures, backoffLimit {limit})"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.pod, self.count, self.limit))
 
 
 class PodTimeoutError(PodError, TimeoutError):

@@ -121,6 +121,9 @@ class PodStatus:
     reason: str | None = None
     #: the ports the pod publishes on the host, as published
     ports: tuple[PublishedPort, ...] = ()
+    #: the pod's IP address (``status.podIP``): the host's for a ``hostNetwork`` pod;
+    #: ``""`` while (or if) the backend cannot tell it
+    pod_ip: str = ""
 
     def container(self, name: str) -> ContainerStatus:
         """The status of container *name*."""

@@ -7,7 +7,8 @@ semantics apply to one pod, they are kept:
 
 * a Job (or a CronJob's job) runs its pod to completion once (``completions`` 1); its
   template must say ``restartPolicy: OnFailure`` or ``Never``, as Kubernetes requires,
-  and its ``backoffLimit`` (default 6) is recorded, counted as pod restarts;
+  ``backoffLimit`` (default 6) is enforced where it runs (restarts with ``OnFailure``,
+  failed pods with ``Never``), and so is its ``activeDeadlineSeconds``;
 * a StatefulSet's ``volumeClaimTemplates`` become persistentVolumeClaim volumes of the
   pod, each claim named as Kubernetes names the first replica's: ``<template>-<set>-0``.
 """
@@ -42,7 +43,9 @@ WORKLOAD_KINDS: Final[Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
 _JOBS: Final = frozenset({"Job", "CronJob"})
 _DEFAULT_BACKOFF_LIMIT: Final = 6
 #: keys of a workload that asyncpod honours (the rest is kept and listed as ignored)
-_HONOURED: Final = frozenset({"template", "jobTemplate", "backoffLimit", "volumeClaimTemplates"})
+_HONOURED: Final = frozenset(
+    {"template", "jobTemplate", "backoffLimit", "activeDeadlineSeconds", "volumeClaimTemplates"}
+)
 
 
 @attrs.frozen
@@ -55,6 +58,8 @@ class Template:
     prefix: str
     #: a Job's backoffLimit, else None
     backoff_limit: int | None
+    #: a Job's activeDeadlineSeconds, if it has one
+    active_deadline_seconds: int | None
     #: PersistentVolumeClaim documents made from volumeClaimTemplates
     claims: tuple[dict[str, Any], ...]
     #: pod manifest path -> workload manifest path, for what the workload generated
@@ -93,8 +98,16 @@ def template(document: Mapping[str, Any]) -> Template:
     pod_spec = dict(_mapping(node.get("spec"), f"{path}.spec"))
 
     backoff_limit = None
+    deadline = None
     if kind in _JOBS:
         job_path, job = specs[-1]
+        deadline = job.get("activeDeadlineSeconds")
+        if deadline is not None and (
+            isinstance(deadline, bool) or not isinstance(deadline, int) or deadline <= 0
+        ):
+            raise SpecError(
+                f"{job_path}.activeDeadlineSeconds", f"must be an integer > 0, not {deadline!r}"
+            )
         backoff_limit = job.get("backoffLimit", _DEFAULT_BACKOFF_LIMIT)
         if (
             isinstance(backoff_limit, bool)
@@ -158,6 +171,7 @@ def template(document: Mapping[str, Any]) -> Template:
         pod={"apiVersion": "v1", "kind": "Pod", "metadata": template_metadata, "spec": pod_spec},
         prefix=path,
         backoff_limit=backoff_limit,
+        active_deadline_seconds=deadline,
         claims=tuple(claims),
         origins=origins,
         ignored=tuple(ignored),

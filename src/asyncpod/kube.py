@@ -399,6 +399,7 @@ def _load(source: str | os.PathLike[str], *, strict: bool) -> tuple[Bundle, list
         claims=tuple(kept["claims"] + claims),
         skipped=tuple(skipped),
         backoff_limit=workload.backoff_limit,
+        active_deadline_seconds=workload.active_deadline_seconds,
         workload_ignored_fields=workload.ignored,
     ), notes
 

@@ -18,7 +18,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from .._console import Console, Terminating, format_duration, open_console, state_text
 from .._events import EventReason, PodEvent
-from .._exceptions import AsyncpodError
+from .._exceptions import AsyncpodError, BackoffLimitExceededError, ContainerFailedError
 from .._labels import LABEL_CONTAINER, LABEL_POD
 from .._logread import LogMark, last_lines, mark_now
 from .._models import Pod
@@ -70,7 +70,7 @@ async def up(args: argparse.Namespace, stop: Stop) -> int:
             async with anyio.create_task_group() as ui:
                 await ui.start(shown.show_events, backend)
                 with main:
-                    code = await shown.run(backend, args, ready_within, kill, ui)
+                    code = await _run_retrying(shown, backend, args, ready_within, kill, ui)
                 ui.cancel_scope.cancel()
     finally:
         shown.refresh_now()
@@ -83,6 +83,43 @@ async def up(args: argparse.Namespace, stop: Stop) -> int:
     if interrupted is not None:
         raise interrupted
     return code
+
+
+async def _run_retrying(
+    shown: _Up,
+    backend: Backend,
+    args: argparse.Namespace,
+    ready_within: float | None,
+    kill: anyio.Event,
+    ui: anyio.abc.TaskGroup,
+) -> int:
+    """Run the pod; a Job's pod with ``restartPolicy: Never`` again after a failure, as
+    the Job controller does, until the failures exceed its ``backoffLimit`` (the pod of
+    any other file, or one left running, runs once)."""
+    bundle = getattr(args, "bundle", None)
+    limit = None
+    if (
+        bundle is not None
+        and bundle.kind in ("Job", "CronJob")
+        and bundle.pod.restart_policy.value == "Never"
+        and not args.detach
+    ):
+        limit = bundle.backoff_limit if bundle.backoff_limit is not None else 6
+    failures = 0
+    while True:
+        try:
+            return await shown.run(backend, args, ready_within, kill, ui)
+        except (CliError, ContainerFailedError) as exc:
+            if limit is None or (isinstance(exc, CliError) and exc.code != EXIT_FAILED):
+                raise
+            failures += 1
+            if failures > limit:
+                error = BackoffLimitExceededError(shown.pod.name, failures, limit)
+                raise CliError(f"{error}\n{exc}") from exc
+            shown.console.message(
+                f"pod {shown.pod.name} failed; running it again "
+                f"({failures} of at most {limit} retries: the job's backoffLimit)"
+            )
 
 
 class _ConsoleHandler(logging.Handler):
@@ -144,6 +181,7 @@ class _Up:
         self._events: MemoryObjectSendStream[PodEvent] | None = None
         #: said once the display is closed
         self.outcome = ""
+        self._refreshing = False
 
     def refresh_now(self) -> None:
         if self.running is None:
@@ -242,6 +280,9 @@ class _Up:
             self.console.log(name, index, line)
 
     async def refresh(self) -> None:
+        if self._refreshing:  # a Job's pod run again: the first run's refresh goes on
+            return
+        self._refreshing = True
         while True:
             self.refresh_now()
             await anyio.sleep(POLL)
@@ -317,7 +358,7 @@ class _Up:
 
 async def _failure(running: RunningPod, final: PodStatus) -> str:
     """What failed in a pod that ended Failed: each failed container and its last log lines."""
-    lines = [f"pod {final.name} failed"]
+    lines = [f"pod {final.name} failed" + (f" ({final.reason})" if final.reason else "")]
     for c in final.containers:
         if c.exit_code in (None, 0):
             continue

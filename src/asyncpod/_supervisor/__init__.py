@@ -5,6 +5,7 @@ probes, restarts with back-off, phases, ordered teardown. The backend only runs
 containers. One concept a module:
 
 - :mod:`._pod`: the facade, :func:`open_pod` and :class:`RunningPod`;
+- :mod:`._job`: :func:`run_job`, a Job's pod run again after a failure, as a Job's is;
 - :mod:`._core`: the supervisor of one run (bring-up, status, retirement, teardown);
 - :mod:`._runner`: one container's lifecycle, driven through the state machine of
   :mod:`._state`;
@@ -17,6 +18,7 @@ containers. One concept a module:
 
 from __future__ import annotations
 
+from ._job import run_job
 from ._kubelet import BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET, LOG_TAIL, MIN_GRACE
 from ._pod import RunningPod, open_pod
 
@@ -28,4 +30,5 @@ __all__ = [
     "MIN_GRACE",
     "RunningPod",
     "open_pod",
+    "run_job",
 ]

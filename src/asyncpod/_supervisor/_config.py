@@ -39,7 +39,7 @@ from .._sources import (
 )
 from ..backends._base import VolumeFile
 
-__all__ = ["PodContext", "container_env", "volume_files"]
+__all__ = ["PodContext", "container_env", "host_ip", "volume_files"]
 
 #: what Kubernetes gives a file of a configMap, secret, projected or downwardAPI volume
 DEFAULT_MODE = 0o644
@@ -135,7 +135,7 @@ def field_value(pod: Pod, ctx: PodContext, selector: ObjectFieldSelector) -> str
     if path in ("status.podIP", "status.podIPs"):
         return ctx.pod_ip
     if path in ("status.hostIP", "status.hostIPs"):
-        return _host_ip()
+        return host_ip()
     raise SpecError("fieldRef.fieldPath", f"{path!r} is not supported")  # validated earlier
 
 
@@ -143,7 +143,17 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _host_ip() -> str:
+def host_ip() -> str:
+    """This host's address (``status.hostIP``): the one it reaches other hosts from (a
+    UDP socket's, connected but sending nothing), else its name's, else loopback's."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("198.51.100.1", 9))  # TEST-NET-2: nothing is sent
+            address = str(probe.getsockname()[0])
+        if address and not address.startswith("0."):
+            return address
+    except OSError:
+        pass
     try:
         return socket.gethostbyname(socket.gethostname())
     except OSError:

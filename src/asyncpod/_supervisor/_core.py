@@ -22,6 +22,7 @@ import attrs
 from .._events import EventLog, EventReason, PodEvent, pod_event
 from .._exceptions import (
     AsyncpodError,
+    BackoffLimitExceededError,
     DeadlineExceededError,
     ObjectNotFoundError,
     PodVanishedError,
@@ -45,7 +46,7 @@ from .._pool import Pool
 from .._signal import Signal
 from .._status import Phase, PodConditions, PodStatus, PublishedPort, compute_phase
 from ..backends._base import Backend, ContainerSpec, ExitWatcher, PortMapping, VolumeSpec
-from ._config import PodContext, container_env
+from ._config import PodContext, container_env, host_ip
 from ._runner import Runner
 from ._spec import container_spec, needs_image_user, pod_spec, volume_specs
 from ._state import Stage
@@ -75,8 +76,13 @@ class Supervisor:
         kill_event: anyio.Event | None = None,
         on_event: Callable[[PodEvent], object] | None = None,
         context: PodContext | None = None,
+        backoff_limit: int | None = None,
     ) -> None:
         self.pod = pod
+        #: a Job's backoffLimit, counted as container restarts (``None``: not a Job)
+        self.backoff_limit = backoff_limit
+        #: the restarts reached the backoffLimit: every container is stopped for good
+        self.backoff_exceeded = False
         self.on_event = on_event
         self.backend = backend
         #: anyio.current_time, bound to the running loop (it is read for every event)
@@ -289,7 +295,7 @@ class Supervisor:
 
     def app_finished(self) -> None:
         """An app container exited for good; once all have, stop the sidecars (kubelet)."""
-        if self.stopping or self.retiring or self.deadline_exceeded or self._runs is None:
+        if self.stopping or self.retiring or self.halted or self._runs is None:
             return
         if self.apps_finished() and any(r.kind is StepKind.SIDECAR for r in self.ordered):
             # As the kubelet does once every app container has terminated for good: stop
@@ -347,7 +353,7 @@ class Supervisor:
             # Failed unless its containers all exited 0).
             failed=self._init_failed
             or self.vanished is not None
-            or self.deadline_exceeded
+            or self.halted
             or (final and self.failure is not None),
             initialized=initialized or final,
             restarting=()
@@ -370,8 +376,13 @@ class Supervisor:
                 initialized=initialized, containers_ready=containers_ready, ready=ready
             ),
             containers=containers,
-            reason="DeadlineExceeded" if self.deadline_exceeded else None,
+            reason="DeadlineExceeded"
+            if self.deadline_exceeded
+            else "BackoffLimitExceeded"
+            if self.backoff_exceeded
+            else None,
             ports=self.ports,
+            pod_ip=self.context.pod_ip,
         )
 
     # Bring-up
@@ -418,16 +429,16 @@ class Supervisor:
         )
 
         async def create_pod() -> None:
-            spec = pod_spec(pod, self.labels)
+            held = tuple(self.volume_ids[name] for name in held_volumes)
+            spec = attrs.evolve(pod_spec(pod, self.labels), volumes=held)
             try:
                 self.pod_id = await self.backend.create_pod(spec)
             except PortInUseError as exc:  # a backend that publishes ports at creation
                 raise self.port_in_use(exc)  # noqa: B904 - its cause is set
             if spec.ports:
                 self.ports = published(pod, await self.backend.published_ports(self.pod_id))
-            if _uses_pod_ip(pod):
-                ip = await self.backend.pod_ip(self.pod_id)
-                self.context = attrs.evolve(self.context, pod_ip=ip)
+            if _uses_pod_ip(pod):  # its containers' environment needs it now
+                await self._learn_pod_ip()
 
         async def create_volume(name: str, spec: VolumeSpec) -> None:
             volume_id = await self.backend.create_volume(spec)
@@ -439,8 +450,17 @@ class Supervisor:
         # pod name at once must not each win a part (one the pod, the other a
         # "<pod>-<volume>"), and both fail: the one that wins the pod name goes on, the
         # other gets ObjectExistsError having created nothing of its own to remove.
+        # But for the memory emptyDirs the pod holds (their data lives as long as the pod):
+        # they are created before it, one by one, the first name being the claim then.
+        held_volumes = [n for n, s in volumes.items() if s.memory and not s.files]
+        for name in held_volumes:
+            await create_volume(name, volumes[name])
         await create_pod()
-        await _gather(functools.partial(create_volume, n, s) for n, s in volumes.items())
+        await _gather(
+            functools.partial(create_volume, n, s)
+            for n, s in volumes.items()
+            if n not in held_volumes
+        )
         await tg.start(self._serve, name=f"asyncpod:{pod.name}")
         # Every container is created before anything starts (init containers must exist
         # before anything in the pod runs); then each starts once its edges hold.
@@ -449,6 +469,18 @@ class Supervisor:
         await self.settled.wait()
         if self.failure is not None:
             raise self.failure
+        if not self.context.pod_ip:  # for the status: the pod runs, its address is set
+            try:
+                await self._learn_pod_ip()
+            except AsyncpodError as exc:
+                logger.debug("pod %s: its address is unknown: %s", pod.name, exc)
+
+    async def _learn_pod_ip(self) -> None:
+        """Ask the backend the pod's address (``status.podIP``); a ``hostNetwork`` pod's
+        is the host's, as the kubelet reports it."""
+        assert self.pod_id is not None
+        ip = host_ip() if self.pod.host_network else await self.backend.pod_ip(self.pod_id)
+        self.context = attrs.evolve(self.context, pod_ip=ip)
 
     async def _serve(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         """Run the pod's jobs and tasks, and hand each exit to its runner, until cancelled."""
@@ -478,6 +510,37 @@ class Supervisor:
         self.deadline_exceeded = True
         self.emit(EventReason.DEADLINE_EXCEEDED, message=message)
         self.fail(DeadlineExceededError(self.pod.name, seconds))
+        for runner in self.ordered:
+            runner.cancel_activity()
+        with anyio.CancelScope(shield=True):  # a teardown waits for it
+            await self._stop_for_good(self.ordered, remove=False, deadline=self.grace_deadline())
+        self.notify()
+
+    @property
+    def halted(self) -> bool:
+        """A pod-level limit (``activeDeadlineSeconds``, a Job's ``backoffLimit``) ran
+        out: the pod has failed, every container is stopped for good."""
+        return self.deadline_exceeded or self.backoff_exceeded
+
+    def restarted(self) -> None:
+        """A container restarted. A Job's pod whose restarts reach its ``backoffLimit``
+        has failed (the Job controller's rule for ``restartPolicy: OnFailure``: restarts
+        >= backoffLimit, or any restart for 0): reason ``BackoffLimitExceeded``."""
+        limit = self.backoff_limit
+        if limit is None or self.halted or self.stopping or self._runs is None:
+            return
+        count = sum(r.restart_count for r in self.ordered)
+        if count >= max(limit, 1):
+            self.backoff_exceeded = True
+            self._runs.start_soon(self._exceed_backoff_limit, count, limit)
+
+    async def _exceed_backoff_limit(self, count: int, limit: int) -> None:
+        message = (
+            f"Job has reached the specified backoff limit ({count} restarts, backoffLimit {limit})"
+        )
+        logger.warning("pod %s: %s", self.pod.name, message)
+        self.emit(EventReason.BACKOFF_LIMIT_EXCEEDED, message=message)
+        self.fail(BackoffLimitExceededError(self.pod.name, count, limit))
         for runner in self.ordered:
             runner.cancel_activity()
         with anyio.CancelScope(shield=True):  # a teardown waits for it

@@ -38,6 +38,7 @@ logger = logging.getLogger("asyncpod")
 
 #: how often the waits for a port and a command try again, in seconds
 _POLL = 0.5
+_JOB_KINDS = frozenset({"Job", "CronJob"})
 
 
 async def _log_tail(backend: Backend, cid: str, lines: int) -> tuple[str, ...]:
@@ -106,6 +107,7 @@ async def open_pod(
     logged and changes nothing; any other (``KeyboardInterrupt``...) ends the run as if
     raised in the block, and one raised during the teardown is raised once it is done.
     """
+    backoff_limit = job_backoff_limit(pod)
     pod, context = _with_objects(pod, config_maps, secrets)
     async with AsyncExitStack() as stack:
         if backend is None:
@@ -117,6 +119,7 @@ async def open_pod(
             kill_event=kill_event,
             on_event=on_event,
             context=context,
+            backoff_limit=backoff_limit,
         )
         raised: BaseException | None = None  # by the block itself
         try:
@@ -147,6 +150,17 @@ async def open_pod(
             _raise_single(group, raised)
 
 
+def job_backoff_limit(pod: Pod | Bundle) -> int | None:
+    """The backoffLimit a Job's pod enforces itself, as container restarts: a Job's
+    (or CronJob's) with ``restartPolicy: OnFailure``; ``None`` for any other pod (with
+    ``Never``, :func:`~asyncpod.run_job` counts the failed pods)."""
+    if not isinstance(pod, Bundle) or pod.kind not in _JOB_KINDS:
+        return None
+    if pod.pod.restart_policy.value != "OnFailure":
+        return None
+    return pod.backoff_limit
+
+
 def _with_objects(
     pod: Pod | Bundle, config_maps: Iterable[ConfigMap], secrets: Iterable[Secret]
 ) -> tuple[Pod, PodContext]:
@@ -165,7 +179,13 @@ def _with_objects(
                 secret_objects[obj.name] = obj
             else:
                 maps[obj.name] = obj
+        job_deadline = pod.active_deadline_seconds if pod.kind in _JOB_KINDS else None
         pod = pod.pod
+        if job_deadline is not None and (
+            pod.active_deadline_seconds is None or job_deadline < pod.active_deadline_seconds
+        ):
+            # A Job's deadline bounds its pod's (and, in run_job, every retry's).
+            pod = attrs.evolve(pod, active_deadline_seconds=job_deadline)
     for config_map in config_maps:
         if not isinstance(config_map, ConfigMap):
             raise TypeError(f"config_maps must hold ConfigMaps, not {type(config_map).__name__}")

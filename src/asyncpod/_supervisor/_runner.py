@@ -116,7 +116,7 @@ class Runner:
         sup = self.sup
         return (
             sup.stopping
-            or sup.deadline_exceeded
+            or sup.halted
             or (self.kind is StepKind.SIDECAR and sup.retiring)
             or self.stage in STOPPED_FOR_GOOD
         )
@@ -526,6 +526,7 @@ class Runner:
         self.restart_count += 1
         self.emit(EventReason.RESTARTING)
         self.sup.submit(self.start)
+        self.sup.restarted()
 
     async def _finish_with_logs(self, code: int, reason: str | None) -> None:
         await self._collect_log_tail()

@@ -330,9 +330,11 @@ def volume_specs(
     ``emptyDir`` and ``ephemeral`` volumes are scratch volumes of the run; configMap,
     secret, projected and downwardAPI ones hold their files (in memory if any is a
     Secret's); a ``persistentVolumeClaim`` is the claim's own volume, labelled with the
-    claim only, so that no teardown or ``gc`` of a run removes it.
+    claim only, so that no teardown or ``gc`` of a run removes it. The pod's ``fsGroup``
+    owns its emptyDir volumes and the files of the others but claims.
     """
     ctx = ctx or PodContext()
+    fs_group = pod.security_context.fs_group if pod.security_context else None
     specs: dict[str, VolumeSpec] = {}
     for index, v in enumerate(pod.volumes):
         if v.empty_dir is not None:
@@ -341,6 +343,7 @@ def volume_specs(
                 labels=labels,
                 memory=v.empty_dir.medium == "Memory",
                 size_bytes=v.empty_dir.size_bytes,
+                group=fs_group,
             )
         elif v.ephemeral is not None:
             spec = v.ephemeral.volume_claim_template.spec
@@ -361,7 +364,11 @@ def volume_specs(
             if found is not None:
                 files, secret = found
                 specs[v.name] = VolumeSpec(
-                    name=f"{pod.name}-{v.name}", labels=labels, memory=secret, files=files
+                    name=f"{pod.name}-{v.name}",
+                    labels=labels,
+                    memory=secret,
+                    files=files,
+                    group=fs_group,
                 )
     return specs
 

@@ -156,6 +156,11 @@ class PodSpec:
     dns_options: tuple[str, ...] = ()
     #: ``(ip, hostname)`` lines added to the containers' ``/etc/hosts``, in order
     host_aliases: tuple[tuple[str, str], ...] = ()
+    #: volumes (ids from :meth:`Backend.create_volume`, created before the pod) the pod
+    #: holds for its whole life: a *memory* volume's data is then kept from the pod's
+    #: creation to its removal, shared by its containers, as Kubernetes keeps a
+    #: ``medium: Memory`` emptyDir, not only while a container that mounts it runs
+    volumes: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -190,6 +195,12 @@ class VolumeSpec:
     files: tuple[VolumeFile, ...] = ()
     #: reuse an existing volume of this name (a PersistentVolumeClaim's)
     claim: bool = False
+    #: the group that owns the volume (a pod's ``fsGroup``): its root directory is then
+    #: group-owned by it, writable by all and set-group-ID (``drwxrwsrwx``, as the
+    #: kubelet sets up an emptyDir for an fsGroup), so that what is made in it is the
+    #: group's; a volume's *files* are root's and the group's, readable by the group
+    #: (their directories set-group-ID); ``None``: the engine's default ownership
+    group: int | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -295,6 +295,9 @@ class FakeBackend(Backend):
             if bind_error(mapping.host_ip, port, protocol) is not None:
                 raise PortInUseError(describe(port, protocol), port=port)
             ports.append(mapping)
+        for volume in spec.volumes:  # held by the pod: made before it
+            if volume not in self._volumes:
+                raise ObjectNotFoundError(f"volume {volume!r} not found")
         pod = _Pod(self._new_id("pod"), attrs.evolve(spec, ports=tuple(ports)))
         self._pods[pod.id] = pod
         self._emit("pod", "create", pod.id, spec.name, spec.labels)
@@ -347,6 +350,7 @@ class FakeBackend(Backend):
         if found is None:
             return
         users = [cid for cid in found.mounted_by if cid in self._containers]
+        users += [p.spec.name for p in self._pods.values() if found.id in p.spec.volumes]
         if users:
             raise BackendError(f"volume {found.spec.name!r} is in use by {', '.join(users)}")
         del self._volumes[found.id]

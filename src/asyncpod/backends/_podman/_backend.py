@@ -54,9 +54,12 @@ from ._mapping import (
     container_info,
     container_stats,
     files_tarball,
+    group_dir_tarball,
     host_facts,
     host_path_of,
+    infra_address,
     json_objects,
+    local_addresses,
     parse_version,
     pod_body,
     pod_namespaces,
@@ -136,6 +139,11 @@ class PodmanBackend(Backend):
         #: volumes of files not yet written, by name: filled through the first container
         #: created that mounts them (every container is created before any starts)
         self._unfilled: dict[str, tuple[VolumeFile, ...]] = {}
+        #: the group (a pod's fsGroup) that owns the files of a volume of files, by name
+        self._file_groups: dict[str, int] = {}
+        #: volumes owned by a group whose mode is not set yet, by name: set through the
+        #: first container created that mounts them, as the files are written
+        self._unowned: dict[str, int] = {}
         #: volumes of a Secret's files: held as Podman secrets, by volume name
         self._secret_files: dict[str, list[tuple[str, VolumeFile]]] = {}
         self._exits = ExitHub(self._transport, self.inspect_container, exit_poll_interval)
@@ -278,6 +286,35 @@ class PodmanBackend(Backend):
             data = reply.json() or {}
             return published_ports((data.get("InfraConfig") or {}).get("PortBindings") or {})
 
+    async def pod_ip(self, pod: str) -> str:
+        """The address of the pod's infra container, which it prepares (``init``: its
+        namespaces and network, without running it) if need be: on a bridge network, as
+        Podman inspects it; otherwise (rootless slirp4netns or pasta), the address of its
+        network namespace, read from ``/proc`` on a local service (``""`` on a remote one)."""
+        with translate_errors(f"inspect pod {pod!r}"):
+            reply = await self._call("GET", f"/pods/{q(pod)}/json")
+            infra = str((reply.json() or {}).get("InfraContainerID") or "")
+            if not infra:
+                return ""
+            try:
+                await self._call("POST", f"/containers/{q(infra)}/init", ok=(304,))
+            except PodmanStatusError as exc:  # a member's start says why, as it always has
+                _log.debug("pod %s: its infra container cannot be prepared: %s", pod, exc)
+                return ""
+            data = await self._inspect(infra)
+        if (data.get("HostConfig") or {}).get("NetworkMode") == "host":
+            return ""  # the host's: the caller knows it better
+        address = infra_address(data)
+        pid = int((data.get("State") or {}).get("Pid") or 0)
+        if address or self._local_socket is None or pid <= 0:
+            return address
+        try:
+            table = await anyio.Path(f"/proc/{pid}/net/fib_trie").read_text()
+        except OSError as exc:
+            _log.debug("pod %s: cannot read the addresses of its network: %s", pod, exc)
+            return ""
+        return next(iter(local_addresses(table)), "")
+
     async def remove_pod(self, pod: str) -> None:
         self._warned_pods.discard(pod)
         self._pod_names.pop(pod, None)
@@ -319,25 +356,40 @@ class PodmanBackend(Backend):
                 made.append((name, file))
         elif spec.memory:
             options = {"type": "tmpfs", "device": "tmpfs"}
+            mount_options = []
             if spec.size_bytes:
                 if self._version >= _TMPFS_SIZE_VERSION:
-                    options["o"] = f"size={spec.size_bytes}"
+                    mount_options.append(f"size={spec.size_bytes}")
                 else:
                     # Before 4.8 "size" always meant an XFS project quota and failed
                     # ("Filesystem does not support Project Quota"), even for tmpfs;
                     # nr_blocks (pages) reaches tmpfs untouched.
                     page = os.sysconf("SC_PAGE_SIZE") if self._local_socket else 4096
-                    options["o"] = f"nr_blocks={-(-spec.size_bytes // page)}"
+                    mount_options.append(f"nr_blocks={-(-spec.size_bytes // page)}")
+            if spec.group is not None:  # tmpfs takes its owner and mode as options
+                mount_options += ["uid=0", f"gid={spec.group}", "mode=2777"]
+            if mount_options:
+                options["o"] = ",".join(mount_options)
             body["Options"] = options
+        elif spec.group is not None and not spec.files and not spec.claim:
+            # An owner given, Podman no longer gives the volume to the user of the first
+            # container that mounts it; the mode is set through that container.
+            body["Options"] = {"o": f"uid=0,gid={spec.group}"}
         with translate_errors(f"create volume {spec.name!r}"):
             reply = await self._call("POST", "/volumes/create", body=body)
             name = str(reply.json()["Name"])
+        if spec.files and spec.group is not None:
+            self._file_groups[name] = spec.group
         if spec.files and not spec.memory:
             self._unfilled[name] = spec.files
+        elif spec.group is not None and not spec.memory and not spec.claim:
+            self._unowned[name] = spec.group
         return name
 
     async def remove_volume(self, volume: str) -> None:
         self._unfilled.pop(volume, None)
+        self._unowned.pop(volume, None)
+        self._file_groups.pop(volume, None)
         self._secret_files.pop(volume, None)
         await self._remove_secrets(volume)
         with translate_errors(f"remove volume {volume!r}"):
@@ -353,18 +405,31 @@ class PodmanBackend(Backend):
                     await self._call("DELETE", f"/secrets/{q(name)}", ok=(404,))
 
     async def _fill_volumes(self, spec: ContainerSpec, container: str) -> None:
-        """Write the files of each unfilled volume *spec* mounts, through *container*."""
+        """Write the files of each unfilled volume *spec* mounts, through *container*;
+        set the mode of each volume owned by a group that is not set yet."""
         for mount in spec.mounts:
+            group = self._unowned.get(mount.volume or "")
+            if group is not None and not mount.sub_path and not mount.read_only:
+                with translate_errors(f"set the mode of volume {mount.volume!r}"):
+                    await self._call(
+                        "PUT",
+                        f"/containers/{q(container)}/archive",
+                        # as written: Podman would give it to the container's user
+                        params={"path": mount.target, "copyUIDGID": "false"},
+                        body=group_dir_tarball(group),
+                    )
+                self._unowned.pop(mount.volume or "", None)
             files = self._unfilled.get(mount.volume or "")
             if files is None:
                 continue
-            tarball = files_tarball(files, mount.sub_path)
+            group = self._file_groups.get(mount.volume or "")
+            tarball = files_tarball(files, mount.sub_path, group=group)
+            params = {"path": mount.target}
+            if group is not None:  # as written: Podman would give them to the container's user
+                params["copyUIDGID"] = "false"
             with translate_errors(f"write the files of volume {mount.volume!r}"):
                 await self._call(
-                    "PUT",
-                    f"/containers/{q(container)}/archive",
-                    params={"path": mount.target},
-                    body=tarball,
+                    "PUT", f"/containers/{q(container)}/archive", params=params, body=tarball
                 )
             if not mount.sub_path:
                 self._unfilled.pop(mount.volume or "", None)
@@ -384,8 +449,15 @@ class PodmanBackend(Backend):
 
     def _secret_entries(self, mount: Mount) -> list[dict[str, Any]]:
         """The Podman secrets that make the files of *mount*'s volume, at their targets."""
+        group = self._file_groups.get(mount.volume or "")
+        owner = {} if group is None else {"UID": 0, "GID": group}
         return [
-            {"Source": name, "Target": target, "Mode": file.mode}
+            {
+                "Source": name,
+                "Target": target,
+                "Mode": file.mode if group is None else file.mode | 0o440,
+                **owner,
+            }
             for name, file, target in self._secret_targets(mount)
             if name
         ]

@@ -32,6 +32,7 @@ from .._base import (
 from .._dns import parse_resolv_conf, pod_resolver
 
 __all__ = [
+    "HELD_VOLUMES_DIR",
     "HostFacts",
     "check_host_path",
     "check_sub_path",
@@ -39,7 +40,9 @@ __all__ = [
     "container_info",
     "host_facts",
     "host_path_of",
+    "infra_address",
     "json_objects",
+    "local_addresses",
     "parse_time",
     "parse_version",
     "pod_body",
@@ -49,6 +52,9 @@ __all__ = [
     "published_ports",
     "stop_signal",
 ]
+
+#: where a pod's infra container mounts the volumes it holds (``PodSpec.volumes``)
+HELD_VOLUMES_DIR = "/.asyncpod/volumes"
 
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:[.,](\d+))?(Z|[+-]\d\d:?\d\d)?$")
 _STATES = {
@@ -222,6 +228,15 @@ def pod_body(spec: PodSpec, host_resolver: str | None = None) -> dict[str, Any]:
     body.update(dns_fields(spec, host_resolver))
     if spec.host_aliases:
         body["hostadd"] = [f"{name}:{ip}" for ip, name in spec.host_aliases]
+    if spec.volumes:
+        # The infra container mounts them (read-only, out of the way) from the pod's
+        # start to its removal: Podman mounts a tmpfs volume while a container that
+        # mounts it runs, and drops its data once the last one stops. Containers joining
+        # the pod see these mounts too (Podman passes the infra's volumes on).
+        body["volumes"] = [
+            {"Name": volume, "Dest": f"{HELD_VOLUMES_DIR}/{volume}", "Options": ["ro"]}
+            for volume in spec.volumes
+        ]
     if spec.ports and not spec.host_network:
         body["portmappings"] = [
             {
@@ -335,6 +350,33 @@ def pod_namespaces(pod: Mapping[str, Any]) -> dict[str, Any]:
     if "ipc" not in shared:
         fields["ipcns"] = {"nsmode": "host"}
     return fields
+
+
+def infra_address(inspect: Mapping[str, Any]) -> str:
+    """The IPv4 address of an infra container on a bridge network, from its inspect
+    (``""`` if it has none there: slirp4netns, pasta, host)."""
+    settings = inspect.get("NetworkSettings") or {}
+    if settings.get("IPAddress"):
+        return str(settings["IPAddress"])
+    for network in (settings.get("Networks") or {}).values():
+        if (network or {}).get("IPAddress"):
+            return str(network["IPAddress"])
+    return ""
+
+
+def local_addresses(fib_trie: str) -> list[str]:
+    """The IPv4 addresses of a network namespace but loopback's, in order, from its
+    ``/proc/<pid>/net/fib_trie`` (each is a ``/32 host LOCAL`` entry)."""
+    found: list[str] = []
+    previous = ""
+    for line in fib_trie.splitlines():
+        text = line.strip()
+        if text.startswith("/32 host LOCAL"):
+            if previous and not previous.startswith("127.") and previous not in found:
+                found.append(previous)
+        elif text.startswith("|-- "):
+            previous = text[4:]
+    return found
 
 
 def published_ports(bindings: Mapping[str, Any]) -> tuple[PortMapping, ...]:
@@ -534,13 +576,33 @@ def check_host_path(spec: ContainerSpec, path: str, kind: str) -> None:
             raise BackendError(f"{what} is not {noun} (hostPath type {kind})")
 
 
+def group_dir_tarball(group: int) -> bytes:
+    """A tar of one entry, the directory it is put in: owned by root and *group*, with
+    mode ``drwxrwsrwx`` (an emptyDir of a pod with an fsGroup)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        info = tarfile.TarInfo(".")
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o2777
+        info.uid, info.gid = 0, group
+        info.mtime = int(datetime.now(timezone.utc).timestamp())
+        archive.addfile(info)
+    return buffer.getvalue()
+
+
 def files_tarball(
-    files: Iterable[VolumeFile], sub_path: str | None = None, *, parents: bool = True
+    files: Iterable[VolumeFile],
+    sub_path: str | None = None,
+    *,
+    parents: bool = True,
+    group: int | None = None,
 ) -> bytes:
     """An uncompressed tar of *files* (with their modes and parent directories), for
     ``PUT /containers/{id}/archive``; with *sub_path*, only those under it, relative to it.
     Without *parents*, no directory entry: Podman makes missing ones (0755) and leaves
-    existing ones as they are."""
+    existing ones as they are. With *group* (a pod's fsGroup), every entry is root's and
+    the group's, readable by the group, directories set-group-ID, as the kubelet sets a
+    read-only volume's ownership (to be put with ``copyUIDGID=false``)."""
     prefix = (sub_path or "").strip("/")
     buffer = io.BytesIO()
     made: set[str] = set()
@@ -559,12 +621,16 @@ def files_tarball(
                     made.add(directory)
                     info = tarfile.TarInfo(directory)
                     info.type = tarfile.DIRTYPE
-                    info.mode = 0o755
+                    info.mode = 0o755 if group is None else 0o2755
                     info.mtime = int(now)
+                    if group is not None:
+                        info.uid, info.gid = 0, group
                     archive.addfile(info)
             info = tarfile.TarInfo(path)
             info.mtime = int(now)
             info.size = len(file.data)
-            info.mode = file.mode
+            info.mode = file.mode if group is None else file.mode | 0o440
+            if group is not None:
+                info.uid, info.gid = 0, group
             archive.addfile(info, io.BytesIO(file.data))
     return buffer.getvalue()
