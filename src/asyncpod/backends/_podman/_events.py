@@ -71,6 +71,8 @@ class EventStream:
     ) -> None:
         self._transport = transport
         self._filters = json.dumps(dict(filters))
+        #: the ``filters`` parameter of the subscription
+        self.filters = self._filters
         self._on_subscribed = on_subscribed
         self._stream: HTTPStream | None = None
         self._since = 0  # seconds since the epoch; 0 until subscribed
@@ -218,6 +220,34 @@ class EventIterator(AsyncIterator[BackendEvent]):
     async def subscribe(self) -> None:
         """Subscribe from now on, and remember the labels of the pods and volumes there are."""
         await self._events.subscribe()
+        await self._learn_labels()
+
+    async def past(self, since: float | None) -> list[BackendEvent]:
+        """The events Podman's event log holds since *since* (seconds since the epoch;
+        ``None``: all), oldest first."""
+        await self._learn_labels()
+        params = {"stream": "false", "filters": self._events.filters}
+        if since is not None:
+            params["since"] = f"{since:.9f}"
+        with translate_errors("read past events"):
+            reply = await self._transport.call("GET", "/events", params=params)
+        found = []
+        for line in reply.body.splitlines():
+            try:
+                raw = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(raw, dict):
+                event = await self._convert(raw)
+                if event is not None and matches(event.labels, self._labels):
+                    found.append(event)
+        # Podman stamps an event before it takes the log's lock: the log is in time order
+        # only roughly
+        found.sort(key=lambda event: event.time or 0.0)
+        return found
+
+    async def _learn_labels(self) -> None:
+        """Remember the labels of the pods and volumes there are."""
         params = {"filters": label_filters(self._labels)} if self._labels else {}
         with translate_errors("subscribe to events"):
             pods = (await self._transport.call("GET", "/pods/json", params=params)).json()
@@ -250,6 +280,8 @@ class EventIterator(AsyncIterator[BackendEvent]):
 
     async def _convert(self, raw: dict[str, Any]) -> BackendEvent | None:
         kind, action, ident, attributes = event_fields(raw)
+        nanos = raw.get("timeNano")
+        when = nanos / 1e9 if isinstance(nanos, int) else None
         name = attributes.get("name", ident)
         if kind == "container":
             if is_infra(name):
@@ -262,6 +294,7 @@ class EventIterator(AsyncIterator[BackendEvent]):
                 name=name,
                 labels=ctr_labels,
                 exit_code=exit_code_of(attributes) if action == "died" else None,
+                time=when,
             )
         if kind not in ("pod", "volume"):
             return None
@@ -280,4 +313,4 @@ class EventIterator(AsyncIterator[BackendEvent]):
             return None
         if action == "remove":
             self._known.pop((kind, ident), None)
-        return BackendEvent(type=kind, action=action, id=ident, name=name, labels=labels)
+        return BackendEvent(type=kind, action=action, id=ident, name=name, labels=labels, time=when)
