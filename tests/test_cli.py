@@ -452,6 +452,12 @@ def test_every_option_has_help() -> None:
         "gc",
         "volumes",
         "demo",
+        "cp",
+        "describe",
+        "events",
+        "restart",
+        "kill",
+        "stats",
     }
 
 
@@ -745,6 +751,27 @@ def test_a_signal_during_backend_setup_stops_at_once_and_leaves_no_service(
         proc.communicate()
         if service and alive(service):
             os.kill(service, signal.SIGKILL)
+
+
+def test_events_follow_ends_at_ctrl_c_with_exit_0() -> None:
+    """events --follow prints what the engine knows, waits for more, and Ctrl-C is how it
+    is meant to end: exit code 0, no error."""
+    proc = harness(["fake", "1"], "events", "--follow", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        read_until(proc.stdout, "  p0  pod  Created", seen)
+        time.sleep(0.3)  # following now
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+        assert proc.stderr is not None
+        assert proc.stderr.read() == ""
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 @pytest.mark.parametrize("pods", [1, 2000], ids=["buffered", "while-printing"])
