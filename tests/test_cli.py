@@ -1796,3 +1796,112 @@ volumes:
     assert capsys.readouterr().out.splitlines() == [f"removed the volume of claim {claim}"]
     assert main(["volumes", *url]) == 0
     assert claim not in capsys.readouterr().out.splitlines()
+
+
+CONTROLLED_POD = """
+terminationGracePeriodSeconds: 5
+initContainers:
+- name: init
+  image: IMAGE
+  command: [sh, -c, "mkdir -p /data/d/sub; echo alpha > /data/d/a; echo beta > /data/d/sub/b"]
+  volumeMounts: [{name: data, mountPath: /data}]
+containers:
+- name: app
+  image: IMAGE
+  command: [sh, -c, "trap 'exit 0' TERM; echo app up; while true; do sleep 0.2; done"]
+  volumeMounts: [{name: data, mountPath: /data}]
+volumes:
+- {name: data, emptyDir: {}}
+"""
+
+
+@pytest.mark.podman
+def test_cp_describe_events_restart_kill_stats_on_podman(
+    tmp_path: Path,
+    podman_url: str,
+    podman_client: Any,
+    image: str,
+    pod_name: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The per-container commands against a pod left running by up --detach."""
+    url = ["--url", podman_url]
+    path = write(tmp_path, pod_name, pod_yaml(pod_name, CONTROLLED_POD, TEST_IMAGE))
+    assert main(["up", "--detach", *url, path]) == 0
+    try:
+        capsys.readouterr()
+        # cp out: a directory, a file; kubectl's form; a missing path
+        out = tmp_path / "out"
+        assert main(["cp", *url, f"{pod_name}/app:/data/d", str(out)]) == 0
+        assert (out / "a").read_text() == "alpha\n"
+        assert (out / "sub" / "b").read_text() == "beta\n"
+        assert main(["cp", *url, f"{pod_name}:/data/d/a", str(tmp_path / "a"), "-c", "app"]) == 0
+        assert (tmp_path / "a").read_text() == "alpha\n"
+        capsys.readouterr()
+        assert main(["cp", *url, f"{pod_name}/app:/nope", str(tmp_path / "x")]) == 4
+        assert capsys.readouterr().err.splitlines()[0] == (
+            f"asyncpod: error: {pod_name}/app:/nope: no such file or directory"
+        )
+        # cp in: into an existing directory, and as a new name
+        assert main(["cp", *url, str(out), f"{pod_name}/app:/data/"]) == 0
+        assert main(["cp", *url, str(tmp_path / "a"), f"{pod_name}/app:/data/renamed"]) == 0
+        capsys.readouterr()
+        argv = ["exec", *url, pod_name, "app", "--", "sh", "-c"]
+        assert main([*argv, "cat /data/out/sub/b /data/renamed"]) == 0
+        assert capsys.readouterr().out == "beta\nalpha\n"
+
+        # stats: the running container is measured, the exited init is not
+        assert main(["stats", *url, "--json", "--interval", "0.5", pod_name]) == 0
+        rows = {r["container"]: r for r in json.loads(capsys.readouterr().out)}
+        assert rows["init"]["state"] == "exited"
+        assert rows["init"]["memory_bytes"] is None
+        assert rows["app"]["state"] == "running"
+        assert rows["app"]["memory_bytes"] > 0  # rootful: cgroups to read
+        assert rows["app"]["cpu_percent"] >= 0
+
+        # restart: nothing supervises a detached pod, so restart starts it again itself
+        assert main(["restart", *url, pod_name, "app"]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == (
+            f"container app of pod {pod_name} restarted"
+        )
+        # kill: SIGTERM, which the script traps (exit 0); then it is not running
+        assert main(["kill", *url, pod_name, "app", "-s", "SIGTERM"]) == 0
+        assert capsys.readouterr().out == f"sent SIGTERM to container app of pod {pod_name}\n"
+        for _ in range(100):
+            assert main(["describe", *url, "--json", pod_name]) == 0
+            described = json.loads(capsys.readouterr().out)
+            app = described["containers"][-1]
+            if app["state"] == "exited":
+                break
+            time.sleep(0.1)
+        assert (app["name"], app["state"], app["reason"], app["exit_code"]) == (
+            "app",
+            "exited",
+            "Completed",
+            0,
+        )
+        assert app["image"] == TEST_IMAGE
+        assert app["restarts"] == 1
+        assert described["phase"] == "Succeeded"
+        assert main(["kill", *url, pod_name, "app"]) == 1
+
+        assert main(["describe", *url, pod_name]) == 0
+        text = capsys.readouterr().out
+        assert text.startswith(f"Name:     {pod_name}\n")
+        assert "Owner:    detached\n" in text
+        assert "    State:      Terminated\n      Reason:   Completed\n" in text
+
+        assert main(["events", *url, pod_name]) == 0
+        events = [line.split("  ")[2:] for line in capsys.readouterr().out.splitlines()]
+        app_events = [e for e in events if e[0] == "app"]
+        assert app_events[-3:] == [
+            ["app", "Started"],
+            ["app", "Killing"],
+            ["app", "Completed", "exit code 0"],
+        ]
+        assert main(["events", *url, "--json", "--since", "3600", pod_name]) == 0
+        parsed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [e["action"] for e in parsed if e["container"] == "app"].count("start") == 2, parsed
+    finally:
+        assert main(["down", *url, "--grace", "0", pod_name]) == 0
+    assert left_behind(podman_client, "io.asyncpod.pod", pod_name) == []
