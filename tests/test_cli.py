@@ -1905,3 +1905,51 @@ def test_cp_describe_events_restart_kill_stats_on_podman(
     finally:
         assert main(["down", *url, "--grace", "0", pod_name]) == 0
     assert left_behind(podman_client, "io.asyncpod.pod", pod_name) == []
+
+
+@pytest.mark.podman
+def test_restart_of_a_pod_an_up_supervises_is_left_to_its_restart_policy(
+    tmp_path: Path,
+    podman_url: str,
+    podman_client: Any,
+    image: str,
+    pod_name: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """restart of a pod a live `asyncpod up` runs stops the container; up sees the exit
+    and starts it again (restartPolicy Always), counting the restart."""
+    spec = """
+restartPolicy: Always
+terminationGracePeriodSeconds: 5
+containers:
+- name: app
+  image: IMAGE
+  command: [sh, -c, "trap 'exit 0' TERM; echo app up; while true; do sleep 0.2; done"]
+"""
+    path = write(tmp_path, pod_name, pod_yaml(pod_name, spec, TEST_IMAGE))
+    proc = start("up", "--url", podman_url, path)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        read_until(proc.stdout, f"pod {pod_name}: Running, Ready", seen)
+        assert main(["restart", "--url", podman_url, pod_name, "app"]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == (
+            f"container app stopped (exit code 0); pod {pod_name} is supervised by process "
+            f"{proc.pid}, which restarts it as the pod's restart policy says"
+        )
+        # up's table: the supervisor saw the exit and started the container again
+        read_until(proc.stdout, "app: Running, ready, restarts 1", seen)
+        for _ in range(100):
+            assert main(["describe", "--url", podman_url, "--json", pod_name]) == 0
+            app = json.loads(capsys.readouterr().out)["containers"][0]
+            if app["state"] == "running":
+                break
+            time.sleep(0.1)
+        assert (app["state"], app["restarts"]) == ("running", 1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    assert left_behind(podman_client, "io.asyncpod.pod", pod_name) == []
