@@ -13,6 +13,7 @@ import tarfile
 from pathlib import Path, PurePosixPath
 
 import anyio
+import attrs
 
 from .._exceptions import ObjectNotFoundError
 from ..backends import Backend
@@ -27,13 +28,13 @@ __all__ = ["Remote", "cp", "parse_location"]
 _REMOTE = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)(/([a-z0-9]([-a-z0-9]*[a-z0-9])?))?:(.*)$")
 
 
+@attrs.frozen
 class Remote:
     """A path in a container: ``POD/CONTAINER:PATH`` or ``POD:PATH``."""
 
-    def __init__(self, pod: str, container: str | None, path: str) -> None:
-        self.pod = pod
-        self.container = container
-        self.path = path
+    pod: str
+    container: str | None
+    path: str
 
 
 def parse_location(text: str) -> Remote | Path:
@@ -64,7 +65,7 @@ async def cp(args: argparse.Namespace, stop: Stop) -> int:
             raise CliError(
                 f"container {remote.container!r} and -c {args.container!r} disagree", EXIT_USAGE
             )
-        remote.container = args.container
+        remote = attrs.evolve(remote, container=args.container)
     async with _backends.podman(args.url) as backend:
         pod, obj = await find_container(backend, remote.pod, remote.container)
         where = f"{pod.name}/{container_name(obj)}:{remote.path}"
