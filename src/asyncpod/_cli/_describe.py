@@ -72,6 +72,7 @@ def event_json(event: BackendEvent) -> dict[str, Any]:
         "run": event.labels.get("io.asyncpod.run"),
         "type": event.type,
         "container": event.labels.get(LABEL_CONTAINER) if event.type == "container" else None,
+        "object": _subject(event),
         "action": event.action,
         "reason": reason(event),
         "exit_code": event.exit_code,
@@ -80,9 +81,10 @@ def event_json(event: BackendEvent) -> dict[str, Any]:
 
 
 def _subject(event: BackendEvent) -> str:
+    """``app`` (a container), ``pod``, ``volume web-data``."""
     if event.type == "container":
         return str(event.labels.get(LABEL_CONTAINER, event.name))
-    return event.type
+    return "pod" if event.type == "pod" else f"{event.type} {event.name}"
 
 
 def _clock(seconds: float | None) -> str:
@@ -209,7 +211,7 @@ def _print(pod: dict[str, Any], now: float) -> None:
     rows = [("AGE", "OBJECT", "REASON", "DETAIL")]
     for e in pod["events"]:
         age = format_duration(now - e["time"]) if e["time"] is not None else "-"
-        rows.append((age, e["container"] or e["type"], e["reason"], _detail_json(e)))
+        rows.append((age, e["object"], e["reason"], _detail_json(e)))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

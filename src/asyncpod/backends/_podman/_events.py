@@ -238,7 +238,9 @@ class EventIterator(AsyncIterator[BackendEvent]):
             except ValueError:
                 continue
             if isinstance(raw, dict):
-                event = await self._convert(raw)
+                # the pods and volumes there are, and their labels, were just listed:
+                # one not among them is gone or not wanted, no need to ask
+                event = await self._convert(raw, look_up=False)
                 if event is not None and matches(event.labels, self._labels):
                     found.append(event)
         # Podman stamps an event before it takes the log's lock: the log is in time order
@@ -278,7 +280,7 @@ class EventIterator(AsyncIterator[BackendEvent]):
         data = reply.json() or {}
         return dict(data.get("Labels") or {})
 
-    async def _convert(self, raw: dict[str, Any]) -> BackendEvent | None:
+    async def _convert(self, raw: dict[str, Any], *, look_up: bool = True) -> BackendEvent | None:
         kind, action, ident, attributes = event_fields(raw)
         nanos = raw.get("timeNano")
         when = nanos / 1e9 if isinstance(nanos, int) else None
@@ -301,7 +303,7 @@ class EventIterator(AsyncIterator[BackendEvent]):
         if kind == "volume":
             ident = name
         labels: dict[str, str] | None = self._known.get((kind, ident))
-        if labels is None and action != "remove":
+        if labels is None and action != "remove" and look_up:
             try:
                 with translate_errors(f"inspect {kind} {name!r}"):
                     labels = await self._object_labels(kind, ident)
