@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 
 from .._exceptions import BackendError, ObjectNotFoundError
-from .._labels import LABEL_GRACE
+from .._labels import LABEL_GRACE, LABEL_RUN
 from .._owned import OwnedPod, find_pods
 from .._owner import OwnerState
 from ..backends import Backend, ContainerStats, OwnedObject, RuntimeState
@@ -33,6 +33,9 @@ __all__ = ["kill", "parse_signal", "restart", "stats"]
 
 #: the clock CPU use is measured by
 _now = time.monotonic
+
+#: how long a container may take to exit after SIGKILL
+KILL_WAIT = 30.0
 
 #: the grace period of a container without the label (Kubernetes' default)
 DEFAULT_GRACE = 30.0
@@ -85,8 +88,13 @@ async def restart(args: argparse.Namespace, stop: Stop) -> int:
             except ValueError:
                 grace = DEFAULT_GRACE
         owner = supervisor(pod)
+        if owner is not None:
+            await _running(backend, obj, pod)
         print(f"stopping container {name} of pod {pod.name} (grace {grace:g}s) ...")
-        code = await backend.stop_container(obj.id, grace=grace)
+        if owner is None:
+            code = await backend.stop_container(obj.id, grace=grace)
+        else:
+            code = await _stop_once(backend, obj, grace)
         if owner is not None:
             print(
                 f"container {name} stopped (exit code {code}); pod {pod.name} is supervised by "
@@ -96,6 +104,28 @@ async def restart(args: argparse.Namespace, stop: Stop) -> int:
         await backend.start_container(obj.id)
         print(f"container {name} of pod {pod.name} restarted")
     return EXIT_OK
+
+
+async def _stop_once(backend: Backend, obj: OwnedObject, grace: float) -> int | None:
+    """Stop a container a supervisor may start again at once: SIGTERM, SIGKILL after
+    *grace*, and its exit code from its "died" event -- the state alone may already be
+    that of its next run, which must not be killed (as ``stop_container`` would)."""
+    run = obj.labels.get(LABEL_RUN)
+    async with backend.events({LABEL_RUN: run} if run else {}) as events:
+
+        async def died() -> int | None:
+            async for event in events:
+                if event.id == obj.id and event.action == "died":
+                    return event.exit_code
+            raise AssertionError("unreachable: events never end")  # pragma: no cover
+
+        await backend.kill_container(obj.id, signal=signal.SIGTERM)
+        with anyio.move_on_after(grace):
+            return await died()
+        await backend.kill_container(obj.id, signal=signal.SIGKILL)
+        with anyio.move_on_after(KILL_WAIT):
+            return await died()
+    raise CliError(f"container {container_name(obj)} did not exit after SIGKILL", EXIT_FAILED)
 
 
 async def kill(args: argparse.Namespace, stop: Stop) -> int:

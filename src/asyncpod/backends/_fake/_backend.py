@@ -583,7 +583,8 @@ class FakeBackend(Backend):
             found.context._request_term()
             return
         ctx = found.context
-        self._terminate(found, 128 + signal)
+        # a script that traps SIGTERM exits as its trap says (found.term_code), as on Podman
+        self._terminate(found, found.term_code if signal == _SIGTERM else 128 + signal)
         while found.runs(ctx):
             await found.changed.wait()
 
