@@ -1,7 +1,8 @@
 """Run the command line in this process against stand-ins, for the tests that need a real
 process (signals, pipes) but no Podman: ``python cli_harness.py MODE ARG... -- CLI-ARG...``.
 
-- ``fake N``: ps, down, gc and logs find a FakeBackend holding N pods (instead of Podman);
+- ``fake N``: ps, down, gc, logs and events find a FakeBackend holding N pods (instead of
+  Podman);
 - ``no-service``: Podman discovery finds no socket and starts ``podman`` from PATH (the
   test puts a stand-in there), as on a machine whose Podman service is not running.
 """

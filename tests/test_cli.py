@@ -13,11 +13,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import anyio
 import pytest
 
 import asyncpod
@@ -451,6 +452,12 @@ def test_every_option_has_help() -> None:
         "gc",
         "volumes",
         "demo",
+        "cp",
+        "describe",
+        "events",
+        "restart",
+        "kill",
+        "stats",
     }
 
 
@@ -746,6 +753,27 @@ def test_a_signal_during_backend_setup_stops_at_once_and_leaves_no_service(
             os.kill(service, signal.SIGKILL)
 
 
+def test_events_follow_ends_at_ctrl_c_with_exit_0() -> None:
+    """events --follow prints what the engine knows, waits for more, and Ctrl-C is how it
+    is meant to end: exit code 0, no error."""
+    proc = harness(["fake", "1"], "events", "--follow", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        read_until(proc.stdout, "  p0  pod  Created", seen)
+        time.sleep(0.3)  # following now
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+        assert proc.stderr is not None
+        assert proc.stderr.read() == ""
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
 @pytest.mark.parametrize("pods", [1, 2000], ids=["buffered", "while-printing"])
 def test_a_closed_stdout_ends_quietly_with_141(pods: int) -> None:
     """`asyncpod ps | head -1`: once the reader is gone, no traceback and no error line,
@@ -810,6 +838,9 @@ class Owned:
         #: each pod's published ports, by pod name
         self.ports: dict[str, tuple[Any, ...]] = {}
         self.left: list[str] = []
+        #: called with the fake before a command runs, and after it (before clean-up)
+        self.before: list[Callable[[Any], Awaitable[None]]] = []
+        self.after: list[Callable[[Any], Awaitable[None]]] = []
 
 
 @pytest.fixture
@@ -841,10 +872,14 @@ def owned(monkeypatch: pytest.MonkeyPatch) -> Owned:
                     )
                     container = await fake.create_container(spec)
                     await fake.start_container(container)
-                    if "exit" in script:
+                    if script.startswith("exit"):
                         await fake.wait_container(container)
+            for hook in owned.before:
+                await hook(fake)
             try:
                 yield fake
+                for hook in owned.after:
+                    await hook(fake)
             finally:
                 owned.left = [o.labels["io.asyncpod.pod"] for o in fake.objects()]
                 await fake.remove_objects(fake.objects())
@@ -1027,6 +1062,356 @@ def test_down_of_several_pods(owned: Owned, capsys: pytest.CaptureFixture[str]) 
         "asyncpod: error: no pods named 'x', 'y' are owned by asyncpod here"
     )
     assert owned.left == []
+
+
+# cp, restart, kill, stats, describe and events on the fake
+
+
+async def _cid(fake: Any, pod: str, container: str) -> str:
+    found = await fake.list_objects({"io.asyncpod.pod": pod, "io.asyncpod.container": container})
+    assert len(found) == 1, found
+    return str(found[0].id)
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+async def _untar(fake: Any, pod: str, container: str, path: str) -> dict[str, bytes]:
+    import tarfile
+
+    tarball = await fake.get_archive(await _cid(fake, pod, container), path)
+    with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
+        return {
+            m.name: archive.extractfile(m).read()  # type: ignore[union-attr]
+            for m in archive.getmembers()
+            if m.isfile()
+        }
+
+
+def test_cp_copies_files_and_directories_in_and_out(
+    owned: Owned, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """cp: POD/CONTAINER:PATH or kubectl's POD:PATH -c CONTAINER; a directory goes whole;
+    into an existing directory under the source's name, else as the path named."""
+    owned.pods.append(labelled("web", dead_pid()))
+    owned.containers["web"] = [("app", "sleep 600"), ("side", "sleep 600")]
+
+    async def seed(fake: Any) -> None:
+        files = {"d/a": b"alpha\n", "d/sub/b": b"beta\n"}
+        await fake.put_archive(await _cid(fake, "web", "app"), "/data", _tar(files))
+
+    owned.before.append(seed)
+    out = tmp_path / "out"
+    assert main(["cp", "web/app:/data/d", str(out)]) == 0
+    assert capsys.readouterr().out == f"copied web/app:/data/d to {out} (2 files)\n"
+    assert (out / "a").read_text() == "alpha\n"
+    assert (out / "sub" / "b").read_text() == "beta\n"
+    # into an existing directory: under the source's name; kubectl's form
+    assert main(["cp", "web:/data/d/a", str(out), "-c", "app"]) == 0
+    assert (out / "a").read_text() == "alpha\n"
+    assert main(["cp", "web/app:data/d/sub/b", str(out / "b-copy")]) == 0  # relative to /
+    assert (out / "b-copy").read_text() == "beta\n"
+    capsys.readouterr()
+
+    seen: dict[str, dict[str, bytes]] = {}
+
+    async def look(fake: Any) -> None:
+        seen["srv"] = await _untar(fake, "web", "app", "/srv")
+
+    owned.after.append(look)
+    assert main(["cp", str(out), "web/app:/srv/"]) == 0
+    assert seen["srv"] == {
+        "srv/out/a": b"alpha\n",
+        "srv/out/sub/b": b"beta\n",
+        "srv/out/b-copy": b"beta\n",
+    }
+    assert main(["cp", str(out / "a"), "web/app:/srv/renamed"]) == 0
+    assert seen["srv"] == {"srv/renamed": b"alpha\n"}
+    capsys.readouterr()
+
+    assert main(["cp", "web/app:/nope", str(tmp_path / "x")]) == 4
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "asyncpod: error: web/app:/nope: no such file or directory"
+    )
+    assert main(["cp", str(tmp_path / "nope"), "web/app:/srv"]) == 4
+    assert main(["cp", "web/nope:/data", str(tmp_path / "x")]) == 4
+    assert main(["cp", "gone/app:/data", str(tmp_path / "x")]) == 4
+    capsys.readouterr()
+    assert main(["cp", "web:/data", str(tmp_path / "x")]) == 2  # two containers: which?
+    assert "has several containers: name one of app, side" in capsys.readouterr().err
+    assert main(["cp", str(out), str(tmp_path / "y")]) == 2
+    assert main(["cp", "web/app:/data", "web/side:/data"]) == 2
+    assert main(["cp", "web/app:/data", str(tmp_path / "x"), "-c", "side"]) == 2
+    assert not (tmp_path / "x").exists()
+
+
+def test_restart_and_kill_a_container_of_an_unsupervised_pod(
+    owned: Owned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nobody supervises a pod whose owner is gone (or that was detached): restart stops
+    the container within the grace period and starts it again itself; kill signals it."""
+    owned.pods.append(labelled("web", dead_pid()))
+    owned.containers["web"] = [("app", "echo up; sleep 600"), ("job", "exit 0")]
+    seen: dict[str, Any] = {}
+
+    async def look(fake: Any) -> None:
+        cid = await _cid(fake, "web", "app")
+        seen["app"] = await fake.inspect_container(cid)
+        seen["actions"] = [e.action for e in await fake.past_events() if e.id == cid]
+
+    owned.after.append(look)
+    assert main(["restart", "web", "app", "--grace", "2"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "stopping container app of pod web (grace 2s) ...",
+        "container app of pod web restarted",
+    ]
+    assert seen["app"].state.value == "running"
+    assert seen["actions"] == ["create", "start", "died", "start"]
+
+    # sh as PID 1 without a trap ignores SIGTERM, as on Linux; SIGKILL it cannot
+    assert main(["kill", "web", "app", "--signal", "TERM"]) == 0
+    assert capsys.readouterr().out == "sent SIGTERM to container app of pod web\n"
+    assert seen["app"].state.value == "running"
+    assert main(["kill", "web", "app", "-s", "9"]) == 0
+    assert capsys.readouterr().out == "sent SIGKILL to container app of pod web\n"
+    assert seen["app"].state.value == "exited"
+    assert seen["app"].exit_code == 128 + 9
+
+    assert main(["kill", "web", "job"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "asyncpod: error: container job of pod web is not running (exited)"
+    ]
+    assert main(["restart", "web", "nope"]) == 4
+    assert main(["kill", "nope", "app"]) == 4
+    with pytest.raises(SystemExit) as exc:
+        main(["kill", "web", "app", "-s", "SIGNOPE"])
+    assert exc.value.code == 2
+    assert "no such signal: SIGNOPE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("detached", [False, True], ids=["owner-alive", "detached"])
+def test_restart_of_a_pod_with_an_owner_only_stops_the_container(
+    owned: Owned, detached: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pod whose owner lives is that process's to restart: restart stops the container,
+    and its supervisor does what the restart policy says; a detached pod has none."""
+    from asyncpod.backends import VolumeSpec
+
+    owned.pods.append(labelled("web", os.getpid()))
+    owned.containers["web"] = [("app", "trap 'exit 0' TERM; while true; do sleep 0.2; done")]
+    seen: dict[str, Any] = {}
+
+    async def mark(fake: Any) -> None:
+        labels = {"io.asyncpod.pod": "web", "io.asyncpod.run": "run-web"}
+        marker = {**labels, "io.asyncpod.marker": "detached"}
+        await fake.create_volume(VolumeSpec(name="asyncpod-detached-run-web", labels=marker))
+
+    async def look(fake: Any) -> None:
+        seen["app"] = await fake.inspect_container(await _cid(fake, "web", "app"))
+
+    if detached:
+        owned.before.append(mark)
+    owned.after.append(look)
+    assert main(["restart", "web", "app"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    if detached:
+        assert last == "container app of pod web restarted"
+        assert seen["app"].state.value == "running"
+    else:
+        assert last == (
+            f"container app stopped (exit code 0); pod web is supervised by process "
+            f"{os.getpid()}, which restarts it as the pod's restart policy says"
+        )
+        assert seen["app"].state.value == "exited"
+
+
+SUPERVISED = """
+apiVersion: v1
+kind: Pod
+metadata: {name: sup}
+spec:
+  restartPolicy: POLICY
+  terminationGracePeriodSeconds: 5
+  containers:
+  - {name: app, image: busybox, command: [sh, -c, "echo up; sleep 600"]}
+"""
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("policy", ["Always", "Never"])
+async def test_restart_of_a_supervised_pod_is_its_supervisors_restart(
+    policy: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`asyncpod restart` of a pod an `asyncpod up` (here: open_pod in this process) runs:
+    the supervisor sees the exit and applies the restart policy, counting a restart;
+    under Never the container stays exited."""
+    from asyncpod._cli._control import restart
+    from asyncpod._cli._parser import build_parser
+    from asyncpod._cli._signals import Stop
+    from asyncpod.backends import FakeBackend
+    from asyncpod.kube import load_pod
+
+    pod = load_pod(SUPERVISED.replace("POLICY", policy))
+    async with FakeBackend() as fake:
+        fake.add_image("busybox")
+
+        @asynccontextmanager
+        async def backend(url: str | None) -> AsyncIterator[FakeBackend]:
+            yield fake
+
+        monkeypatch.setattr("asyncpod._cli._backends.podman", backend)
+        async with asyncpod.open_pod(pod, backend=fake) as running:
+            args = build_parser("0").parse_args(["restart", "sup", "app"])
+            assert await restart(args, Stop()) == 0
+            assert "supervised by process" in capsys.readouterr().out
+            with anyio.fail_after(30):
+                # the supervisor saw the exit; under Always it started the container again
+                while not (  # noqa: ASYNC110
+                    isinstance(running.status().container("app").state, asyncpod.Terminated)
+                    if policy == "Never"
+                    else running.status().container("app").restart_count
+                    and isinstance(running.status().container("app").state, asyncpod.Running)
+                ):
+                    await anyio.sleep(0.05)
+            status = running.status().container("app")
+            assert status.restart_count == (1 if policy == "Always" else 0)
+            if policy == "Never":
+                assert isinstance(status.state, asyncpod.Terminated)
+            else:
+                assert isinstance(status.state, asyncpod.Running)
+
+
+def test_stats_shows_cpu_and_memory_or_why_not(
+    owned: Owned, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """stats: CPU % over the interval and memory of each running container; a stopped one
+    is '-', one the backend cannot measure (rootless cgroup v1) 'n/a'."""
+    from asyncpod.backends import ContainerStats, FakeBackend
+
+    samples = iter([1.0, 1.5])
+
+    async def stats(self: FakeBackend, container: str) -> ContainerStats | None:
+        if (await self.inspect_container(container)).name.endswith("-side"):
+            return None  # as rootless Podman on cgroup v1: no cgroup to read
+        return ContainerStats(
+            cpu_seconds=next(samples), memory_bytes=3 << 20, memory_limit_bytes=12 << 20
+        )
+
+    monkeypatch.setattr(FakeBackend, "stats", stats)
+    ticks = iter([10.0, 10.0, 10.5, 10.5])  # app and side, sampled twice
+    monkeypatch.setattr("asyncpod._cli._control._now", lambda: next(ticks))
+    owned.pods.append(labelled("web", dead_pid()))
+    owned.containers["web"] = [("init", "exit 0"), ("app", "sleep 600"), ("side", "sleep 600")]
+    assert main(["stats", "--interval", "0", "web"]) == 0
+    assert [line.split("  ") for line in capsys.readouterr().out.splitlines()] == [
+        line.split("  ")
+        for line in [
+            "POD  CONTAINER  CPU %       CPU TIME  MEM USAGE / LIMIT  MEM %",
+            "web  init       - (exited)  -         -                  -",
+            "web  app        100.00%     1.50s     3.0MiB / 12.0MiB   25.00%",
+            "web  side       n/a         n/a       n/a                n/a",
+        ]
+    ]
+    samples = iter([2.0, 2.25])
+    ticks = iter([0.0, 0.0, 1.0, 1.0])
+    assert main(["stats", "--json", "--interval", "0"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["container"], r["state"], r["cpu_percent"], r["memory_bytes"]) for r in rows] == [
+        ("init", "exited", None, None),
+        ("app", "running", 25.0, 3 << 20),
+        ("side", "running", None, None),
+    ]
+    assert rows[1] == {
+        "pod": "web",
+        "container": "app",
+        "state": "running",
+        "cpu_percent": 25.0,
+        "cpu_seconds": 2.25,
+        "memory_bytes": 3 << 20,
+        "memory_limit_bytes": 12 << 20,
+    }
+    assert main(["stats", "nope"]) == 4
+
+
+def test_describe_and_events_of_a_pod(owned: Owned, capsys: pytest.CaptureFixture[str]) -> None:
+    """describe: phase, owner, each container's state, reason, exit code, image and the
+    restarts the event log shows, then the recent events; events: what the engine saw."""
+    gone = dead_pid()
+    owned.pods.append(labelled("web", gone))
+    owned.containers["web"] = [("init", "exit 0"), ("app", "sleep 600"), ("bad", "exit 3")]
+
+    async def restart_app(fake: Any) -> None:
+        cid = await _cid(fake, "web", "app")
+        await fake.stop_container(cid, grace=1)
+        await fake.start_container(cid)
+
+    owned.before.append(restart_app)
+    assert main(["describe", "web"]) == 0
+    out = capsys.readouterr().out
+    head, _, rest = out.partition("Containers:\n")
+    assert [line.split(None, 1) for line in head.splitlines()[:4]] == [
+        ["Name:", "web"],
+        ["Run:", "run-web"],
+        ["Owner:", f"pid {gone} (gone)"],
+        ["Phase:", "Running"],
+    ]
+    assert re.fullmatch(r"IP:\s+\d+\.\d+\.\d+\.\d+", head.splitlines()[4])
+    containers, _, events = rest.partition("Events:\n")
+    blocks = {b.split(":", 1)[0]: b for b in re.split(r"\n(?=  \w)", containers.strip("\n"))}
+    assert "    Image:      busybox" in blocks["  app"]
+    assert "    State:      Running" in blocks["  app"]
+    assert "    Restarts:   1" in blocks["  app"]
+    assert "      Reason:   Error" in blocks["  bad"]
+    assert "      Exit Code: 3" in blocks["  bad"]
+    assert "      Reason:   Completed" in blocks["  init"]
+    rows = [line.split() for line in events.splitlines()]
+    assert rows[0] == ["AGE", "OBJECT", "REASON", "DETAIL"]
+    assert ["bad", "Error", "exit", "code", "3"] in [r[1:] for r in rows]
+    assert [r[1:] for r in rows if r[1] == "app"] == [
+        ["app", "Created"],
+        ["app", "Started"],
+        ["app", "Error", "exit", "code", "137"],  # PID 1 ignored SIGTERM: killed
+        ["app", "Started"],
+    ]
+
+    assert main(["describe", "--json", "--events", "2", "web"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["phase"] == "Running"
+    assert [
+        (c["name"], c["image"], c["state"], c["reason"], c["exit_code"], c["restarts"])
+        for c in described["containers"]
+    ] == [  # in start order: app's last start is the latest
+        ("init", "busybox", "exited", "Completed", 0, 0),
+        ("bad", "busybox", "exited", "Error", 3, 0),
+        ("app", "busybox", "running", None, None, 1),
+    ]
+    assert len(described["events"]) == 2
+
+    assert main(["events", "web"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  web  ", line) for line in lines)
+    assert [line.split("  ", 2)[2] for line in lines if "  bad  " in line] == [
+        "bad  Created",
+        "bad  Started",
+        "bad  Error  exit code 3",
+    ]
+    assert main(["events", "--json"]) == 0
+    parsed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {e["pod"] for e in parsed} == {"web"}
+    assert {"container": "bad", "action": "died", "reason": "Error", "exit_code": 3}.items() <= (
+        [e for e in parsed if e["container"] == "bad"][-1].items()
+    )
+    assert main(["events", "nope"]) == 4
+    assert main(["describe", "nope"]) == 4
 
 
 @pytest.fixture
@@ -1412,3 +1797,165 @@ volumes:
     assert capsys.readouterr().out.splitlines() == [f"removed the volume of claim {claim}"]
     assert main(["volumes", *url]) == 0
     assert claim not in capsys.readouterr().out.splitlines()
+
+
+CONTROLLED_POD = """
+terminationGracePeriodSeconds: 5
+initContainers:
+- name: init
+  image: IMAGE
+  command: [sh, -c, "mkdir -p /data/d/sub; echo alpha > /data/d/a; echo beta > /data/d/sub/b"]
+  volumeMounts: [{name: data, mountPath: /data}]
+containers:
+- name: app
+  image: IMAGE
+  command: [sh, -c, "trap 'exit 0' TERM; echo app up; while true; do sleep 0.2; done"]
+  volumeMounts: [{name: data, mountPath: /data}]
+volumes:
+- {name: data, emptyDir: {}}
+"""
+
+
+@pytest.mark.podman
+def test_cp_describe_events_restart_kill_stats_on_podman(
+    tmp_path: Path,
+    podman_url: str,
+    podman_client: Any,
+    image: str,
+    pod_name: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The per-container commands against a pod left running by up --detach."""
+    url = ["--url", podman_url]
+    path = write(tmp_path, pod_name, pod_yaml(pod_name, CONTROLLED_POD, TEST_IMAGE))
+    assert main(["up", "--detach", *url, path]) == 0
+    try:
+        capsys.readouterr()
+        # cp out: a directory, a file; kubectl's form; a missing path
+        out = tmp_path / "out"
+        assert main(["cp", *url, f"{pod_name}/app:/data/d", str(out)]) == 0
+        assert (out / "a").read_text() == "alpha\n"
+        assert (out / "sub" / "b").read_text() == "beta\n"
+        assert main(["cp", *url, f"{pod_name}:/data/d/a", str(tmp_path / "a"), "-c", "app"]) == 0
+        assert (tmp_path / "a").read_text() == "alpha\n"
+        capsys.readouterr()
+        assert main(["cp", *url, f"{pod_name}/app:/nope", str(tmp_path / "x")]) == 4
+        assert capsys.readouterr().err.splitlines()[0] == (
+            f"asyncpod: error: {pod_name}/app:/nope: no such file or directory"
+        )
+        # cp in: into an existing directory, and as a new name
+        assert main(["cp", *url, str(out), f"{pod_name}/app:/data/"]) == 0
+        assert main(["cp", *url, str(tmp_path / "a"), f"{pod_name}/app:/data/renamed"]) == 0
+        capsys.readouterr()
+        argv = ["exec", *url, pod_name, "app", "--", "sh", "-c"]
+        assert main([*argv, "cat /data/out/sub/b /data/renamed"]) == 0
+        assert capsys.readouterr().out == "beta\nalpha\n"
+
+        # stats: the running container is measured, the exited init is not
+        assert main(["stats", *url, "--json", "--interval", "0.5", pod_name]) == 0
+        rows = {r["container"]: r for r in json.loads(capsys.readouterr().out)}
+        assert rows["init"]["state"] == "exited"
+        assert rows["init"]["memory_bytes"] is None
+        assert rows["app"]["state"] == "running"
+        host = podman_client.info()["host"]
+        if host["security"]["rootless"] and host["cgroupVersion"] == "v1":
+            # no cgroup of the container to read: n/a
+            assert (rows["app"]["memory_bytes"], rows["app"]["cpu_percent"]) == (None, None)
+        else:
+            assert rows["app"]["memory_bytes"] > 0
+            assert rows["app"]["cpu_percent"] >= 0
+
+        # restart: nothing supervises a detached pod, so restart starts it again itself
+        assert main(["restart", *url, pod_name, "app"]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == (
+            f"container app of pod {pod_name} restarted"
+        )
+        # kill: SIGTERM, which the script traps (exit 0); then it is not running
+        assert main(["kill", *url, pod_name, "app", "-s", "SIGTERM"]) == 0
+        assert capsys.readouterr().out == f"sent SIGTERM to container app of pod {pod_name}\n"
+        for _ in range(100):
+            assert main(["describe", *url, "--json", pod_name]) == 0
+            described = json.loads(capsys.readouterr().out)
+            app = described["containers"][-1]
+            if app["state"] == "exited":
+                break
+            time.sleep(0.1)
+        assert (app["name"], app["state"], app["reason"], app["exit_code"]) == (
+            "app",
+            "exited",
+            "Completed",
+            0,
+        )
+        assert app["image"] == TEST_IMAGE
+        assert app["restarts"] == 1
+        assert described["phase"] == "Succeeded"
+        assert main(["kill", *url, pod_name, "app"]) == 1
+
+        assert main(["describe", *url, pod_name]) == 0
+        text = capsys.readouterr().out
+        assert text.startswith(f"Name:     {pod_name}\n")
+        assert "Owner:    detached\n" in text
+        assert "    State:      Terminated\n      Reason:   Completed\n" in text
+
+        assert main(["events", *url, pod_name]) == 0
+        events = [line.split("  ")[2:] for line in capsys.readouterr().out.splitlines()]
+        app_events = [e for e in events if e[0] == "app"]
+        assert app_events[-3:] == [
+            ["app", "Started"],
+            ["app", "Killing"],
+            ["app", "Completed", "exit code 0"],
+        ]
+        assert main(["events", *url, "--json", "--since", "3600", pod_name]) == 0
+        parsed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [e["action"] for e in parsed if e["container"] == "app"].count("start") == 2, parsed
+    finally:
+        assert main(["down", *url, "--grace", "0", pod_name]) == 0
+    assert left_behind(podman_client, "io.asyncpod.pod", pod_name) == []
+
+
+@pytest.mark.podman
+def test_restart_of_a_pod_an_up_supervises_is_left_to_its_restart_policy(
+    tmp_path: Path,
+    podman_url: str,
+    podman_client: Any,
+    image: str,
+    pod_name: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """restart of a pod a live `asyncpod up` runs stops the container; up sees the exit
+    and starts it again (restartPolicy Always), counting the restart."""
+    spec = """
+restartPolicy: Always
+terminationGracePeriodSeconds: 5
+containers:
+- name: app
+  image: IMAGE
+  command: [sh, -c, "trap 'exit 0' TERM; echo app up; while true; do sleep 0.2; done"]
+"""
+    path = write(tmp_path, pod_name, pod_yaml(pod_name, spec, TEST_IMAGE))
+    proc = start("up", "--url", podman_url, path)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        read_until(proc.stdout, f"pod {pod_name}: Running, Ready", seen)
+        assert main(["restart", "--url", podman_url, pod_name, "app"]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == (
+            f"container app stopped (exit code 0); pod {pod_name} is supervised by process "
+            f"{proc.pid}, which restarts it as the pod's restart policy says"
+        )
+        # up's table: the supervisor saw the exit and started the container again
+        read_until(proc.stdout, "app: Running, ready, restarts 1", seen)
+        for _ in range(100):
+            assert main(["describe", "--url", podman_url, "--json", pod_name]) == 0
+            app = json.loads(capsys.readouterr().out)["containers"][0]
+            if app["state"] == "running":
+                break
+            time.sleep(0.1)
+        assert (app["state"], app["restarts"]) == ("running", 1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    assert left_behind(podman_client, "io.asyncpod.pod", pod_name) == []

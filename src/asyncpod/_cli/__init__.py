@@ -4,7 +4,9 @@ It parses (:mod:`._parser`), loads the manifest and builds the backend (:mod:`._
 runs one command under the signal policy (:mod:`._signals`), and turns what went wrong
 into one line and an exit code (:mod:`._errors`). The commands only format what the
 library returns: ``up`` (:mod:`._up`), ``ps`` (:mod:`._ps`), ``down``, ``logs``, ``gc`` and
-``volumes`` (:mod:`._manage`), ``plan`` and ``demo`` (:mod:`._examples`).
+``volumes`` (:mod:`._manage`), ``cp`` (:mod:`._cp`), ``describe`` and ``events``
+(:mod:`._describe`), ``restart``, ``kill`` and ``stats`` (:mod:`._control`), ``plan`` and
+``demo`` (:mod:`._examples`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ import anyio
 from .. import __version__
 from .._exceptions import AsyncpodError
 from . import _backends
+from ._control import kill, restart, stats
+from ._cp import cp
+from ._describe import describe, events
 from ._errors import CliError, Interrupted, exit_code, report
 from ._examples import demo, plan
 from ._manage import down, exec_, gc, logs, volumes
@@ -39,6 +44,12 @@ _COMMANDS: dict[str, Command] = {
     "exec": exec_,
     "gc": gc,
     "volumes": volumes,
+    "cp": cp,
+    "describe": describe,
+    "events": events,
+    "restart": restart,
+    "kill": kill,
+    "stats": stats,
     "demo": demo,
 }
 

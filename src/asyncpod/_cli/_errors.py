@@ -54,7 +54,7 @@ exit codes:
   {EXIT_FAILED}    the pod or a container failed, or a backend operation did
   {EXIT_USAGE}    bad command line or invalid manifest
   {EXIT_UNAVAILABLE}    the backend (Podman) cannot be reached
-  {EXIT_NOT_FOUND}    no such pod, container or claim
+  {EXIT_NOT_FOUND}    no such pod, container, claim or path
   {EXIT_TIMEOUT}    up: the pod was not ready within --timeout
   128+N  stopped by signal N: 130 for Ctrl-C (SIGINT), 143 for SIGTERM
 """

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 
+from ._control import parse_signal
 from ._errors import EXIT_CODES, LAX_OPTION
 
 __all__ = ["DESCRIPTION", "build_parser"]
@@ -157,6 +159,83 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     exec_.add_argument("-u", "--user", metavar="USER", help="the user (name, uid or uid:gid)")
     url(exec_)
     url(logs)
+
+    cp = command("cp", "copy files or directories into or out of a container")
+    cp.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a local path, or POD/CONTAINER:PATH (POD:PATH with -c, or for a pod of one "
+        "container)",
+    )
+    cp.add_argument("target", metavar="DEST", help="the same, the other side")
+    cp.add_argument(
+        "-c", "--container", metavar="CONTAINER", help="the container, as kubectl cp takes it"
+    )
+    url(cp)
+
+    describe = command("describe", "show a pod in detail: phase, IP, containers and recent events")
+    describe.add_argument("name", metavar="NAME", help="the pod's name")
+    describe.add_argument(
+        "--events",
+        type=int,
+        default=15,
+        metavar="N",
+        help="show the last N events (default: 15; 0: none)",
+    )
+    describe.add_argument("--json", action="store_true", help="print JSON instead of text")
+    url(describe)
+
+    events = command("events", "print what happened to pods' objects, as the engine saw it")
+    events.add_argument("name", metavar="NAME", nargs="?", help="only the pod of this name")
+    events.add_argument(
+        "-f", "--follow", action="store_true", help="wait for new events until Ctrl-C (exit 0)"
+    )
+    events.add_argument(
+        "--since",
+        type=_seconds,
+        metavar="SECONDS",
+        help="only the events of the last SECONDS (default: all the engine keeps)",
+    )
+    events.add_argument(
+        "--json", action="store_true", help="print one JSON object per line instead of text"
+    )
+    url(events)
+
+    restart = command("restart", "restart a container of a pod (see the docs for a supervised pod)")
+    restart.add_argument("name", metavar="NAME", help="the pod's name")
+    restart.add_argument("container", metavar="CONTAINER", help="the container")
+    restart.add_argument(
+        "--grace",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the grace period of the stop (default: the pod's own)",
+    )
+    url(restart)
+
+    kill = command("kill", "send a signal to the main process of a container")
+    kill.add_argument("name", metavar="NAME", help="the pod's name")
+    kill.add_argument("container", metavar="CONTAINER", help="the container")
+    kill.add_argument(
+        "-s",
+        "--signal",
+        type=parse_signal,
+        default=signal.SIGKILL,
+        metavar="SIGNAL",
+        help="a name (TERM, SIGTERM) or a number (15); default: KILL",
+    )
+    url(kill)
+
+    stats = command("stats", "show the CPU and memory each container uses")
+    stats.add_argument("name", metavar="NAME", nargs="?", help="only the pod of this name")
+    stats.add_argument(
+        "--interval",
+        type=_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="measure the CPU used over SECONDS (default: 1)",
+    )
+    stats.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    url(stats)
 
     plan = command("plan", "print a manifest's startup plan (no side effects)")
     manifest(plan)

@@ -279,6 +279,8 @@ class ContainerInfo:
     started_at: float | None = None
     finished_at: float | None = None
     oom_killed: bool = False
+    #: the image it was created from, as its spec named it (``None`` if not known)
+    image: str | None = None
 
 
 @attrs.frozen
@@ -330,6 +332,9 @@ class BackendEvent:
     labels: FrozenDict = attrs.field(converter=_frozen_map, factory=FrozenDict)
     #: for "died": the exit code
     exit_code: int | None = None
+    #: when it happened (seconds since the epoch), where the backend says; not part of
+    #: an event's equality
+    time: float | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen
@@ -720,6 +725,15 @@ class Backend(abc.ABC):
         The subscription is active once the context is entered: every event after that
         point is delivered, in order. The iterator never ends by itself.
         """
+
+    async def past_events(
+        self, labels: Mapping[str, str] | None = None, *, since: float | None = None
+    ) -> list[BackendEvent]:
+        """The events of objects carrying all of *labels* that happened at *since* (seconds
+        since the epoch) or later, as far as the backend still knows them, oldest first,
+        each with its :attr:`BackendEvent.time`. The default knows none."""
+        await anyio.lowlevel.checkpoint()
+        return []
 
     @abc.abstractmethod
     async def connect(self, pod: str, port: int) -> anyio.abc.ByteStream:

@@ -21,6 +21,7 @@ from .._labels import LABEL_RUN
 from .._lowlevel import _in_trio
 from .._models import PullPolicy
 from ..backends._base import (
+    Backend,
     ContainerExit,
     ContainerSpec,
     ExitWatcher,
@@ -396,6 +397,33 @@ async def check_events(fx: BackendFixture) -> None:
                         break
         assert ("start", None) in [(a, None) for a, _ in actions], actions
         assert actions[-1] == ("died", 7), actions
+
+
+@contract_check
+async def check_past_events(fx: BackendFixture) -> None:
+    """past_events: what happened to the labelled objects since a time, stamped, oldest
+    first; a backend that keeps no history (the default) knows none."""
+    async with _pod(fx) as pod:
+        cid = await _run(fx, pod, "c", "exit 7")
+        assert await fx.backend.wait_container(cid) == 7
+        info = await fx.backend.inspect_container(cid)
+        assert info.image in (None, fx.image), info
+        begun = info.started_at
+        assert begun is not None
+        mine: list[tuple[str, int | None]] = []
+        with anyio.fail_after(20):
+            while ("died", 7) not in mine:
+                past = await fx.backend.past_events(fx.labels, since=begun - 5)
+                if not past and type(fx.backend).past_events is Backend.past_events:
+                    return  # the default: no history
+                mine = [(e.action, e.exit_code) for e in past if e.id == cid]
+                await anyio.sleep(0.1)
+        assert mine.index(("start", None)) < mine.index(("died", 7)), mine
+        times = [e.time for e in past]
+        assert None not in times, past
+        assert times == sorted(times), past  # type: ignore[type-var]
+        assert all(t >= begun - 5 for t in times if t is not None), (begun, times)
+        assert await fx.backend.past_events(fx.labels, since=time.time() + 3600) == []
 
 
 @contract_check

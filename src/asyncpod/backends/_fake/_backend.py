@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import io
 import itertools
@@ -92,6 +93,8 @@ class FakeBackend(Backend):
         self._volumes: dict[str, _Volume] = {}
         self._faults = Faults()
         self._subscribers: list[tuple[Mapping[str, str], MemoryObjectSendStream[BackendEvent]]] = []
+        #: every event emitted, for past_events (Podman's event log, in memory)
+        self._history: collections.deque[BackendEvent] = collections.deque(maxlen=10_000)
         self._ids = itertools.count(1)
         self._tg: anyio.abc.TaskGroup | None = None
         self._tg_cm: AbstractAsyncContextManager[anyio.abc.TaskGroup] | None = None
@@ -195,11 +198,16 @@ class FakeBackend(Backend):
         labels: Mapping[str, str],
         exit_code: int | None = None,
     ) -> None:
-        if not self._subscribers:
-            return
         event = BackendEvent(
-            type=type_, action=action, id=oid, name=name, labels=labels, exit_code=exit_code
+            type=type_,
+            action=action,
+            id=oid,
+            name=name,
+            labels=labels,
+            exit_code=exit_code,
+            time=time.time(),
         )
+        self._history.append(event)
         for wanted, send in list(self._subscribers):
             if all(labels.get(k) == v for k, v in wanted.items()):
                 try:
@@ -579,7 +587,8 @@ class FakeBackend(Backend):
             found.context._request_term()
             return
         ctx = found.context
-        self._terminate(found, 128 + signal)
+        # a script that traps SIGTERM exits as its trap says (found.term_code), as on Podman
+        self._terminate(found, found.term_code if signal == _SIGTERM else 128 + signal)
         while found.runs(ctx):
             await found.changed.wait()
 
@@ -639,6 +648,7 @@ class FakeBackend(Backend):
             exit_code=found.exit_code,
             started_at=found.started_at,
             finished_at=found.finished_at,
+            image=found.spec.image,
         )
 
     async def exec(
@@ -788,6 +798,18 @@ class FakeBackend(Backend):
         self, labels: Mapping[str, str] | None = None
     ) -> AbstractAsyncContextManager[AsyncIterator[BackendEvent]]:
         return self._events(dict(labels or {}))
+
+    async def past_events(
+        self, labels: Mapping[str, str] | None = None, *, since: float | None = None
+    ) -> list[BackendEvent]:
+        await self._enter("past_events")
+        wanted = dict(labels or {})
+        return [
+            event
+            for event in self._history
+            if (since is None or (event.time or 0.0) >= since)
+            and all(event.labels.get(k) == v for k, v in wanted.items())
+        ]
 
     @asynccontextmanager
     async def _events(self, labels: dict[str, str]) -> AsyncIterator[AsyncIterator[BackendEvent]]:

@@ -968,6 +968,11 @@ class PodmanBackend(Backend):
         finally:
             iterator.close()
 
+    async def past_events(
+        self, labels: Mapping[str, str] | None = None, *, since: float | None = None
+    ) -> list[BackendEvent]:
+        return await EventIterator(self._transport(), dict(labels or {})).past(since)
+
     # Probing
 
     async def connect(self, pod: str, port: int) -> anyio.abc.ByteStream:

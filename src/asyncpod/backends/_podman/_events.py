@@ -71,6 +71,8 @@ class EventStream:
     ) -> None:
         self._transport = transport
         self._filters = json.dumps(dict(filters))
+        #: the ``filters`` parameter of the subscription
+        self.filters = self._filters
         self._on_subscribed = on_subscribed
         self._stream: HTTPStream | None = None
         self._since = 0  # seconds since the epoch; 0 until subscribed
@@ -218,6 +220,36 @@ class EventIterator(AsyncIterator[BackendEvent]):
     async def subscribe(self) -> None:
         """Subscribe from now on, and remember the labels of the pods and volumes there are."""
         await self._events.subscribe()
+        await self._learn_labels()
+
+    async def past(self, since: float | None) -> list[BackendEvent]:
+        """The events Podman's event log holds since *since* (seconds since the epoch;
+        ``None``: all), oldest first."""
+        await self._learn_labels()
+        params = {"stream": "false", "filters": self._events.filters}
+        if since is not None:
+            params["since"] = f"{since:.9f}"
+        with translate_errors("read past events"):
+            reply = await self._transport.call("GET", "/events", params=params)
+        found = []
+        for line in reply.body.splitlines():
+            try:
+                raw = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(raw, dict):
+                # the pods and volumes there are, and their labels, were just listed:
+                # one not among them is gone or not wanted, no need to ask
+                event = await self._convert(raw, look_up=False)
+                if event is not None and matches(event.labels, self._labels):
+                    found.append(event)
+        # Podman stamps an event before it takes the log's lock: the log is in time order
+        # only roughly
+        found.sort(key=lambda event: event.time or 0.0)
+        return found
+
+    async def _learn_labels(self) -> None:
+        """Remember the labels of the pods and volumes there are."""
         params = {"filters": label_filters(self._labels)} if self._labels else {}
         with translate_errors("subscribe to events"):
             pods = (await self._transport.call("GET", "/pods/json", params=params)).json()
@@ -248,8 +280,10 @@ class EventIterator(AsyncIterator[BackendEvent]):
         data = reply.json() or {}
         return dict(data.get("Labels") or {})
 
-    async def _convert(self, raw: dict[str, Any]) -> BackendEvent | None:
+    async def _convert(self, raw: dict[str, Any], *, look_up: bool = True) -> BackendEvent | None:
         kind, action, ident, attributes = event_fields(raw)
+        nanos = raw.get("timeNano")
+        when = nanos / 1e9 if isinstance(nanos, int) else None
         name = attributes.get("name", ident)
         if kind == "container":
             if is_infra(name):
@@ -262,13 +296,14 @@ class EventIterator(AsyncIterator[BackendEvent]):
                 name=name,
                 labels=ctr_labels,
                 exit_code=exit_code_of(attributes) if action == "died" else None,
+                time=when,
             )
         if kind not in ("pod", "volume"):
             return None
         if kind == "volume":
             ident = name
         labels: dict[str, str] | None = self._known.get((kind, ident))
-        if labels is None and action != "remove":
+        if labels is None and action != "remove" and look_up:
             try:
                 with translate_errors(f"inspect {kind} {name!r}"):
                     labels = await self._object_labels(kind, ident)
@@ -280,4 +315,4 @@ class EventIterator(AsyncIterator[BackendEvent]):
             return None
         if action == "remove":
             self._known.pop((kind, ident), None)
-        return BackendEvent(type=kind, action=action, id=ident, name=name, labels=labels)
+        return BackendEvent(type=kind, action=action, id=ident, name=name, labels=labels, time=when)

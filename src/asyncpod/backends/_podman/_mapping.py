@@ -172,6 +172,7 @@ def container_info(container: str, data: Mapping[str, Any]) -> ContainerInfo:
         started_at=parse_time(state.get("StartedAt")),
         finished_at=finished,
         oom_killed=bool(state.get("OOMKilled")),
+        image=str(data.get("ImageName") or "") or None,
     )
 
 
