@@ -22,6 +22,10 @@ the CPU the service used (``--service-pid``, by default every ``podman system se
 on the socket of ``--url``, read from /proc) while the containers were watched: from the
 last watch until the first kill (idle, ``--settle`` seconds), and over the kills.
 
+``--no-exit-files`` leaves conmon's exit files unread (the watcher's default for a local
+service is to read them besides the events); the result counts the exits reported from a
+file.
+
 ``--watcher threads`` measures the default of the contract instead (a task, and a thread
 blocked in ``POST /wait``, per running container), for comparison.
 
@@ -105,7 +109,9 @@ async def _remove_leftovers(backend: PodmanBackend) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    async with PodmanBackend(args.url, exit_poll_interval=args.poll or None) as backend:
+    async with PodmanBackend(
+        args.url, exit_poll_interval=args.poll or None, exit_files=not args.no_exit_files
+    ) as backend:
         await _remove_leftovers(backend)
         try:
             return await _measure(backend, args)
@@ -222,6 +228,8 @@ async def _measure(backend: PodmanBackend, args: argparse.Namespace) -> dict[str
         "latency_max_s": round(max(latencies), 3),
         "wrong_exit_codes": wrong_codes,
         "poll_s": args.poll,
+        "exit_files": not args.no_exit_files,
+        "reported_from_files": backend._exits._file_exits,
         "lists_per_s": round((lists1 - lists0) / (t2 - t1), 1),
         "service_cpu_idle_pct": round(100 * (cpu1 - cpu0) / (t2 - t1)),
         "service_cpu_kills_pct": round(100 * (cpu2 - cpu1) / (t3 - t2)),
@@ -247,6 +255,7 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--breakdown", action="store_true")
     parser.add_argument("--poll", type=float, default=0.0, help="seconds; 0: events only")
+    parser.add_argument("--no-exit-files", action="store_true", help="events only")
     parser.add_argument("--service-pid", type=int, action="append")
     parser.add_argument("--watcher", choices=["events", "threads"], default="events")
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
