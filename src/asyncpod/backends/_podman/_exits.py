@@ -158,7 +158,6 @@ class ExitHub:
         self._scans = 0  # listings of the exit dir begun so far (their numbers)
         self._file_exits = 0  # exits reported from an exit file (for bench/bench_exits.py)
         self._scannable: anyio.Event | None = None  # set when a scanner may have work
-        self._scan_limiter = anyio.CapacityLimiter(1)
         self._watches: dict[str, _Watch] = {}
         self._watchers: list[EventExitWatcher] = []
         self._reader: EventExitWatcher | None = None  # whose task group reads the stream
@@ -201,6 +200,7 @@ class ExitHub:
 
     async def _scan(self, interval: float) -> None:
         """Read the exit files of the watched containers, every *interval* seconds."""
+        limiter = anyio.CapacityLimiter(1)  # its own thread, whatever else waits for one
         while self._exit_dir is not None:
             directory = self._exit_dir
             wanted = {
@@ -216,7 +216,7 @@ class ExitHub:
             self._scans += 1
             number = self._scans
             found = await anyio.to_thread.run_sync(
-                read_exit_files, directory, frozenset(wanted), limiter=self._scan_limiter
+                read_exit_files, directory, frozenset(wanted), limiter=limiter
             )
             for ident, (exit_code, mtime) in found.items():
                 watch = wanted[ident]
