@@ -723,7 +723,8 @@ class PodmanBackend(Backend):
 
     @contextlib.asynccontextmanager
     async def _watch_exits(self) -> AsyncIterator[ExitWatcher]:
-        # From Podman's event stream, shared by every watcher of this backend (._exits).
+        # From Podman's event stream (and conmon's exit files for a local service), shared
+        # by every watcher of this backend (._exits).
         self._transport()
         async with anyio.create_task_group() as tg:
             watcher = EventExitWatcher(self._exits, tg)
