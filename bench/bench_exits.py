@@ -20,7 +20,12 @@ report (the watcher).
 exited (0: never, events only); the result gives the number of list requests a second and
 the CPU the service used (``--service-pid``, by default every ``podman system service``
 on the socket of ``--url``, read from /proc) while the containers were watched: from the
-last watch until the first kill (idle, ``--settle`` seconds), and over the kills.
+last watch until the first kill (idle, ``--settle`` seconds), and over the kills; and the
+CPU of this process while idle (the exit dir's listings, the sampler).
+
+``--no-exit-files`` leaves conmon's exit files unread (the watcher's default for a local
+service is to read them besides the events); the result counts the exits reported from a
+file.
 
 ``--watcher threads`` measures the default of the contract instead (a task, and a thread
 blocked in ``POST /wait``, per running container), for comparison.
@@ -105,7 +110,9 @@ async def _remove_leftovers(backend: PodmanBackend) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    async with PodmanBackend(args.url, exit_poll_interval=args.poll or None) as backend:
+    async with PodmanBackend(
+        args.url, exit_poll_interval=args.poll or None, exit_files=not args.no_exit_files
+    ) as backend:
         await _remove_leftovers(backend)
         try:
             return await _measure(backend, args)
@@ -184,8 +191,10 @@ async def _measure(backend: PodmanBackend, args: argparse.Namespace) -> dict[str
                 await watchers.start(watch_pod, i)
             await anyio.sleep(1.0)  # every watcher has looked at its containers
             lists0, cpu0, t1 = backend._exits._lists, _cpu_seconds(service), time.perf_counter()
+            own0 = time.process_time()
             await anyio.sleep(args.settle)
             lists1, cpu1, t2 = backend._exits._lists, _cpu_seconds(service), time.perf_counter()
+            own1 = time.process_time()
             for cid in ids:
                 await backend.kill_container(cid, signal=15)
                 await anyio.sleep(args.interval)
@@ -222,9 +231,12 @@ async def _measure(backend: PodmanBackend, args: argparse.Namespace) -> dict[str
         "latency_max_s": round(max(latencies), 3),
         "wrong_exit_codes": wrong_codes,
         "poll_s": args.poll,
+        "exit_files": not args.no_exit_files,
+        "reported_from_files": backend._exits._file_exits,
         "lists_per_s": round((lists1 - lists0) / (t2 - t1), 1),
         "service_cpu_idle_pct": round(100 * (cpu1 - cpu0) / (t2 - t1)),
         "service_cpu_kills_pct": round(100 * (cpu2 - cpu1) / (t3 - t2)),
+        "own_cpu_idle_pct": round(100 * (own1 - own0) / (t2 - t1)),
         "load_average": os.getloadavg()[0],
         **breakdown,
     }
@@ -247,6 +259,7 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--breakdown", action="store_true")
     parser.add_argument("--poll", type=float, default=0.0, help="seconds; 0: events only")
+    parser.add_argument("--no-exit-files", action="store_true", help="events only")
     parser.add_argument("--service-pid", type=int, action="append")
     parser.add_argument("--watcher", choices=["events", "threads"], default="events")
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")

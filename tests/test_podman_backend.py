@@ -31,6 +31,7 @@ from asyncpod import (
 )
 from asyncpod.backends import (
     BackendEvent,
+    ContainerExit,
     ContainerSpec,
     Mount,
     PodmanBackend,
@@ -496,6 +497,42 @@ async def test_waits_do_not_hold_up_execs(
             with anyio.fail_after(8):
                 ended = await exits.__anext__()
             assert (ended.container, ended.exit_code) == (sleepers[0], 137)
+
+
+@pytest.mark.parametrize("exit_files", [True, False], ids=["exit-files", "events-only"])
+async def test_exits_of_a_local_service_come_from_conmons_exit_files(
+    podman_url: str, labels: dict[str, str], prefix: str, exit_files: bool
+) -> None:
+    """A local service's exits are read from conmon's exit dir (found from the watched
+    container's conmon), and the events report none of them again; a restarted container's
+    next exit is its own. Without exit files, or for a remote service, the events alone
+    report the same."""
+    async with PodmanBackend(podman_url, exit_files=exit_files) as backend:
+        pod = await _pod(backend, prefix, labels)
+        quick = await _ctr(backend, pod, f"{prefix}-quick", labels, "sleep 0.5; exit 4")
+        sleeper = await _ctr(backend, pod, f"{prefix}-sleeper", labels, "exec sleep 1000")
+        async with backend.watch_exits() as exits:
+            for container in (quick, sleeper):
+                await backend.start_container(container)
+                exits.watch(container)
+            with anyio.fail_after(10):
+                assert await exits.__anext__() == ContainerExit(quick, 4)
+            await backend.kill_container(sleeper)
+            with anyio.fail_after(10):
+                assert await exits.__anext__() == ContainerExit(sleeper, 137)
+            await backend.start_container(quick)
+            exits.watch(quick)
+            with anyio.fail_after(10):
+                assert await exits.__anext__() == ContainerExit(quick, 4)
+            with anyio.move_on_after(1.0):
+                extra = await exits.__anext__()
+                pytest.fail(f"reported twice: {extra}")
+        exit_dir = backend._exits._exit_dir
+        if exit_files and backend.is_local:
+            assert exit_dir and await anyio.Path(exit_dir).is_dir(), exit_dir
+            assert Path(exit_dir).name == "exits"
+        else:
+            assert exit_dir is None
 
 
 async def test_command_args_env_workdir(

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import re
 import shutil
 import socketserver
 import struct
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import pytest
 
-from asyncpod.backends import ContainerExit, ExecResult, PodmanBackend
+from asyncpod.backends import ContainerExit, ExecResult, ExitWatcher, PodmanBackend
+from asyncpod.backends._podman._exits import conmon_exit_dir, read_exit_files
 
 pytestmark = pytest.mark.anyio
 
@@ -563,3 +568,157 @@ async def test_a_list_asked_before_a_watch_does_not_report_an_earlier_run(
             await anyio.sleep(0.5)  # and later lists: c1 running
             libpod.containers["c1"] = _container("c1", "exited", 2_005, exit_code=4)
             assert await exits.__anext__() == ContainerExit("c1", 4)
+
+
+# conmon's exit files (a local service): the hub reads them from a directory of its own
+# here, set as if found from the first container's conmon.
+
+
+def _with_exit_dir(backend: PodmanBackend, directory: Path) -> None:
+    """Exits also from exit files in *directory*; no lists of exited containers."""
+    backend._exits._poll_interval = None
+    backend._exits._exit_dir = str(directory)
+
+
+def _running_now(ident: str) -> dict[str, object]:
+    """An inspection of a container started a second ago (exit files are dated by now)."""
+    return _container(ident, "running", int(time.time()) - 1)
+
+
+async def _no_exit(exits: ExitWatcher, seconds: float) -> None:
+    """Nothing is reported for *seconds*."""
+    with anyio.move_on_after(seconds):
+        exit = await exits.__anext__()
+        pytest.fail(f"unexpected report: {exit}")
+
+
+async def test_an_exit_file_reports_the_exit_before_any_event(
+    libpod: _Libpod, backend: PodmanBackend, tmp_path: Path
+) -> None:
+    """The died event never comes: the exit code conmon wrote is reported, at once."""
+    _with_exit_dir(backend, tmp_path)
+    ident = "ab" * 32
+    libpod.containers[ident] = _running_now(ident)
+    libpod.containers["c1"] = _running_now("c1")
+    libpod.event_streams = [[]]
+    with anyio.fail_after(10):
+        async with backend.watch_exits() as exits:
+            await _subscribed(libpod)
+            exits.watch(ident)
+            exits.watch("c1")  # by name: its file is named by its id
+            await _inspected(libpod)
+            await anyio.sleep(0.2)
+            (tmp_path / "c1").write_text("6")
+            (tmp_path / "other").write_text("1")  # not watched
+            with anyio.fail_after(0.5):
+                assert await exits.__anext__() == ContainerExit("c1", 6)
+            (tmp_path / ident).write_text("5\n")
+            assert await exits.__anext__() == ContainerExit(ident, 5)
+            await _no_exit(exits, 0.3)
+
+
+async def test_an_empty_exit_file_is_read_again(
+    libpod: _Libpod, backend: PodmanBackend, tmp_path: Path
+) -> None:
+    """conmon has created the file but not written the code yet: nothing is reported until
+    the code is there."""
+    _with_exit_dir(backend, tmp_path)
+    libpod.containers["c1"] = _running_now("c1")
+    libpod.event_streams = [[]]
+    with anyio.fail_after(10):
+        async with backend.watch_exits() as exits:
+            await _subscribed(libpod)
+            exits.watch("c1")
+            await _inspected(libpod)
+            (tmp_path / "c1").write_text("")
+            await _no_exit(exits, 0.3)
+            (tmp_path / "c1").write_text("137")
+            assert await exits.__anext__() == ContainerExit("c1", 137)
+
+
+async def test_an_exit_file_removed_before_it_is_read_leaves_the_exit_to_the_event(
+    libpod: _Libpod, backend: PodmanBackend, tmp_path: Path
+) -> None:
+    """Podman's cleanup removed the file before a listing read it: the died event reports
+    the exit, once."""
+    _with_exit_dir(backend, tmp_path)
+    libpod.containers["c1"] = _running_now("c1")
+    libpod.event_streams = [[], [_died("c1", 9, time.time_ns())]]
+    libpod.event_holds = {1}
+    with anyio.fail_after(10):
+        async with backend.watch_exits() as exits:
+            await _subscribed(libpod)
+            exits.watch("c1")
+            await _inspected(libpod)
+            (tmp_path / "c1").write_text("")  # being written...
+            await anyio.sleep(0.1)
+            (tmp_path / "c1").unlink()  # ...and removed
+            await _no_exit(exits, 0.2)
+            libpod.release_held.set()  # the died event
+            assert await exits.__anext__() == ContainerExit("c1", 9)
+            await _no_exit(exits, 0.3)
+
+
+async def test_an_exit_in_a_file_and_an_event_is_reported_once(
+    libpod: _Libpod, backend: PodmanBackend, tmp_path: Path
+) -> None:
+    """The file reports the exit; the died event that follows does not report it again,
+    nor does the file, still there, report the next run's exit when it is watched again."""
+    _with_exit_dir(backend, tmp_path)
+    start = int(time.time()) - 3
+    libpod.containers["c1"] = _container("c1", "running", start)
+    libpod.event_streams = [[], [_died("c1", 3, time.time_ns())]]
+    libpod.event_holds = {1}
+    with anyio.fail_after(10):
+        async with backend.watch_exits() as exits:
+            await _subscribed(libpod)
+            exits.watch("c1")
+            await _inspected(libpod)
+            (tmp_path / "c1").write_text("3")
+            assert await exits.__anext__() == ContainerExit("c1", 3)
+            libpod.release_held.set()  # the died event, and an inspection: exited
+            libpod.containers["c1"] = _container("c1", "exited", start, exit_code=3)
+            await _no_exit(exits, 0.5)
+            # Started again, 2 s later (the file of the first run was not removed).
+            os.utime(tmp_path / "c1", (start, start))
+            libpod.containers["c1"] = _container("c1", "running", start + 2)
+            libpod.inspected.clear()
+            exits.watch("c1")
+            await _inspected(libpod)
+            await _no_exit(exits, 0.3)
+            (tmp_path / "c1").write_text("4")
+            assert await exits.__anext__() == ContainerExit("c1", 4)
+
+
+def test_the_exit_dir_is_read_from_the_conmon_of_the_container(tmp_path: Path) -> None:
+    """conmon's ``--exit-dir``, from the command line of the process with ConmonPid, is
+    taken only if that process names the container and the directory can be listed."""
+    ident = "cd" * 32
+    argv = ["-c", ident, "-u", ident, "--exit-dir", str(tmp_path), "--full-attach"]
+    script = "import sys; print(flush=True); sys.stdin.read()"
+    with subprocess.Popen(
+        [sys.executable, "-c", script, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as proc:
+        assert proc.stdout is not None
+        proc.stdout.readline()  # it runs
+        try:
+            assert conmon_exit_dir(proc.pid, ident) == str(tmp_path)
+            assert conmon_exit_dir(proc.pid, "ef" * 32) is None  # another container's
+            assert conmon_exit_dir(os.getpid(), ident) is None  # not a conmon
+            assert conmon_exit_dir(0, ident) is None
+        finally:
+            proc.communicate(b"")
+    assert conmon_exit_dir(proc.pid, ident) is None  # gone
+
+
+def test_read_exit_files(tmp_path: Path) -> None:
+    """The numbers in the files of the wanted ids; empty, other and unreadable ones not."""
+    (tmp_path / "a").write_text("0")
+    (tmp_path / "b").write_text("")
+    (tmp_path / "c").write_text("-1\n")
+    (tmp_path / "d").write_text("2")
+    (tmp_path / "e").write_text("garbage")
+    found = read_exit_files(str(tmp_path), {"a", "b", "c", "e", "z"})
+    assert {ident: code for ident, (code, _) in found.items()} == {"a": 0, "c": -1}
+    assert found["a"][1] == (tmp_path / "a").stat().st_mtime
+    assert read_exit_files(str(tmp_path / "missing"), {"a"}) == {}

@@ -22,26 +22,41 @@ one is never taken for its exit. It is off by default: with 200 containers it co
 service about half a core and did not lower the latency on a loaded 2-core machine
 (bench/README.md).
 
-The reading and polling tasks run in the task group of one of the open watchers; when that
-watcher closes, another one takes them over (with a new subscription).
+For a local service, the hub also reads conmon's exit files (*locate*): conmon writes a
+container's exit code to ``<exit dir>/<container id>`` the moment its process is reaped,
+0.1-0.5 s before Podman's ``died`` event, and Podman's cleanup removes the file soon after.
+The directory (``--exit-dir`` of conmon, ``<tmp_dir>/exits``: ``/run/libpod/exits`` for
+root, ``$XDG_RUNTIME_DIR/libpod/tmp/exits`` rootless) is read from the command line of the
+first watched container's conmon (``/proc/<ConmonPid>/cmdline``), which also proves that it
+is on this machine. While any container is watched, one worker thread lists the directory
+every :data:`EXIT_FILE_INTERVAL` seconds; an exit file counts only for the containers
+watched before that listing began, and only if it was written after the container's start
+(its inspection), so that a file left by an earlier run is never taken for its exit. A file
+that is empty (conmon is writing it) is read again at the next listing; a file removed
+before it was read is missed there, and the event reports the exit instead.
+
+The reading, polling and scanning tasks run in the task group of one of the open watchers;
+when that watcher closes, another one takes them over (with a new subscription).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 
 from ..._exceptions import BackendError, ObjectNotFoundError
 from .._base import ContainerInfo, ExitWatcher, RuntimeState
 from ._events import EventStream, event_fields, exit_code_of
 from ._http import Transport
 
-__all__ = ["EventExitWatcher", "ExitHub"]
+__all__ = ["EventExitWatcher", "ExitHub", "conmon_exit_dir", "read_exit_files"]
 
 _log = logging.getLogger("asyncpod.podman")
 
@@ -52,17 +67,71 @@ _CLOCK_SLACK = 0.001
 #: Seconds between two lists of the containers that have exited (None: no lists).
 POLL_INTERVAL: float | None = None
 _EXITED = json.dumps({"status": ["exited", "stopped"]})
+#: Seconds between two listings of conmon's exit directory.
+EXIT_FILE_INTERVAL = 0.02
+# An exit file written this long before the container's start (seconds, by its mtime) is
+# of an earlier run; Podman stamps the start after the runtime started the process, which
+# may have exited (and its file been written) by then.
+_FILE_SLACK = 0.5
+# How many watched containers are asked for their conmon's exit dir before giving up.
+_LOCATE_TRIES = 3
+
+
+def conmon_exit_dir(conmon_pid: int, container_id: str) -> str | None:
+    """The ``--exit-dir`` of the conmon process *conmon_pid* of *container_id*, if that
+    process runs on this machine (in this process's PID namespace) and the directory can
+    be listed here; blocking (it reads ``/proc``)."""
+    if conmon_pid <= 0 or not container_id:
+        return None
+    try:
+        with open(f"/proc/{conmon_pid}/cmdline", "rb") as file:
+            argv = [arg.decode(errors="replace") for arg in file.read().split(b"\0")]
+    except OSError:
+        return None  # gone, or not ours to read
+    if container_id not in argv or "--exit-dir" not in argv:
+        return None  # another process with that pid: not this machine's conmon
+    index = argv.index("--exit-dir") + 1
+    path = argv[index] if index < len(argv) else ""
+    if not os.path.isabs(path) or not os.access(path, os.R_OK | os.X_OK):
+        return None
+    return path
+
+
+def read_exit_files(directory: str, ids: Collection[str]) -> dict[str, tuple[int, float]]:
+    """The exit codes (and the files' mtimes) that conmon wrote in *directory* for the
+    containers *ids*: those whose file holds a number; blocking."""
+    found: dict[str, tuple[int, float]] = {}
+    try:
+        entries = [entry for entry in os.scandir(directory) if entry.name in ids]
+    except OSError as exc:
+        _log.debug("listing %s failed: %s", directory, exc)
+        return found
+    for entry in entries:
+        try:
+            with open(entry.path, "rb") as file:
+                mtime = os.fstat(file.fileno()).st_mtime
+                text = file.read(32).strip()
+        except OSError:
+            continue  # removed meanwhile by Podman's cleanup: the event tells
+        if text.lstrip(b"-").isdigit():
+            found[entry.name] = (int(text), mtime)
+        # else: empty, conmon is writing it; read again at the next listing
+    return found
 
 
 class _Watch:
     """One watched container: its watcher, and its start time once inspected."""
 
-    __slots__ = ("early", "key", "listed_after", "started_at", "watcher")
+    __slots__ = ("early", "ident", "key", "listed_after", "scanned_after", "started_at", "watcher")
 
-    def __init__(self, watcher: EventExitWatcher, key: str, listed_after: int) -> None:
+    def __init__(
+        self, watcher: EventExitWatcher, key: str, listed_after: int, scanned_after: int
+    ) -> None:
         self.watcher = watcher
         self.key = key
         self.listed_after = listed_after  # lists numbered up to this one were asked before
+        self.scanned_after = scanned_after  # exit dir listings: likewise
+        self.ident = ""  # the full id, once inspected
         self.started_at: float | None = None  # None until the first inspection answered
         self.early: list[tuple[float, int | None]] = []  # events seen before that
 
@@ -75,10 +144,20 @@ class ExitHub:
         transport: Callable[[], Transport],
         inspect: Callable[[str], Awaitable[ContainerInfo]],
         poll_interval: float | None = POLL_INTERVAL,
+        locate: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         self._transport = transport
         self._inspect = inspect
         self._poll_interval = poll_interval
+        # The exit dir of conmon, found by *locate* (given a running container) if it is on
+        # this machine: "" while unknown, None when not to be read.
+        self._locate = locate
+        self._exit_dir: str | None = "" if locate is not None else None
+        self._locate_tries = 0
+        self._locating = False
+        self._scans = 0  # listings of the exit dir begun so far (their numbers)
+        self._file_exits = 0  # exits reported from an exit file (for bench/bench_exits.py)
+        self._scannable: anyio.Event | None = None  # set when a scanner may have work
         self._watches: dict[str, _Watch] = {}
         self._watchers: list[EventExitWatcher] = []
         self._reader: EventExitWatcher | None = None  # whose task group reads the stream
@@ -105,13 +184,72 @@ class ExitHub:
         watcher.tg.start_soon(self._read, watcher)
         if self._poll_interval is not None:
             watcher.tg.start_soon(self._poll, self._poll_interval)
+        if self._exit_dir is not None:
+            watcher.tg.start_soon(self._scan, EXIT_FILE_INTERVAL)
 
     def watch(self, watcher: EventExitWatcher, container: str) -> None:
-        watch = _Watch(watcher, container, self._lists)
+        watch = _Watch(watcher, container, self._lists, self._scans)
         self._watches[container] = watch
         watcher.tg.start_soon(self._check, watch)
         if self._watched is not None:
             self._watched.set()
+
+    def _wake_scanner(self) -> None:
+        if self._scannable is not None:
+            self._scannable.set()
+
+    async def _scan(self, interval: float) -> None:
+        """Read the exit files of the watched containers, every *interval* seconds."""
+        limiter = anyio.CapacityLimiter(1)  # its own thread, whatever else waits for one
+        while self._exit_dir is not None:
+            directory = self._exit_dir
+            wanted = {
+                watch.ident: watch
+                for watch in self._watches.values()
+                if watch.ident and watch.started_at is not None
+            }
+            if not directory or not wanted:
+                self._scannable = anyio.Event()
+                await self._scannable.wait()
+                self._scannable = None
+                continue
+            self._scans += 1
+            number = self._scans
+            found = await anyio.to_thread.run_sync(
+                read_exit_files, directory, frozenset(wanted), limiter=limiter
+            )
+            for ident, (exit_code, mtime) in found.items():
+                watch = wanted[ident]
+                assert watch.started_at is not None
+                if number > watch.scanned_after and mtime >= watch.started_at - _FILE_SLACK:
+                    if self._watches.get(watch.key) is watch:
+                        self._file_exits += 1
+                    self._report(watch, exit_code)
+            await anyio.sleep(interval)
+
+    async def _find_exit_dir(self, container: str) -> None:
+        """Ask *locate* for the exit dir, given a running container."""
+        if self._locate is None or self._locating:
+            return
+        self._locating = True
+        try:
+            directory = await self._locate(container)
+        except Exception as exc:
+            _log.debug("finding conmon's exit dir failed: %s", exc)
+            directory = None
+        finally:
+            self._locating = False
+        if self._exit_dir != "":
+            return  # meanwhile found, or given up
+        self._locate_tries += 1
+        if directory:
+            _log.debug("reading the exit files in %s", directory)
+            self._exit_dir = directory
+            self._wake_scanner()
+        elif self._locate_tries >= _LOCATE_TRIES:
+            _log.debug("no exit files to read: the exits come from events only")
+            self._exit_dir = None
+            self._wake_scanner()
 
     async def _poll(self, interval: float) -> None:
         """List the watched containers that have exited, every *interval* seconds."""
@@ -201,11 +339,15 @@ class ExitHub:
             return
         if watch.started_at is None:
             watch.started_at = info.started_at or 0.0
+            watch.ident = info.id
             early, watch.early = watch.early, []
             for when, exit_code in early:
                 if when >= watch.started_at - _CLOCK_SLACK:
                     self._report(watch, exit_code)
                     return
+            if self._exit_dir == "" and info.state is RuntimeState.RUNNING:
+                await self._find_exit_dir(info.id)
+            self._wake_scanner()
 
     def _report(self, watch: _Watch, exit_code: int | None) -> None:
         if self._watches.get(watch.key) is watch:
