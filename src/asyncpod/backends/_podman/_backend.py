@@ -585,9 +585,9 @@ class PodmanBackend(Backend):
         name = f"{spec.name}-termination-log"
         body = {"Name": name, "Driver": "local", "Label": dict(spec.labels)}
         with translate_errors(f"create the termination log of container {spec.name!r}"):
-            reply = await self._call("POST", "/volumes/create", body=body, ok=(409,))
-            if reply.status == 409:  # the container is made again: its volume is there
-                reply = await self._call("GET", f"/volumes/{q(name)}/json")
+            reply = await self._call("GET", f"/volumes/{q(name)}/json", ok=(404,))
+            if reply.status == 404:  # (else the container is made again: its volume is there)
+                reply = await self._call("POST", "/volumes/create", body=body)
             directory = str(reply.json()["Mountpoint"])
         file = os.path.join(directory, "termination-log")
 
@@ -978,6 +978,12 @@ class PodmanBackend(Backend):
             )
         with translate_errors(f"connect to port {port} of pod {pod!r}"):
             reply = await self._call("GET", f"/pods/{q(pod)}/json")
+            if self._local_socket is not None and (
+                ((reply.json() or {}).get("InfraConfig") or {}).get("HostNetwork")
+            ):
+                # The pod's network is this host's: no namespace to enter (which a
+                # rootless service's user could not do for the host's).
+                return await anyio.connect_tcp("127.0.0.1", port)
             infra = (reply.json() or {}).get("InfraContainerID")
             if not infra:
                 raise BackendError(f"pod {pod!r} has no infra container")
