@@ -120,4 +120,5 @@ async def test_a_reading_that_hangs_is_given_up() -> None:
         done, up = final.container("done").state, final.container("up").state
         assert isinstance(done, Terminated) and isinstance(up, Terminated), final
         assert (done.exit_code, done.message, up.message) == (2, "", ""), final
+        assert done.finished_at < start + 1, final  # when it exited, not when it showed
         assert fake.objects() == []

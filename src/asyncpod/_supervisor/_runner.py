@@ -418,10 +418,12 @@ class Runner:
             # As the kubelet does, the status shows the exit with its termination message.
             self.reading_exit = reading = object()
             name = f"{self.sup.pod.name}/{self.name} exit"
-            self.sup.spawn(self._exit_with_message, exit_code, reading, name=name)
+            seen_at = self.sup.now()
+            self.sup.spawn(self._exit_with_message, exit_code, reading, seen_at, name=name)
 
-    async def _exit_with_message(self, exit_code: int, reading: object) -> None:
-        """Record the exit seen by *reading*, once its termination message is read."""
+    async def _exit_with_message(self, exit_code: int, reading: object, seen_at: float) -> None:
+        """Record the exit seen by *reading* at *seen_at*, once its termination message is
+        read."""
         assert self.cid is not None
         message = await _termination.termination_message(
             self.sup.backend, self.cid, self.container, exit_code, log_start=self.log_marks[1]
@@ -429,17 +431,20 @@ class Runner:
         if self.reading_exit is reading:
             self.reading_exit = None
             if self.stage is Stage.RUNNING and not self._being_stopped():
-                self._exited(exit_code, None, message)
+                self._exited(exit_code, None, message, seen_at)
 
-    def _exited(self, code: int, reason: str | None, message: str = "") -> None:
-        """Record an exit, then restart the container, or let it be final."""
+    def _exited(
+        self, code: int, reason: str | None, message: str = "", seen_at: float | None = None
+    ) -> None:
+        """Record an exit (seen at *seen_at*, or now), then restart the container, or let
+        it be final."""
         sup = self.sup
         self._enter(Stage.EXITED)
         # Its hooks and probes end; a probe's kill may still be under way (a stop that the
         # backend finishes though cancelled): the restart waits, lest the kill hit it.
         unwinding = self.cancel_activity()
         started_at = self.run_started_at
-        finished_at = sup.now()
+        finished_at = sup.now() if seen_at is None else seen_at
         terminated = Terminated(
             exit_code=code,
             reason=reason or ("Completed" if code == 0 else "Error"),
