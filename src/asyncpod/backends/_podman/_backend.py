@@ -95,6 +95,11 @@ _START_ATTEMPTS = 4
 _NOT_FOUND_EXEC = ("executable file not found", "no such file or directory", "not found")
 
 
+def _termination_volume(pod: str) -> str:
+    """The volume that holds the termination logs of the containers of *pod* (an id)."""
+    return f"asyncpod-termination-logs-{pod}"
+
+
 class PodmanBackend(Backend):
     """Run pods on Podman (4.3 or later) through its libpod REST API.
 
@@ -287,11 +292,12 @@ class PodmanBackend(Backend):
             reply = await self._call(
                 "DELETE", f"/pods/{q(pod)}", params={"force": "true", "timeout": 0}, ok=(404,)
             )
-            if reply.status == 404:
-                return
-            data = reply.json()
-            if isinstance(data, dict) and data.get("Err"):
-                raise BackendError(f"remove pod {pod!r}: {data['Err']}")
+            if reply.status != 404:
+                data = reply.json()
+                if isinstance(data, dict) and data.get("Err"):
+                    raise BackendError(f"remove pod {pod!r}: {data['Err']}")
+        with translate_errors(f"remove the termination logs of pod {pod!r}"):
+            await self._call("DELETE", f"/volumes/{q(_termination_volume(pod))}", ok=(404,))
 
     # Volumes
 
@@ -574,22 +580,28 @@ class PodmanBackend(Backend):
 
         As the kubelet does: a file of its own outside the container, which outlives it
         (the container's ``/dev`` is a tmpfs that goes with it, and Podman 4.3 cannot copy
-        a bound file out of a container). It is in a volume of the container's name and
-        labels, which the run's sweep removes. Only for a service on this machine, and
+        a bound file out of a container). It is in a volume of the pod's, which
+        :meth:`remove_pod` removes (not an object of the run: it carries none of its
+        labels, and no count of the run's objects shows it). Only for a service on this
+        machine, and
         only where the container's own file would be lost, under ``/dev``: elsewhere
         the file stays in the container's filesystem, for :meth:`get_archive`.
         """
         path = spec.termination_message_path
         if path is None or self._local_socket is None or not path.startswith("/dev/"):
             return None
-        name = f"{spec.name}-termination-log"
-        body = {"Name": name, "Driver": "local", "Label": dict(spec.labels)}
+        name = _termination_volume(spec.pod)
+        body = {"Name": name, "Driver": "local"}
         with translate_errors(f"create the termination log of container {spec.name!r}"):
+            # made by the pod's first container (Podman 4.3 answers a second create with
+            # 500 "volume already exists": another container may just have made it)
             reply = await self._call("GET", f"/volumes/{q(name)}/json", ok=(404,))
-            if reply.status == 404:  # (else the container is made again: its volume is there)
-                reply = await self._call("POST", "/volumes/create", body=body)
+            if reply.status == 404:
+                reply = await self._call("POST", "/volumes/create", body=body, ok=(409, 500))
+                if reply.status in (409, 500):
+                    reply = await self._call("GET", f"/volumes/{q(name)}/json")
             directory = str(reply.json()["Mountpoint"])
-        file = os.path.join(directory, "termination-log")
+        file = os.path.join(directory, spec.name)
 
         def make() -> None:
             fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
