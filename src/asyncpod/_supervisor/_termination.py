@@ -31,7 +31,7 @@ MAX_MESSAGE_BYTES = 4096
 MAX_LOG_LINES = 80
 MAX_LOG_BYTES = 2048
 #: how long reading the file may take, in seconds (the log tail has its own bound)
-_READ_LIMIT = 2.0
+_READ_LIMIT = 5.0  # as for the log tail (asyncpod._logread): generous under load
 #: how long reading a message may take in all when the teardown stopped the container
 TEARDOWN_READ_LIMIT = 1.0
 

@@ -296,8 +296,12 @@ class PodmanBackend(Backend):
                 data = reply.json()
                 if isinstance(data, dict) and data.get("Err"):
                     raise BackendError(f"remove pod {pod!r}: {data['Err']}")
-        with translate_errors(f"remove the termination logs of pod {pod!r}"):
-            await self._call("DELETE", f"/volumes/{q(_termination_volume(pod))}", ok=(404,))
+        volume = _termination_volume(pod)
+        try:  # best effort: the pod is gone, whatever happens to its logs' volume
+            with translate_errors(f"remove volume {volume!r}"):
+                await self._call("DELETE", f"/volumes/{q(volume)}", ok=(404,))
+        except BackendError as exc:
+            _log.debug("could not remove the termination logs of pod %r: %s", pod, exc)
 
     # Volumes
 
