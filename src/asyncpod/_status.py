@@ -56,6 +56,9 @@ class Terminated:
     reason: str
     started_at: float | None
     finished_at: float
+    #: the termination message: what the container wrote to its
+    #: ``terminationMessagePath``, or the tail of its log (``FallbackToLogsOnError``)
+    message: str = ""
 
 
 #: what a container is doing: waiting, running or terminated

@@ -15,7 +15,7 @@ import anyio
 from .._events import EventReason
 from .._exceptions import AsyncpodError
 from .._models import Condition, LifecycleHandler, Probe
-from .._probes import ProbeResult, check_exec, check_http, check_tcp
+from .._probes import ProbeResult, check_exec, check_grpc, check_http, check_tcp
 from ._kubelet import MIN_GRACE
 
 if TYPE_CHECKING:
@@ -53,6 +53,10 @@ async def _probe(runner: Runner, probe: Probe) -> bool:
     assert runner.cid is not None
     assert sup.pod_id is not None
     result = ProbeResult(False, f"probe timed out after {probe.timeout_seconds}s")
+    if probe.grpc is not None:  # as the kubelet's gRPC probe words it
+        result = ProbeResult(
+            False, f"timeout: health rpc did not complete within {probe.timeout_seconds}s"
+        )
     with anyio.move_on_after(probe.timeout_seconds):
         if probe.exec is not None:
             result = await check_exec(backend, runner.cid, probe.exec)
@@ -60,6 +64,8 @@ async def _probe(runner: Runner, probe: Probe) -> bool:
             result = await check_http(backend, sup.pod_id, runner.container, probe.http_get)
         elif probe.tcp_socket is not None:
             result = await check_tcp(backend, sup.pod_id, runner.container, probe.tcp_socket)
+        elif probe.grpc is not None:
+            result = await check_grpc(backend, sup.pod_id, probe.grpc)
     if not result:
         kind = _probe_kind(runner, probe)
         logger.info("%s probe of %s/%s failed: %s", kind, sup.pod.name, runner.name, result.reason)

@@ -28,7 +28,7 @@ from .._logread import LogMark, last_lines, mark_now
 from .._models import Condition, RestartPolicy
 from .._plan import PlanStep, StepKind
 from .._status import ContainerState, ContainerStatus, Running, Terminated, Waiting
-from . import _health
+from . import _health, _termination
 from ._faults import engine_failure
 from ._kubelet import BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET, LOG_TAIL, MIN_GRACE
 from ._state import FINAL, STOPPED_FOR_GOOD, Stage, check_transition
@@ -58,8 +58,9 @@ class Runner:
 
     __slots__ = (
         "activity", "activity_ended", "backoff", "cid", "container", "kind", "last_state",
-        "log_marks", "log_tail", "name", "reached", "ready", "restart_count", "restarting",
-        "run_started_at", "runs", "stage", "started", "state", "step", "sup", "unmet",
+        "log_marks", "log_tail", "name", "reached", "reading_exit", "ready", "restart_count",
+        "restarting", "run_started_at", "runs", "stage", "started", "state", "step", "sup",
+        "unmet",
     )  # fmt: skip
 
     def __init__(self, supervisor: Supervisor, step: PlanStep) -> None:
@@ -98,6 +99,8 @@ class Runner:
         self.runs = 0
         #: a restart was asked for (:meth:`restart`): the next exit restarts it at once
         self.restarting = False
+        #: set while the exit of the current run is seen and its termination message read
+        self.reading_exit: object | None = None
 
     # The state machine
 
@@ -290,6 +293,7 @@ class Runner:
             return
         self.log_marks = (self.log_marks[1], mark)
         self.runs += 1
+        self.reading_exit = None
         self._enter(Stage.STARTING)
         self.run_started_at = sup.now()
         failure: tuple[int, str] | None = None
@@ -410,23 +414,43 @@ class Runner:
             return  # a stop is recording this exit
         if exit_code is None:
             self._exited(*_GONE)
-        else:
-            self._exited(exit_code, None)
+        elif self.reading_exit is None:
+            # As the kubelet does, the status shows the exit with its termination message.
+            self.reading_exit = reading = object()
+            name = f"{self.sup.pod.name}/{self.name} exit"
+            seen_at = self.sup.now()
+            self.sup.spawn(self._exit_with_message, exit_code, reading, seen_at, name=name)
 
-    def _exited(self, code: int, reason: str | None) -> None:
-        """Record an exit, then restart the container, or let it be final."""
+    async def _exit_with_message(self, exit_code: int, reading: object, seen_at: float) -> None:
+        """Record the exit seen by *reading* at *seen_at*, once its termination message is
+        read."""
+        assert self.cid is not None
+        message = await _termination.termination_message(
+            self.sup.backend, self.cid, self.container, exit_code, log_start=self.log_marks[1]
+        )
+        if self.reading_exit is reading:
+            self.reading_exit = None
+            if self.stage is Stage.RUNNING and not self._being_stopped():
+                self._exited(exit_code, None, message, seen_at)
+
+    def _exited(
+        self, code: int, reason: str | None, message: str = "", seen_at: float | None = None
+    ) -> None:
+        """Record an exit (seen at *seen_at*, or now), then restart the container, or let
+        it be final."""
         sup = self.sup
         self._enter(Stage.EXITED)
         # Its hooks and probes end; a probe's kill may still be under way (a stop that the
         # backend finishes though cancelled): the restart waits, lest the kill hit it.
         unwinding = self.cancel_activity()
         started_at = self.run_started_at
-        finished_at = sup.now()
+        finished_at = sup.now() if seen_at is None else seen_at
         terminated = Terminated(
             exit_code=code,
             reason=reason or ("Completed" if code == 0 else "Error"),
             started_at=started_at,
             finished_at=finished_at,
+            message=message,
         )
         self.state = terminated
         self.ready = False
@@ -630,7 +654,15 @@ class Runner:
         exit_code = await self.stop_container(grace)
         code = 137 if exit_code is None else exit_code
         reason = "Completed" if code == 0 else "Error"
-        self.state = Terminated(code, reason, started_at, sup.now())
+        finished_at = sup.now()
+        message = ""
+        if exit_code is not None and not sup.killing:
+            # bounded tighter than after an exit of its own: a teardown waits for it
+            with anyio.move_on_after(_termination.TEARDOWN_READ_LIMIT):
+                message = await _termination.termination_message(
+                    sup.backend, self.cid, self.container, code, log_start=self.log_marks[1]
+                )
+        self.state = Terminated(code, reason, started_at, finished_at, message)
         self.emit(EventReason.EXITED, reason, code)
 
     async def remove(self) -> None:

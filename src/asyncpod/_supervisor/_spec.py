@@ -453,6 +453,7 @@ def container_spec(
         labels=labels,
         resources=container_resources(container.resources),
         security=container_security(pod, container, image_user),
+        termination_message_path=container.termination_message_path or "/dev/termination-log",
     )
 
 

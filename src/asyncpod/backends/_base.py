@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import abc
 import enum
+import io
 import math
+import tarfile
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
@@ -256,6 +258,10 @@ class ContainerSpec:
     resources: ContainerResources | None = None
     #: user, groups and privileges; ``None``: the engine's defaults
     security: ContainerSecurity | None = None
+    #: the file the container may write its termination message to (Kubernetes'
+    #: ``terminationMessagePath``), read by :meth:`Backend.read_termination_message`
+    #: once it exited; ``None``: none
+    termination_message_path: str | None = None
 
 
 class RuntimeState(str, enum.Enum):
@@ -709,6 +715,25 @@ class Backend(abc.ABC):
         """
         await anyio.lowlevel.checkpoint()
         raise BackendError(f"the {self.name} backend cannot copy files out of containers")
+
+    async def read_termination_message(self, container: str, path: str) -> bytes:
+        """What the exited *container* wrote to *path*, its termination message path.
+
+        ``b""`` if it wrote nothing there (or nothing is there). A backend that keeps the
+        file outside the container (where the container's own copy would be gone with
+        it, as ``/dev`` is) reads it from there; the default takes the file out of the
+        container with :meth:`get_archive`.
+        """
+        try:
+            archive = await self.get_archive(container, path)
+        except ObjectNotFoundError:
+            return b""
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            for member in tar:
+                if member.isfile():
+                    extracted = tar.extractfile(member)
+                    return extracted.read() if extracted is not None else b""
+        return b""
 
     async def stats(self, container: str) -> ContainerStats | None:
         """What the running container uses (CPU, memory), or ``None`` where the engine

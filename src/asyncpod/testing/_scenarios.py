@@ -54,7 +54,7 @@ from .._sources import (
     SecretKeySelector,
     SecretVolumeSource,
 )
-from .._status import Phase, Running, Waiting
+from .._status import Phase, Running, Terminated, Waiting
 from .._supervisor import RunningPod, open_pod
 from ..backends._base import Backend
 from ._fixture import BackendFixture, scenario
@@ -858,6 +858,52 @@ async def check_active_deadline_fails_the_pod(fx: BackendFixture) -> None:
         ("Killing", "main", None),
         ("Exited", "main", 0),
     ], events
+
+
+@scenario
+async def check_termination_message(fx: BackendFixture) -> None:
+    """A container's termination message: what it wrote to ``/dev/termination-log`` (or
+    its own ``terminationMessagePath``); with ``FallbackToLogsOnError``, an error exit
+    that wrote nothing there gets the tail of its log instead."""
+    many = "; ".join(f"echo line{i}" for i in range(1, 91))
+    pod = _data_pod(
+        fx,
+        "termmsg",
+        restart_policy=RestartPolicy.NEVER,
+        containers=[
+            _sh(fx, "bye", "echo bye > /dev/termination-log; exit 3"),
+            _sh(
+                fx,
+                "own",
+                "echo done > /tmp/message; echo not this",
+                termination_message_path="/tmp/message",
+                termination_message_policy="FallbackToLogsOnError",
+            ),
+            _sh(
+                fx,
+                "fallback",
+                f"{many}; echo last >&2; exit 4",
+                termination_message_policy="FallbackToLogsOnError",
+            ),
+            _sh(fx, "quiet", "echo said nothing; exit 5"),
+        ],
+    )
+
+    async def body(running: RunningPod) -> None:
+        with anyio.fail_after(60):
+            final = await running.wait()
+        messages = {
+            c.name: c.state.message for c in final.containers if isinstance(c.state, Terminated)
+        }
+        tail = "".join(f"line{i}\n" for i in range(12, 91)) + "last\n"
+        assert messages == {
+            "bye": "bye\n",
+            "own": "done\n",
+            "fallback": tail,
+            "quiet": "",
+        }, final
+
+    await _record(pod, fx.backend, body)
 
 
 # Everyday use: logs of each run, per-container restart and signals, exec, files.

@@ -98,6 +98,11 @@ _START_ATTEMPTS = 4
 _NOT_FOUND_EXEC = ("executable file not found", "no such file or directory", "not found")
 
 
+def _termination_volume(pod: str) -> str:
+    """The volume that holds the termination logs of the containers of *pod* (an id)."""
+    return f"asyncpod-termination-logs-{pod}"
+
+
 class PodmanBackend(Backend):
     """Run pods on Podman (4.3 or later) through its libpod REST API.
 
@@ -152,6 +157,8 @@ class PodmanBackend(Backend):
         self._unowned: dict[str, int] = {}
         #: volumes of a Secret's files: held as Podman secrets, by volume name
         self._secret_files: dict[str, list[tuple[str, VolumeFile]]] = {}
+        #: container id -> the host file bound at its termination message path
+        self._termination_files: dict[str, str] = {}
         self._exits = ExitHub(
             self._transport,
             self.inspect_container,
@@ -333,11 +340,16 @@ class PodmanBackend(Backend):
             reply = await self._call(
                 "DELETE", f"/pods/{q(pod)}", params={"force": "true", "timeout": 0}, ok=(404,)
             )
-            if reply.status == 404:
-                return
-            data = reply.json()
-            if isinstance(data, dict) and data.get("Err"):
-                raise BackendError(f"remove pod {pod!r}: {data['Err']}")
+            if reply.status != 404:
+                data = reply.json()
+                if isinstance(data, dict) and data.get("Err"):
+                    raise BackendError(f"remove pod {pod!r}: {data['Err']}")
+        volume = _termination_volume(pod)
+        try:  # best effort: the pod is gone, whatever happens to its logs' volume
+            with translate_errors(f"remove volume {volume!r}"):
+                await self._call("DELETE", f"/volumes/{q(volume)}", ok=(404,))
+        except BackendError as exc:
+            _log.debug("could not remove the termination logs of pod %r: %s", pod, exc)
 
     # Volumes
 
@@ -607,6 +619,17 @@ class PodmanBackend(Backend):
             self._warn_unenforced(spec.pod, self._pod_names.get(spec.pod, spec.pod), spec.resources)
             spec = attrs.evolve(spec, resources=None)
         volumes, mounts = await self._mount_entries(spec)
+        termination_file = await self._termination_file(spec)
+        if termination_file is not None:
+            assert spec.termination_message_path is not None
+            mounts.append(
+                {
+                    "type": "bind",
+                    "source": termination_file,
+                    "destination": spec.termination_message_path,
+                    "options": ["rbind", "rw"],
+                }
+            )
         body = container_body(spec, volumes, mounts)
         if spec.security is not None and spec.security.apparmor is not None:
             body.update(await self._apparmor(spec, spec.security.apparmor))
@@ -633,9 +656,68 @@ class PodmanBackend(Backend):
             for warning in data.get("Warnings") or ():
                 _log.warning("Podman, creating container %r: %s", spec.name, warning)
             container = str(data["Id"])
+        if termination_file is not None:
+            self._termination_files[container] = termination_file
         await self._fill_volumes(spec, container)
         await self._write_empty_secret_files(spec, container)
         return container
+
+    async def _termination_file(self, spec: ContainerSpec) -> str | None:
+        """The host file to bind at *spec*'s termination message path, made empty.
+
+        As the kubelet does: a file of its own outside the container, which outlives it
+        (the container's ``/dev`` is a tmpfs that goes with it, and Podman 4.3 cannot copy
+        a bound file out of a container). It is in a volume of the pod's, which
+        :meth:`remove_pod` removes (not an object of the run: it carries none of its
+        labels, and no count of the run's objects shows it). Only for a service on this
+        machine, and
+        only where the container's own file would be lost, under ``/dev``: elsewhere
+        the file stays in the container's filesystem, for :meth:`get_archive`.
+        """
+        path = spec.termination_message_path
+        if path is None or self._local_socket is None or not path.startswith("/dev/"):
+            return None
+        name = _termination_volume(spec.pod)
+        body = {"Name": name, "Driver": "local"}
+        with translate_errors(f"create the termination log of container {spec.name!r}"):
+            # made by the pod's first container (Podman 4.3 answers a second create with
+            # 500 "volume already exists": another container may just have made it)
+            reply = await self._call("GET", f"/volumes/{q(name)}/json", ok=(404,))
+            if reply.status == 404:
+                reply = await self._call("POST", "/volumes/create", body=body, ok=(409, 500))
+                if reply.status in (409, 500):
+                    reply = await self._call("GET", f"/volumes/{q(name)}/json")
+            directory = str(reply.json()["Mountpoint"])
+        file = os.path.join(directory, spec.name)
+
+        def make() -> None:
+            fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+            try:
+                os.fchmod(fd, 0o666)  # whoever the container runs as may write it
+            finally:
+                os.close(fd)
+
+        try:
+            await anyio.to_thread.run_sync(make)
+        except OSError as exc:
+            _log.debug("no termination log for container %r: %s", spec.name, exc)
+            return None
+        return file
+
+    async def read_termination_message(self, container: str, path: str) -> bytes:
+        file = self._termination_files.get(container)
+        if file is None:
+            return await super().read_termination_message(container, path)
+
+        def read() -> bytes:
+            with open(file, "rb") as f:
+                f.seek(max(os.fstat(f.fileno()).st_size - 4096, 0))
+                return f.read(4096)
+
+        try:
+            return await anyio.to_thread.run_sync(read)
+        except OSError as exc:
+            raise BackendError(f"read the termination log of {container!r}: {exc}") from exc
 
     async def _apparmor(self, spec: ContainerSpec, profile: str) -> dict[str, Any]:
         """The AppArmor field of *spec*'s body: none where the host has no AppArmor (the
@@ -651,6 +733,10 @@ class PodmanBackend(Backend):
 
     async def start_container(self, container: str) -> None:
         path = f"/containers/{q(container)}/start"
+        file = self._termination_files.get(container)
+        if file is not None:  # each run starts with an empty file, as a new container would
+            with contextlib.suppress(OSError):
+                await anyio.to_thread.run_sync(os.truncate, file, 0)
         with translate_errors(f"start container {container!r}"):
             for attempt in range(1, _START_ATTEMPTS + 1):
                 try:
@@ -746,6 +832,7 @@ class PodmanBackend(Backend):
                     raise error
 
     async def remove_container(self, container: str) -> None:
+        self._termination_files.pop(container, None)
         with translate_errors(f"remove container {container!r}"):
             await self._call(
                 "DELETE",
@@ -1009,6 +1096,12 @@ class PodmanBackend(Backend):
             )
         with translate_errors(f"connect to port {port} of pod {pod!r}"):
             reply = await self._call("GET", f"/pods/{q(pod)}/json")
+            if self._local_socket is not None and (
+                ((reply.json() or {}).get("InfraConfig") or {}).get("HostNetwork")
+            ):
+                # The pod's network is this host's: no namespace to enter (which a
+                # rootless service's user could not do for the host's).
+                return await anyio.connect_tcp("127.0.0.1", port)
             infra = (reply.json() or {}).get("InfraContainerID")
             if not infra:
                 raise BackendError(f"pod {pod!r} has no infra container")
