@@ -712,3 +712,37 @@ async def test_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     with pytest.raises(BackendUnavailableError, match=r"[iI]nstall Podman"):
         await PodmanBackend().aopen()
+
+
+async def test_reap_removes_the_termination_logs_of_pods_that_are_gone(
+    backend: PodmanBackend, labels: dict[str, str], prefix: str, podman_client: Any
+) -> None:
+    """An owner killed before remove_pod leaves its pod's termination-log volume: the
+    pod's objects go with ``gc``, and the volume with :meth:`reap`; a live pod's stays."""
+    if not backend.is_local:
+        pytest.skip("termination logs in a volume are for a service on this machine")
+    gone = await _pod(backend, f"{prefix}-gone", labels)
+    alive = await _pod(backend, f"{prefix}-alive", labels)
+    for pod in (gone, alive):
+        await _ctr(
+            backend,
+            pod,
+            f"{prefix}-{pod[:8]}",
+            labels,
+            "true",
+            termination_message_path="/dev/termination-log",
+        )
+    volumes = {f"asyncpod-termination-logs-{pod}" for pod in (gone, alive)}
+
+    def names() -> set[str]:
+        return {v["Name"] for v in podman_client.api.get("/volumes/json").json() or []}
+
+    assert volumes <= names()
+    # the owner is killed: its pod goes (with gc) without PodmanBackend.remove_pod
+    podman_client.api.delete(f"/pods/{gone}", params={"force": "true", "timeout": 0})
+    reaped = await backend.reap()
+    assert any(gone in what for what in reaped)
+    assert not any(alive in what for what in reaped)
+    assert names() & volumes == {f"asyncpod-termination-logs-{alive}"}
+    await backend.remove_pod(alive)
+    assert not names() & volumes

@@ -191,9 +191,31 @@ class PodmanBackend(Backend):
 
     async def reap(self) -> list[str]:
         """Stop the private ``podman system service`` processes spawned for owners that are
-        gone (each records its owner in its directory), and remove their directories."""
+        gone (each records its owner in its directory), and remove their directories; remove
+        the termination-log volumes of pods that are gone (an owner killed between a
+        container's create and :meth:`remove_pod` leaves one)."""
         pids = await anyio.to_thread.run_sync(reap_orphaned_services)
-        return [f"the private Podman service (pid {pid}) of an owner that is gone" for pid in pids]
+        reaped = [
+            f"the private Podman service (pid {pid}) of an owner that is gone" for pid in pids
+        ]
+        if self._http is None:
+            return reaped
+        prefix = _termination_volume("")
+        with translate_errors("list termination-log volumes"):
+            volumes = (await self._call("GET", "/volumes/json")).json() or []
+            pods = {pod["Id"] for pod in (await self._call("GET", "/pods/json")).json() or []}
+        for volume in volumes:
+            name = str(volume.get("Name") or "")
+            if not name.startswith(prefix) or name[len(prefix) :] in pods:
+                continue
+            try:
+                with translate_errors(f"remove volume {name!r}"):
+                    await self._call("DELETE", f"/volumes/{q(name)}", ok=(404,))
+            except BackendError as exc:  # in use by a pod made since: it is that pod's
+                _log.debug("kept the termination-log volume %r: %s", name, exc)
+                continue
+            reaped.append(f"the termination-log volume {name!r} of a pod that is gone")
+        return reaped
 
     @property
     def server_version(self) -> str:
