@@ -1225,6 +1225,7 @@ def test_detach_ps_logs_down(
 
 
 @pytest.mark.podman
+@pytest.mark.xdist_group("remove-orphans")  # its orphan is collected by the others' gc too
 def test_gc_removes_the_objects_of_a_dead_owner(
     podman_url: str,
     podman_client: Any,
