@@ -59,9 +59,27 @@ def _podman_required() -> bool:
     return os.environ.get("ASYNCPOD_REQUIRE_PODMAN") == "1"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``--dist loadgroup``) the asyncio and trio runs of one Podman test
-    go to the same worker, one after the other: they name their pods alike."""
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--alone",
+        choices=("run", "skip", "only"),
+        default="run",
+        help="the tests marked alone (they list every object of the Podman service): run them "
+        "with the others (default), deselect them (for a parallel run), or run only them",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--alone``: keep or drop the tests marked ``alone``. Under pytest-xdist (``--dist
+    loadgroup``) the asyncio and trio runs of one Podman test go to the same worker, one
+    after the other: they name their pods alike."""
+    alone = config.getoption("alone")
+    if alone != "run":
+        keep = [i for i in items if (i.get_closest_marker("alone") is None) == (alone == "skip")]
+        dropped = [i for i in items if i not in keep]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
     for item in items:
         if item.get_closest_marker("podman") is None or item.get_closest_marker("xdist_group"):
             continue

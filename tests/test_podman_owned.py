@@ -15,8 +15,7 @@ from asyncpod._images import BUSYBOX_CHANGES, busybox_rootfs
 from asyncpod._owner import hostname
 from processes import dead_pid
 
-# With the other tests that make orphans and collect them (test_podman_owner_killed.py)
-pytestmark = [pytest.mark.podman, pytest.mark.xdist_group("remove-orphans")]
+pytestmark = [pytest.mark.podman, pytest.mark.alone]  # gc and ps list the whole service
 
 
 @pytest.fixture

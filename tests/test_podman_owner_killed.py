@@ -24,10 +24,8 @@ from asyncpod import Container, Pod
 from asyncpod.backends import PodmanBackend
 from podman_images import TEST_IMAGE, left_behind
 
-# One worker runs them all, one at a time (pytest-xdist, --dist loadgroup): each collects
-# every orphan of the service, and two collections at once race (each removes pods the other
-# has listed).
-pytestmark = [pytest.mark.podman, pytest.mark.anyio, pytest.mark.xdist_group("remove-orphans")]
+# alone: each collects every orphan of the service (run apart from the parallel tests)
+pytestmark = [pytest.mark.podman, pytest.mark.anyio, pytest.mark.alone]
 
 
 @pytest.fixture(params=["asyncio", "trio"])

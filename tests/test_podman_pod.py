@@ -45,6 +45,7 @@ def seed_images(podman_client: Any) -> None:
         ensure_test_image(podman_client, reference, files)
 
 
+@pytest.mark.xdist_group("javaweb-2")  # the seed's pod name and host port 8001 (test_cli.py)
 async def test_seed_javaweb2_verbatim(
     podman: PodmanBackend, podman_client: Any, seed_images: None
 ) -> None:
