@@ -23,12 +23,21 @@ def tests(session: nox.Session) -> None:
     """The whole suite on asyncio and trio: the fake, and Podman where it runs.
 
     In CI (``CI=true``) a missing Podman fails the Podman tests instead of skipping them.
+    Tests run in parallel (pytest-xdist): ``ASYNCPOD_TEST_WORKERS`` workers, by default one
+    more than the CPUs, at most 4 (the Podman tests mostly wait on Podman); pass ``-n 0`` to
+    run them in this process. The tests marked ``alone`` run afterwards, one at a time.
     """
     session.install("-e", ".", *_group("tests"))
     env = {}
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         env["ASYNCPOD_REQUIRE_PODMAN"] = "1"
-    session.run("pytest", *session.posargs, env=env)
+    workers = os.environ.get("ASYNCPOD_TEST_WORKERS") or str(min(4, (os.cpu_count() or 1) + 1))
+    # loadgroup: the asyncio and trio runs of one Podman test share a worker (tests/conftest.py)
+    xdist = ("--numprocesses", workers, "--dist", "loadgroup")
+    session.run("pytest", *xdist, "--alone=skip", *session.posargs, env=env)
+    # then the tests that list every object of the service, with no other test running
+    # (exit code 5: the arguments selected none of them)
+    session.run("pytest", "--alone=only", *session.posargs, env=env, success_codes=[0, 5])
 
 
 @nox.session

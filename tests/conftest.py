@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -55,6 +55,60 @@ def _ping(url: str) -> bool:
         return False
 
 
+def _podman_required() -> bool:
+    return os.environ.get("ASYNCPOD_REQUIRE_PODMAN") == "1"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--alone",
+        choices=("run", "skip", "only"),
+        default="run",
+        help="the tests marked alone (they list every object of the Podman service): run them "
+        "with the others (default), deselect them (for a parallel run), or run only them",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--alone``: keep or drop the tests marked ``alone``. Under pytest-xdist (``--dist
+    loadgroup``) the asyncio and trio runs of one Podman test go to the same worker, one
+    after the other: they name their pods alike."""
+    alone = config.getoption("alone")
+    if alone != "run":
+        keep = [i for i in items if (i.get_closest_marker("alone") is None) == (alone == "skip")]
+        dropped = [i for i in items if i not in keep]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+    for item in items:
+        if item.get_closest_marker("podman") is None or item.get_closest_marker("xdist_group"):
+            continue
+        callspec = getattr(item, "callspec", None)
+        ids = callspec.id.split("-") if callspec is not None else []
+        rest = "-".join(i for i in ids if i not in ("asyncio", "trio"))
+        group = f"{item.path.name}::{getattr(item, 'originalname', item.name)}[{rest}]"
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """With ASYNCPOD_REQUIRE_PODMAN=1 (CI) a Podman test that skips fails: every Podman leg
+    must run all of them (a skip there hides a Podman the leg does not test)."""
+    report = yield
+    if (
+        report.skipped
+        and _podman_required()
+        and item.get_closest_marker("podman") is not None
+        and not hasattr(report, "wasxfail")
+    ):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped with ASYNCPOD_REQUIRE_PODMAN=1 (CI): {reason}"
+    return report
+
+
 @pytest.fixture(scope="session")
 def podman_url() -> str:
     urls = [os.environ["ASYNCPOD_PODMAN_URL"]] if os.environ.get("ASYNCPOD_PODMAN_URL") else []
@@ -63,7 +117,7 @@ def podman_url() -> str:
         if _ping(url):
             return url
     message = f"no Podman service answers (tried {', '.join(urls)})"
-    if os.environ.get("ASYNCPOD_REQUIRE_PODMAN") == "1":
+    if _podman_required():
         pytest.fail(f"{message}, and ASYNCPOD_REQUIRE_PODMAN=1", pytrace=False)
     pytest.skip(message)
 

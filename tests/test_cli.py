@@ -95,6 +95,7 @@ def _demo_expected(*, host: bool) -> list[str]:
 
 
 @pytest.mark.podman
+@pytest.mark.xdist_group("javaweb-2")  # the seed's pod name and host port 8001
 def test_demo_on_podman(
     podman_url: str, podman_client: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1561,6 +1562,7 @@ volumes:
 
 
 @pytest.mark.podman
+@pytest.mark.alone  # ps lists the whole service
 def test_detach_ps_logs_down(
     tmp_path: Path,
     podman_url: str,
@@ -1610,6 +1612,7 @@ def test_detach_ps_logs_down(
 
 
 @pytest.mark.podman
+@pytest.mark.alone  # gc lists the whole service
 def test_gc_removes_the_objects_of_a_dead_owner(
     podman_url: str,
     podman_client: Any,
@@ -1661,6 +1664,7 @@ def test_gc_removes_the_objects_of_a_dead_owner(
 
 
 @pytest.mark.podman
+@pytest.mark.alone  # down lists the whole service
 def test_down_asks_a_live_up_to_tear_down(
     tmp_path: Path,
     podman_url: str,

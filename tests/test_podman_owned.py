@@ -15,7 +15,7 @@ from asyncpod._images import BUSYBOX_CHANGES, busybox_rootfs
 from asyncpod._owner import hostname
 from processes import dead_pid
 
-pytestmark = pytest.mark.podman
+pytestmark = [pytest.mark.podman, pytest.mark.alone]  # gc and ps list the whole service
 
 
 @pytest.fixture

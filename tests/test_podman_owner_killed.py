@@ -24,7 +24,8 @@ from asyncpod import Container, Pod
 from asyncpod.backends import PodmanBackend
 from podman_images import TEST_IMAGE, left_behind
 
-pytestmark = [pytest.mark.podman, pytest.mark.anyio]
+# alone: each collects every orphan of the service (run apart from the parallel tests)
+pytestmark = [pytest.mark.podman, pytest.mark.anyio, pytest.mark.alone]
 
 
 @pytest.fixture(params=["asyncio", "trio"])

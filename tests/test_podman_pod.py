@@ -6,6 +6,7 @@ suite runs on Podman in tests/test_conformance.py.
 from __future__ import annotations
 
 import urllib.request
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ def seed_images(podman_client: Any) -> None:
         ensure_test_image(podman_client, reference, files)
 
 
+@pytest.mark.xdist_group("javaweb-2")  # the seed's pod name and host port 8001 (test_cli.py)
 async def test_seed_javaweb2_verbatim(
     podman: PodmanBackend, podman_client: Any, seed_images: None
 ) -> None:
@@ -161,7 +163,7 @@ for _name in (
 async def test_cancellation_sweep_leaves_nothing(podman_url: str, podman_client: Any) -> None:
     """Cancel bring-up at its k-th backend call, for every k: Podman holds nothing of the pod."""
     pod = Pod(
-        name="apt-sweep",
+        name=f"apt-sweep-{uuid.uuid4().hex[:8]}",  # unique: tests run in parallel
         init_containers=[
             Container(name="init", image=TEST_IMAGE, command=["true"]),
             _server("side", restart_policy="Always"),
@@ -190,7 +192,7 @@ async def test_removed_container_is_created_anew_and_removed_pod_fails(
 ) -> None:
     """`podman rm -f` of one container: a new one runs (one restart); of the pod: Failed."""
     pod = Pod(
-        name="asyncpod-vanish",
+        name=f"asyncpod-vanish-{uuid.uuid4().hex[:8]}",
         # Handles SIGTERM, so that `rm -f` need not wait 10 s to kill it.
         containers=[
             Container(
@@ -223,7 +225,7 @@ async def test_removed_container_is_created_anew_and_removed_pod_fails(
         with anyio.fail_after(60):
             status = await running.wait()
         assert status.phase is asyncpod.Phase.FAILED
-        with pytest.raises(asyncpod.PodVanishedError, match="asyncpod-vanish"):
+        with pytest.raises(asyncpod.PodVanishedError, match=pod.name):
             await running.wait_ready()
 
 
@@ -233,7 +235,7 @@ async def test_random_host_port_serves(podman: PodmanBackend, podman_client: Any
         f"""
 apiVersion: v1
 kind: Pod
-metadata: {{name: asyncpod-test-random-port}}
+metadata: {{name: asyncpod-test-random-port-{uuid.uuid4().hex[:8]}}}
 spec:
   terminationGracePeriodSeconds: 2
   containers:

@@ -8,6 +8,7 @@ says so once; elsewhere they read the limits in the container's cgroup files.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ async def test_user_groups_and_privileges(podman: PodmanBackend) -> None:
     """runAsUser/runAsGroup, supplementalGroups and fsGroup in `id`; capabilities, no new
     privileges, seccomp and a read-only root in /proc/self/status and a failing write."""
     pod = Pod(
-        name="sec-user",
+        name=f"sec-user-{uuid.uuid4().hex[:8]}",  # unique: tests run in parallel
         containers=[
             _server(
                 "user",
