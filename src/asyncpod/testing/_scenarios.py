@@ -834,14 +834,15 @@ async def check_active_deadline_fails_the_pod(fx: BackendFixture) -> None:
     pod = _data_pod(
         fx,
         "deadline",
-        active_deadline_seconds=2,
+        # long enough for a loaded machine to bring the pod up first
+        active_deadline_seconds=5,
         containers=[_sh(fx, "main", "trap 'exit 0' TERM; while true; do sleep 0.2; done")],
     )
 
     async def body(running: RunningPod) -> None:
         with anyio.fail_after(30):
-            status = await running.wait_ready()
-            assert status.phase is Phase.RUNNING, status
+            await _next_event(running, EventReason.STARTED, "main")
+            assert running.status().phase is Phase.RUNNING, running.status()
             final = await running.wait()
             assert final.phase is Phase.FAILED, final
             assert final.reason == "DeadlineExceeded", final
