@@ -222,3 +222,36 @@ async def test_host_path_checks_run_in_a_worker_thread(monkeypatch: pytest.Monke
     assert await backend.create_container(spec) == "c1"
     assert len(threads) == 1
     assert threads[0] != threading.get_ident()
+
+
+@pytest.mark.anyio
+async def test_a_list_is_asked_again_when_an_object_vanishes_while_podman_lists() -> None:
+    """Podman 4.3 fails a whole ``GET /volumes/json`` when another client removes one of
+    the volumes meanwhile: the list is asked again; other errors are raised at once."""
+    from asyncpod.backends._podman._http import Reply, Transport
+
+    answers: list[Any] = [
+        PodmanStatusError(500, "no volume with name v found: no such volume"),
+        PodmanStatusError(500, "no pod with ID 4ace found in database: no such pod"),
+        Reply(200, b'[{"Name": "w"}]', {}),
+        PodmanStatusError(500, "something else broke"),
+    ]
+    asked: list[str] = []
+
+    class Scripted(Transport):
+        def __init__(self) -> None:  # no connection
+            pass
+
+        async def call(self, method: str, path: str, **options: Any) -> Reply:
+            asked.append(path)
+            answer = answers.pop(0)
+            if isinstance(answer, BaseException):
+                raise answer
+            return answer  # type: ignore[no-any-return]
+
+    transport = Scripted()
+    assert await transport.list("/volumes/json") == [{"Name": "w"}]
+    assert asked == ["/volumes/json"] * 3
+    with pytest.raises(PodmanStatusError, match="something else"):
+        await transport.list("/volumes/json")
+    assert len(asked) == 4

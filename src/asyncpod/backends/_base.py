@@ -775,7 +775,8 @@ class Backend(abc.ABC):
     async def remove_objects(self, objects: list[OwnedObject]) -> None:
         """Remove *objects* (from :meth:`list_objects`): containers, then pods, then volumes.
 
-        Every object is tried; the first failure is raised once all were.
+        Every object is tried; the first failure is raised once all were. An object that
+        is gone already (another client removed it meanwhile) counts as removed.
         """
         removers = {
             "container": self.remove_container,
@@ -788,6 +789,8 @@ class Backend(abc.ABC):
                 if obj.type == kind:
                     try:
                         await remove(obj.id)
+                    except ObjectNotFoundError:
+                        pass
                     except BackendError as exc:
                         failure = failure or exc
         if failure is not None:

@@ -22,7 +22,7 @@ import anyio
 import anyio.abc
 import attrs
 
-from ..._exceptions import BackendError, ImageError
+from ..._exceptions import BackendError, ImageError, ObjectNotFoundError
 from .._base import (
     Backend,
     BackendEvent,
@@ -44,7 +44,7 @@ from .._base import (
 from ._errors import PodmanStatusError, translate_errors
 from ._events import EventIterator, label_filters, matches
 from ._exits import EventExitWatcher, ExitHub, conmon_exit_dir
-from ._http import Reply, Transport, q
+from ._http import VANISHED, Reply, Transport, q
 from ._logs import FrameDecoder, LogIterator, format_time
 from ._mapping import (
     HostFacts,
@@ -95,6 +95,8 @@ _INFRA_RACE = (
 )
 #: how often a start that lost that race is made (the infra runs by the next one)
 _START_ATTEMPTS = 4
+#: tries of a copy into a container whose copier lost its pipe
+_PUT_ATTEMPTS = 3
 _NOT_FOUND_EXEC = ("executable file not found", "no such file or directory", "not found")
 
 
@@ -202,8 +204,8 @@ class PodmanBackend(Backend):
             return reaped
         prefix = _termination_volume("")
         with translate_errors("list termination-log volumes"):
-            volumes = (await self._call("GET", "/volumes/json")).json() or []
-            pods = {pod["Id"] for pod in (await self._call("GET", "/pods/json")).json() or []}
+            volumes = await self._transport().list("/volumes/json")
+            pods = {pod["Id"] for pod in await self._transport().list("/pods/json")}
         for volume in volumes:
             name = str(volume.get("Name") or "")
             if not name.startswith(prefix) or name[len(prefix) :] in pods:
@@ -365,6 +367,8 @@ class PodmanBackend(Backend):
             if reply.status != 404:
                 data = reply.json()
                 if isinstance(data, dict) and data.get("Err"):
+                    if VANISHED.search(str(data["Err"])):  # removed meanwhile by another client
+                        raise ObjectNotFoundError(f"remove pod {pod!r}: {data['Err']}")
                     raise BackendError(f"remove pod {pod!r}: {data['Err']}")
         volume = _termination_volume(pod)
         try:  # best effort: the pod is gone, whatever happens to its logs' volume
@@ -456,10 +460,9 @@ class PodmanBackend(Backend):
             group = self._unowned.get(mount.volume or "")
             if group is not None and not mount.sub_path and not mount.read_only:
                 with translate_errors(f"set the mode of volume {mount.volume!r}"):
-                    await self._call(
-                        "PUT",
-                        f"/containers/{q(container)}/archive",
-                        # as written: Podman would give it to the container's user
+                    # as written: Podman would give it to the container's user
+                    await self._put_archive(
+                        container,
                         params={"path": mount.target, "copyUIDGID": "false"},
                         body=group_dir_tarball(group),
                     )
@@ -473,11 +476,27 @@ class PodmanBackend(Backend):
             if group is not None:  # as written: Podman would give them to the container's user
                 params["copyUIDGID"] = "false"
             with translate_errors(f"write the files of volume {mount.volume!r}"):
-                await self._call(
-                    "PUT", f"/containers/{q(container)}/archive", params=params, body=tarball
-                )
+                await self._put_archive(container, params=params, body=tarball)
             if not mount.sub_path:
                 self._unfilled.pop(mount.volume or "", None)
+
+    async def _put_archive(self, container: str, *, params: Mapping[str, str], body: bytes) -> None:
+        """``PUT`` *body* (a tarball) into *container*, again when Podman's copier lost its
+        pipe (Podman 4.3: "passing bulk input to subprocess: write |1: broken pipe", a race
+        of its own, containers/buildah#6573): writing the same files twice is harmless."""
+        for attempt in range(1, _PUT_ATTEMPTS + 1):
+            try:
+                await self._call(
+                    "PUT", f"/containers/{q(container)}/archive", params=params, body=body
+                )
+                return
+            except PodmanStatusError as exc:
+                if attempt == _PUT_ATTEMPTS or "broken pipe" not in exc.message:
+                    raise
+                _log.debug(
+                    "copying into %s lost its pipe (attempt %d): %s", container, attempt, exc
+                )
+                await anyio.sleep(0.1 * attempt)
 
     def _secret_targets(self, mount: Mount) -> list[tuple[str, VolumeFile, str]]:
         """The files of *mount*'s volume of a Secret's files: each with its Podman secret
@@ -520,9 +539,8 @@ class PodmanBackend(Backend):
         ]
         if empty:
             with translate_errors(f"write the empty secret files of container {spec.name!r}"):
-                await self._call(
-                    "PUT",
-                    f"/containers/{q(container)}/archive",
+                await self._put_archive(
+                    container,
                     params={"path": "/"},
                     body=files_tarball(empty, parents=False),
                 )
@@ -1064,9 +1082,7 @@ class PodmanBackend(Backend):
 
     async def put_archive(self, container: str, path: str, tarball: bytes) -> None:
         with translate_errors(f"copy into {path!r} of container {container!r}"):
-            await self._call(
-                "PUT", f"/containers/{q(container)}/archive", params={"path": path}, body=tarball
-            )
+            await self._put_archive(container, params={"path": path}, body=tarball)
 
     async def get_archive(self, container: str, path: str) -> bytes:
         with translate_errors(f"copy {path!r} out of container {container!r}"):
@@ -1143,11 +1159,9 @@ class PodmanBackend(Backend):
         params = {"filters": label_filters(labels)} if labels else {}
         objects: list[OwnedObject] = []
         with translate_errors("list objects"):
-            pods = (await self._call("GET", "/pods/json", params=params)).json() or []
-            containers = (
-                await self._call("GET", "/containers/json", params={**params, "all": "true"})
-            ).json() or []
-            volumes = (await self._call("GET", "/volumes/json", params=params)).json() or []
+            pods = await self._transport().list("/pods/json", params)
+            containers = await self._transport().list("/containers/json", {**params, "all": "true"})
+            volumes = await self._transport().list("/volumes/json", params)
         for pod in pods:
             pod_labels = dict(pod.get("Labels") or {})
             if matches(pod_labels, labels):

@@ -252,12 +252,12 @@ class EventIterator(AsyncIterator[BackendEvent]):
         """Remember the labels of the pods and volumes there are."""
         params = {"filters": label_filters(self._labels)} if self._labels else {}
         with translate_errors("subscribe to events"):
-            pods = (await self._transport.call("GET", "/pods/json", params=params)).json()
+            pods = await self._transport.list("/pods/json", params)
             for pod in pods or []:
                 labels = dict(pod.get("Labels") or {})
                 self._known["pod", pod["Id"]] = labels
                 self._known["pod", pod["Name"]] = labels
-            volumes = (await self._transport.call("GET", "/volumes/json", params=params)).json()
+            volumes = await self._transport.list("/volumes/json", params)
             for vol in volumes or []:
                 self._known["volume", vol["Name"]] = dict(vol.get("Labels") or {})
 

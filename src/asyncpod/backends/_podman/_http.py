@@ -19,6 +19,7 @@ import contextlib
 import functools
 import json
 import logging
+import re
 import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +43,11 @@ _MAX_WAITS = 1024  # blocking waits under way at once (threads blocked on the se
 def q(name: str) -> str:
     """Quote an object name or id for a URL path (image names keep their slashes)."""
     return quote(name, safe="/:@")
+
+
+#: tries of a list whose objects vanish while Podman lists them
+_LIST_ATTEMPTS = 5
+VANISHED = re.compile(r"no such |no (volume|pod|container) with (name|ID)", re.IGNORECASE)
 
 
 class Reply:
@@ -319,6 +325,21 @@ class Transport:
         if reply.status >= 400 and reply.status not in ok:
             raise PodmanStatusError.from_body(reply.status, reply.body)
         return reply
+
+    async def list(self, path: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """``GET`` a list (``/pods/json``, ``/volumes/json``...), again when an object
+        vanished while Podman listed it: Podman 4.3 fails the whole list ("no volume with
+        name X", "no such pod") when another client removes one of them meanwhile."""
+        for attempt in range(1, _LIST_ATTEMPTS + 1):
+            try:
+                items = (await self.call("GET", path, params=params)).json()
+            except PodmanStatusError as exc:
+                if attempt == _LIST_ATTEMPTS or not VANISHED.search(exc.message):
+                    raise
+                await anyio.sleep(0.05 * attempt)
+                continue
+            return list(items or [])
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def call_waiting(
         self, method: str, path: str, *, params: Mapping[str, Any], read_timeout: float
