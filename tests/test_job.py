@@ -13,6 +13,7 @@ import pytest
 import asyncpod
 from asyncpod import BackoffLimitExceededError, DeadlineExceededError, EventReason, Phase
 from asyncpod._cli import main
+from asyncpod._supervisor import job_retry_delay
 from asyncpod.backends import FakeBackend, PodSpec
 from asyncpod.kube import Bundle, load
 
@@ -163,17 +164,18 @@ async def test_a_pod_that_is_not_a_jobs_restarts_on(fake: FakeBackend) -> None:
 
 
 async def test_the_jobs_deadline_bounds_every_retry() -> None:
-    """activeDeadlineSeconds 100 with Never and pods that each fail after 40 s: the third
-    pod is cut by the deadline, and the job fails with DeadlineExceeded, not the limit."""
+    """activeDeadlineSeconds 120 with Never and pods that each fail after 40 s, run again
+    after 10 s then 20 s of back-off: the third pod (from 110 s) is cut by the deadline,
+    and the job fails with DeadlineExceeded, not the limit."""
     async with _Counting() as fake:
         with pytest.raises(DeadlineExceededError) as caught:
             await asyncpod.run_job(
-                job("Never", "'sh', '-c', 'sleep 40; exit 1'", backoff=6, deadline=100),
+                job("Never", "'sh', '-c', 'sleep 40; exit 1'", backoff=6, deadline=120),
                 backend=fake,
             )
         assert fake.pods == 3
         assert fake.objects() == []
-    assert caught.value.seconds == 100
+    assert caught.value.seconds == 120
 
 
 async def test_run_job_refuses_what_is_not_a_job(fake: FakeBackend) -> None:
@@ -209,17 +211,29 @@ spec:
 """
 
 
+def test_the_controllers_back_off_between_pods() -> None:
+    assert [job_retry_delay(n) for n in (1, 2, 3, 6, 7, 60)] == [10, 20, 40, 320, 360, 360]
+
+
 def test_up_runs_a_failed_jobs_pod_again_up_to_its_backoff_limit(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    delays: list[int] = []
+
+    def no_wait(failures: int) -> float:  # the CLI runs in real time: say it, don't wait
+        delays.append(failures)
+        return 0.0
+
+    monkeypatch.setattr("asyncpod._cli._up.job_retry_delay", no_wait)
     path = tmp_path / "job.yaml"
     path.write_text(_CLI_JOB)
     assert main(["up", "--backend", "fake", str(path)]) == 1
     captured = capsys.readouterr()
     retried = [x for x in captured.out.splitlines() if "running it again" in x]
     assert retried == [
-        "pod pi failed; running it again (1 of at most 1 retries: the job's backoffLimit)"
+        "pod pi failed; running it again in 0 s (1 of at most 1 retries: the job's backoffLimit)"
     ]
+    assert delays == [1]
     assert captured.err.splitlines()[:3] == [
         "asyncpod: error: BackoffLimitExceeded: the job of pod 'pi' has reached its backoff "
         "limit (2 failures, backoffLimit 1)",

@@ -106,7 +106,7 @@ async def test_fs_group_owns_empty_dir(
     2000's, ``drwxrwsrwx``: the container writes to it, and what it makes is group
     2000's; 2000 is among the container's groups."""
     pod = Pod(
-        name="apt-fsgroup",
+        name=f"apt-fsgroup-{medium.lower() or 'disk'}",  # the two media may run at once
         containers=[_server("app", volume_mounts=[VolumeMount(name="data", mount_path="/data")])],
         volumes=[Volume(name="data", empty_dir=EmptyDirVolumeSource(medium=medium))],
         security_context=PodSecurityContext(run_as_user=1000, fs_group=2000),

@@ -24,7 +24,7 @@ from .._logread import LogMark, last_lines, mark_now
 from .._models import Pod
 from .._plan import StepKind
 from .._status import Phase, PodStatus, Running
-from .._supervisor import RunningPod, open_pod
+from .._supervisor import RunningPod, job_retry_delay, open_pod
 from ..backends import Backend
 from . import _backends
 from ._errors import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, CliError
@@ -116,10 +116,12 @@ async def _run_retrying(
             if failures > limit:
                 error = BackoffLimitExceededError(shown.pod.name, failures, limit)
                 raise CliError(f"{error}\n{exc}") from exc
+            delay = job_retry_delay(failures)
             shown.console.message(
-                f"pod {shown.pod.name} failed; running it again "
+                f"pod {shown.pod.name} failed; running it again in {delay:g} s "
                 f"({failures} of at most {limit} retries: the job's backoffLimit)"
             )
+            await anyio.sleep(delay)
 
 
 class _ConsoleHandler(logging.Handler):

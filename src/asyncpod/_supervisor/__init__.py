@@ -18,7 +18,7 @@ containers. One concept a module:
 
 from __future__ import annotations
 
-from ._job import run_job
+from ._job import job_retry_delay, run_job
 from ._kubelet import BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET, LOG_TAIL, MIN_GRACE
 from ._pod import RunningPod, open_pod
 
@@ -30,5 +30,6 @@ __all__ = [
     "MIN_GRACE",
     "RunningPod",
     "open_pod",
+    "job_retry_delay",
     "run_job",
 ]

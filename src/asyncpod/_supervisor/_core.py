@@ -479,7 +479,11 @@ class Supervisor:
         """Ask the backend the pod's address (``status.podIP``); a ``hostNetwork`` pod's
         is the host's, as the kubelet reports it."""
         assert self.pod_id is not None
-        ip = host_ip() if self.pod.host_network else await self.backend.pod_ip(self.pod_id)
+        ip = (  # host_ip may ask the resolver: not on the event loop
+            await anyio.to_thread.run_sync(host_ip)
+            if self.pod.host_network
+            else await self.backend.pod_ip(self.pod_id)
+        )
         self.context = attrs.evolve(self.context, pod_ip=ip)
 
     async def _serve(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:

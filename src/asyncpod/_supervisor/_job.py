@@ -16,11 +16,17 @@ from .._status import Phase, PodStatus
 from ..backends._base import Backend
 from ._pod import open_pod
 
-__all__ = ["run_job"]
+__all__ = ["job_retry_delay", "run_job"]
 
 logger = logging.getLogger("asyncpod")
 
 _DEFAULT_BACKOFF_LIMIT = 6  # Kubernetes' default backoffLimit
+
+
+def job_retry_delay(failures: int) -> float:
+    """Seconds the Job controller waits before it runs a new pod after *failures* failed
+    ones: 10 s, doubled after each failure, at most 6 minutes."""
+    return float(min(10 * 2 ** min(failures - 1, 16), 360))
 
 
 async def run_job(
@@ -40,7 +46,9 @@ async def run_job(
     an init container exited non-zero) counts one failure, and a new pod is run until
     the failures exceed the ``backoffLimit``. Either way the run ends with
     :class:`~asyncpod.BackoffLimitExceededError` (``reason`` ``BackoffLimitExceeded``,
-    the failures counted in ``count``). The Job's ``activeDeadlineSeconds`` bounds the
+    the failures counted in ``count``). A new pod runs after the controller's back-off
+    (10 s, doubled after each failure, at most 6 minutes). The Job's
+    ``activeDeadlineSeconds`` bounds the
     whole run, retries included: :class:`~asyncpod.DeadlineExceededError` once it runs
     out.
 
@@ -54,7 +62,12 @@ async def run_job(
     maps, secret_objects = tuple(config_maps), tuple(secrets)
     deadline = bundle.active_deadline_seconds
     failures = 0
-    with anyio.move_on_after(deadline if deadline is not None else float("inf")):
+    with anyio.move_on_after(deadline if deadline is not None else float("inf")) as scope:
+
+        def job_deadline_passed() -> bool:
+            """Whether the Job's deadline ran out (not a pod's own, shorter one)."""
+            return deadline is not None and anyio.current_time() >= scope.deadline
+
         while True:
             final: PodStatus | None = None
             try:
@@ -70,7 +83,7 @@ async def run_job(
             except ContainerFailedError as exc:  # an init container failed: the pod did
                 logger.info("job %s: its pod failed: %s", name, exc)
             except DeadlineExceededError:
-                if deadline is not None:
+                if job_deadline_passed():
                     break  # the Job's (which bounds its pod's)
                 logger.info("job %s: its pod failed: activeDeadlineSeconds ran out", name)
             if final is not None:
@@ -79,16 +92,19 @@ async def run_job(
                 if final.reason == "BackoffLimitExceeded":
                     restarts = sum(c.restart_count for c in final.containers)
                     raise BackoffLimitExceededError(name, restarts, limit)
-                if final.reason == "DeadlineExceeded" and deadline is not None:
+                if final.reason == "DeadlineExceeded" and job_deadline_passed():
                     break
             failures += 1
             if failures > limit:
                 raise BackoffLimitExceededError(name, failures, limit)
+            delay = job_retry_delay(failures)
             logger.info(
-                "job %s: pod failed (%d of at most %d retries), running it again",
+                "job %s: pod failed (%d of at most %d retries), running it again in %g s",
                 name,
                 failures,
                 limit,
+                delay,
             )
+            await anyio.sleep(delay)
     assert deadline is not None  # only the Job's deadline ends the loop without a return
     raise DeadlineExceededError(name, deadline)

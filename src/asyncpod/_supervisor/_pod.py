@@ -158,7 +158,7 @@ def job_backoff_limit(pod: Pod | Bundle) -> int | None:
         return None
     if pod.pod.restart_policy.value != "OnFailure":
         return None
-    return pod.backoff_limit
+    return 6 if pod.backoff_limit is None else pod.backoff_limit  # Kubernetes' default
 
 
 def _with_objects(

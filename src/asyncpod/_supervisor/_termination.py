@@ -67,6 +67,6 @@ async def termination_message(
         and container.termination_message_policy == "FallbackToLogsOnError"
     ):
         lines = await last_lines(backend, container_id, MAX_LOG_LINES, start=log_start)
-        # the log's tail read with a byte limit: its first MAX_LOG_BYTES bytes
-        data = "".join(f"{line}\n" for line in lines).encode("utf-8")[:MAX_LOG_BYTES]
+        # the kubelet writes the lines into a ring buffer of MAX_LOG_BYTES: their last bytes
+        data = "".join(f"{line}\n" for line in lines).encode("utf-8")[-MAX_LOG_BYTES:]
     return data.decode("utf-8", "replace")

@@ -22,7 +22,7 @@ import anyio
 import anyio.abc
 import attrs
 
-from ..._exceptions import BackendError, ImageError, ObjectNotFoundError
+from ..._exceptions import BackendError, ImageError
 from .._base import (
     Backend,
     BackendEvent,
@@ -97,6 +97,8 @@ _INFRA_RACE = (
 _START_ATTEMPTS = 4
 #: tries of a copy into a container whose copier lost its pipe
 _PUT_ATTEMPTS = 3
+#: tries of a termination message copied out of a container that just exited
+_COPY_OUT_ATTEMPTS = 3
 _NOT_FOUND_EXEC = ("executable file not found", "no such file or directory", "not found")
 
 
@@ -330,7 +332,8 @@ class PodmanBackend(Backend):
 
     async def pod_ip(self, pod: str) -> str:
         """The address of the pod's infra container, which it prepares (``init``: its
-        namespaces and network, without running it) if need be: on a bridge network, as
+        namespaces and network, without running it) if it never ran (``""`` if it ran and
+        stopped): on a bridge network, as
         Podman inspects it; otherwise (rootless slirp4netns or pasta), the address of its
         network namespace, read from ``/proc`` on a local service (``""`` on a remote one)."""
         with translate_errors(f"inspect pod {pod!r}"):
@@ -338,12 +341,17 @@ class PodmanBackend(Backend):
             infra = str((reply.json() or {}).get("InfraContainerID") or "")
             if not infra:
                 return ""
-            try:
-                await self._call("POST", f"/containers/{q(infra)}/init", ok=(304,))
-            except PodmanStatusError as exc:  # a member's start says why, as it always has
-                _log.debug("pod %s: its infra container cannot be prepared: %s", pod, exc)
-                return ""
             data = await self._inspect(infra)
+            status = str((data.get("State") or {}).get("Status") or "")
+            if status in ("configured", "created"):  # never run: prepared now
+                try:
+                    await self._call("POST", f"/containers/{q(infra)}/init", ok=(304,))
+                except PodmanStatusError as exc:  # a member's start says why, as it always has
+                    _log.debug("pod %s: its infra container cannot be prepared: %s", pod, exc)
+                    return ""
+                data = await self._inspect(infra)
+            elif status not in ("initialized", "running", "paused"):
+                return ""  # stopped or exited: no network, and none made for a question
         if (data.get("HostConfig") or {}).get("NetworkMode") == "host":
             return ""  # the host's: the caller knows it better
         address = infra_address(data)
@@ -361,15 +369,18 @@ class PodmanBackend(Backend):
         self._warned_pods.discard(pod)
         self._pod_names.pop(pod, None)
         with translate_errors(f"remove pod {pod!r}"):
-            reply = await self._call(
-                "DELETE", f"/pods/{q(pod)}", params={"force": "true", "timeout": 0}, ok=(404,)
-            )
-            if reply.status != 404:
-                data = reply.json()
-                if isinstance(data, dict) and data.get("Err"):
-                    if VANISHED.search(str(data["Err"])):  # removed meanwhile by another client
-                        raise ObjectNotFoundError(f"remove pod {pod!r}: {data['Err']}")
-                    raise BackendError(f"remove pod {pod!r}: {data['Err']}")
+            for attempt in (1, 2):
+                reply = await self._call(
+                    "DELETE", f"/pods/{q(pod)}", params={"force": "true", "timeout": 0}, ok=(404,)
+                )
+                data = reply.json() if reply.status != 404 else None
+                error = str(data.get("Err") or "") if isinstance(data, dict) else ""
+                if not error:
+                    break
+                # a member removed meanwhile by another client fails the removal, not the
+                # pod's: removed again, the pod goes (404 if someone else removed it)
+                if attempt == 2 or not VANISHED.search(error):
+                    raise BackendError(f"remove pod {pod!r}: {error}")
         volume = _termination_volume(pod)
         try:  # best effort: the pod is gone, whatever happens to its logs' volume
             with translate_errors(f"remove volume {volume!r}"):
@@ -747,7 +758,21 @@ class PodmanBackend(Backend):
     async def read_termination_message(self, container: str, path: str) -> bytes:
         file = self._termination_files.get(container)
         if file is None:
-            return await super().read_termination_message(container, path)
+            # An exit can be known (from conmon's exit file) while Podman's cleanup still
+            # unmounts the container: a copy out of it then fails or finds nothing for a
+            # moment. Asked again a little later (an empty answer too: the file may be
+            # missing only for that moment).
+            for attempt in range(1, _COPY_OUT_ATTEMPTS + 1):
+                try:
+                    data = await super().read_termination_message(container, path)
+                except BackendError:
+                    if attempt == _COPY_OUT_ATTEMPTS:
+                        raise
+                    data = b""
+                if data or attempt == _COPY_OUT_ATTEMPTS:
+                    return data
+                await anyio.sleep(0.2 * attempt)
+            return b""
 
         def read() -> bytes:
             with open(file, "rb") as f:
