@@ -122,3 +122,20 @@ async def test_a_reading_that_hangs_is_given_up() -> None:
         assert (done.exit_code, done.message, up.message) == (2, "", ""), final
         assert done.finished_at < start + 1, final  # when it exited, not when it showed
         assert fake.objects() == []
+
+
+async def test_the_log_fallback_keeps_the_end_of_long_lines(fake: FakeBackend) -> None:
+    """The kubelet writes the last 80 lines into a 2048-byte ring buffer: with long lines,
+    the message is their last 2048 bytes, so the final line (the error) is there."""
+    long = "x" * 500
+    script = "; ".join([f"echo {i}-{long}" for i in range(5)] + ["echo fatal: gave up", "exit 2"])
+    pod = Pod(
+        name="p",
+        containers=[_sh("c", script, termination_message_policy="FallbackToLogsOnError")],
+        restart_policy="Never",
+    )
+    async with asyncpod.open_pod(pod, backend=fake) as running:
+        state = (await running.wait()).container("c").state
+    assert isinstance(state, Terminated)
+    assert len(state.message.encode()) == 2048, state.message
+    assert state.message.endswith("fatal: gave up\n"), state.message
