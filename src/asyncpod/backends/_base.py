@@ -728,6 +728,8 @@ class Backend(abc.ABC):
             archive = await self.get_archive(container, path)
         except ObjectNotFoundError:
             return b""
+        if not archive:  # Podman 4.3, just after an exit: an empty answer, not a tarball
+            return b""
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             for member in tar:
                 if member.isfile():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import tarfile
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -759,13 +760,13 @@ class PodmanBackend(Backend):
         file = self._termination_files.get(container)
         if file is None:
             # An exit can be known (from conmon's exit file) while Podman's cleanup still
-            # unmounts the container: a copy out of it then fails or finds nothing for a
-            # moment. Asked again a little later (an empty answer too: the file may be
-            # missing only for that moment).
+            # unmounts the container: a copy out of it then fails or is empty for a moment
+            # (Podman 4.3 answers an empty body). Asked again a little later, an empty
+            # answer too (the file may seem missing only for that moment).
             for attempt in range(1, _COPY_OUT_ATTEMPTS + 1):
                 try:
                     data = await super().read_termination_message(container, path)
-                except BackendError:
+                except (BackendError, tarfile.TarError):
                     if attempt == _COPY_OUT_ATTEMPTS:
                         raise
                     data = b""
