@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -255,3 +256,56 @@ async def test_a_list_is_asked_again_when_an_object_vanishes_while_podman_lists(
     with pytest.raises(PodmanStatusError, match="something else"):
         await transport.list("/volumes/json")
     assert len(asked) == 4
+
+
+@pytest.mark.anyio
+async def test_past_volume_events_of_an_earlier_run_are_not_the_current_runs() -> None:
+    """A pod's volume has the same name in every run. The events of the volume of an
+    earlier run are not reported with the labels of the current one, and its ``remove``
+    does not make the current volume's own events be dropped."""
+    from asyncpod.backends._podman._http import Reply, Transport
+
+    def volume_event(action: str, seconds: float) -> dict[str, Any]:
+        return {
+            "Type": "volume",
+            "Action": action,
+            "Actor": {"ID": "", "Attributes": {"name": "p-data"}},
+            "timeNano": int(seconds * 1e9),
+        }
+
+    labels = {"io.asyncpod.pod": "p", "io.asyncpod.run": "r2"}
+    volumes = [{"Name": "p-data", "Labels": labels, "CreatedAt": "2026-01-01T00:00:10.5Z"}]
+    start = 1_767_225_600  # 2026-01-01T00:00:00Z
+    log = [
+        volume_event("create", start + 1),  # the first run's volume
+        volume_event("remove", start + 5),
+        volume_event("create", start + 10.51),  # the current one
+        volume_event("prune", start + 12),
+    ]
+
+    class Scripted(Transport):
+        def __init__(self) -> None:  # no connection
+            pass
+
+        async def call(self, method: str, path: str, **options: Any) -> Reply:
+            answers = {
+                "/pods/json": [],
+                "/volumes/json": volumes,
+                "/events": b"\n".join(json.dumps(raw).encode() for raw in log),
+            }
+            answer = answers[path]
+            return Reply(
+                200, answer if isinstance(answer, bytes) else json.dumps(answer).encode(), {}
+            )
+
+    reader = EventIterator(Scripted(), labels={"io.asyncpod.pod": "p"})
+    found = await reader.past(None)
+    assert [(event.action, event.time, dict(event.labels)) for event in found] == [
+        ("create", start + 10.51, labels),
+        ("prune", start + 12, labels),
+    ]
+    # Without its creation time (not given), the earlier volume's remove still does not
+    # hide the current one's events.
+    del volumes[0]["CreatedAt"]
+    found = await EventIterator(Scripted(), labels={"io.asyncpod.pod": "p"}).past(None)
+    assert [event.action for event in found] == ["create", "remove", "create", "prune"]

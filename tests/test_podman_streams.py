@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
+import anyio.abc
 import pytest
 
 from asyncpod.backends import ContainerExit, ExecResult, ExitWatcher, PodmanBackend
@@ -722,3 +723,41 @@ def test_read_exit_files(tmp_path: Path) -> None:
     assert {ident: code for ident, (code, _) in found.items()} == {"a": 0, "c": -1}
     assert found["a"][1] == (tmp_path / "a").stat().st_mtime
     assert read_exit_files(str(tmp_path / "missing"), {"a"}) == {}
+
+
+async def test_a_scanner_woken_as_it_is_handed_over_leaves_the_new_one_waking(
+    libpod: _Libpod, backend: PodmanBackend, tmp_path: Path
+) -> None:
+    """The reading watcher closes just as its (idle) scanner is woken: that scanner resumes
+    once more before its cancellation takes effect, and the one that took over is still
+    woken by the next watch and reads that container's exit file. (Which of the two runs
+    first is up to the event loop: the handover is done several times.)"""
+    _with_exit_dir(backend, tmp_path)
+    rounds = 8
+    libpod.event_streams = [[] for _ in range(rounds + 1)]
+    libpod.event_holds = set(range(1, rounds + 1))
+
+    async def hold(close: anyio.Event, *, task_status: anyio.abc.TaskStatus[ExitWatcher]) -> None:
+        async with backend.watch_exits() as exits:
+            task_status.started(exits)
+            await close.wait()
+            backend._exits._wake_scanner()  # as if a watch of another watcher came now
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            close = anyio.Event()
+            await tg.start(hold, close)
+            for number in range(rounds):
+                next_close = anyio.Event()
+                exits = await tg.start(hold, next_close)
+                await anyio.sleep(0.05)  # the scanner waits for a watch
+                close.set()
+                await anyio.sleep(0.05)  # handed over
+                ident = f"c{number}"
+                libpod.containers[ident] = _running_now(ident)
+                exits.watch(ident)
+                (tmp_path / ident).write_text(str(number))
+                with anyio.fail_after(2):
+                    assert await exits.__anext__() == ContainerExit(ident, number)
+                close = next_close
+            close.set()

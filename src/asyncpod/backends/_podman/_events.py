@@ -26,6 +26,7 @@ from ..._exceptions import BackendUnavailableError, ObjectNotFoundError
 from .._base import BackendEvent
 from ._errors import translate_errors
 from ._http import HTTPStream, Transport, q
+from ._mapping import parse_time
 
 __all__ = ["EventIterator", "EventStream", "label_filters", "matches"]
 
@@ -209,6 +210,10 @@ class EventIterator(AsyncIterator[BackendEvent]):
     Podman 4.3 puts labels on container events only (pod and volume events carry just the
     name), so the labels of pods and volumes are looked up (and cached) by this iterator;
     events of the pods' infra containers are left out.
+
+    Volume events carry only the name, and a pod's volumes have the same names in every
+    run of that pod: an event older than the volume of that name that there is now (its
+    ``CreatedAt``) is one of an earlier volume, and left out.
     """
 
     def __init__(self, transport: Transport, labels: dict[str, str]):
@@ -216,6 +221,7 @@ class EventIterator(AsyncIterator[BackendEvent]):
         self._labels = labels
         self._events = EventStream(transport, {"type": ["container", "pod", "volume"]})
         self._known: dict[tuple[str, str], dict[str, str]] = {}
+        self._volume_created: dict[str, float] = {}  # by name: the volume there is now
 
     async def subscribe(self) -> None:
         """Subscribe from now on, and remember the labels of the pods and volumes there are."""
@@ -239,7 +245,8 @@ class EventIterator(AsyncIterator[BackendEvent]):
                 continue
             if isinstance(raw, dict):
                 # the pods and volumes there are, and their labels, were just listed:
-                # one not among them is gone or not wanted, no need to ask
+                # one not among them is gone or not wanted, no need to ask (nor to forget
+                # one at its remove: an earlier volume of its name may be the one removed)
                 event = await self._convert(raw, look_up=False)
                 if event is not None and matches(event.labels, self._labels):
                     found.append(event)
@@ -260,6 +267,9 @@ class EventIterator(AsyncIterator[BackendEvent]):
             volumes = await self._transport.list("/volumes/json", params)
             for vol in volumes or []:
                 self._known["volume", vol["Name"]] = dict(vol.get("Labels") or {})
+                created = parse_time(vol.get("CreatedAt"))
+                if created is not None:
+                    self._volume_created[vol["Name"]] = created
 
     def close(self) -> None:
         """End the subscription; a reader waiting for an event ends too."""
@@ -281,6 +291,9 @@ class EventIterator(AsyncIterator[BackendEvent]):
         return dict(data.get("Labels") or {})
 
     async def _convert(self, raw: dict[str, Any], *, look_up: bool = True) -> BackendEvent | None:
+        """*raw* as an event, ``None`` if it is not one to report. *look_up*: ask for the
+        labels of a pod or volume not known yet, and forget them at its ``remove``
+        (``False``: the labels known are only read)."""
         kind, action, ident, attributes = event_fields(raw)
         nanos = raw.get("timeNano")
         when = nanos / 1e9 if isinstance(nanos, int) else None
@@ -302,6 +315,8 @@ class EventIterator(AsyncIterator[BackendEvent]):
             return None
         if kind == "volume":
             ident = name
+            if when is not None and when < self._volume_created.get(ident, when):
+                return None  # of an earlier volume of that name
         labels: dict[str, str] | None = self._known.get((kind, ident))
         if labels is None and action != "remove" and look_up:
             try:
@@ -313,6 +328,6 @@ class EventIterator(AsyncIterator[BackendEvent]):
                 self._known[kind, ident] = labels
         if labels is None:
             return None
-        if action == "remove":
+        if action == "remove" and look_up:
             self._known.pop((kind, ident), None)
         return BackendEvent(type=kind, action=action, id=ident, name=name, labels=labels, time=when)

@@ -183,9 +183,9 @@ class ExitHub:
         self._reader = watcher
         watcher.tg.start_soon(self._read, watcher)
         if self._poll_interval is not None:
-            watcher.tg.start_soon(self._poll, self._poll_interval)
+            watcher.tg.start_soon(self._poll, watcher, self._poll_interval)
         if self._exit_dir is not None:
-            watcher.tg.start_soon(self._scan, EXIT_FILE_INTERVAL)
+            watcher.tg.start_soon(self._scan, watcher, EXIT_FILE_INTERVAL)
 
     def watch(self, watcher: EventExitWatcher, container: str) -> None:
         watch = _Watch(watcher, container, self._lists, self._scans)
@@ -198,10 +198,16 @@ class ExitHub:
         if self._scannable is not None:
             self._scannable.set()
 
-    async def _scan(self, interval: float) -> None:
-        """Read the exit files of the watched containers, every *interval* seconds."""
+    async def _scan(self, reader: EventExitWatcher, interval: float) -> None:
+        """Read the exit files of the watched containers, every *interval* seconds, while
+        *reader* does the reading.
+
+        A scanner handed over may still run a little (woken just before its cancellation,
+        it resumes until its next checkpoint): it then stops, and leaves the event of the
+        one that took over in place.
+        """
         limiter = anyio.CapacityLimiter(1)  # its own thread, whatever else waits for one
-        while self._exit_dir is not None:
+        while self._exit_dir is not None and self._reader is reader:
             directory = self._exit_dir
             wanted = {
                 watch.ident: watch
@@ -209,9 +215,10 @@ class ExitHub:
                 if watch.ident and watch.started_at is not None
             }
             if not directory or not wanted:
-                self._scannable = anyio.Event()
-                await self._scannable.wait()
-                self._scannable = None
+                scannable = self._scannable = anyio.Event()
+                await scannable.wait()
+                if self._scannable is scannable:
+                    self._scannable = None
                 continue
             self._scans += 1
             number = self._scans
@@ -251,13 +258,16 @@ class ExitHub:
             self._exit_dir = None
             self._wake_scanner()
 
-    async def _poll(self, interval: float) -> None:
-        """List the watched containers that have exited, every *interval* seconds."""
-        while True:
+    async def _poll(self, reader: EventExitWatcher, interval: float) -> None:
+        """List the watched containers that have exited, every *interval* seconds, while
+        *reader* does the reading (see :meth:`_scan`)."""
+        while self._reader is reader:
             if not self._watches:
-                self._watched = anyio.Event()
-                await self._watched.wait()
-                self._watched = None
+                watched = self._watched = anyio.Event()
+                await watched.wait()
+                if self._watched is watched:
+                    self._watched = None
+                continue
             try:
                 await self._list_exited()
             except Exception as exc:
