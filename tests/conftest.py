@@ -70,9 +70,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``--alone``: keep or drop the tests marked ``alone``. Under pytest-xdist (``--dist
-    loadgroup``) the asyncio and trio runs of one Podman test go to the same worker, one
-    after the other: they name their pods alike."""
+    """``--alone``: keep or drop the tests marked ``alone``."""
     alone = config.getoption("alone")
     if alone != "run":
         keep = [i for i in items if (i.get_closest_marker("alone") is None) == (alone == "skip")]
@@ -80,14 +78,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
-    for item in items:
-        if item.get_closest_marker("podman") is None or item.get_closest_marker("xdist_group"):
-            continue
-        callspec = getattr(item, "callspec", None)
-        ids = callspec.id.split("-") if callspec is not None else []
-        rest = "-".join(i for i in ids if i not in ("asyncio", "trio"))
-        group = f"{item.path.name}::{getattr(item, 'originalname', item.name)}[{rest}]"
-        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Under pytest-xdist (``--dist loadgroup``) the asyncio and trio runs of one Podman
+    test go to the same worker, one after the other: they name their pods alike. (Marked
+    as each test is collected: xdist reads the groups in its own collection hook, which
+    may run before this conftest's.)"""
+    if item.get_closest_marker("podman") is None or item.get_closest_marker("xdist_group"):
+        return
+    callspec = getattr(item, "callspec", None)
+    ids = callspec.id.split("-") if callspec is not None else []
+    rest = "-".join(i for i in ids if i not in ("asyncio", "trio"))
+    # no "]" in the name: xdist takes what follows a node id's last "]" as its group
+    group = f"{item.path.name}::{getattr(item, 'originalname', item.name)}:{rest}"
+    item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.hookimpl(wrapper=True)

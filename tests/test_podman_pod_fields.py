@@ -59,14 +59,14 @@ async def _out(running: asyncpod.RunningPod, name: str, script: str) -> str:
 
 
 async def test_memory_empty_dir_is_one_tmpfs_for_the_pod(
-    podman: PodmanBackend, podman_client: Any
+    podman: PodmanBackend, podman_client: Any, anyio_backend: str
 ) -> None:
     """What the init container wrote to a ``medium: Memory`` emptyDir is there for the app
     containers, even after a time when no container mounted it; they see each other's
     writes, on a tmpfs of the sizeLimit; nothing of it is left after the teardown."""
     mem = [VolumeMount(name="mem", mount_path="/mem")]
     pod = Pod(
-        name="apt-memdir",
+        name=f"apt-memdir-{anyio_backend}",  # each loop's run may be at once
         init_containers=[
             Container(
                 name="init",
@@ -100,13 +100,13 @@ async def test_memory_empty_dir_is_one_tmpfs_for_the_pod(
 
 @pytest.mark.parametrize("medium", ["", "Memory"], ids=["disk", "memory"])
 async def test_fs_group_owns_empty_dir(
-    podman: PodmanBackend, podman_client: Any, medium: str
+    podman: PodmanBackend, podman_client: Any, medium: str, anyio_backend: str
 ) -> None:
     """With ``runAsUser: 1000`` and ``fsGroup: 2000``, an emptyDir is root's and group
     2000's, ``drwxrwsrwx``: the container writes to it, and what it makes is group
     2000's; 2000 is among the container's groups."""
     pod = Pod(
-        name=f"apt-fsgroup-{medium.lower() or 'disk'}",  # the two media may run at once
+        name=f"apt-fsgroup-{medium.lower() or 'disk'}-{anyio_backend}",  # each may run at once
         containers=[_server("app", volume_mounts=[VolumeMount(name="data", mount_path="/data")])],
         volumes=[Volume(name="data", empty_dir=EmptyDirVolumeSource(medium=medium))],
         security_context=PodSecurityContext(run_as_user=1000, fs_group=2000),
@@ -123,7 +123,7 @@ async def test_fs_group_owns_empty_dir(
 
 
 async def test_fs_group_owns_config_map_and_secret_files(
-    podman: PodmanBackend, podman_client: Any
+    podman: PodmanBackend, podman_client: Any, anyio_backend: str
 ) -> None:
     """With ``fsGroup: 2000``, a ConfigMap's and a Secret's files of mode 0400 are root's
     and group 2000's, readable by the group: a container running as 1000 reads them."""
@@ -132,7 +132,7 @@ async def test_fs_group_owns_config_map_and_secret_files(
         VolumeMount(name="creds", mount_path="/creds"),
     ]
     pod = Pod(
-        name="apt-fsgroup-files",
+        name=f"apt-fsgroup-files-{anyio_backend}",
         containers=[_server("app", volume_mounts=mounts)],
         volumes=[
             Volume(name="conf", config_map=ConfigMapVolumeSource(name="conf", default_mode=0o400)),
@@ -156,7 +156,7 @@ async def test_fs_group_owns_config_map_and_secret_files(
     assert left_behind(podman_client, "io.asyncpod.run", run) == []
 
 
-async def test_pod_ip_in_environment_and_status(podman: PodmanBackend) -> None:
+async def test_pod_ip_in_environment_and_status(podman: PodmanBackend, anyio_backend: str) -> None:
     """``status.podIP``, ``status.podIPs`` and ``status.hostIP`` in the environment: the
     pod's address is what the status reports and what the container has; the host's is
     not loopback."""
@@ -169,7 +169,9 @@ async def test_pod_ip_in_environment_and_status(podman: PodmanBackend) -> None:
         )
     ]
     pod = Pod(
-        name="apt-podip", containers=[_server("app", env=env)], termination_grace_period_seconds=1
+        name=f"apt-podip-{anyio_backend}",
+        containers=[_server("app", env=env)],
+        termination_grace_period_seconds=1,
     )
     async with asyncpod.open_pod(pod, backend=podman) as running:
         pod_ip = running.status().pod_ip
@@ -181,11 +183,16 @@ async def test_pod_ip_in_environment_and_status(podman: PodmanBackend) -> None:
         assert host and not host.startswith("127."), host
 
 
-async def test_job_backoff_limit(podman: PodmanBackend, podman_client: Any) -> None:
+async def test_job_backoff_limit(
+    podman: PodmanBackend, podman_client: Any, anyio_backend: str
+) -> None:
     """A Job whose pod fails, backoffLimit 1: with Never, two pods run and the job fails
     with BackoffLimitExceeded; with OnFailure, one pod whose container restarts once."""
     for policy, pods in (("Never", 2), ("OnFailure", 1)):
-        bundle = load(_JOB.replace("POLICY", policy).replace("IMAGE", TEST_IMAGE))
+        job = f"apt-job-{anyio_backend}"
+        bundle = load(
+            _JOB.replace("POLICY", policy).replace("IMAGE", TEST_IMAGE).replace("apt-job", job)
+        )
         created: list[str] = []
 
         def on_event(event: asyncpod.PodEvent, created: list[str] = created) -> None:
@@ -196,7 +203,7 @@ async def test_job_backoff_limit(podman: PodmanBackend, podman_client: Any) -> N
             await asyncpod.run_job(bundle, backend=podman, on_event=on_event)
         assert (caught.value.count, caught.value.limit) == (pods if policy == "Never" else 1, 1)
         assert len(created) == pods, policy
-        assert left_behind(podman_client, "io.asyncpod.pod", "apt-job") == []
+        assert left_behind(podman_client, "io.asyncpod.pod", job) == []
 
 
 _JOB = """
