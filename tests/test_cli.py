@@ -1362,6 +1362,38 @@ def test_restart_of_a_pod_with_an_owner_only_stops_the_container(
         assert seen["app"].state.value == "exited"
 
 
+def test_restart_of_a_supervised_pod_sends_the_container_s_stop_signal(
+    owned: Owned, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A supervised pod's container is stopped as stop_container would: by its own stop
+    signal (the image's STOPSIGNAL), not always SIGTERM."""
+    import signal
+
+    from asyncpod.backends import FakeBackend
+
+    owned.pods.append(labelled("web", os.getpid()))
+    owned.containers["web"] = [("app", "sleep 600")]
+    sent: list[int] = []
+    kill = FakeBackend.kill_container
+
+    async def stop_signal(self: Any, container: str) -> int:
+        await anyio.lowlevel.checkpoint()
+        return int(signal.SIGINT)  # as if the image said STOPSIGNAL SIGINT
+
+    async def kill_container(self: Any, container: str, *, signal: int = 9) -> None:
+        sent.append(signal)
+        await kill(self, container, signal=signal)
+
+    monkeypatch.setattr(FakeBackend, "stop_signal", stop_signal)
+    monkeypatch.setattr(FakeBackend, "kill_container", kill_container)
+    assert main(["restart", "web", "app", "--grace", "5"]) == 0
+    assert sent == [signal.SIGINT]
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"container app stopped (exit code 130); pod web is supervised by process "
+        f"{os.getpid()}, which restarts it as the pod's restart policy says"
+    )
+
+
 SUPERVISED = """
 apiVersion: v1
 kind: Pod

@@ -606,6 +606,13 @@ class Backend(abc.ABC):
         error: it returns the exit code of its last run.
         """
 
+    async def stop_signal(self, container: str) -> int:
+        """The signal :meth:`stop_container` sends first: the container's own (its image's
+        ``STOPSIGNAL``), for a caller that stops it by :meth:`kill_container`. The default
+        is ``SIGTERM`` (15)."""
+        await anyio.lowlevel.checkpoint()
+        return 15
+
     @abc.abstractmethod
     async def kill_container(self, container: str, *, signal: int = 9) -> None:
         """Send *signal* to the container's main process; not an error if it is not running."""

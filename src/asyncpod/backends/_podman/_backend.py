@@ -845,6 +845,10 @@ class PodmanBackend(Backend):
                 raise BackendError(f"container {container!r} did not exit after SIGKILL")
             return exited.exit_code
 
+    async def stop_signal(self, container: str) -> int:
+        with translate_errors(f"inspect container {container!r}"):
+            return stop_signal(await self._inspect(container))
+
     async def _exited_by(self, container: str, deadline: float) -> ContainerInfo | None:
         """Poll until the container is no longer running (its state) or *deadline* passes."""
         delay = 0.01
