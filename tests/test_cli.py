@@ -1155,6 +1155,45 @@ def test_cp_copies_files_and_directories_in_and_out(
     assert not (tmp_path / "x").exists()
 
 
+def test_cp_into_a_container_looks_at_the_destination_without_copying_it_out(
+    owned: Owned, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether DEST is a directory is asked of the backend (Podman: a HEAD of the
+    archive), not answered by taking DEST and all in it out of the container."""
+    from asyncpod.backends import FakeBackend
+
+    owned.pods.append(labelled("web", dead_pid()))
+    owned.containers["web"] = [("app", "sleep 600")]
+
+    async def seed(fake: Any) -> None:
+        files = {"usr/bin/tool": b"x" * 1000, "usr/lib/lib.so": b"y" * 1000}
+        await fake.put_archive(await _cid(fake, "web", "app"), "/", _tar(files))
+
+    seen: dict[str, dict[str, bytes]] = {}
+
+    async def look(fake: Any) -> None:
+        seen["usr"] = await _untar(fake, "web", "app", "/usr")
+
+    owned.before.append(seed)
+    owned.after.append(look)
+    taken: list[str] = []
+    get_archive = FakeBackend.get_archive
+
+    async def counting(self: Any, container: str, path: str) -> bytes:
+        taken.append(path)
+        return await get_archive(self, container, path)
+
+    monkeypatch.setattr(FakeBackend, "get_archive", counting)
+    (tmp_path / "f").write_bytes(b"f\n")
+    assert main(["cp", str(tmp_path / "f"), "web/app:/usr"]) == 0
+    assert taken == ["/usr"]  # only the test's own look afterwards
+    assert seen["usr"]["usr/f"] == b"f\n"
+    assert main(["cp", str(tmp_path / "f"), "web/app:/usr/g"]) == 0  # a new name
+    assert taken == ["/usr", "/usr"]
+    assert "usr/f" not in seen["usr"]  # each command's fake is new
+    assert seen["usr"]["usr/g"] == b"f\n"
+
+
 def _tar_of(*members: tuple[str, str, Any]) -> bytes:
     """A tar of (name, kind, what) entries: kind "file" (bytes, or (bytes, mode)), "dir",
     "sym" or "hard" (the link's target), "fifo"."""
@@ -2009,10 +2048,12 @@ def test_cp_describe_events_restart_kill_stats_on_podman(
         # cp in: into an existing directory, and as a new name
         assert main(["cp", *url, str(out), f"{pod_name}/app:/data/"]) == 0
         assert main(["cp", *url, str(tmp_path / "a"), f"{pod_name}/app:/data/renamed"]) == 0
+        (tmp_path / "c").write_text("gamma\n")  # into a directory named without a "/"
+        assert main(["cp", *url, str(tmp_path / "c"), f"{pod_name}/app:/data/d"]) == 0
         capsys.readouterr()
         argv = ["exec", *url, pod_name, "app", "--", "sh", "-c"]
-        assert main([*argv, "cat /data/out/sub/b /data/renamed"]) == 0
-        assert capsys.readouterr().out == "beta\nalpha\n"
+        assert main([*argv, "cat /data/out/sub/b /data/renamed /data/d/c"]) == 0
+        assert capsys.readouterr().out == "beta\nalpha\ngamma\n"
 
         # stats: the running container is measured, the exited init is not
         assert main(["stats", *url, "--json", "--interval", "0.5", pod_name]) == 0

@@ -17,7 +17,6 @@ import anyio
 import attrs
 
 from .._exceptions import ObjectNotFoundError
-from ..backends import Backend
 from . import _backends
 from ._errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, CliError
 from ._signals import Stop
@@ -86,7 +85,7 @@ async def cp(args: argparse.Namespace, stop: Stop) -> int:
                 raise CliError(f"{source}: no such file or directory", EXIT_NOT_FOUND)
             # Into an existing directory: under the source's name; else as the path itself.
             directory, name = posixpath.split(target.path.rstrip("/") or "/")
-            if target.path.endswith("/") or await _is_dir(backend, obj.id, target.path):
+            if target.path.endswith("/") or await backend.is_directory(obj.id, target.path):
                 directory, name = target.path, source.name
             if not name:
                 raise CliError(f"cannot copy onto {where}", EXIT_USAGE)
@@ -98,17 +97,6 @@ async def cp(args: argparse.Namespace, stop: Stop) -> int:
 
 def _files(count: int) -> str:
     return "1 file" if count == 1 else f"{count} files"
-
-
-async def _is_dir(backend: Backend, cid: str, path: str) -> bool:
-    """Whether *path* of the container is a directory (``False`` if missing)."""
-    try:
-        tarball = await backend.get_archive(cid, path)
-    except ObjectNotFoundError:
-        return False
-    with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
-        first = archive.next()
-        return first is not None and first.isdir()
 
 
 def _pack(source: Path, name: str) -> tuple[bytes, int]:

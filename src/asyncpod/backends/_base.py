@@ -723,6 +723,19 @@ class Backend(abc.ABC):
         await anyio.lowlevel.checkpoint()
         raise BackendError(f"the {self.name} backend cannot copy files out of containers")
 
+    async def is_directory(self, container: str, path: str) -> bool:
+        """Whether *path* of the container is a directory (following a link there);
+        ``False`` if there is no such path. The default takes *path* out of the container
+        with :meth:`get_archive` (a directory with all in it): a backend that can look at
+        the path alone overrides it."""
+        try:
+            archive = await self.get_archive(container, path)
+        except ObjectNotFoundError:
+            return False
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            first = tar.next()
+            return first is not None and first.isdir()
+
     async def read_termination_message(self, container: str, path: str) -> bytes:
         """What the exited *container* wrote to *path*, its termination message path.
 
