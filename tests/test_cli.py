@@ -1155,6 +1155,172 @@ def test_cp_copies_files_and_directories_in_and_out(
     assert not (tmp_path / "x").exists()
 
 
+def test_cp_into_a_container_looks_at_the_destination_without_copying_it_out(
+    owned: Owned, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether DEST is a directory is asked of the backend (Podman: a HEAD of the
+    archive), not answered by taking DEST and all in it out of the container."""
+    from asyncpod.backends import FakeBackend
+
+    owned.pods.append(labelled("web", dead_pid()))
+    owned.containers["web"] = [("app", "sleep 600")]
+
+    async def seed(fake: Any) -> None:
+        files = {"usr/bin/tool": b"x" * 1000, "usr/lib/lib.so": b"y" * 1000}
+        await fake.put_archive(await _cid(fake, "web", "app"), "/", _tar(files))
+
+    seen: dict[str, dict[str, bytes]] = {}
+
+    async def look(fake: Any) -> None:
+        seen["usr"] = await _untar(fake, "web", "app", "/usr")
+
+    owned.before.append(seed)
+    owned.after.append(look)
+    taken: list[str] = []
+    get_archive = FakeBackend.get_archive
+
+    async def counting(self: Any, container: str, path: str) -> bytes:
+        taken.append(path)
+        return await get_archive(self, container, path)
+
+    monkeypatch.setattr(FakeBackend, "get_archive", counting)
+    (tmp_path / "f").write_bytes(b"f\n")
+    assert main(["cp", str(tmp_path / "f"), "web/app:/usr"]) == 0
+    assert taken == ["/usr"]  # only the test's own look afterwards
+    assert seen["usr"]["usr/f"] == b"f\n"
+    assert main(["cp", str(tmp_path / "f"), "web/app:/usr/g"]) == 0  # a new name
+    assert taken == ["/usr", "/usr"]
+    assert "usr/f" not in seen["usr"]  # each command's fake is new
+    assert seen["usr"]["usr/g"] == b"f\n"
+
+
+def _tar_of(*members: tuple[str, str, Any]) -> bytes:
+    """A tar of (name, kind, what) entries: kind "file" (bytes, or (bytes, mode)), "dir",
+    "sym" or "hard" (the link's target), "fifo"."""
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, kind, what in members:
+            info = tarfile.TarInfo(name)
+            data = b""
+            if kind == "file":
+                data, info.mode = what if isinstance(what, tuple) else (what, 0o644)
+                info.size = len(data)
+            elif kind == "dir":
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+            elif kind in ("sym", "hard"):
+                info.type = tarfile.SYMTYPE if kind == "sym" else tarfile.LNKTYPE
+                info.linkname = what
+            else:
+                info.type = tarfile.FIFOTYPE
+            archive.addfile(info, io.BytesIO(data) if kind == "file" else None)
+    return buffer.getvalue()
+
+
+def test_cp_out_keeps_what_the_container_sends_inside_the_destination(
+    owned: Owned,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The container makes the archive: links that are absolute or lead out of the
+    destination, entries outside it, hard links to files outside, fifos are skipped with a
+    warning each; a file is never written through a link (one there is replaced); setuid
+    bits are dropped; a link over a directory of the same archive does not crash."""
+    from asyncpod.backends import FakeBackend
+
+    owned.pods.append(labelled("web", dead_pid()))
+    owned.containers["web"] = [("app", "sleep 600")]
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("mine\n")
+    archives = {
+        "/x": _tar_of(
+            ("x", "dir", None),
+            ("x/sub", "dir", None),
+            ("x/sub/f", "file", b"f\n"),
+            ("x/run", "file", (b"#!/bin/sh\n", 0o6755)),
+            ("x/evil", "sym", str(home / ".bashrc")),  # absolute
+            ("x/up", "sym", "../../home/.bashrc"),  # relative, out of the destination
+            ("x/ok", "sym", "sub/f"),
+            ("x/m", "sym", "."),
+            ("x/tricky", "sym", "m/../ok"),  # stored as "ok": what the kernel follows
+            ("x/sneaky", "sym", "m/../../home"),  # via m: out of the destination
+            ("x/../escape", "file", b"no\n"),
+            ("/abs", "file", b"no\n"),
+            ("x/hard", "hard", "x/sub/f"),
+            ("x/hardout", "hard", "x/../home/.bashrc"),
+            ("x/fifo", "fifo", None),
+            ("x/sub/g", "hard", "x/evil"),  # a hard link to a link: not to a file
+        ),
+        "/y": _tar_of(("y", "dir", None), ("y/evil", "file", b"pwned\n")),
+        "/z": _tar_of(("z", "dir", None), ("z/a", "sym", "b"), ("z/a/f", "file", b"f\n")),
+    }
+
+    async def get_archive(self: Any, container: str, path: str) -> bytes:
+        await anyio.lowlevel.checkpoint()
+        return archives[path]
+
+    monkeypatch.setattr(FakeBackend, "get_archive", get_archive)
+    out = tmp_path / "out"
+    assert main(["cp", "web/app:/x", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"copied web/app:/x to {out} (6 files)\n"
+    warned = [line.split(": ", 3)[3] for line in captured.err.splitlines()]
+    assert captured.err.startswith("asyncpod: warning: web/app:/x: skipped ")
+    assert sorted(warned) == sorted(
+        [
+            f"skipped 'x/evil': a symbolic link to {str(home / '.bashrc')!r}, "
+            "outside the destination",
+            "skipped 'x/up': a symbolic link to '../../home/.bashrc', outside the destination",
+            "skipped 'x/sneaky': a symbolic link to 'm/../../home', outside the destination",
+            "skipped 'x/../escape': outside the destination",
+            "skipped '/abs': outside the destination",
+            "skipped 'x/hardout': a hard link to 'x/../home/.bashrc', no file of the destination",
+            "skipped 'x/fifo': not a file, directory or link",
+            "skipped 'x/sub/g': a hard link to 'x/evil', no file of the destination",
+        ]
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["hard", "m", "ok", "run", "sub", "tricky"]
+    assert os.readlink(out / "ok") == "sub/f"
+    assert os.readlink(out / "tricky") == "ok"
+    assert (out / "tricky").read_text() == "f\n"
+    assert (out / "hard").stat().st_ino == (out / "sub" / "f").stat().st_ino
+    assert (out / "run").stat().st_mode & 0o7777 == 0o755
+    assert not (tmp_path / "escape").exists()
+
+    # a link planted at a file's place (as an older cp let the container do) is replaced
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "evil").symlink_to(home / ".bashrc")
+    assert main(["cp", "web/app:/y", str(planted)]) == 0
+    assert (home / ".bashrc").read_text() == "mine\n"
+    assert not (planted / "y" / "evil").is_symlink()
+    assert (planted / "y" / "evil").read_text() == "pwned\n"
+    (planted / "y" / "evil").unlink()
+    (planted / "y" / "evil").symlink_to(home / ".bashrc")
+    assert main(["cp", "web/app:/y", str(planted)]) == 0
+    assert (home / ".bashrc").read_text() == "mine\n"
+    assert (planted / "y" / "evil").read_text() == "pwned\n"
+    # and a planted directory link: nothing is written through it
+    (planted / "y" / "evil").unlink()
+    planted_dir = tmp_path / "planted2"
+    planted_dir.mkdir()
+    (planted_dir / "y").symlink_to(home)
+    assert main(["cp", "web/app:/y", str(planted_dir)]) == 0
+    assert sorted(p.name for p in home.iterdir()) == [".bashrc"]
+    assert (planted_dir / "y" / "evil").read_text() == "pwned\n"
+    capsys.readouterr()
+
+    # a link over a directory the same archive made: skipped, no crash
+    assert main(["cp", "web/app:/z", str(tmp_path / "z")]) == 0
+    assert (tmp_path / "z" / "a" / "f").read_text() == "f\n"
+    assert capsys.readouterr().err == (
+        "asyncpod: warning: web/app:/z: skipped 'z/a': a directory is there\n"
+    )
+
+
 def test_restart_and_kill_a_container_of_an_unsupervised_pod(
     owned: Owned, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1233,6 +1399,38 @@ def test_restart_of_a_pod_with_an_owner_only_stops_the_container(
             f"{os.getpid()}, which restarts it as the pod's restart policy says"
         )
         assert seen["app"].state.value == "exited"
+
+
+def test_restart_of_a_supervised_pod_sends_the_container_s_stop_signal(
+    owned: Owned, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A supervised pod's container is stopped as stop_container would: by its own stop
+    signal (the image's STOPSIGNAL), not always SIGTERM."""
+    import signal
+
+    from asyncpod.backends import FakeBackend
+
+    owned.pods.append(labelled("web", os.getpid()))
+    owned.containers["web"] = [("app", "sleep 600")]
+    sent: list[int] = []
+    kill = FakeBackend.kill_container
+
+    async def stop_signal(self: Any, container: str) -> int:
+        await anyio.lowlevel.checkpoint()
+        return int(signal.SIGINT)  # as if the image said STOPSIGNAL SIGINT
+
+    async def kill_container(self: Any, container: str, *, signal: int = 9) -> None:
+        sent.append(signal)
+        await kill(self, container, signal=signal)
+
+    monkeypatch.setattr(FakeBackend, "stop_signal", stop_signal)
+    monkeypatch.setattr(FakeBackend, "kill_container", kill_container)
+    assert main(["restart", "web", "app", "--grace", "5"]) == 0
+    assert sent == [signal.SIGINT]
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"container app stopped (exit code 130); pod web is supervised by process "
+        f"{os.getpid()}, which restarts it as the pod's restart policy says"
+    )
 
 
 SUPERVISED = """
@@ -1850,10 +2048,12 @@ def test_cp_describe_events_restart_kill_stats_on_podman(
         # cp in: into an existing directory, and as a new name
         assert main(["cp", *url, str(out), f"{pod_name}/app:/data/"]) == 0
         assert main(["cp", *url, str(tmp_path / "a"), f"{pod_name}/app:/data/renamed"]) == 0
+        (tmp_path / "c").write_text("gamma\n")  # into a directory named without a "/"
+        assert main(["cp", *url, str(tmp_path / "c"), f"{pod_name}/app:/data/d"]) == 0
         capsys.readouterr()
         argv = ["exec", *url, pod_name, "app", "--", "sh", "-c"]
-        assert main([*argv, "cat /data/out/sub/b /data/renamed"]) == 0
-        assert capsys.readouterr().out == "beta\nalpha\n"
+        assert main([*argv, "cat /data/out/sub/b /data/renamed /data/d/c"]) == 0
+        assert capsys.readouterr().out == "beta\nalpha\ngamma\n"
 
         # stats: the running container is measured, the exited init is not
         assert main(["stats", *url, "--json", "--interval", "0.5", pod_name]) == 0

@@ -107,9 +107,10 @@ async def restart(args: argparse.Namespace, stop: Stop) -> int:
 
 
 async def _stop_once(backend: Backend, obj: OwnedObject, grace: float) -> int | None:
-    """Stop a container a supervisor may start again at once: SIGTERM, SIGKILL after
-    *grace*, and its exit code from its "died" event -- the state alone may already be
-    that of its next run, which must not be killed (as ``stop_container`` would)."""
+    """Stop a container a supervisor may start again at once: its stop signal (the one
+    ``stop_container`` sends), SIGKILL after *grace*, and its exit code from its "died"
+    event -- the state alone may already be that of its next run, which must not be
+    killed (as ``stop_container`` would)."""
     run = obj.labels.get(LABEL_RUN)
     async with backend.events({LABEL_RUN: run} if run else {}) as events:
 
@@ -119,7 +120,7 @@ async def _stop_once(backend: Backend, obj: OwnedObject, grace: float) -> int | 
                     return event.exit_code
             raise AssertionError("unreachable: events never end")  # pragma: no cover
 
-        await backend.kill_container(obj.id, signal=signal.SIGTERM)
+        await backend.kill_container(obj.id, signal=await backend.stop_signal(obj.id))
         with anyio.move_on_after(grace):
             return await died()
         await backend.kill_container(obj.id, signal=signal.SIGKILL)

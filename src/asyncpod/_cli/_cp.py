@@ -9,6 +9,7 @@ import io
 import os
 import posixpath
 import re
+import sys
 import tarfile
 from pathlib import Path, PurePosixPath
 
@@ -16,7 +17,6 @@ import anyio
 import attrs
 
 from .._exceptions import ObjectNotFoundError
-from ..backends import Backend
 from . import _backends
 from ._errors import EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, CliError
 from ._signals import Stop
@@ -75,7 +75,9 @@ async def cp(args: argparse.Namespace, stop: Stop) -> int:
                 tarball = await backend.get_archive(obj.id, source.path)
             except ObjectNotFoundError:
                 raise CliError(f"{where}: no such file or directory", EXIT_NOT_FOUND) from None
-            count = await anyio.to_thread.run_sync(_unpack, tarball, target)
+            count, warnings = await anyio.to_thread.run_sync(_unpack, tarball, target)
+            for warning in warnings:
+                print(f"asyncpod: warning: {where}: {warning}", file=sys.stderr)
             print(f"copied {where} to {target} ({_files(count)})")
         else:
             assert isinstance(target, Remote)
@@ -83,7 +85,7 @@ async def cp(args: argparse.Namespace, stop: Stop) -> int:
                 raise CliError(f"{source}: no such file or directory", EXIT_NOT_FOUND)
             # Into an existing directory: under the source's name; else as the path itself.
             directory, name = posixpath.split(target.path.rstrip("/") or "/")
-            if target.path.endswith("/") or await _is_dir(backend, obj.id, target.path):
+            if target.path.endswith("/") or await backend.is_directory(obj.id, target.path):
                 directory, name = target.path, source.name
             if not name:
                 raise CliError(f"cannot copy onto {where}", EXIT_USAGE)
@@ -95,17 +97,6 @@ async def cp(args: argparse.Namespace, stop: Stop) -> int:
 
 def _files(count: int) -> str:
     return "1 file" if count == 1 else f"{count} files"
-
-
-async def _is_dir(backend: Backend, cid: str, path: str) -> bool:
-    """Whether *path* of the container is a directory (``False`` if missing)."""
-    try:
-        tarball = await backend.get_archive(cid, path)
-    except ObjectNotFoundError:
-        return False
-    with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
-        first = archive.next()
-        return first is not None and first.isdir()
 
 
 def _pack(source: Path, name: str) -> tuple[bytes, int]:
@@ -127,43 +118,186 @@ def _pack(source: Path, name: str) -> tuple[bytes, int]:
     return buffer.getvalue(), count
 
 
-def _unpack(tarball: bytes, target: Path) -> int:
+def _unpack(tarball: bytes, target: Path) -> tuple[int, list[str]]:
     """Unpack an archive of :meth:`get_archive` (one top entry) as *target*, or into it if
-    it is an existing directory. Entries that would land outside are refused; links are
-    made last, so that no file is written through one."""
-    links: list[tuple[Path, str]] = []
+    it is an existing directory; the files made, and a warning for each entry skipped.
+
+    The container says what the archive holds, so nothing of it may land outside the
+    destination (the top entry's place): entries whose path leaves it, symbolic links that
+    are absolute or point out of it, hard links to anything but a file in it, devices and
+    fifos are skipped. Files are written without following a link at their place (one
+    there is replaced), and every parent is resolved and must lie inside. Links are made
+    last, so that no file is written through one; a link's target is stored normalised
+    (``a/../b`` as ``b``), so that what the kernel follows is what was checked. Setuid,
+    setgid and sticky bits are dropped."""
+    warnings: list[str] = []
     count = 0
     with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
         members = archive.getmembers()
         if not members:
-            return 0
-        top = PurePosixPath(members[0].name).parts[0]
+            return 0, warnings
+        first = posixpath.normpath(members[0].name)
+        top = PurePosixPath(first).parts[0] if first else ""
+        if first.startswith("/") or top in ("", ".", ".."):
+            raise CliError(f"refusing an archive whose top entry is {members[0].name!r}")
         base = target / top if target.is_dir() else target
+        root = _Root(base.parent.resolve() / base.name)
+        hard: list[tuple[tarfile.TarInfo, Path]] = []
+        soft: list[tuple[tarfile.TarInfo, Path]] = []
         for member in members:
-            parts = PurePosixPath(member.name).parts
-            if (
-                not parts
-                or parts[0] != top
-                or any(p in ("..", "") for p in parts)
-                or (member.name.startswith("/"))
-            ):
-                raise CliError(f"refusing an archive entry outside {top!r}: {member.name!r}")
-            path = base.joinpath(*parts[1:])
-            if member.isdir():
-                path.mkdir(parents=True, exist_ok=True)
+            path = root.member(member.name, top)
+            if path is None:
+                warnings.append(f"skipped {member.name!r}: outside the destination")
+            elif member.isdir():
+                count += _make_dir(root, member, path, warnings)
             elif member.isfile():
-                path.parent.mkdir(parents=True, exist_ok=True)
                 extracted = archive.extractfile(member)
                 assert extracted is not None
-                path.write_bytes(extracted.read())
-                os.chmod(path, member.mode & 0o777)
-                count += 1
+                count += _write_file(root, member, path, extracted.read(), warnings)
+            elif member.islnk():
+                hard.append((member, path))
             elif member.issym():
-                links.append((path, member.linkname))
-                count += 1
-    for path, link in links:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_symlink() or path.exists():
-            path.unlink()
-        os.symlink(link, path)
-    return count
+                soft.append((member, path))
+            else:
+                warnings.append(f"skipped {member.name!r}: not a file, directory or link")
+        for member, path in hard:
+            count += _hard_link(root, member, path, top, warnings)
+        for member, path in soft:
+            count += _symlink(root, member, path, warnings)
+    return count, warnings
+
+
+@attrs.frozen
+class _Root:
+    """Where an archive is unpacked (its parent resolved): what must hold all of it."""
+
+    path: Path
+
+    def member(self, name: str, top: str) -> Path | None:
+        """Where the entry *name* belongs (lexically), or ``None`` if outside."""
+        normal = posixpath.normpath(name)
+        parts = PurePosixPath(normal).parts
+        if normal.startswith("/") or not parts or parts[0] != top or ".." in parts:
+            return None
+        return self.path.joinpath(*parts[1:])
+
+    def holds(self, path: Path) -> bool:
+        return path == self.path or self.path in path.parents
+
+    def place(self, path: Path) -> Path | None:
+        """*path* with its parent resolved (the final component as it is, not followed),
+        or ``None`` if that is outside."""
+        if path == self.path:
+            return path
+        try:
+            real = path.parent.resolve() / path.name
+        except (OSError, RuntimeError):  # a loop of links
+            return None
+        return real if self.holds(real) else None
+
+
+def _clear(path: Path) -> bool:
+    """Remove a link or file at *path* (never follows one); ``False`` if a directory is there."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    return not path.is_dir() or path.is_symlink()
+
+
+def _make_dir(root: _Root, member: tarfile.TarInfo, path: Path, warnings: list[str]) -> int:
+    real = root.place(path)
+    if real is None:
+        warnings.append(f"skipped {member.name!r}: its directory is outside the destination")
+        return 0
+    if real.is_symlink() or (real.exists() and not real.is_dir()):
+        real.unlink()
+    real.mkdir(parents=True, exist_ok=True)
+    return 0
+
+
+def _write_file(
+    root: _Root, member: tarfile.TarInfo, path: Path, data: bytes, warnings: list[str]
+) -> int:
+    real = root.place(path)
+    if real is not None:
+        real.parent.mkdir(parents=True, exist_ok=True)
+        real = root.place(path)  # made: resolved again
+    if real is None:
+        warnings.append(f"skipped {member.name!r}: its directory is outside the destination")
+        return 0
+    if not _clear(real):
+        warnings.append(f"skipped {member.name!r}: a directory is there")
+        return 0
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(real, flags, 0o600)
+    try:
+        _write_all(fd, data)
+        os.fchmod(fd, member.mode & 0o777)
+    finally:
+        os.close(fd)
+    return 1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _hard_link(
+    root: _Root, member: tarfile.TarInfo, path: Path, top: str, warnings: list[str]
+) -> int:
+    source = root.member(member.linkname, top)
+    real_source = root.place(source) if source is not None else None
+    if real_source is None or real_source.is_symlink() or not real_source.is_file():
+        warnings.append(
+            f"skipped {member.name!r}: a hard link to {member.linkname!r}, "
+            "no file of the destination"
+        )
+        return 0
+    real = root.place(path)
+    if real is not None:
+        real.parent.mkdir(parents=True, exist_ok=True)
+        real = root.place(path)
+    if real is None:
+        warnings.append(f"skipped {member.name!r}: its directory is outside the destination")
+        return 0
+    if real == real_source:
+        return 1
+    if not _clear(real):
+        warnings.append(f"skipped {member.name!r}: a directory is there")
+        return 0
+    os.link(real_source, real)
+    return 1
+
+
+def _symlink(root: _Root, member: tarfile.TarInfo, path: Path, warnings: list[str]) -> int:
+    link = member.linkname
+    real = root.place(path)
+    if real is not None:
+        real.parent.mkdir(parents=True, exist_ok=True)
+        real = root.place(path)
+    if real is None:
+        warnings.append(f"skipped {member.name!r}: its directory is outside the destination")
+        return 0
+    normal = posixpath.normpath(link) if link else ""
+    pointed = real.parent.joinpath(normal) if normal else None
+    try:
+        resolved = pointed.resolve() if pointed is not None else None
+    except (OSError, RuntimeError):
+        resolved = None
+    if (
+        link.startswith("/")
+        or pointed is None
+        or resolved is None
+        or not root.holds(Path(os.path.normpath(pointed)))
+        or not root.holds(resolved)
+    ):
+        warnings.append(
+            f"skipped {member.name!r}: a symbolic link to {link!r}, outside the destination"
+        )
+        return 0
+    if not _clear(real):
+        warnings.append(f"skipped {member.name!r}: a directory is there")
+        return 0
+    os.symlink(normal, real)
+    return 1

@@ -606,6 +606,13 @@ class Backend(abc.ABC):
         error: it returns the exit code of its last run.
         """
 
+    async def stop_signal(self, container: str) -> int:
+        """The signal :meth:`stop_container` sends first: the container's own (its image's
+        ``STOPSIGNAL``), for a caller that stops it by :meth:`kill_container`. The default
+        is ``SIGTERM`` (15)."""
+        await anyio.lowlevel.checkpoint()
+        return 15
+
     @abc.abstractmethod
     async def kill_container(self, container: str, *, signal: int = 9) -> None:
         """Send *signal* to the container's main process; not an error if it is not running."""
@@ -715,6 +722,19 @@ class Backend(abc.ABC):
         """
         await anyio.lowlevel.checkpoint()
         raise BackendError(f"the {self.name} backend cannot copy files out of containers")
+
+    async def is_directory(self, container: str, path: str) -> bool:
+        """Whether *path* of the container is a directory (following a link there);
+        ``False`` if there is no such path. The default takes *path* out of the container
+        with :meth:`get_archive` (a directory with all in it): a backend that can look at
+        the path alone overrides it."""
+        try:
+            archive = await self.get_archive(container, path)
+        except ObjectNotFoundError:
+            return False
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            first = tar.next()
+            return first is not None and first.isdir()
 
     async def read_termination_message(self, container: str, path: str) -> bytes:
         """What the exited *container* wrote to *path*, its termination message path.

@@ -786,6 +786,10 @@ class FakeBackend(Backend):
             add(path, top)
         return buffer.getvalue()
 
+    async def is_directory(self, container: str, path: str) -> bool:
+        found = await self._enter_container("is_directory", container)
+        return found.fs.exists(path) and found.fs.is_dir(path)
+
     async def stats(self, container: str) -> ContainerStats | None:
         found = await self._enter_container("stats", container)
         if found.state is not RuntimeState.RUNNING:

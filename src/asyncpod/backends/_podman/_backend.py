@@ -11,7 +11,9 @@ Failures are translated in one place, :func:`._errors.translate_errors`.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import logging
 import os
 import tarfile
@@ -871,6 +873,10 @@ class PodmanBackend(Backend):
                 raise BackendError(f"container {container!r} did not exit after SIGKILL")
             return exited.exit_code
 
+    async def stop_signal(self, container: str) -> int:
+        with translate_errors(f"inspect container {container!r}"):
+            return stop_signal(await self._inspect(container))
+
     async def _exited_by(self, container: str, deadline: float) -> ContainerInfo | None:
         """Poll until the container is no longer running (its state) or *deadline* passes."""
         delay = 0.01
@@ -1116,6 +1122,24 @@ class PodmanBackend(Backend):
                 "GET", f"/containers/{q(container)}/archive", params={"path": path}
             )
         return reply.body
+
+    async def is_directory(self, container: str, path: str) -> bool:
+        # HEAD of the archive: its X-Docker-Container-Path-Stat header (base64 JSON) says
+        # what the path is, without the archive itself
+        with translate_errors(f"look at {path!r} of container {container!r}"):
+            try:
+                reply = await self._call(
+                    "HEAD", f"/containers/{q(container)}/archive", params={"path": path}
+                )
+            except PodmanStatusError as exc:
+                if exc.status != 404:
+                    raise
+                await self._inspect(container)  # no such container: not found
+                return False
+        for name, value in reply.headers.items():
+            if name.lower() == "x-docker-container-path-stat":
+                return bool(json.loads(base64.b64decode(value)).get("isDir"))
+        return await super().is_directory(container, path)
 
     async def stats(self, container: str) -> ContainerStats | None:
         params = {"containers": container, "stream": "false"}

@@ -207,6 +207,8 @@ def _send_blocking(
         return api.delete(path, **kwargs)
     if method == "PUT":
         return api.put(path, **kwargs)
+    if method == "HEAD":
+        return api.head(path, **kwargs)
     raise AssertionError(method)
 
 
