@@ -16,6 +16,8 @@ import contextlib
 import json
 import logging
 import os
+import socket
+import struct
 import tarfile
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -103,6 +105,25 @@ _PUT_ATTEMPTS = 3
 #: tries of a termination message copied out of a container that just exited
 _COPY_OUT_ATTEMPTS = 3
 _NOT_FOUND_EXEC = ("executable file not found", "no such file or directory", "not found")
+
+
+def _host_view(socket_path: str, path: str) -> str:
+    """*path* as the service at *socket_path* sees it, as this process can reach it: the
+    same path where it exists here, else through the service's root (``/proc/PID/root``,
+    PID the socket's peer): a service in a mount namespace of its own (pivoted into
+    another root) sees other files at the same paths. Blocking."""
+    if os.path.isdir(path):
+        return path
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(socket_path)
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid = struct.unpack("3i", creds)[0]
+    except OSError:
+        return path
+    seen = f"/proc/{pid}/root{path}"
+    return seen if pid > 0 and os.path.isdir(seen) else path
 
 
 def _termination_volume(pod: str) -> str:
@@ -673,13 +694,14 @@ class PodmanBackend(Backend):
             self._warn_unenforced(spec.pod, self._pod_names.get(spec.pod, spec.pod), spec.resources)
             spec = attrs.evolve(spec, resources=None)
         volumes, mounts = await self._mount_entries(spec)
-        termination_file = await self._termination_file(spec)
-        if termination_file is not None:
+        termination = await self._termination_file(spec)
+        termination_file = None if termination is None else termination[1]
+        if termination is not None:
             assert spec.termination_message_path is not None
             mounts.append(
                 {
                     "type": "bind",
-                    "source": termination_file,
+                    "source": termination[0],
                     "destination": spec.termination_message_path,
                     "options": ["rbind", "rw"],
                 }
@@ -716,8 +738,9 @@ class PodmanBackend(Backend):
         await self._write_empty_secret_files(spec, container)
         return container
 
-    async def _termination_file(self, spec: ContainerSpec) -> str | None:
-        """The host file to bind at *spec*'s termination message path, made empty.
+    async def _termination_file(self, spec: ContainerSpec) -> tuple[str, str] | None:
+        """The file to bind at *spec*'s termination message path, made empty: its path as
+        the service sees it, and as this process reaches it.
 
         As the kubelet does: a file of its own outside the container, which outlives it
         (the container's ``/dev`` is a tmpfs that goes with it, and Podman 4.3 cannot copy
@@ -742,7 +765,9 @@ class PodmanBackend(Backend):
                 if reply.status in (409, 500):
                     reply = await self._call("GET", f"/volumes/{q(name)}/json")
             directory = str(reply.json()["Mountpoint"])
-        file = os.path.join(directory, spec.name)
+        socket_path = self._local_socket
+        here = await anyio.to_thread.run_sync(_host_view, socket_path, directory)
+        file = os.path.join(here, spec.name)
 
         def make() -> None:
             fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
@@ -756,7 +781,7 @@ class PodmanBackend(Backend):
         except OSError as exc:
             _log.debug("no termination log for container %r: %s", spec.name, exc)
             return None
-        return file
+        return os.path.join(directory, spec.name), file
 
     async def read_termination_message(self, container: str, path: str) -> bytes:
         file = self._termination_files.get(container)
