@@ -221,7 +221,7 @@ class PodmanBackend(Backend):
         """Stop the private ``podman system service`` processes spawned for owners that are
         gone (each records its owner in its directory), and remove their directories; remove
         the termination-log volumes of pods that are gone (an owner killed between a
-        container's create and :meth:`remove_pod` leaves one)."""
+        container's create and :meth:`~asyncpod.backends.Backend.remove_pod` leaves one)."""
         pids = await anyio.to_thread.run_sync(reap_orphaned_services)
         reaped = [
             f"the private Podman service (pid {pid}) of an owner that is gone" for pid in pids
