@@ -195,6 +195,15 @@ class _Root:
             return None
         return real if self.holds(real) else None
 
+    def make_parent(self, path: Path) -> Path | None:
+        """:meth:`place` of *path*, once its parent directories are made (resolved again
+        after: what was made may be a link's target); ``None`` if that is outside."""
+        real = self.place(path)
+        if real is None:
+            return None
+        real.parent.mkdir(parents=True, exist_ok=True)
+        return self.place(path)
+
 
 def _clear(path: Path) -> bool:
     """Remove a link or file at *path* (never follows one); ``False`` if a directory is there."""
@@ -217,10 +226,7 @@ def _make_dir(root: _Root, member: tarfile.TarInfo, path: Path, warnings: list[s
 def _write_file(
     root: _Root, member: tarfile.TarInfo, path: Path, data: bytes, warnings: list[str]
 ) -> int:
-    real = root.place(path)
-    if real is not None:
-        real.parent.mkdir(parents=True, exist_ok=True)
-        real = root.place(path)  # made: resolved again
+    real = root.make_parent(path)
     if real is None:
         warnings.append(f"skipped {member.name!r}: its directory is outside the destination")
         return 0
@@ -254,10 +260,7 @@ def _hard_link(
             "no file of the destination"
         )
         return 0
-    real = root.place(path)
-    if real is not None:
-        real.parent.mkdir(parents=True, exist_ok=True)
-        real = root.place(path)
+    real = root.make_parent(path)
     if real is None:
         warnings.append(f"skipped {member.name!r}: its directory is outside the destination")
         return 0
@@ -272,10 +275,7 @@ def _hard_link(
 
 def _symlink(root: _Root, member: tarfile.TarInfo, path: Path, warnings: list[str]) -> int:
     link = member.linkname
-    real = root.place(path)
-    if real is not None:
-        real.parent.mkdir(parents=True, exist_ok=True)
-        real = root.place(path)
+    real = root.make_parent(path)
     if real is None:
         warnings.append(f"skipped {member.name!r}: its directory is outside the destination")
         return 0

@@ -22,21 +22,11 @@ from . import _backends
 from ._errors import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, CliError
 from ._ps import in_start_order
 from ._signals import Stop
+from ._target import find_runs
 
 __all__ = ["down", "exec_", "gc", "logs", "volumes"]
 
 POLL = 0.25  # seconds between two looks at whether another process removed a pod
-
-
-async def _find(backend: Backend, name: str) -> list[OwnedPod]:
-    pods = await find_pods(backend, name, local=backend.is_local)
-    if not pods:
-        raise CliError(
-            f"no pod named {name!r} is owned by asyncpod here",
-            EXIT_NOT_FOUND,
-            "'asyncpod ps' lists the pods asyncpod owns",
-        )
-    return pods
 
 
 async def down(args: argparse.Namespace, stop: Stop) -> int:
@@ -119,7 +109,7 @@ async def _stop_owner(backend: Backend, pod: OwnedPod) -> bool:
 
 async def logs(args: argparse.Namespace, stop: Stop) -> int:
     async with _backends.podman(args.url) as backend:
-        found = [c for pod in await _find(backend, args.name) for c in pod.containers]
+        found = [c for pod in await find_runs(backend, args.name) for c in pod.containers]
         containers = [obj for obj, _ in await in_start_order(backend, found)]
         if args.container is not None:
             containers = [c for c in containers if c.labels.get(LABEL_CONTAINER) == args.container]
@@ -189,7 +179,7 @@ async def exec_(args: argparse.Namespace, stop: Stop) -> int:
     async with _backends.podman(args.url) as backend:
         found = [
             c
-            for pod in await _find(backend, args.name)
+            for pod in await find_runs(backend, args.name)
             for c in pod.containers
             if c.labels.get(LABEL_CONTAINER) == args.container
         ]
